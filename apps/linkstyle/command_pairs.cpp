@@ -1,0 +1,42 @@
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "linkstyle/pairs.hpp"
+
+namespace linkstyle::cli {
+
+void register_pairs(CLI::App& app, GlobalOptions& global) {
+  auto folder = std::make_shared<std::string>(".");
+  auto* command = app.add_subcommand("pairs", "generate (or resume) the paired data (w, r) of a study");
+  add_study_option(*command, *folder);
+  command->callback([folder, &global]() {
+    auto [study, classifier, generator] = load_study_models(*folder, global);
+    const auto started = std::chrono::steady_clock::now();
+    auto manifest = generate_pairs(study, classifier, generator);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    nlohmann::json classes = nlohmann::json::array();
+    int64_t drawn = 0, accepted = 0;
+    std::string short_classes;
+    for (const auto& c : manifest.classes) {
+      const double rate = c.drawn ? double(c.accepted) / double(c.drawn) : 0.0;
+      classes.push_back({{"class", c.generator_class}, {"name", c.name}, {"drawn", c.drawn},
+                         {"accepted", c.accepted}, {"acceptance_rate", rate}});
+      drawn += c.drawn;
+      accepted += c.accepted;
+      short_classes += fmt::format("{}{} {:.0f}%", short_classes.empty() ? "" : ", ", c.name, 100 * rate);
+      if (c.accepted < study.pairs.samples_per_class)
+        fmt::print(stderr, "warning: class {} ({}) kept only {} of {} samples after {} draws\n", c.generator_class,
+                   c.name, c.accepted, study.pairs.samples_per_class, c.drawn);
+    }
+    print_summary(global,
+                  {{"pairs_folder", manifest.folder.string()}, {"rows", manifest.total_rows},
+                   {"shards", manifest.shards.size()}, {"drawn", drawn}, {"accepted", accepted},
+                   {"classes", classes}, {"seconds", seconds}},
+                  fmt::format("pairs: {} rows in {} shards in {} (acceptance: {}) [{:.1f} s]", manifest.total_rows,
+                              manifest.shards.size(), manifest.folder.string(), short_classes, seconds));
+  });
+}
+
+}  // namespace linkstyle::cli

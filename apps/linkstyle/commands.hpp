@@ -1,0 +1,43 @@
+// The linkstyle command line: one file per subcommand, each only parses, calls the library and
+// prints (a one-line summary, or JSON with --json).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "linkstyle/models.hpp"
+#include "linkstyle/runtime.hpp"
+#include "linkstyle/study.hpp"
+
+namespace linkstyle::cli {
+
+struct GlobalOptions {
+  RuntimeOptions runtime;
+  bool json = false;
+};
+
+// Prints `summary` as JSON (with --json) or the human line.
+void print_summary(const GlobalOptions& global, const nlohmann::json& summary, const std::string& line);
+
+// Loads the study's models on the configured device.
+struct StudyModels {
+  StudyConfig study;
+  Classifier classifier;
+  Generator generator;
+};
+StudyModels load_study_models(const std::string& study_folder, const GlobalOptions& global);
+
+// Adds the --study option (default: the current folder).
+CLI::Option* add_study_option(CLI::App& command, std::string& folder);
+
+void register_init(CLI::App& app, GlobalOptions& global);
+void register_info(CLI::App& app, GlobalOptions& global);
+void register_pairs(CLI::App& app, GlobalOptions& global);
+void register_fit(CLI::App& app, GlobalOptions& global);
+void register_sample(CLI::App& app, GlobalOptions& global);
+void register_reconstruct(CLI::App& app, GlobalOptions& global);
+
+}  // namespace linkstyle::cli

@@ -1,0 +1,63 @@
+// linkstyle: understand what a classifier's units encode by linking its features to a
+// style-based generator's latent space. See README.md.
+#include <cstdio>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "linkstyle/errors.hpp"
+
+namespace linkstyle::cli {
+
+void print_summary(const GlobalOptions& global, const nlohmann::json& summary, const std::string& line) {
+  if (global.json)
+    std::cout << summary.dump(2) << std::endl;
+  else
+    std::cout << line << std::endl;
+}
+
+CLI::Option* add_study_option(CLI::App& command, std::string& folder) {
+  return command.add_option("-s,--study", folder, "study folder (holds study.toml)")->capture_default_str();
+}
+
+StudyModels load_study_models(const std::string& study_folder, const GlobalOptions& global) {
+  auto study = load_study(study_folder);
+  const auto device = configure_runtime(global.runtime);
+  auto classifier = Classifier::load(study.classifier, device);
+  auto generator = Generator::load(study.generator, device);
+  return {std::move(study), std::move(classifier), std::move(generator)};
+}
+
+}  // namespace linkstyle::cli
+
+int main(int argc, char** argv) {
+  using namespace linkstyle::cli;
+  CLI::App app{"linkstyle: link a classifier's features to a style generator's latents and look at its units"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "linkstyle 0.1.0");
+  GlobalOptions global;
+  app.add_option("--device", global.runtime.device, "cpu (default) or cuda")->capture_default_str();
+  app.add_option("--threads", global.runtime.threads, "intra-op threads (0: all cores)")->capture_default_str();
+  app.add_flag("--json", global.json, "print a machine-readable JSON summary on stdout");
+  for (auto* registrar : {register_init, register_info, register_pairs, register_fit, register_sample,
+                          register_reconstruct})
+    registrar(app, global);
+  // Global options may also follow the subcommand name.
+  for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->fallthrough();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  } catch (const linkstyle::Error& error) {
+    std::fprintf(stderr, "error: %s\n", error.what());
+    return 2;
+  } catch (const std::exception& error) {
+    // Errors from libraries (torch, OpenCV): keep the first line, it carries the message.
+    std::string message = error.what();
+    message = message.substr(0, message.find('\n'));
+    std::fprintf(stderr, "error: %s\n", message.c_str());
+    return 1;
+  }
+  return 0;
+}

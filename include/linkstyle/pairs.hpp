@@ -1,0 +1,100 @@
+// linkstyle/pairs.hpp
+//
+// WHAT THIS REPRESENTS
+//   The paired data set (w, r) that the generator makes itself (method step 1), stored in the
+//   study's pairs/ folder as float32 .npy shards (w-NNNNN.npy [n, w_dim], r-NNNNN.npy [n, D]),
+//   int64 class-NNNNN.npy (generator class) and latent-NNNNN.npy (latent id), a manifest.json,
+//   and the sufficient statistics of the training rows (stats-NNNNN.safetensors).
+//   Latent id k of class c is z = randn(z_dim) from a generator seeded by (seed, c, k / batch):
+//   every draw is fresh (no duplicates) and can be regenerated.
+// REQUIRES
+//   Models that meet the contract; settings from study.toml.
+// ENSURES
+//   generate_pairs(): per class, draws latents in batches (mapping -> synthesis -> classifier),
+//   keeps samples the classifier assigns to the intended class, until samples_per_class are kept
+//   or max_draws_per_class are drawn. Memory does not grow with the number of samples. The
+//   manifest is the commit point: it is rewritten (atomically) after each shard, so an
+//   interrupted run resumes from the last shard and produces byte-identical files to an
+//   uninterrupted run, for a seed, batch size and thread count. Resuming with other settings or
+//   other models is an error naming the manifest.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "linkstyle/linking.hpp"
+#include "linkstyle/models.hpp"
+#include "linkstyle/study.hpp"
+
+namespace linkstyle {
+
+struct PairShard {
+  std::string features, latents, labels, latent_ids;  // file names inside the pairs folder
+  int64_t rows = 0;
+  int64_t first_row = 0;  // global index of the shard's first row
+};
+
+struct ClassProgress {
+  int64_t generator_class = 0, classifier_class = 0;
+  std::string name;
+  int64_t batches_drawn = 0, drawn = 0, accepted = 0;
+  bool done = false;
+};
+
+struct PairsManifest {
+  std::filesystem::path folder;
+  nlohmann::json models;    // {"classifier": {...}, "generator": {...}}
+  nlohmann::json settings;  // the pairs settings this data was made with
+  int64_t feature_dim = 0, latent_dim = 0, total_rows = 0;
+  std::vector<PairShard> shards;
+  std::vector<ClassProgress> classes;
+  std::string statistics;  // file of the training rows' sufficient statistics ("" if none)
+  double statistics_holdout_fraction = 0.0;
+  bool complete = false;
+
+  static PairsManifest load(const std::filesystem::path& pairs_folder);
+  void save() const;
+  std::filesystem::path file() const { return folder / "manifest.json"; }
+};
+
+struct PairsRunOptions {
+  // For tests: stop (throwing PairsInterrupted) after writing this many shards in this run.
+  int64_t stop_after_shards = -1;
+};
+
+struct PairsInterrupted : std::runtime_error {
+  PairsInterrupted() : std::runtime_error("pairs run interrupted") {}
+};
+
+// Generates (or resumes) the pairs of a study; returns the final manifest.
+PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier,
+                             const Generator& generator, const PairsRunOptions& options = {});
+
+// The latents of (class, batch) as generate_pairs draws them: [batch_size, z_dim] float32.
+torch::Tensor draw_latents(uint64_t seed, int64_t generator_class, int64_t batch_index,
+                           int64_t batch_size, int64_t z_dim);
+
+// Calls visit(features [n,D], latents [n,w_dim], first_row) for every shard, memory-mapped.
+void for_each_pair_shard(
+    const PairsManifest& manifest,
+    const std::function<void(const torch::Tensor&, const torch::Tensor&, int64_t)>& visit);
+
+// Fits the study's linking network from its pairs (using the statistics accumulated while the
+// pairs were made unless recompute is set) and measures it on the held-out rows.
+struct LinkingFit {
+  LinkingNetwork network;
+  FitReport report;
+  nlohmann::json held_out;  // LinkingMetrics::summary()
+  bool statistics_reused = false;
+  double seconds_statistics = 0.0, seconds_solve = 0.0, seconds_metrics = 0.0;
+};
+LinkingFit fit_from_pairs(const PairsManifest& manifest, const FitOptions& options,
+                          double holdout_fraction, bool recompute_statistics);
+
+}  // namespace linkstyle

@@ -1,0 +1,46 @@
+// linkstyle/reconstruct.hpp
+//
+// WHAT THIS REPRESENTS
+//   How the classifier "sees" an image (method idea (1)): image -> r = features(x) -> w = L(r) ->
+//   G(w), with the classifier's verdict on both and how well r survives the round trip.
+// REQUIRES
+//   A linking network fitted for this classifier and generator (checked by dimensions and by
+//   the model fingerprints stored in its metadata). Images readable by OpenCV, at least 8x8.
+// ENSURES
+//   For each image: <output>/<stem>.png (original | reconstruction, side by side) and
+//   <output>/<stem>.json (top-1 class of both, cosine(r, r of the reconstruction)), written
+//   atomically. All images are read and checked before anything is written.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "linkstyle/linking.hpp"
+#include "linkstyle/models.hpp"
+
+namespace linkstyle {
+
+// Throws Error naming the linking file when it does not fit these models.
+void check_linking_network_matches(const LinkingNetwork& network, const std::filesystem::path& network_file,
+                                   const Classifier& classifier, const Generator& generator);
+
+// Reads an image as float RGB [1,3,H,W] in [0,1]; Error naming the file when unreadable or odd.
+torch::Tensor read_image(const std::filesystem::path& file);
+// Writes images [N,3,H,W] in [0,1] side by side as one PNG (atomically), each scaled to `side`.
+void write_image_row(const std::filesystem::path& file, const std::vector<torch::Tensor>& images, int side);
+
+struct ReconstructionOptions {
+  std::filesystem::path output_folder;
+  int display_side = 256;  // pixels per panel in the PNG
+};
+
+// Returns the per-image results (also written to disk) as a JSON array.
+nlohmann::json reconstruct_images(const Classifier& classifier, const Generator& generator,
+                                  const LinkingNetwork& network, const std::vector<std::filesystem::path>& images,
+                                  const ReconstructionOptions& options);
+
+}  // namespace linkstyle

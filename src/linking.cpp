@@ -1,0 +1,383 @@
+#include "linkstyle/linking.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "linkstyle/errors.hpp"
+#include "linkstyle/tensor_io.hpp"
+
+namespace linkstyle {
+
+namespace {
+
+constexpr int64_t kChunkRows = 4096;    // rows per float32 product (bounds float32 rounding)
+constexpr int64_t kGramBlock = 256;     // column block of the upper-triangular Gram product
+const auto kDouble = torch::TensorOptions().dtype(torch::kFloat64);
+
+std::string shape_string(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+// Upper-triangular block product: out[i, j] += x[:, i]^T x[:, j] for column blocks j >= i.
+void add_upper_gram(torch::Tensor& out, const torch::Tensor& x) {
+  const int64_t d = x.size(1);
+  for (int64_t begin = 0; begin < d; begin += kGramBlock) {
+    const int64_t end = std::min(d, begin + kGramBlock);
+    auto block = torch::mm(x.slice(1, begin, end).t(), x.slice(1, begin, d));
+    out.slice(0, begin, end).slice(1, begin, d).add_(block.to(torch::kFloat64));
+  }
+}
+
+torch::Tensor symmetric_from_upper(const torch::Tensor& upper) {
+  auto u = torch::triu(upper);
+  return u + torch::triu(upper, 1).t();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+LinkingStatistics::LinkingStatistics(int64_t feature_dim, int64_t latent_dim)
+    : feature_dim_(feature_dim), latent_dim_(latent_dim) {
+  if (feature_dim <= 0 || latent_dim <= 0) throw Error("linking statistics", "dimensions must be positive");
+  sum_r_ = torch::zeros({feature_dim}, kDouble);
+  sum_w_ = torch::zeros({latent_dim}, kDouble);
+  sumsq_w_ = torch::zeros({latent_dim}, kDouble);
+  gram_rr_ = torch::zeros({feature_dim, feature_dim}, kDouble);
+  cross_rw_ = torch::zeros({feature_dim, latent_dim}, kDouble);
+}
+
+void LinkingStatistics::add(const torch::Tensor& features, const torch::Tensor& latents,
+                            const std::string& source) {
+  if (features.dim() != 2 || features.size(1) != feature_dim_)
+    throw Error(source, "features have shape " + shape_string(features) + ", expected [n, " +
+                            std::to_string(feature_dim_) + "]");
+  if (latents.dim() != 2 || latents.size(1) != latent_dim_ || latents.size(0) != features.size(0))
+    throw Error(source, "latents have shape " + shape_string(latents) + ", expected [" +
+                            std::to_string(features.size(0)) + ", " + std::to_string(latent_dim_) + "]");
+  if (features.size(0) == 0) return;
+  torch::NoGradGuard no_grad;
+  auto r = features.to(torch::kCPU, torch::kFloat32);
+  auto w = latents.to(torch::kCPU, torch::kFloat32);
+  if (!torch::isfinite(r).all().item<bool>()) throw Error(source, "features contain NaN or Inf");
+  if (!torch::isfinite(w).all().item<bool>()) throw Error(source, "latents contain NaN or Inf");
+  if (!has_shift_) {
+    // Shifting by a typical row keeps the float32 products and the float64 centring accurate.
+    shift_r_ = r.mean(0);
+    shift_w_ = w.mean(0);
+    has_shift_ = true;
+  }
+  for (int64_t begin = 0; begin < r.size(0); begin += kChunkRows) {
+    const int64_t end = std::min(r.size(0), begin + kChunkRows);
+    auto x = r.slice(0, begin, end) - shift_r_;
+    auto y = w.slice(0, begin, end) - shift_w_;
+    add_upper_gram(gram_rr_, x);
+    cross_rw_.add_(torch::mm(x.t(), y).to(torch::kFloat64));
+    sum_r_.add_(x.sum(0, false, torch::kFloat64));
+    sum_w_.add_(y.sum(0, false, torch::kFloat64));
+    sumsq_w_.add_(y.square().sum(0, false, torch::kFloat64));
+  }
+  count_ += r.size(0);
+}
+
+torch::Tensor LinkingStatistics::centred_feature_gram() const {
+  const double n = static_cast<double>(count_);
+  return symmetric_from_upper(gram_rr_) - torch::outer(sum_r_, sum_r_) / n;
+}
+
+torch::Tensor LinkingStatistics::centred_cross() const {
+  return cross_rw_ - torch::outer(sum_r_, sum_w_) / static_cast<double>(count_);
+}
+
+torch::Tensor LinkingStatistics::latent_total_sum_of_squares() const {
+  return sumsq_w_ - sum_w_.square() / static_cast<double>(count_);
+}
+
+torch::Tensor LinkingStatistics::feature_mean() const {
+  return shift_r_.to(torch::kFloat64) + sum_r_ / static_cast<double>(count_);
+}
+
+torch::Tensor LinkingStatistics::latent_mean() const {
+  return shift_w_.to(torch::kFloat64) + sum_w_ / static_cast<double>(count_);
+}
+
+void LinkingStatistics::save(const std::filesystem::path& file) const {
+  TensorMap tensors{{"count", torch::tensor({count_}, torch::kInt64)},
+                    {"sum_r", sum_r_},
+                    {"sum_w", sum_w_},
+                    {"sumsq_w", sumsq_w_},
+                    {"gram_rr", gram_rr_},
+                    {"cross_rw", cross_rw_}};
+  if (has_shift_) {
+    tensors["shift_r"] = shift_r_;
+    tensors["shift_w"] = shift_w_;
+  }
+  write_safetensors(file, tensors, {{"format", "linkstyle-statistics-1"}});
+}
+
+LinkingStatistics LinkingStatistics::load(const std::filesystem::path& file) {
+  auto content = read_safetensors(file);
+  auto get = [&](const std::string& name) -> torch::Tensor {
+    auto it = content.tensors.find(name);
+    if (it == content.tensors.end()) throw Error(file, "missing tensor '" + name + "'");
+    return it->second;
+  };
+  if (content.metadata["format"] != "linkstyle-statistics-1")
+    throw Error(file, "not a linkstyle statistics file");
+  auto cross = get("cross_rw");
+  if (cross.dim() != 2) throw Error(file, "cross_rw is not a matrix");
+  LinkingStatistics stats(cross.size(0), cross.size(1));
+  stats.count_ = get("count").item<int64_t>();
+  stats.sum_r_ = get("sum_r").to(torch::kFloat64);
+  stats.sum_w_ = get("sum_w").to(torch::kFloat64);
+  stats.sumsq_w_ = get("sumsq_w").to(torch::kFloat64);
+  stats.gram_rr_ = get("gram_rr").to(torch::kFloat64);
+  stats.cross_rw_ = cross.to(torch::kFloat64);
+  if (stats.gram_rr_.sizes() != torch::IntArrayRef({stats.feature_dim_, stats.feature_dim_}) ||
+      stats.sum_r_.numel() != stats.feature_dim_ || stats.sum_w_.numel() != stats.latent_dim_ ||
+      stats.sumsq_w_.numel() != stats.latent_dim_)
+    throw Error(file, "inconsistent tensor shapes");
+  if (content.tensors.count("shift_r")) {
+    stats.shift_r_ = get("shift_r").to(torch::kFloat32);
+    stats.shift_w_ = get("shift_w").to(torch::kFloat32);
+    stats.has_shift_ = true;
+  }
+  return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+struct Eigen {
+  torch::Tensor values, vectors;  // ascending
+};
+
+// Ratio of the smallest to the largest eigenvalue of an SPD matrix given its Cholesky factor,
+// by power and inverse iteration from a fixed start (a rank-deficient direction shows up at once).
+double estimate_inverse_condition(const torch::Tensor& matrix, const torch::Tensor& cholesky) {
+  auto generator = at::detail::createCPUGenerator(12345);
+  auto start = torch::randn({matrix.size(0), 1}, generator, kDouble);
+  auto v = start / start.norm();
+  double largest = 0.0;
+  for (int i = 0; i < 30; ++i) {
+    auto next = torch::mm(matrix, v);
+    largest = next.norm().item<double>();
+    if (largest == 0.0) return 0.0;
+    v = next / largest;
+  }
+  v = start / start.norm();
+  double inverse_smallest = 0.0;
+  for (int i = 0; i < 12; ++i) {
+    auto next = torch::cholesky_solve(v, cholesky);
+    inverse_smallest = next.norm().item<double>();
+    if (!std::isfinite(inverse_smallest)) return 0.0;
+    v = next / inverse_smallest;
+  }
+  return 1.0 / (inverse_smallest * largest);
+}
+
+}  // namespace
+
+LinkingNetwork solve_linking_network(const LinkingStatistics& statistics, const FitOptions& options,
+                                     FitReport* report) {
+  const auto started = std::chrono::steady_clock::now();
+  const int64_t n = statistics.count();
+  if (n < 2) throw Error("pairs", "need at least 2 training pairs to fit, have " + std::to_string(n));
+  torch::NoGradGuard no_grad;
+  FitReport local;
+  FitReport& out = report ? *report : local;
+  out = FitReport{};
+
+  const auto gram = statistics.centred_feature_gram();
+  const auto cross = statistics.centred_cross();
+  const int64_t d = gram.size(0), w_dim = cross.size(1);
+
+  // Dead features (zero variance) get zero coefficients, as in the minimum-norm solution.
+  auto variance = gram.diagonal();
+  const double largest_variance = variance.max().item<double>();
+  auto live = (variance > std::max(largest_variance * 1e-12, 0.0)).nonzero().squeeze(1);
+  out.dead_features = d - live.numel();
+  torch::Tensor coefficients = torch::zeros({d, w_dim}, kDouble);  // [D, w_dim]
+  if (live.numel() > 0) {
+    auto g = gram.index_select(0, live).index_select(1, live);
+    auto c = cross.index_select(0, live);
+    torch::Tensor solution;
+    if (options.method == FitMethod::ordinary_least_squares) {
+      out.method = "ols";
+      auto [factor, info] = torch::linalg_cholesky_ex(g);
+      if (info.item<int64_t>() == 0 &&
+          estimate_inverse_condition(g, factor) > 10.0 * options.rcond) {
+        solution = torch::cholesky_solve(c, factor);
+        out.solver = "cholesky";
+        out.rank = live.numel();
+      } else {
+        auto [values, vectors] = torch::linalg_eigh(g);
+        auto keep = values > options.rcond * values.max().item<double>();
+        auto kept_values = values.index({keep});
+        auto kept_vectors = vectors.index({torch::indexing::Slice(), keep});
+        solution = torch::mm(kept_vectors, torch::mm(kept_vectors.t(), c) / kept_values.unsqueeze(1));
+        out.solver = "eigh";
+        out.rank = kept_values.numel();
+      }
+    } else {
+      out.method = "ridge";
+      out.solver = "eigh";
+      auto [values, vectors] = torch::linalg_eigh(g);
+      values = values.clamp_min(0.0);
+      out.rank = live.numel();
+      auto rotated = torch::mm(vectors.t(), c);              // G = V^T C_rw
+      auto energy = rotated.square().sum(1);                 // ||G_i||^2
+      const double total = statistics.latent_total_sum_of_squares().sum().item<double>();
+      auto gcv = [&](double alpha) {
+        // Training residual and effective degrees of freedom for every alpha from (values, energy).
+        auto shrink = 1.0 / (values + alpha);
+        const double sse = total - 2.0 * (shrink * energy).sum().item<double>() +
+                           (shrink.square() * values * energy).sum().item<double>();
+        const double dof = (values * shrink).sum().item<double>() + 1.0;  // + intercept
+        const double denominator = 1.0 - dof / static_cast<double>(n);
+        return sse / (static_cast<double>(n) * static_cast<double>(w_dim) * denominator * denominator);
+      };
+      double alpha = 0.0;
+      if (options.penalty) {
+        alpha = *options.penalty;
+        if (!(alpha >= 0.0)) throw Error("--penalty", "must be >= 0");
+      } else {
+        std::vector<double> grid = options.penalty_grid;
+        if (grid.empty()) {
+          const double mean_eigenvalue = std::max(values.mean().item<double>(), 1e-300);
+          for (int k = -16; k <= 4; ++k) grid.push_back(mean_eigenvalue * std::pow(10.0, k / 2.0));
+        }
+        double best = std::numeric_limits<double>::infinity();
+        for (double candidate : grid) {
+          const double score = gcv(candidate);
+          out.gcv_curve.emplace_back(candidate, score);
+          if (std::isfinite(score) && score < best) best = score, alpha = candidate;
+        }
+      }
+      out.penalty = alpha;
+      solution = torch::mm(vectors, rotated / (values + alpha).unsqueeze(1));
+    }
+    coefficients.index_copy_(0, live, solution);
+  }
+
+  LinkingNetwork network;
+  auto weight = coefficients.t().contiguous();  // [w_dim, D]
+  auto bias = statistics.latent_mean() - torch::mv(weight, statistics.feature_mean());
+  network.weight = weight.to(torch::kFloat32);
+  network.bias = bias.to(torch::kFloat32);
+  if (!torch::isfinite(network.weight).all().item<bool>())
+    throw Error("pairs", "the fit produced non-finite coefficients (degenerate data?)");
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  network.metadata = {{"method", out.method}, {"penalty", out.penalty}, {"rank", out.rank},
+                      {"dead_features", out.dead_features}, {"solver", out.solver},
+                      {"training_pairs", n}};
+  return network;
+}
+
+// ---------------------------------------------------------------------------------------------
+torch::Tensor LinkingNetwork::apply(const torch::Tensor& features) const {
+  auto a = weight.to(features.device());
+  auto b = bias.to(features.device());
+  return torch::addmm(b, features.to(torch::kFloat32), a.t());
+}
+
+void LinkingNetwork::save(const std::filesystem::path& file) const {
+  write_safetensors(file, {{"A", weight.contiguous()}, {"b", bias.contiguous()}},
+                    {{"format", "linkstyle-linking-network-1"}, {"linkstyle", metadata.dump()}});
+}
+
+LinkingNetwork LinkingNetwork::load(const std::filesystem::path& file) {
+  auto content = read_safetensors(file);
+  if (!content.tensors.count("A") || !content.tensors.count("b"))
+    throw Error(file, "not a linking network: tensors 'A' and 'b' are required");
+  LinkingNetwork network;
+  network.weight = content.tensors["A"].to(torch::kFloat32);
+  network.bias = content.tensors["b"].to(torch::kFloat32);
+  if (network.weight.dim() != 2 || network.bias.dim() != 1 ||
+      network.bias.size(0) != network.weight.size(0))
+    throw Error(file, "A must be [w_dim, D] and b [w_dim]; got A " + shape_string(network.weight) +
+                          ", b " + shape_string(network.bias));
+  if (!torch::isfinite(network.weight).all().item<bool>() ||
+      !torch::isfinite(network.bias).all().item<bool>())
+    throw Error(file, "contains NaN or Inf coefficients");
+  auto it = content.metadata.find("linkstyle");
+  if (it != content.metadata.end()) {
+    try {
+      network.metadata = nlohmann::json::parse(it->second);
+    } catch (const std::exception&) {
+      throw Error(file, "metadata is not valid JSON");
+    }
+  }
+  return network;
+}
+
+// ---------------------------------------------------------------------------------------------
+void LinkingMetrics::add(const torch::Tensor& predicted, const torch::Tensor& truth) {
+  if (predicted.sizes() != truth.sizes() || predicted.dim() != 2)
+    throw Error("metrics", "predicted " + shape_string(predicted) + " and true " +
+                               shape_string(truth) + " latents differ in shape");
+  if (predicted.size(0) == 0) return;
+  auto p = predicted.to(torch::kCPU, torch::kFloat64);
+  auto t = truth.to(torch::kCPU, torch::kFloat64);
+  if (!sum_.defined()) {
+    sum_ = torch::zeros({t.size(1)}, kDouble);
+    sumsq_ = torch::zeros({t.size(1)}, kDouble);
+    sse_ = torch::zeros({t.size(1)}, kDouble);
+  }
+  sum_ += t.sum(0);
+  sumsq_ += t.square().sum(0);
+  sse_ += (p - t).square().sum(0);
+  cosine_sum_ += torch::cosine_similarity(p, t, 1, 1e-12).sum().item<double>();
+  count_ += t.size(0);
+}
+
+std::vector<double> LinkingMetrics::r2_per_dimension() const {
+  std::vector<double> out;
+  if (count_ == 0) return out;
+  auto total = sumsq_ - sum_.square() / static_cast<double>(count_);
+  for (int64_t j = 0; j < total.numel(); ++j) {
+    const double sst = total[j].item<double>(), sse = sse_[j].item<double>();
+    // Constant targets: perfect when predicted exactly, else 0 (scikit-learn's convention).
+    out.push_back(sst > 0 ? 1.0 - sse / sst : (sse == 0 ? 1.0 : 0.0));
+  }
+  return out;
+}
+
+double LinkingMetrics::r2() const {
+  if (count_ == 0) return std::nan("");
+  auto total = (sumsq_ - sum_.square() / static_cast<double>(count_)).sum().item<double>();
+  return 1.0 - sse_.sum().item<double>() / total;
+}
+
+double LinkingMetrics::mse() const {
+  if (count_ == 0) return std::nan("");
+  return sse_.sum().item<double>() / static_cast<double>(count_ * sse_.numel());
+}
+
+double LinkingMetrics::mean_cosine() const {
+  return count_ == 0 ? std::nan("") : cosine_sum_ / static_cast<double>(count_);
+}
+
+nlohmann::json LinkingMetrics::summary() const {
+  auto per_dim = r2_per_dimension();
+  double mean = 0.0;
+  for (double v : per_dim) mean += v;
+  if (!per_dim.empty()) mean /= static_cast<double>(per_dim.size());
+  return {{"pairs", count_}, {"r2", r2()}, {"r2_mean_over_dims", mean}, {"mse", mse()},
+          {"cosine", mean_cosine()}, {"r2_per_dim", per_dim}};
+}
+
+bool is_held_out(int64_t row_index, double holdout_fraction) {
+  if (holdout_fraction <= 0.0) return false;
+  // splitmix64 of the row index: a fixed, well-mixed assignment independent of shard layout.
+  uint64_t z = static_cast<uint64_t>(row_index) + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53 < holdout_fraction;
+}
+
+}  // namespace linkstyle

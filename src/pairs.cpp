@@ -1,0 +1,323 @@
+#include "linkstyle/pairs.hpp"
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "linkstyle/atomic_file.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/progress.hpp"
+#include "linkstyle/tensor_io.hpp"
+
+namespace linkstyle {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::string shard_name(const char* prefix, int64_t index, const char* extension) {
+  return fmt::format("{}-{:05}.{}", prefix, index, extension);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+json model_identity(const fs::path& file) {
+  return {{"file", fs::absolute(file).lexically_normal().string()}, {"fingerprint", file_fingerprint(file)}};
+}
+
+// The settings that determine the data: resuming with any of them changed would mix two data sets.
+json settings_json(const PairsSettings& p, const std::vector<ClassProgress>& classes) {
+  std::vector<int64_t> generator_classes, classifier_classes;
+  for (const auto& c : classes) {
+    generator_classes.push_back(c.generator_class);
+    classifier_classes.push_back(c.classifier_class);
+  }
+  return {{"seed", p.seed},
+          {"psi", p.psi},
+          {"batch_size", p.batch_size},
+          {"shard_size", p.shard_size},
+          {"samples_per_class", p.samples_per_class},
+          {"max_draws_per_class", p.max_draws_per_class},
+          {"classes", generator_classes},
+          {"classifier_classes", classifier_classes}};
+}
+
+std::vector<ClassProgress> plan_classes(const StudyConfig& study, const Classifier& classifier,
+                                        const Generator& generator) {
+  const auto& p = study.pairs;
+  std::vector<int64_t> classes = p.classes;
+  if (classes.empty())
+    for (int64_t c = 0; c < generator.num_classes(); ++c) classes.push_back(c);
+  std::vector<ClassProgress> plan;
+  for (size_t i = 0; i < classes.size(); ++i) {
+    ClassProgress progress;
+    progress.generator_class = classes[i];
+    progress.classifier_class = p.classifier_classes.empty() ? classes[i] : p.classifier_classes[i];
+    if (progress.generator_class >= generator.num_classes())
+      throw Error(study.config_file(), fmt::format("class {} is out of range: the generator has {} classes",
+                                                   progress.generator_class, generator.num_classes()));
+    if (progress.classifier_class >= classifier.num_classes())
+      throw Error(study.config_file(), fmt::format("classifier class {} is out of range: the classifier has {} classes",
+                                                   progress.classifier_class, classifier.num_classes()));
+    progress.name = generator.class_name(progress.generator_class);
+    plan.push_back(progress);
+  }
+  return plan;
+}
+
+// Accepted rows waiting to be written as one shard.
+struct ShardBuffer {
+  std::vector<torch::Tensor> latents, features, labels, latent_ids;
+  int64_t rows = 0;
+  void clear() { *this = ShardBuffer{}; }
+};
+
+}  // namespace
+
+torch::Tensor draw_latents(uint64_t seed, int64_t generator_class, int64_t batch_index,
+                           int64_t batch_size, int64_t z_dim) {
+  const uint64_t key = mix64(mix64(mix64(seed) ^ static_cast<uint64_t>(generator_class)) ^
+                             static_cast<uint64_t>(batch_index));
+  auto generator = at::detail::createCPUGenerator(key);
+  return torch::randn({batch_size, z_dim}, generator, torch::kFloat32);
+}
+
+// ---------------------------------------------------------------------------------------------
+PairsManifest PairsManifest::load(const fs::path& pairs_folder) {
+  PairsManifest m;
+  m.folder = pairs_folder;
+  const fs::path file = m.file();
+  json j;
+  try {
+    j = json::parse(read_file(file));
+    if (j.at("format") != "linkstyle-pairs-1") throw Error(file, "not a linkstyle pairs manifest");
+    m.models = j.at("models");
+    m.settings = j.at("settings");
+    m.feature_dim = j.at("feature_dim");
+    m.latent_dim = j.at("latent_dim");
+    m.total_rows = j.at("total_rows");
+    m.statistics = j.at("statistics");
+    m.statistics_holdout_fraction = j.at("statistics_holdout_fraction");
+    m.complete = j.at("complete");
+    for (const auto& s : j.at("shards"))
+      m.shards.push_back({s.at("features"), s.at("latents"), s.at("labels"), s.at("latent_ids"),
+                          s.at("rows"), s.at("first_row")});
+    for (const auto& c : j.at("classes"))
+      m.classes.push_back({c.at("generator_class"), c.at("classifier_class"), c.at("name"),
+                           c.at("batches_drawn"), c.at("drawn"), c.at("accepted"), c.at("done")});
+  } catch (const json::exception& error) {
+    throw Error(file, std::string("corrupt manifest: ") + error.what());
+  }
+  return m;
+}
+
+void PairsManifest::save() const {
+  json shards_json = json::array(), classes_json = json::array();
+  for (const auto& s : shards)
+    shards_json.push_back({{"features", s.features}, {"latents", s.latents}, {"labels", s.labels},
+                           {"latent_ids", s.latent_ids}, {"rows", s.rows}, {"first_row", s.first_row}});
+  for (const auto& c : classes)
+    classes_json.push_back({{"generator_class", c.generator_class}, {"classifier_class", c.classifier_class},
+                            {"name", c.name}, {"batches_drawn", c.batches_drawn}, {"drawn", c.drawn},
+                            {"accepted", c.accepted}, {"done", c.done},
+                            {"acceptance_rate", c.drawn ? double(c.accepted) / c.drawn : 0.0}});
+  json j = {{"format", "linkstyle-pairs-1"}, {"models", models}, {"settings", settings},
+            {"feature_dim", feature_dim}, {"latent_dim", latent_dim}, {"total_rows", total_rows},
+            {"statistics", statistics}, {"statistics_holdout_fraction", statistics_holdout_fraction},
+            {"complete", complete}, {"shards", shards_json}, {"classes", classes_json}};
+  write_file_atomically(file(), j.dump(2) + "\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier,
+                             const Generator& generator, const PairsRunOptions& options) {
+  const auto& p = study.pairs;
+  const fs::path folder = study.pairs_folder();
+  ensure_writable_directory(folder);
+  // Temporary files of a killed run are never part of the data.
+  for (const auto& entry : fs::directory_iterator(folder))
+    if (entry.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(entry.path());
+
+  PairsManifest fresh;
+  fresh.folder = folder;
+  fresh.classes = plan_classes(study, classifier, generator);
+  fresh.models = {{"classifier", model_identity(classifier.file())}, {"generator", model_identity(generator.file())}};
+  fresh.settings = settings_json(p, fresh.classes);
+  fresh.feature_dim = classifier.feature_dim();
+  fresh.latent_dim = generator.w_dim();
+  fresh.statistics_holdout_fraction = p.holdout_fraction;
+
+  PairsManifest state = fresh;
+  if (fs::exists(folder / "manifest.json")) {
+    state = PairsManifest::load(folder);
+    if (state.settings != fresh.settings || state.statistics_holdout_fraction != p.holdout_fraction)
+      throw Error(state.file(), "was made with other settings than study.toml; remove " + folder.string() +
+                                    " to start again, or restore the settings");
+    for (const char* role : {"classifier", "generator"})
+      if (state.models[role]["fingerprint"] != fresh.models[role]["fingerprint"])
+        throw Error(state.file(), fmt::format("was made with another {} ({}); remove {} to start again",
+                                              role, state.models[role]["file"].get<std::string>(), folder.string()));
+  }
+  if (state.complete) return state;
+
+  LinkingStatistics statistics(state.feature_dim, state.latent_dim);
+  if (!state.statistics.empty()) statistics = LinkingStatistics::load(folder / state.statistics);
+
+  const int64_t max_draws = p.max_draws_per_class > 0 ? p.max_draws_per_class : 50 * p.samples_per_class;
+  int64_t target_total = 0, accepted_total = 0;
+  for (const auto& c : state.classes) target_total += p.samples_per_class, accepted_total += c.accepted;
+  ProgressBar progress("pairs", target_total);
+  progress.set(accepted_total);
+
+  ShardBuffer buffer;
+  int64_t shards_this_run = 0;
+  auto flush = [&]() {
+    const int64_t index = static_cast<int64_t>(state.shards.size());
+    PairShard shard{shard_name("r", index, "npy"), shard_name("w", index, "npy"),
+                    shard_name("class", index, "npy"), shard_name("latent", index, "npy"),
+                    buffer.rows, state.total_rows};
+    auto features = torch::cat(buffer.features), latents = torch::cat(buffer.latents);
+    write_npy(folder / shard.features, features);
+    write_npy(folder / shard.latents, latents);
+    write_npy(folder / shard.labels, torch::cat(buffer.labels));
+    write_npy(folder / shard.latent_ids, torch::cat(buffer.latent_ids));
+    std::vector<int64_t> training_rows;
+    for (int64_t i = 0; i < shard.rows; ++i)
+      if (!is_held_out(shard.first_row + i, p.holdout_fraction)) training_rows.push_back(i);
+    auto rows = torch::tensor(training_rows, torch::kInt64);
+    statistics.add(features.index_select(0, rows), latents.index_select(0, rows), folder / shard.features);
+    const std::string previous_statistics = state.statistics;
+    state.statistics = shard_name("stats", index, "safetensors");
+    statistics.save(folder / state.statistics);
+    state.shards.push_back(shard);
+    state.total_rows += shard.rows;
+    state.save();  // the commit point
+    if (!previous_statistics.empty() && previous_statistics != state.statistics)
+      fs::remove(folder / previous_statistics);
+    buffer.clear();
+    if (options.stop_after_shards >= 0 && ++shards_this_run >= options.stop_after_shards)
+      throw PairsInterrupted();
+  };
+
+  torch::NoGradGuard no_grad;
+  for (auto& c : state.classes) {
+    while (!c.done) {
+      auto z = draw_latents(p.seed, c.generator_class, c.batches_drawn, p.batch_size, generator.z_dim());
+      auto labels = torch::full({p.batch_size}, c.generator_class, torch::kInt64);
+      auto w = generator.mapping(z.to(generator.device()), labels.to(generator.device()), p.psi);
+      auto images = generator.synthesis(w);
+      auto r = classifier.features(generator_to_classifier_range(images).to(classifier.device()));
+      auto predicted = classifier.head(r).argmax(1).to(torch::kCPU);
+      w = w.to(torch::kCPU, torch::kFloat32);
+      r = r.to(torch::kCPU, torch::kFloat32);
+      if (!torch::isfinite(w).all().item<bool>())
+        throw Error(generator.file(), fmt::format("mapping produced NaN/Inf for class {}", c.generator_class));
+      if (!torch::isfinite(r).all().item<bool>())
+        throw Error(classifier.file(), fmt::format("features contain NaN/Inf for generated images of class {}",
+                                                   c.generator_class));
+      auto kept = (predicted == c.classifier_class).nonzero().squeeze(1);
+      kept = kept.slice(0, 0, std::min<int64_t>(kept.numel(), p.samples_per_class - c.accepted));
+      if (kept.numel() > 0) {
+        buffer.latents.push_back(w.index_select(0, kept));
+        buffer.features.push_back(r.index_select(0, kept));
+        buffer.labels.push_back(torch::full({kept.numel()}, c.generator_class, torch::kInt64));
+        buffer.latent_ids.push_back(kept + c.batches_drawn * p.batch_size);
+        buffer.rows += kept.numel();
+      }
+      c.batches_drawn += 1;
+      c.drawn += p.batch_size;
+      c.accepted += kept.numel();
+      accepted_total += kept.numel();
+      c.done = c.accepted >= p.samples_per_class || c.drawn >= max_draws;
+      progress.set(accepted_total);
+      if (buffer.rows >= p.shard_size) flush();
+    }
+  }
+  if (buffer.rows > 0) flush();
+  progress.finish();
+  state.complete = true;
+  state.save();
+  return state;
+}
+
+// ---------------------------------------------------------------------------------------------
+void for_each_pair_shard(const PairsManifest& manifest,
+                         const std::function<void(const torch::Tensor&, const torch::Tensor&, int64_t)>& visit) {
+  for (const auto& shard : manifest.shards) {
+    MappedNpy features(manifest.folder / shard.features);
+    MappedNpy latents(manifest.folder / shard.latents);
+    const auto& r = features.tensor();
+    const auto& w = latents.tensor();
+    if (r.dim() != 2 || r.size(0) != shard.rows || r.size(1) != manifest.feature_dim || r.scalar_type() != torch::kFloat32)
+      throw Error(manifest.folder / shard.features,
+                  fmt::format("expected float32 [{}, {}] as listed in manifest.json", shard.rows, manifest.feature_dim));
+    if (w.dim() != 2 || w.size(0) != shard.rows || w.size(1) != manifest.latent_dim || w.scalar_type() != torch::kFloat32)
+      throw Error(manifest.folder / shard.latents,
+                  fmt::format("expected float32 [{}, {}] as listed in manifest.json", shard.rows, manifest.latent_dim));
+    visit(r, w, shard.first_row);
+  }
+}
+
+LinkingFit fit_from_pairs(const PairsManifest& manifest, const FitOptions& options,
+                          double holdout_fraction, bool recompute_statistics) {
+  if (!manifest.complete)
+    throw Error(manifest.file(), "the pairs are incomplete: run `linkstyle pairs` to finish them first");
+  if (manifest.total_rows == 0) throw Error(manifest.file(), "holds no pairs");
+  LinkingFit fit;
+  auto started = std::chrono::steady_clock::now();
+  LinkingStatistics statistics(manifest.feature_dim, manifest.latent_dim);
+  auto split_rows = [&](int64_t first_row, int64_t rows, bool held_out) {
+    std::vector<int64_t> selected;
+    for (int64_t i = 0; i < rows; ++i)
+      if (is_held_out(first_row + i, holdout_fraction) == held_out) selected.push_back(i);
+    return torch::tensor(selected, torch::kInt64);
+  };
+  if (!recompute_statistics && !manifest.statistics.empty() &&
+      manifest.statistics_holdout_fraction == holdout_fraction) {
+    statistics = LinkingStatistics::load(manifest.folder / manifest.statistics);
+    fit.statistics_reused = true;
+  } else {
+    for_each_pair_shard(manifest, [&](const torch::Tensor& r, const torch::Tensor& w, int64_t first_row) {
+      auto rows = split_rows(first_row, r.size(0), false);
+      statistics.add(r.index_select(0, rows), w.index_select(0, rows), manifest.folder.string());
+    });
+  }
+  fit.seconds_statistics = seconds_since(started);
+
+  started = std::chrono::steady_clock::now();
+  fit.network = solve_linking_network(statistics, options, &fit.report);
+  fit.seconds_solve = seconds_since(started);
+
+  started = std::chrono::steady_clock::now();
+  LinkingMetrics metrics;
+  if (holdout_fraction > 0.0) {
+    for_each_pair_shard(manifest, [&](const torch::Tensor& r, const torch::Tensor& w, int64_t first_row) {
+      auto rows = split_rows(first_row, r.size(0), true);
+      metrics.add(fit.network.apply(r.index_select(0, rows)), w.index_select(0, rows));
+    });
+  }
+  fit.held_out = metrics.summary();
+  fit.seconds_metrics = seconds_since(started);
+
+  fit.network.metadata["models"] = manifest.models;
+  fit.network.metadata["feature_dim"] = manifest.feature_dim;
+  fit.network.metadata["latent_dim"] = manifest.latent_dim;
+  fit.network.metadata["holdout_fraction"] = holdout_fraction;
+  auto held_out = fit.held_out;
+  held_out.erase("r2_per_dim");  // kept in fit.json; the header stays small
+  fit.network.metadata["held_out"] = held_out;
+  return fit;
+}
+
+}  // namespace linkstyle

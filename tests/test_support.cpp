@@ -1,0 +1,41 @@
+#include "test_support.hpp"
+
+#include <array>
+#include <cstdio>
+#include <random>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace linkstyle::testing {
+
+ScratchDir::ScratchDir(const std::string& name) {
+  std::random_device device;
+  path_ = std::filesystem::temp_directory_path() /
+          ("linkstyle-test-" + name + "-" + std::to_string(::getpid()) + "-" +
+           std::to_string(device()));
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+CommandResult run_command(const std::string& command_line) {
+  CommandResult result;
+  FILE* pipe = ::popen((command_line + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer{};
+  size_t n = 0;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+CommandResult run_cli(const std::string& arguments) {
+  return run_command(std::string(LINKSTYLE_CLI) + " " + arguments);
+}
+
+}  // namespace linkstyle::testing

@@ -290,7 +290,10 @@ LinkingFit fit_from_pairs(const PairsManifest& manifest, const FitOptions& optio
   } else {
     for_each_pair_shard(manifest, [&](const torch::Tensor& r, const torch::Tensor& w, int64_t first_row) {
       auto rows = split_rows(first_row, r.size(0), false);
-      statistics.add(r.index_select(0, rows), w.index_select(0, rows), manifest.folder.string());
+      if (rows.numel() == r.size(0))  // no held-out rows here: use the mapped data without a copy
+        statistics.add(r, w, manifest.folder.string());
+      else
+        statistics.add(r.index_select(0, rows), w.index_select(0, rows), manifest.folder.string());
     });
   }
   fit.seconds_statistics = seconds_since(started);

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages linkstyle needs, if any is missing. As root it runs apt-get; as
+# another user it prints the one command to run and fails. Fast (dpkg-query only) when all are there.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ ccache
+  libtorch-dev            # tensors, autograd, TorchScript (libtorch 1.13)
+  libopenblas0-openmp     # fast BLAS for libtorch; without it matrix products are ~60x slower
+  libopencv-dev           # images: decode, resize, draw, encode
+  libcli11-dev            # command line parsing
+  nlohmann-json3-dev      # JSON manifests and reports
+  libfmt-dev libspdlog-dev
+  libsqlite3-dev          # results database
+  libtomlplusplus-dev     # study.toml
+  googletest libgtest-dev libbenchmark-dev
+  python3-numpy python3-sklearn   # tests and benchmark check our files and fits against them
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  [[ "$package" == \#* ]] && continue
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "linkstyle needs these Debian packages; run as root:" >&2
+  echo "  apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

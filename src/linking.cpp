@@ -140,10 +140,16 @@ LinkingStatistics LinkingStatistics::load(const std::filesystem::path& file) {
       stats.sum_r_.numel() != stats.feature_dim_ || stats.sum_w_.numel() != stats.latent_dim_ ||
       stats.sumsq_w_.numel() != stats.latent_dim_)
     throw Error(file, "inconsistent tensor shapes");
+  if (stats.count_ < 0) throw Error(file, "negative count");
   if (content.tensors.count("shift_r")) {
     stats.shift_r_ = get("shift_r").to(torch::kFloat32);
     stats.shift_w_ = get("shift_w").to(torch::kFloat32);
     stats.has_shift_ = true;
+    if (stats.shift_r_.sizes() != torch::IntArrayRef({stats.feature_dim_}) ||
+        stats.shift_w_.sizes() != torch::IntArrayRef({stats.latent_dim_}))
+      throw Error(file, "inconsistent tensor shapes");
+  } else if (stats.count_ > 0) {
+    throw Error(file, "missing tensor 'shift_r'");
   }
   return stats;
 }
@@ -327,8 +333,17 @@ void LinkingMetrics::add(const torch::Tensor& predicted, const torch::Tensor& tr
     sumsq_ = torch::zeros({t.size(1)}, kDouble);
     sse_ = torch::zeros({t.size(1)}, kDouble);
   }
-  sum_ += t.sum(0);
-  sumsq_ += t.square().sum(0);
+  // sum_ holds the running mean and sumsq_ the sum of squared deviations about it, merged chunk
+  // by chunk (Chan et al.). Unlike sumsq - sum^2/n this does not cancel: a constant dimension
+  // gets exactly 0, so the constant-target convention of r2_per_dimension applies.
+  const double n_old = static_cast<double>(count_), n_new = static_cast<double>(t.size(0));
+  const double n_total = n_old + n_new;
+  auto first = t[0];
+  auto chunk_mean = first + (t - first).sum(0) / n_new;  // exactly `first` when constant
+  auto chunk_m2 = (t - chunk_mean).square().sum(0);
+  auto delta = chunk_mean - sum_;
+  sumsq_ += chunk_m2 + delta.square() * (n_old * n_new / n_total);
+  sum_ += delta * (n_new / n_total);
   sse_ += (p - t).square().sum(0);
   cosine_sum_ += torch::cosine_similarity(p, t, 1, 1e-12).sum().item<double>();
   count_ += t.size(0);
@@ -337,7 +352,7 @@ void LinkingMetrics::add(const torch::Tensor& predicted, const torch::Tensor& tr
 std::vector<double> LinkingMetrics::r2_per_dimension() const {
   std::vector<double> out;
   if (count_ == 0) return out;
-  auto total = sumsq_ - sum_.square() / static_cast<double>(count_);
+  const auto& total = sumsq_;  // per-dimension total sum of squares about the mean
   for (int64_t j = 0; j < total.numel(); ++j) {
     const double sst = total[j].item<double>(), sse = sse_[j].item<double>();
     // Constant targets: perfect when predicted exactly, else 0 (scikit-learn's convention).
@@ -348,7 +363,7 @@ std::vector<double> LinkingMetrics::r2_per_dimension() const {
 
 double LinkingMetrics::r2() const {
   if (count_ == 0) return std::nan("");
-  auto total = (sumsq_ - sum_.square() / static_cast<double>(count_)).sum().item<double>();
+  const double total = sumsq_.sum().item<double>();
   return 1.0 - sse_.sum().item<double>() / total;
 }
 

@@ -169,6 +169,11 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
         throw Error(state.file(), fmt::format("was made with another {} ({}); remove {} to start again",
                                               role, state.models[role]["file"].get<std::string>(), folder.string()));
   }
+  // A run killed between committing a shard and removing the previous statistics leaves them.
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("stats-", 0) == 0 && name != state.statistics) fs::remove(entry.path());
+  }
   if (state.complete) return state;
 
   LinkingStatistics statistics(state.feature_dim, state.latent_dim);

@@ -84,9 +84,11 @@ fs::path resolve(const fs::path& folder, const std::string& path) {
 
 }  // namespace
 
-StudyConfig load_study(const fs::path& folder) {
+namespace {
+
+// Parses and checks the text of `folder`/study.toml.
+StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   const fs::path file = folder / "study.toml";
-  const std::string text = read_file(file);
   toml::table root;
   try {
     root = toml::parse(text, file.string());
@@ -149,6 +151,12 @@ StudyConfig load_study(const fs::path& folder) {
   return config;
 }
 
+}  // namespace
+
+StudyConfig load_study(const fs::path& folder) {
+  return parse_study(folder, read_file(folder / "study.toml"));
+}
+
 namespace {
 
 std::string toml_path(const fs::path& folder, const fs::path& model) {
@@ -199,6 +207,8 @@ rcond = {}             # OLS: relative eigenvalue cut-off for the minimum-norm s
           : "classifier_classes = " + integer_list(p.classifier_classes) + "   # the classifier's index of each class\n",
       p.samples_per_class, p.psi, p.seed, p.batch_size, p.shard_size, p.holdout_fraction,
       p.max_draws_per_class, c.fit.method, c.fit.penalty, c.fit.rcond);
+  // Never write a file that load_study would reject (out-of-range values, a seed beyond int64).
+  parse_study(c.folder, text);
   write_file_atomically(c.config_file(), text);
 }
 

@@ -38,6 +38,18 @@ void register_init(CLI::App& app, GlobalOptions& global) {
     config.pairs = options->pairs;
     if (fs::exists(config.config_file()) && !options->force)
       throw Error(config.config_file(), "already exists (use --force to overwrite)");
+    // A failed init leaves nothing behind: it removes the study folder (or tiny models) it created.
+    struct Rollback {
+      fs::path created;  // cleared on success
+      ~Rollback() {
+        std::error_code ignored;
+        if (!created.empty()) fs::remove_all(created, ignored);
+      }
+    } rollback;
+    if (!fs::exists(config.folder))
+      rollback.created = config.folder;
+    else if (options->tiny && !fs::exists(config.folder / "models"))
+      rollback.created = config.folder / "models";
     if (options->tiny) {
       if (!options->classifier.empty() || !options->generator.empty())
         throw Error("--tiny", "builds its own models; do not pass --classifier/--generator with it");
@@ -62,6 +74,7 @@ void register_init(CLI::App& app, GlobalOptions& global) {
                                              generator.num_classes()));
     write_study(config);
     load_study(config.folder);  // what we wrote must read back
+    rollback.created.clear();
     print_summary(global,
                   {{"study", config.folder.string()}, {"config", config.config_file().string()},
                    {"classifier", config.classifier.string()}, {"generator", config.generator.string()}},

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "linkstyle/errors.hpp"
 #include "linkstyle/reconstruct.hpp"
 
 namespace linkstyle::cli {
@@ -24,6 +25,7 @@ void register_reconstruct(CLI::App& app, GlobalOptions& global) {
   command->add_option("--side", options->side, "pixels per panel in the PNG")->capture_default_str();
   command->callback([options, &global]() {
     namespace fs = std::filesystem;
+    if (options->side <= 0) throw Error("--side", "must be > 0");
     auto [study, classifier, generator] = load_study_models(options->folder, global);
     const fs::path linking_file = options->linking.empty() ? study.linking_file() : fs::path(options->linking);
     auto network = LinkingNetwork::load(linking_file);

@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "linkstyle/atomic_file.hpp"
+#include "linkstyle/errors.hpp"
 #include "linkstyle/pairs.hpp"
 #include "linkstyle/reconstruct.hpp"
 
@@ -26,6 +27,7 @@ void register_sample(CLI::App& app, GlobalOptions& global) {
   command->add_option("-o,--output", options->output, "output folder (default: <study>/samples)");
   command->callback([options, &global]() {
     namespace fs = std::filesystem;
+    if (options->per_class <= 0) throw Error("--per-class", "must be > 0");
     auto [study, classifier, generator] = load_study_models(options->folder, global);
     const fs::path output = options->output.empty() ? study.folder / "samples" : fs::path(options->output);
     ensure_writable_directory(output);

@@ -33,7 +33,7 @@ struct PairsSettings {
 struct FitSettings {
   std::string method = "ols";  // "ols" or "ridge"
   double penalty = -1.0;       // ridge: < 0 selects by generalised cross-validation
-  double rcond = 1e-7;
+  double rcond = 1e-6;
 };
 
 struct StudyConfig {

@@ -12,8 +12,10 @@ namespace linkstyle {
 
 namespace {
 
-constexpr int64_t kChunkRows = 4096;    // rows per float32 product (bounds float32 rounding)
-constexpr int64_t kGramBlock = 256;     // column block of the upper-triangular Gram product
+// Rows per float32 product before it goes into the float64 moments: bounds the float32 rounding
+// (relative noise ~1e-7 in the eigenvalues) while keeping BLAS speed.
+constexpr int64_t kFloat32Rows = 4096;
+constexpr int64_t kGramBlock = 256;  // column block of the upper-triangular product
 const auto kDouble = torch::TensorOptions().dtype(torch::kFloat64);
 
 std::string shape_string(const torch::Tensor& t) {
@@ -22,32 +24,21 @@ std::string shape_string(const torch::Tensor& t) {
   return s + "]";
 }
 
-// Upper-triangular block product: out[i, j] += x[:, i]^T x[:, j] for column blocks j >= i.
-void add_upper_gram(torch::Tensor& out, const torch::Tensor& x) {
-  const int64_t d = x.size(1);
-  for (int64_t begin = 0; begin < d; begin += kGramBlock) {
-    const int64_t end = std::min(d, begin + kGramBlock);
-    auto block = torch::mm(x.slice(1, begin, end).t(), x.slice(1, begin, d));
-    out.slice(0, begin, end).slice(1, begin, d).add_(block.to(torch::kFloat64));
-  }
-}
-
 torch::Tensor symmetric_from_upper(const torch::Tensor& upper) {
-  auto u = torch::triu(upper);
-  return u + torch::triu(upper, 1).t();
+  return torch::triu(upper) + torch::triu(upper, 1).t();
 }
 
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// The moments are those of z = [r - shift_r, w - shift_w, 1]: M = sum z z^T holds the count, the
+// sums, r^T r, r^T w and w^T w in one symmetric matrix, computed as one upper-triangular block
+// product per chunk (the syrk-like half of the work, no separate passes for sums).
 LinkingStatistics::LinkingStatistics(int64_t feature_dim, int64_t latent_dim)
     : feature_dim_(feature_dim), latent_dim_(latent_dim) {
   if (feature_dim <= 0 || latent_dim <= 0) throw Error("linking statistics", "dimensions must be positive");
-  sum_r_ = torch::zeros({feature_dim}, kDouble);
-  sum_w_ = torch::zeros({latent_dim}, kDouble);
-  sumsq_w_ = torch::zeros({latent_dim}, kDouble);
-  gram_rr_ = torch::zeros({feature_dim, feature_dim}, kDouble);
-  cross_rw_ = torch::zeros({feature_dim, latent_dim}, kDouble);
+  const int64_t p = feature_dim + latent_dim + 1;
+  moments_ = torch::zeros({p, p}, kDouble);
 }
 
 void LinkingStatistics::add(const torch::Tensor& features, const torch::Tensor& latents,
@@ -60,62 +51,76 @@ void LinkingStatistics::add(const torch::Tensor& features, const torch::Tensor& 
                             std::to_string(features.size(0)) + ", " + std::to_string(latent_dim_) + "]");
   if (features.size(0) == 0) return;
   torch::NoGradGuard no_grad;
-  auto r = features.to(torch::kCPU, torch::kFloat32);
-  auto w = latents.to(torch::kCPU, torch::kFloat32);
-  if (!torch::isfinite(r).all().item<bool>()) throw Error(source, "features contain NaN or Inf");
-  if (!torch::isfinite(w).all().item<bool>()) throw Error(source, "latents contain NaN or Inf");
-  if (!has_shift_) {
+  auto r = features.to(torch::kCPU);
+  auto w = latents.to(torch::kCPU);
+  const int64_t d = feature_dim_, p = d + latent_dim_ + 1;
+  // Check everything before changing any state: a rejected chunk leaves no trace.
+  for (int64_t begin = 0; begin < r.size(0); begin += kFloat32Rows) {
+    const int64_t end = std::min(r.size(0), begin + kFloat32Rows);
+    // A sum is finite exactly when no element is NaN or Inf (short of float overflow).
+    if (!std::isfinite(r.slice(0, begin, end).sum().item<double>()))
+      throw Error(source, "features contain NaN or Inf");
+    if (!std::isfinite(w.slice(0, begin, end).sum().item<double>()))
+      throw Error(source, "latents contain NaN or Inf");
+  }
+  if (!shift_r_.defined()) {
     // Shifting by a typical row keeps the float32 products and the float64 centring accurate.
-    shift_r_ = r.mean(0);
-    shift_w_ = w.mean(0);
-    has_shift_ = true;
+    shift_r_ = r.to(torch::kFloat32).mean(0);
+    shift_w_ = w.to(torch::kFloat32).mean(0);
   }
-  for (int64_t begin = 0; begin < r.size(0); begin += kChunkRows) {
-    const int64_t end = std::min(r.size(0), begin + kChunkRows);
-    auto x = r.slice(0, begin, end) - shift_r_;
-    auto y = w.slice(0, begin, end) - shift_w_;
-    add_upper_gram(gram_rr_, x);
-    cross_rw_.add_(torch::mm(x.t(), y).to(torch::kFloat64));
-    sum_r_.add_(x.sum(0, false, torch::kFloat64));
-    sum_w_.add_(y.sum(0, false, torch::kFloat64));
-    sumsq_w_.add_(y.square().sum(0, false, torch::kFloat64));
+  for (int64_t begin = 0; begin < r.size(0); begin += kFloat32Rows) {
+    const int64_t end = std::min(r.size(0), begin + kFloat32Rows);
+    auto z = torch::empty({end - begin, p}, torch::kFloat32);
+    auto z_features = z.slice(1, 0, d), z_latents = z.slice(1, d, p - 1);
+    torch::sub_out(z_features, r.slice(0, begin, end), shift_r_);
+    torch::sub_out(z_latents, w.slice(0, begin, end), shift_w_);
+    z.select(1, p - 1).fill_(1.0f);
+    for (int64_t block = 0; block < p; block += kGramBlock) {
+      const int64_t block_end = std::min(p, block + kGramBlock);
+      auto product = torch::mm(z.slice(1, block, block_end).t(), z.slice(1, block, p));
+      moments_.slice(0, block, block_end).slice(1, block, p).add_(product);  // float32 -> float64
+    }
   }
-  count_ += r.size(0);
 }
 
-torch::Tensor LinkingStatistics::centred_feature_gram() const {
-  const double n = static_cast<double>(count_);
-  return symmetric_from_upper(gram_rr_) - torch::outer(sum_r_, sum_r_) / n;
+torch::Tensor LinkingStatistics::moments() const { return symmetric_from_upper(moments_); }
+
+int64_t LinkingStatistics::count() const {
+  const int64_t p = feature_dim_ + latent_dim_ + 1;
+  if (p == 1) return 0;
+  return static_cast<int64_t>(std::llround(moments_[p - 1][p - 1].item<double>()));
 }
 
-torch::Tensor LinkingStatistics::centred_cross() const {
-  return cross_rw_ - torch::outer(sum_r_, sum_w_) / static_cast<double>(count_);
+LinkingStatistics::Centred LinkingStatistics::centred() const {
+  auto m = moments();
+  const int64_t d = feature_dim_, q = d + latent_dim_;
+  const double n = m[q][q].item<double>();
+  auto sums_r = m.slice(0, 0, d).select(1, q), sums_w = m.slice(0, d, q).select(1, q);
+  Centred c;
+  c.feature_gram = m.slice(0, 0, d).slice(1, 0, d) - torch::outer(sums_r, sums_r) / n;
+  c.cross = m.slice(0, 0, d).slice(1, d, q) - torch::outer(sums_r, sums_w) / n;
+  c.latent_total_sum_of_squares = m.slice(0, d, q).slice(1, d, q).diagonal() - sums_w.square() / n;
+  c.feature_mean = shift_r_.to(torch::kFloat64) + sums_r / n;
+  c.latent_mean = shift_w_.to(torch::kFloat64) + sums_w / n;
+  return c;
 }
 
+torch::Tensor LinkingStatistics::centred_feature_gram() const { return centred().feature_gram; }
+torch::Tensor LinkingStatistics::centred_cross() const { return centred().cross; }
 torch::Tensor LinkingStatistics::latent_total_sum_of_squares() const {
-  return sumsq_w_ - sum_w_.square() / static_cast<double>(count_);
+  return centred().latent_total_sum_of_squares;
 }
-
-torch::Tensor LinkingStatistics::feature_mean() const {
-  return shift_r_.to(torch::kFloat64) + sum_r_ / static_cast<double>(count_);
-}
-
-torch::Tensor LinkingStatistics::latent_mean() const {
-  return shift_w_.to(torch::kFloat64) + sum_w_ / static_cast<double>(count_);
-}
+torch::Tensor LinkingStatistics::feature_mean() const { return centred().feature_mean; }
+torch::Tensor LinkingStatistics::latent_mean() const { return centred().latent_mean; }
 
 void LinkingStatistics::save(const std::filesystem::path& file) const {
-  TensorMap tensors{{"count", torch::tensor({count_}, torch::kInt64)},
-                    {"sum_r", sum_r_},
-                    {"sum_w", sum_w_},
-                    {"sumsq_w", sumsq_w_},
-                    {"gram_rr", gram_rr_},
-                    {"cross_rw", cross_rw_}};
-  if (has_shift_) {
+  TensorMap tensors{{"moments", torch::triu(moments())},
+                    {"dims", torch::tensor({feature_dim_, latent_dim_}, torch::kInt64)}};
+  if (shift_r_.defined()) {
     tensors["shift_r"] = shift_r_;
     tensors["shift_w"] = shift_w_;
   }
-  write_safetensors(file, tensors, {{"format", "linkstyle-statistics-1"}});
+  write_safetensors(file, tensors, {{"format", "linkstyle-statistics-2"}});
 }
 
 LinkingStatistics LinkingStatistics::load(const std::filesystem::path& file) {
@@ -125,30 +130,26 @@ LinkingStatistics LinkingStatistics::load(const std::filesystem::path& file) {
     if (it == content.tensors.end()) throw Error(file, "missing tensor '" + name + "'");
     return it->second;
   };
-  if (content.metadata["format"] != "linkstyle-statistics-1")
+  if (content.metadata["format"] != "linkstyle-statistics-2")
     throw Error(file, "not a linkstyle statistics file");
-  auto cross = get("cross_rw");
-  if (cross.dim() != 2) throw Error(file, "cross_rw is not a matrix");
-  LinkingStatistics stats(cross.size(0), cross.size(1));
-  stats.count_ = get("count").item<int64_t>();
-  stats.sum_r_ = get("sum_r").to(torch::kFloat64);
-  stats.sum_w_ = get("sum_w").to(torch::kFloat64);
-  stats.sumsq_w_ = get("sumsq_w").to(torch::kFloat64);
-  stats.gram_rr_ = get("gram_rr").to(torch::kFloat64);
-  stats.cross_rw_ = cross.to(torch::kFloat64);
-  if (stats.gram_rr_.sizes() != torch::IntArrayRef({stats.feature_dim_, stats.feature_dim_}) ||
-      stats.sum_r_.numel() != stats.feature_dim_ || stats.sum_w_.numel() != stats.latent_dim_ ||
-      stats.sumsq_w_.numel() != stats.latent_dim_)
-    throw Error(file, "inconsistent tensor shapes");
-  if (stats.count_ < 0) throw Error(file, "negative count");
+  auto dims = get("dims");
+  if (dims.numel() != 2 || dims.scalar_type() != torch::kInt64) throw Error(file, "dims must be 2 int64 values");
+  const int64_t d = dims[0].item<int64_t>(), w_dim = dims[1].item<int64_t>();
+  if (d <= 0 || w_dim <= 0) throw Error(file, "dims must be positive");
+  LinkingStatistics stats(d, w_dim);
+  auto moments = get("moments");
+  if (moments.sizes() != stats.moments_.sizes() || moments.scalar_type() != torch::kFloat64)
+    throw Error(file, "moments must be float64 [" + std::to_string(d + w_dim + 1) + ", " +
+                          std::to_string(d + w_dim + 1) + "], got " + shape_string(moments));
+  if (!torch::isfinite(moments).all().item<bool>()) throw Error(file, "moments contain NaN or Inf");
+  stats.moments_ = moments.clone();
+  if (stats.count() < 0) throw Error(file, "negative count");
   if (content.tensors.count("shift_r")) {
     stats.shift_r_ = get("shift_r").to(torch::kFloat32);
     stats.shift_w_ = get("shift_w").to(torch::kFloat32);
-    stats.has_shift_ = true;
-    if (stats.shift_r_.sizes() != torch::IntArrayRef({stats.feature_dim_}) ||
-        stats.shift_w_.sizes() != torch::IntArrayRef({stats.latent_dim_}))
-      throw Error(file, "inconsistent tensor shapes");
-  } else if (stats.count_ > 0) {
+    if (stats.shift_r_.sizes() != torch::IntArrayRef({d}) || stats.shift_w_.sizes() != torch::IntArrayRef({w_dim}))
+      throw Error(file, "shift_r / shift_w have the wrong shapes");
+  } else if (stats.count() > 0) {
     throw Error(file, "missing tensor 'shift_r'");
   }
   return stats;
@@ -168,7 +169,7 @@ double estimate_inverse_condition(const torch::Tensor& matrix, const torch::Tens
   auto start = torch::randn({matrix.size(0), 1}, generator, kDouble);
   auto v = start / start.norm();
   double largest = 0.0;
-  for (int i = 0; i < 30; ++i) {
+  for (int i = 0; i < 12; ++i) {
     auto next = torch::mm(matrix, v);
     largest = next.norm().item<double>();
     if (largest == 0.0) return 0.0;
@@ -176,7 +177,7 @@ double estimate_inverse_condition(const torch::Tensor& matrix, const torch::Tens
   }
   v = start / start.norm();
   double inverse_smallest = 0.0;
-  for (int i = 0; i < 12; ++i) {
+  for (int i = 0; i < 8; ++i) {
     auto next = torch::cholesky_solve(v, cholesky);
     inverse_smallest = next.norm().item<double>();
     if (!std::isfinite(inverse_smallest)) return 0.0;
@@ -197,8 +198,9 @@ LinkingNetwork solve_linking_network(const LinkingStatistics& statistics, const 
   FitReport& out = report ? *report : local;
   out = FitReport{};
 
-  const auto gram = statistics.centred_feature_gram();
-  const auto cross = statistics.centred_cross();
+  const auto centred = statistics.centred();
+  const auto& gram = centred.feature_gram;
+  const auto& cross = centred.cross;
   const int64_t d = gram.size(0), w_dim = cross.size(1);
 
   // Dead features (zero variance) get zero coefficients, as in the minimum-norm solution.
@@ -236,7 +238,7 @@ LinkingNetwork solve_linking_network(const LinkingStatistics& statistics, const 
       out.rank = live.numel();
       auto rotated = torch::mm(vectors.t(), c);              // G = V^T C_rw
       auto energy = rotated.square().sum(1);                 // ||G_i||^2
-      const double total = statistics.latent_total_sum_of_squares().sum().item<double>();
+      const double total = centred.latent_total_sum_of_squares.sum().item<double>();
       auto gcv = [&](double alpha) {
         // Training residual and effective degrees of freedom for every alpha from (values, energy).
         auto shrink = 1.0 / (values + alpha);
@@ -271,7 +273,7 @@ LinkingNetwork solve_linking_network(const LinkingStatistics& statistics, const 
 
   LinkingNetwork network;
   auto weight = coefficients.t().contiguous();  // [w_dim, D]
-  auto bias = statistics.latent_mean() - torch::mv(weight, statistics.feature_mean());
+  auto bias = centred.latent_mean - torch::mv(weight, centred.feature_mean);
   network.weight = weight.to(torch::kFloat32);
   network.bias = bias.to(torch::kFloat32);
   if (!torch::isfinite(network.weight).all().item<bool>())

@@ -3,10 +3,9 @@
 // WHAT THIS REPRESENTS
 //   The linking network L(r) = A r + b from classifier features r [D] to generator latents w
 //   [w_dim], and everything needed to fit it without holding the data in memory:
-//   - LinkingStatistics: sufficient statistics of (r, w) pairs (count, sums, r^T r, r^T w, w^2),
-//     accumulated in float64 over data shifted by a fixed reference row (for numerical accuracy).
-//     Each chunk's products are computed in float32 (at BLAS speed, upper triangle only) and
-//     added to the float64 running sums.
+//   - LinkingStatistics: sufficient statistics of (r, w) pairs (count, sums, r^T r, r^T w, w^T w)
+//     as one moment matrix of z = [r, w, 1], about a fixed reference row (for accuracy). Products
+//     run in float32 at BLAS speed (upper triangle only) and go into float64 every 4096 rows.
 //   - solve_linking_network: ordinary least squares with intercept (minimum-norm when features
 //     are dead or collinear, like lstsq) or ridge regression (intercept not penalised, as in
 //     scikit-learn) with the penalty chosen by generalised cross-validation over a grid, all
@@ -42,12 +41,16 @@ class LinkingStatistics {
   void add(const torch::Tensor& features, const torch::Tensor& latents,
            const std::string& source = "pairs");
 
-  int64_t count() const { return count_; }
+  int64_t count() const;
   int64_t feature_dim() const { return feature_dim_; }
   int64_t latent_dim() const { return latent_dim_; }
 
   // Centred second moments (float64): C_rr [D,D] (symmetric), C_rw [D,w_dim], and per-dimension
   // total sum of squares of w about its mean [w_dim]; means [D] and [w_dim].
+  struct Centred {
+    torch::Tensor feature_gram, cross, latent_total_sum_of_squares, feature_mean, latent_mean;
+  };
+  Centred centred() const;  // all at once (one pass over the moments)
   torch::Tensor centred_feature_gram() const;
   torch::Tensor centred_cross() const;
   torch::Tensor latent_total_sum_of_squares() const;
@@ -58,11 +61,12 @@ class LinkingStatistics {
   static LinkingStatistics load(const std::filesystem::path& file);
 
  private:
-  int64_t feature_dim_ = 0, latent_dim_ = 0, count_ = 0;
-  bool has_shift_ = false;
-  torch::Tensor shift_r_, shift_w_;          // reference rows (float32), fixed by the first add
-  torch::Tensor sum_r_, sum_w_, sumsq_w_;    // float64 sums of shifted data
-  torch::Tensor gram_rr_, cross_rw_;         // float64; gram_rr_ holds the upper triangle blocks
+  // Symmetric float64 moments of z = [r - shift_r, w - shift_w, 1].
+  torch::Tensor moments() const;
+
+  int64_t feature_dim_ = 0, latent_dim_ = 0;
+  torch::Tensor shift_r_, shift_w_;  // reference rows (float32), fixed by the first add
+  torch::Tensor moments_;            // float64, upper triangle valid
 };
 
 enum class FitMethod { ordinary_least_squares, ridge };

@@ -1,5 +1,6 @@
 #include "linkstyle/runtime.hpp"
 
+#include <cstdlib>
 #include <thread>
 
 #include <torch/torch.h>
@@ -15,7 +16,13 @@ int hardware_threads() {
 
 c10::Device configure_runtime(const RuntimeOptions& options) {
   if (options.threads < 0) throw Error("--threads", "must be >= 0 (0 = all cores)");
-  at::set_num_threads(options.threads == 0 ? hardware_threads() : options.threads);
+  int threads = options.threads;
+  if (threads == 0) {
+    // LINKSTYLE_THREADS lets a caller that runs several processes at once (a test runner) avoid
+    // oversubscribing the cores, which slows OpenMP down many times over.
+    if (const char* env = std::getenv("LINKSTYLE_THREADS")) threads = std::max(0, std::atoi(env));
+  }
+  at::set_num_threads(threads == 0 ? hardware_threads() : threads);
   c10::Device device(c10::kCPU);
   try {
     device = c10::Device(options.device);

@@ -13,6 +13,8 @@ packages=(
   libfmt-dev libspdlog-dev
   libsqlite3-dev          # results database
   libtomlplusplus-dev     # study.toml
+  zlib1g-dev              # reads the gzip-compressed IDX files of Fashion-MNIST
+  dataset-fashion-mnist   # the built-in "fashion" world (real images)
   googletest libgtest-dev libbenchmark-dev
   python3-numpy python3-sklearn   # tests and benchmark check our files and fits against them
 )

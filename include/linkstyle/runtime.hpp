@@ -3,7 +3,8 @@
 // WHAT THIS REPRESENTS
 //   Where computation runs: the torch device and the number of intra-op threads.
 // REQUIRES
-//   device is "cpu", "cuda" or "cuda:N"; threads >= 0 (0 means all hardware threads).
+//   device is "cpu", "cuda" or "cuda:N"; threads >= 0 (0 means the environment variable
+//   LINKSTYLE_THREADS if set, else all hardware threads).
 // ENSURES
 //   configure_runtime() sets torch's intra-op thread count (libtorch defaults to 1 otherwise) and
 //   returns the device to use; asking for cuda on a build or machine without it is an Error.

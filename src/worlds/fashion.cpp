@@ -1,0 +1,362 @@
+#include "linkstyle/worlds/fashion.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include <ATen/Parallel.h>
+#include <torch/types.h>
+#include <zlib.h>
+
+#include "linkstyle/errors.hpp"
+
+// IDX data is big-endian; we read it as raw memory and swap in place.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "fashion.cpp assumes a little-endian host");
+
+namespace linkstyle {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Byte sources: the file's bytes, or the bytes its gzip stream decompresses to.
+
+struct FileCloser {
+  void operator()(std::FILE* file) const { std::fclose(file); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads up to `size` bytes; fewer only at the end of the data. Throws Error on a read failure.
+  virtual size_t read(char* out, size_t size) = 0;
+};
+
+class PlainSource : public ByteSource {
+ public:
+  PlainSource(const fs::path& path, std::FILE* file) : path_(path), file_(file) {}
+
+  size_t read(char* out, size_t size) override {
+    const size_t got = std::fread(out, 1, size, file_);
+    if (got < size && std::ferror(file_)) throw Error(path_, std::string("read failed: ") + std::strerror(errno));
+    return got;
+  }
+
+ private:
+  const fs::path& path_;
+  std::FILE* file_;
+};
+
+// Inflates one or more concatenated gzip members; the CRC of a member is checked when its end is
+// read, so callers read until the end of the data.
+class GzipSource : public ByteSource {
+ public:
+  GzipSource(const fs::path& path, std::FILE* file) : path_(path), file_(file), input_(kInputSize) {
+    if (inflateInit2(&stream_, 16 + MAX_WBITS) != Z_OK) throw Error(path_, "cannot start the gzip decoder");
+  }
+  ~GzipSource() override { inflateEnd(&stream_); }
+  GzipSource(const GzipSource&) = delete;
+  GzipSource& operator=(const GzipSource&) = delete;
+
+  size_t read(char* out, size_t size) override {
+    size_t produced = 0;
+    while (produced < size && !finished_) {
+      if (stream_.avail_in == 0 && !refill()) {
+        if (!member_ended_) fail("the compressed data ends early (truncated .gz file?)");
+        finished_ = true;
+        break;
+      }
+      if (member_ended_) {  // more input after a complete member: it must be another member
+        if (stream_.next_in[0] != 0x1f) fail("unexpected bytes after the end of the compressed data");
+        if (inflateReset(&stream_) != Z_OK) fail("cannot restart the gzip decoder");
+        member_ended_ = false;
+      }
+      const size_t chunk = std::min<size_t>(size - produced, kMaxChunk);
+      stream_.next_out = reinterpret_cast<Bytef*>(out + produced);
+      stream_.avail_out = static_cast<uInt>(chunk);
+      const int status = inflate(&stream_, Z_NO_FLUSH);
+      produced += chunk - stream_.avail_out;
+      if (status == Z_STREAM_END) member_ended_ = true;
+      else if (status != Z_OK && status != Z_BUF_ERROR) fail(stream_.msg != nullptr ? stream_.msg : zError(status));
+    }
+    return produced;
+  }
+
+ private:
+  static constexpr size_t kInputSize = size_t(1) << 18;
+  static constexpr size_t kMaxChunk = size_t(1) << 30;  // avail_out is a 32-bit count
+
+  [[noreturn]] void fail(const std::string& why) const { throw Error(path_, "corrupt gzip stream: " + why); }
+
+  bool refill() {
+    const size_t got = std::fread(input_.data(), 1, input_.size(), file_);
+    if (got < input_.size() && std::ferror(file_))
+      throw Error(path_, std::string("read failed: ") + std::strerror(errno));
+    stream_.next_in = reinterpret_cast<Bytef*>(input_.data());
+    stream_.avail_in = static_cast<uInt>(got);
+    return got > 0;
+  }
+
+  const fs::path& path_;
+  std::FILE* file_;
+  std::vector<char> input_;
+  z_stream stream_{};
+  bool member_ended_ = false;
+  bool finished_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// IDX
+
+struct IdxType {
+  unsigned char code;
+  c10::ScalarType dtype;
+  const char* name;
+};
+
+constexpr std::array<IdxType, 6> kIdxTypes{{
+    {0x08, c10::kByte, "uint8"},
+    {0x09, c10::kChar, "int8"},
+    {0x0B, c10::kShort, "int16"},
+    {0x0C, c10::kInt, "int32"},
+    {0x0D, c10::kFloat, "float32"},
+    {0x0E, c10::kDouble, "float64"},
+}};
+
+constexpr uint64_t kMaxElements = uint64_t(1) << 31;
+
+std::string hex_byte(unsigned char byte) {
+  char text[8];
+  std::snprintf(text, sizeof(text), "0x%02x", byte);
+  return text;
+}
+
+uint32_t read_be32(const unsigned char* bytes) {
+  return uint32_t(bytes[0]) << 24 | uint32_t(bytes[1]) << 16 | uint32_t(bytes[2]) << 8 | uint32_t(bytes[3]);
+}
+
+std::string shape_text(const std::vector<int64_t>& dims) {
+  std::string text;
+  for (size_t i = 0; i < dims.size(); ++i) text += (i > 0 ? " x " : "") + std::to_string(dims[i]);
+  return dims.empty() ? "a scalar" : text;
+}
+
+// The element count, or nullopt when it exceeds kMaxElements.
+std::optional<uint64_t> element_count(const std::vector<int64_t>& dims) {
+  for (const int64_t dim : dims)
+    if (dim == 0) return 0;
+  uint64_t count = 1;
+  for (const int64_t dim : dims) {
+    count *= static_cast<uint64_t>(dim);  // both factors are at most 2^32, so no overflow
+    if (count > kMaxElements) return std::nullopt;
+  }
+  return count;
+}
+
+template <typename Word, typename Swap>
+void swap_words(void* data, size_t count, Swap swap) {
+  auto* words = static_cast<Word*>(data);
+  at::parallel_for(0, static_cast<int64_t>(count), int64_t(1) << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) words[i] = swap(words[i]);
+  });
+}
+
+void big_endian_to_host(torch::Tensor& tensor) {
+  const size_t count = static_cast<size_t>(tensor.numel());
+  switch (tensor.element_size()) {
+    case 2: swap_words<uint16_t>(tensor.data_ptr(), count, [](uint16_t w) { return __builtin_bswap16(w); }); break;
+    case 4: swap_words<uint32_t>(tensor.data_ptr(), count, [](uint32_t w) { return __builtin_bswap32(w); }); break;
+    case 8: swap_words<uint64_t>(tensor.data_ptr(), count, [](uint64_t w) { return __builtin_bswap64(w); }); break;
+    default: break;
+  }
+}
+
+// Reads exactly `size` bytes or reports how many there were.
+size_t read_fully(ByteSource& source, char* out, size_t size) {
+  size_t got = 0;
+  while (got < size) {
+    const size_t n = source.read(out + got, size - got);
+    if (n == 0) break;
+    got += n;
+  }
+  return got;
+}
+
+torch::Tensor read_idx_from(const fs::path& path, ByteSource& source, bool gzip) {
+  const std::string where = gzip ? "the decompressed stream holds " : "the file holds ";
+
+  unsigned char magic[4];
+  const size_t magic_size = read_fully(source, reinterpret_cast<char*>(magic), sizeof(magic));
+  if (magic_size < sizeof(magic))
+    throw Error(path, "not an IDX file (shorter than the 4-byte magic)");
+  if (magic[0] != 0 || magic[1] != 0)
+    throw Error(path, "not an IDX file (the magic must start with two zero bytes, found " + hex_byte(magic[0]) +
+                          " " + hex_byte(magic[1]) + ")");
+  const IdxType* type = nullptr;
+  for (const auto& candidate : kIdxTypes)
+    if (candidate.code == magic[2]) type = &candidate;
+  if (type == nullptr)
+    throw Error(path, "unknown IDX type byte " + hex_byte(magic[2]) +
+                          " (supported: 0x08 uint8, 0x09 int8, 0x0b int16, 0x0c int32, 0x0d float32, 0x0e float64)");
+
+  const size_t rank = magic[3];
+  std::vector<unsigned char> dim_bytes(4 * rank);
+  const size_t dims_size = read_fully(source, reinterpret_cast<char*>(dim_bytes.data()), dim_bytes.size());
+  if (dims_size < dim_bytes.size())
+    throw Error(path, "truncated IDX header: " + std::to_string(rank) + " dims need " +
+                          std::to_string(dim_bytes.size()) + " bytes, " + where + std::to_string(dims_size));
+  std::vector<int64_t> dims(rank);
+  for (size_t i = 0; i < rank; ++i) dims[i] = read_be32(&dim_bytes[4 * i]);
+
+  const std::optional<uint64_t> count = element_count(dims);
+  if (!count)
+    throw Error(path, "absurd IDX dims " + shape_text(dims) + ": more than 2^31 elements");
+
+  torch::Tensor tensor = torch::empty(dims, torch::TensorOptions().dtype(type->dtype));
+  const size_t needed = static_cast<size_t>(*count) * c10::elementSize(type->dtype);
+  const size_t got = read_fully(source, static_cast<char*>(tensor.data_ptr()), needed);
+  if (got < needed)
+    throw Error(path, "truncated IDX data: " + std::string(type->name) + " dims " + shape_text(dims) + " need " +
+                          std::to_string(needed) + " bytes, " + where + std::to_string(got));
+
+  // Reading on to the end also makes the gzip decoder check the stream's CRC.
+  uint64_t trailing = 0;
+  std::vector<char> scratch(size_t(1) << 16);
+  for (size_t n; (n = source.read(scratch.data(), scratch.size())) > 0;) trailing += n;
+  if (trailing > 0)
+    throw Error(path, std::to_string(trailing) + " unexpected trailing bytes after the IDX data (dims " +
+                          shape_text(dims) + ")");
+
+  big_endian_to_host(tensor);
+  return tensor;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fashion-MNIST
+
+constexpr const char* kPackage = "dataset-fashion-mnist";
+constexpr int64_t kSide = 28;
+constexpr int64_t kPadded = 32;
+constexpr int64_t kPad = (kPadded - kSide) / 2;
+constexpr int64_t kClasses = 10;
+
+// "<name>.gz", or "<name>" when only the uncompressed file is there.
+fs::path data_file(const fs::path& folder, const std::string& name) {
+  const fs::path gz = folder / (name + ".gz");
+  const fs::path plain = folder / name;
+  std::error_code ignored;
+  if (fs::exists(gz, ignored) || !fs::exists(plain, ignored)) return gz;
+  return plain;
+}
+
+torch::Tensor read_part(const fs::path& path) {
+  std::error_code ignored;
+  if (!fs::exists(path, ignored))
+    throw Error(path, std::string("Fashion-MNIST file not found (the Debian package ") + kPackage +
+                          " provides it: apt-get install " + kPackage + ")");
+  return read_idx(path);
+}
+
+// [N, 28, 28] uint8 -> [N, 3, 32, 32] float32: /255, a 2-pixel zero border, three equal channels.
+torch::Tensor to_padded_rgb(const torch::Tensor& grey) {
+  const int64_t count = grey.size(0);
+  torch::Tensor rgb = torch::empty({count, 3, kPadded, kPadded}, torch::kFloat);
+  std::array<float, 256> scale{};
+  for (size_t v = 0; v < scale.size(); ++v) scale[v] = static_cast<float>(v) / 255.0f;
+
+  const uint8_t* in = grey.data_ptr<uint8_t>();
+  float* out = rgb.data_ptr<float>();
+  at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      float* plane = out + n * 3 * kPadded * kPadded;
+      const uint8_t* image = in + n * kSide * kSide;
+      std::fill(plane, plane + kPad * kPadded, 0.0f);
+      for (int64_t y = 0; y < kSide; ++y) {
+        float* row = plane + (y + kPad) * kPadded;
+        std::fill(row, row + kPad, 0.0f);
+        for (int64_t x = 0; x < kSide; ++x) row[kPad + x] = scale[image[y * kSide + x]];
+        std::fill(row + kPad + kSide, row + kPadded, 0.0f);
+      }
+      std::fill(plane + (kPad + kSide) * kPadded, plane + kPadded * kPadded, 0.0f);
+      std::copy(plane, plane + kPadded * kPadded, plane + kPadded * kPadded);
+      std::copy(plane, plane + kPadded * kPadded, plane + 2 * kPadded * kPadded);
+    }
+  });
+  return rgb;
+}
+
+}  // namespace
+
+torch::Tensor read_idx(const fs::path& path) {
+  std::error_code error;
+  const fs::file_status status = fs::status(path, error);
+  if (!fs::exists(status)) throw Error(path, "file not found");
+  if (fs::is_directory(status)) throw Error(path, "is a folder, expected a file");
+  FilePtr file(std::fopen(path.c_str(), "rb"));
+  if (!file) throw Error(path, std::string("cannot read: ") + std::strerror(errno));
+
+  unsigned char head[2] = {0, 0};
+  const size_t head_size = std::fread(head, 1, sizeof(head), file.get());
+  if (std::ferror(file.get()) || std::fseek(file.get(), 0, SEEK_SET) != 0)
+    throw Error(path, std::string("read failed: ") + std::strerror(errno));
+  if (head_size == 2 && head[0] == 0x1f && head[1] == 0x8b) {
+    GzipSource source(path, file.get());
+    return read_idx_from(path, source, true);
+  }
+  PlainSource source(path, file.get());
+  return read_idx_from(path, source, false);
+}
+
+fs::path default_fashion_folder() { return "/usr/share/datasets/fashion-mnist"; }
+
+const std::vector<std::string>& FashionMnist::class_names() {
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return names;
+}
+
+FashionMnist FashionMnist::load(const fs::path& folder, bool train) {
+  std::error_code error;
+  if (!fs::is_directory(folder, error))
+    throw Error(folder, std::string("Fashion-MNIST data folder not found (the Debian package ") + kPackage +
+                            " provides it: apt-get install " + kPackage + ")");
+  const std::string split = train ? "train" : "t10k";
+  const fs::path images_path = data_file(folder, split + "-images-idx3-ubyte");
+  const fs::path labels_path = data_file(folder, split + "-labels-idx1-ubyte");
+
+  // The labels are tiny; read them first so their errors come without decoding the images.
+  const torch::Tensor labels = read_part(labels_path);
+  if (labels.scalar_type() != c10::kByte || labels.dim() != 1)
+    throw Error(labels_path, "expected a 1-d uint8 IDX file of labels, found " + std::to_string(labels.dim()) +
+                                 "-d " + c10::toString(labels.scalar_type()));
+  const uint8_t* label_data = labels.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < labels.numel(); ++i)
+    if (label_data[i] >= kClasses)
+      throw Error(labels_path, "label " + std::to_string(label_data[i]) + " at index " + std::to_string(i) +
+                                   " is outside [0, " + std::to_string(kClasses) + ")");
+
+  const torch::Tensor grey = read_part(images_path);
+  if (grey.scalar_type() != c10::kByte || grey.dim() != 3 || grey.size(1) != kSide || grey.size(2) != kSide) {
+    std::string shape;
+    for (int64_t i = 0; i < grey.dim(); ++i) shape += (i > 0 ? " x " : "") + std::to_string(grey.size(i));
+    throw Error(images_path, "expected uint8 images of N x 28 x 28, found " +
+                                 std::string(c10::toString(grey.scalar_type())) + " " + shape);
+  }
+  if (grey.size(0) != labels.size(0))
+    throw Error(images_path, "holds " + std::to_string(grey.size(0)) + " images but " + labels_path.string() +
+                                 " holds " + std::to_string(labels.size(0)) + " labels");
+
+  FashionMnist data;
+  data.images = to_padded_rgb(grey);
+  data.labels = labels.to(torch::kLong);
+  return data;
+}
+
+}  // namespace linkstyle

@@ -118,19 +118,7 @@ double brute_force_gcv(const torch::Tensor& x, const torch::Tensor& y, double al
 }
 
 // Expects `action` to throw linkstyle::Error whose one-line message holds every fragment.
-void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments) {
-  try {
-    action();
-    ADD_FAILURE() << "no linkstyle::Error thrown; expected one mentioning '" << fragments.front() << "'";
-  } catch (const Error& error) {
-    const std::string message = error.what();
-    for (const auto& fragment : fragments)
-      EXPECT_NE(message.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << message;
-    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-  } catch (const std::exception& other) {
-    ADD_FAILURE() << "expected linkstyle::Error, got another exception: " << other.what();
-  }
-}
+using linkstyle::testing::expect_error;
 
 // Non-centred features with column-dependent offsets and scales, like post-ReLU activations.
 torch::Tensor shifted_relu_features(int64_t n, int64_t d) {

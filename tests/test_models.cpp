@@ -28,17 +28,8 @@ std::string bytes_of(const fs::path& file) {
 }
 
 // Expects `action` to throw linkstyle::Error whose message names `file` and contains `part`.
-void expect_error(const std::function<void()>& action, const fs::path& file,
-                  const std::string& part) {
-  try {
-    action();
-    ADD_FAILURE() << "no linkstyle::Error thrown (expected one mentioning '" << part << "')";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    EXPECT_NE(message.find(file.filename().string()), std::string::npos) << message;
-    EXPECT_NE(message.find(part), std::string::npos) << message;
-    EXPECT_EQ(message.find('\n'), std::string::npos) << "multi-line message: " << message;
-  }
+void expect_error(const std::function<void()>& action, const fs::path& file, const std::string& part) {
+  linkstyle::testing::expect_error(action, {file.filename().string(), part});
 }
 
 void save_module(const torch::jit::Module& module, const fs::path& file) {

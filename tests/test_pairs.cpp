@@ -43,17 +43,7 @@ std::string bytes_of(const fs::path& file) {
 // Expects `action` to throw linkstyle::Error whose one-line message names `file`'s file name and
 // contains `part`.
 void expect_error(const std::function<void()>& action, const std::string& file_name, const std::string& part = "") {
-  try {
-    action();
-    ADD_FAILURE() << "no linkstyle::Error thrown (expected one naming " << file_name << ")";
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    EXPECT_NE(message.find(file_name), std::string::npos) << message;
-    EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
-    EXPECT_EQ(message.find('\n'), std::string::npos) << "multi-line message: " << message;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw something other than linkstyle::Error: " << e.what();
-  }
+  linkstyle::testing::expect_error(action, {file_name, part});
 }
 
 // A study with its own tiny models (in <folder>/models) and loaded models.

@@ -6,6 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
+#include "linkstyle/errors.hpp"
+
 namespace linkstyle::testing {
 
 ScratchDir::ScratchDir(const std::string& name) {
@@ -32,6 +36,20 @@ CommandResult run_command(const std::string& command_line) {
   const int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments) {
+  try {
+    action();
+    ADD_FAILURE() << "no linkstyle::Error thrown; expected one mentioning '" << fragments.front() << "'";
+  } catch (const Error& error) {
+    const std::string message = error.what();
+    for (const auto& fragment : fragments)
+      EXPECT_NE(message.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << "multi-line message: " << message;
+  } catch (const std::exception& other) {
+    ADD_FAILURE() << "expected linkstyle::Error, got another exception: " << other.what();
+  }
 }
 
 CommandResult run_cli(const std::string& arguments) {

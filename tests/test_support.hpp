@@ -2,7 +2,9 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace linkstyle::testing {
 
@@ -25,6 +27,10 @@ struct CommandResult {
 
 // Runs a shell command line and captures its output.
 CommandResult run_command(const std::string& command_line);
+
+// Expects `action` to throw linkstyle::Error (not another exception) whose message is one line
+// and contains every fragment.
+void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments);
 
 // Runs the linkstyle CLI with the given arguments (already shell-quoted where needed).
 CommandResult run_cli(const std::string& arguments);

@@ -45,15 +45,7 @@ void expect_same(const torch::Tensor& actual, const torch::Tensor& expected) {
 
 // Expects `action` to throw linkstyle::Error with a one-line message naming `path` and `fragment`.
 void expect_error(const std::function<void()>& action, const fs::path& path, const std::string& fragment) {
-  try {
-    action();
-    ADD_FAILURE() << "no error; expected one mentioning '" << fragment << "'";
-  } catch (const Error& error) {
-    const std::string message = error.what();
-    EXPECT_NE(message.find(path.string()), std::string::npos) << message;
-    EXPECT_NE(message.find(fragment), std::string::npos) << message;
-    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-  }
+  linkstyle::testing::expect_error(action, {path.string(), fragment});
 }
 
 void write_raw(const fs::path& path, const std::string& bytes) {

@@ -1,5 +1,7 @@
 #include "linkstyle/reconstruct.hpp"
 
+#include <map>
+
 #include <fmt/format.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -68,7 +70,13 @@ json reconstruct_images(const Classifier& classifier, const Generator& generator
                         const std::vector<fs::path>& images, const ReconstructionOptions& options) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> inputs;
-  for (const auto& file : images) inputs.push_back(read_image(file));  // all checked before any output
+  std::map<std::string, fs::path> stems;
+  for (const auto& file : images) {
+    auto [previous, fresh] = stems.emplace(file.stem().string(), file);
+    if (!fresh)
+      throw Error(file, "has the same file name as " + previous->second.string() + ": their outputs would collide");
+    inputs.push_back(read_image(file));  // all checked before any output
+  }
   ensure_writable_directory(options.output_folder);
   json results = json::array();
   for (size_t i = 0; i < images.size(); ++i) {

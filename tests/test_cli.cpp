@@ -386,6 +386,11 @@ TEST_F(CliErrors, ReconstructOfBadImages) {
   // All images are checked before anything is written: a good image before a bad one.
   expect_cli_error("reconstruct -s " + q(study) + " " + q(image_) + " " + q(images / "corrupt.png"), "corrupt.png",
                    study);
+  // Two inputs with the same name would write the same outputs.
+  fs::create_directories(images / "again");
+  fs::copy_file(image_, images / "again" / image_.filename());
+  expect_cli_error("reconstruct -s " + q(study) + " " + q(image_) + " " + q(images / "again" / image_.filename()),
+                   "same file name", study);
 }
 
 TEST_F(CliErrors, UnknownKeyInStudyToml) {

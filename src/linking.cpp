@@ -51,8 +51,11 @@ void LinkingStatistics::add(const torch::Tensor& features, const torch::Tensor& 
                             std::to_string(features.size(0)) + ", " + std::to_string(latent_dim_) + "]");
   if (features.size(0) == 0) return;
   torch::NoGradGuard no_grad;
-  auto r = features.to(torch::kCPU);
-  auto w = latents.to(torch::kCPU);
+  // The products run where the data is (a GPU when the pairs come from one); the float64
+  // moments stay on the CPU.
+  const auto device = features.device();
+  auto r = features;
+  auto w = latents.to(device);
   const int64_t d = feature_dim_, p = d + latent_dim_ + 1;
   // Check everything before changing any state: a rejected chunk leaves no trace.
   for (int64_t begin = 0; begin < r.size(0); begin += kFloat32Rows) {
@@ -65,20 +68,20 @@ void LinkingStatistics::add(const torch::Tensor& features, const torch::Tensor& 
   }
   if (!shift_r_.defined()) {
     // Shifting by a typical row keeps the float32 products and the float64 centring accurate.
-    shift_r_ = r.to(torch::kFloat32).mean(0);
-    shift_w_ = w.to(torch::kFloat32).mean(0);
+    shift_r_ = r.to(torch::kFloat32).mean(0).to(torch::kCPU);
+    shift_w_ = w.to(torch::kFloat32).mean(0).to(torch::kCPU);
   }
   for (int64_t begin = 0; begin < r.size(0); begin += kFloat32Rows) {
     const int64_t end = std::min(r.size(0), begin + kFloat32Rows);
-    auto z = torch::empty({end - begin, p}, torch::kFloat32);
+    auto z = torch::empty({end - begin, p}, torch::TensorOptions(torch::kFloat32).device(device));
     auto z_features = z.slice(1, 0, d), z_latents = z.slice(1, d, p - 1);
-    torch::sub_out(z_features, r.slice(0, begin, end), shift_r_);
-    torch::sub_out(z_latents, w.slice(0, begin, end), shift_w_);
+    torch::sub_out(z_features, r.slice(0, begin, end), shift_r_.to(device));
+    torch::sub_out(z_latents, w.slice(0, begin, end), shift_w_.to(device));
     z.select(1, p - 1).fill_(1.0f);
     for (int64_t block = 0; block < p; block += kGramBlock) {
       const int64_t block_end = std::min(p, block + kGramBlock);
       auto product = torch::mm(z.slice(1, block, block_end).t(), z.slice(1, block, p));
-      moments_.slice(0, block, block_end).slice(1, block, p).add_(product);  // float32 -> float64
+      moments_.slice(0, block, block_end).slice(1, block, p).add_(product.to(torch::kCPU));  // -> float64
     }
   }
 }

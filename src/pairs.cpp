@@ -296,9 +296,10 @@ LinkingFit fit_from_pairs(const PairsManifest& manifest, const FitOptions& optio
     for_each_pair_shard(manifest, [&](const torch::Tensor& r, const torch::Tensor& w, int64_t first_row) {
       auto rows = split_rows(first_row, r.size(0), false);
       if (rows.numel() == r.size(0))  // no held-out rows here: use the mapped data without a copy
-        statistics.add(r, w, manifest.folder.string());
+        statistics.add(r.to(options.device), w.to(options.device), manifest.folder.string());
       else
-        statistics.add(r.index_select(0, rows), w.index_select(0, rows), manifest.folder.string());
+        statistics.add(r.index_select(0, rows).to(options.device), w.index_select(0, rows).to(options.device),
+                       manifest.folder.string());
     });
   }
   fit.seconds_statistics = seconds_since(started);
@@ -312,7 +313,7 @@ LinkingFit fit_from_pairs(const PairsManifest& manifest, const FitOptions& optio
   if (holdout_fraction > 0.0) {
     for_each_pair_shard(manifest, [&](const torch::Tensor& r, const torch::Tensor& w, int64_t first_row) {
       auto rows = split_rows(first_row, r.size(0), true);
-      metrics.add(fit.network.apply(r.index_select(0, rows)), w.index_select(0, rows));
+      metrics.add(fit.network.apply(r.index_select(0, rows).to(options.device)), w.index_select(0, rows));
     });
   }
   fit.held_out = metrics.summary();

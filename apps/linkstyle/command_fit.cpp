@@ -24,8 +24,8 @@ void register_fit(CLI::App& app, GlobalOptions& global) {
                     "recompute the statistics from the shards instead of those saved by `pairs`");
   command->callback([options, &global]() {
     auto study = load_study(options->folder);
-    configure_runtime(global.runtime);
     FitOptions fit_options;
+    fit_options.device = configure_runtime(global.runtime);
     const std::string method = options->method.empty() ? study.fit.method : options->method;
     fit_options.method = method == "ridge" ? FitMethod::ridge : FitMethod::ordinary_least_squares;
     // A penalty on the command line wins over study.toml.

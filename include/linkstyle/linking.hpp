@@ -81,6 +81,8 @@ struct FitOptions {
   // The float32 chunk products put a noise floor of about 1e-7 (relative) under the eigenvalues;
   // the default stays an order of magnitude above it.
   double rcond = 1e-6;
+  // Where the statistics' products run when fitting from shards (cuda is much faster).
+  c10::Device device = c10::kCPU;
 };
 
 struct FitReport {

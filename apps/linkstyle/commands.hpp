@@ -39,5 +39,7 @@ void register_pairs(CLI::App& app, GlobalOptions& global);
 void register_fit(CLI::App& app, GlobalOptions& global);
 void register_sample(CLI::App& app, GlobalOptions& global);
 void register_reconstruct(CLI::App& app, GlobalOptions& global);
+void register_train(CLI::App& app, GlobalOptions& global);
+void register_eval(CLI::App& app, GlobalOptions& global);
 
 }  // namespace linkstyle::cli

@@ -1,0 +1,483 @@
+// Training of the worlds' built-in classifiers (see classifier_training.hpp).
+#include "linkstyle/train/classifier_training.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "linkstyle/atomic_file.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/progress.hpp"
+#include "linkstyle/worlds/fashion.hpp"
+#include "linkstyle/worlds/shapes.hpp"
+
+namespace linkstyle {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kShapesResolution = 64;
+constexpr int64_t kGroups = 8;
+constexpr uint64_t kShapesTestSeedBase = uint64_t{1} << 63;
+constexpr int64_t kEvalBatch = 250;
+const char* const kArchitecture =
+    "resnet: stem conv3x3 32; 4 stages x 1 basic block (32, 64, 128, 256; stride 2 at stages 2-4; "
+    "1x1 projection shortcut); group norm (8 groups); global average pool; linear head";
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Kaiming-normal conv weights, drawn from the builder's private generator.
+torch::Tensor conv_weight(at::Generator& rng, int64_t out, int64_t in, int64_t kernel) {
+  const double fan_in = static_cast<double>(in * kernel * kernel);
+  return torch::randn({out, in, kernel, kernel}, rng, torch::kFloat) * std::sqrt(2.0 / fan_in);
+}
+
+std::string conv(const std::string& x, const std::string& weight, int64_t stride, int64_t pad) {
+  return "torch.conv2d(" + x + ", self." + weight + ", None, [" + std::to_string(stride) + ", " +
+         std::to_string(stride) + "], [" + std::to_string(pad) + ", " + std::to_string(pad) + "])";
+}
+
+std::string norm(const std::string& x, const std::string& name) {
+  return "torch.group_norm(" + x + ", " + std::to_string(kGroups) + ", self." + name + "_g, self." +
+         name + "_b, 1e-5, True)";
+}
+
+void check_world(const std::string& world) {
+  if (world != "shapes" && world != "fashion")
+    throw Error("--world", "unknown world '" + world + "' (expected shapes or fashion)");
+}
+
+struct Batch {
+  torch::Tensor images, labels;
+};
+
+// The training batch of `step` (1-based): a pure function of (seed, step).
+class TrainingData {
+ public:
+  TrainingData(const ClassifierTrainingOptions& options) : options_(options) {
+    if (options.world == "fashion") {
+      fashion_ = FashionMnist::load(
+          options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, true);
+    } else {
+      // Training seeds: (seed << 40) + index of the image in the run, below 2^63.
+      if (options.seed >= (uint64_t{1} << 22))
+        throw Error("--seed", "must be < 2^22 for the shapes world, got " + std::to_string(options.seed));
+    }
+  }
+
+  Batch batch(int64_t step) const {
+    const int64_t b = options_.batch_size;
+    if (options_.world == "shapes") {
+      std::vector<int64_t> labels(static_cast<size_t>(b));
+      std::vector<uint64_t> seeds(static_cast<size_t>(b));
+      const int64_t classes = static_cast<int64_t>(ShapesWorld::class_names().size());
+      for (int64_t i = 0; i < b; ++i) {
+        const uint64_t index = static_cast<uint64_t>((step - 1) * b + i);
+        labels[static_cast<size_t>(i)] = static_cast<int64_t>(index % static_cast<uint64_t>(classes));
+        seeds[static_cast<size_t>(i)] = (options_.seed << 40) + index;
+      }
+      auto rendered = world_.render(labels, seeds);
+      return {rendered.images, rendered.labels};
+    }
+    at::Generator rng = at::detail::createCPUGenerator(
+        splitmix64(splitmix64(options_.seed) + static_cast<uint64_t>(step)));
+    const int64_t n = fashion_.images.size(0);
+    const auto index = torch::randint(n, {b}, rng, torch::kLong);
+    auto images = fashion_.images.index_select(0, index);
+    const auto labels = fashion_.labels.index_select(0, index);
+    // Random horizontal flip, then a random 32x32 crop of the image padded by 2 px.
+    const auto flip = torch::rand({b}, rng, torch::kFloat) < 0.5;
+    images = torch::where(flip.view({b, 1, 1, 1}), images.flip({3}), images);
+    const auto padded = torch::constant_pad_nd(images, {2, 2, 2, 2}, 0.0);
+    const auto offsets = torch::randint(5, {b, 2}, rng, torch::kLong);
+    const auto offset = offsets.accessor<int64_t, 2>();
+    std::vector<torch::Tensor> crops;
+    crops.reserve(static_cast<size_t>(b));
+    for (int64_t i = 0; i < b; ++i)
+      crops.push_back(padded[i].narrow(1, offset[i][0], 32).narrow(2, offset[i][1], 32));
+    return {torch::stack(crops).contiguous(), labels};
+  }
+
+ private:
+  const ClassifierTrainingOptions& options_;
+  ShapesWorld world_{kShapesResolution};
+  FashionMnist fashion_;
+};
+
+torch::Tensor call(torch::jit::Module& module, const char* method, const torch::Tensor& x) {
+  return module.get_method(method)({x}).toTensor();
+}
+
+// Fraction of correct argmax predictions of `logits_of` over the world's test set.
+template <typename Logits>
+double test_accuracy(const std::string& world, int64_t test_images, const fs::path& fashion_folder,
+                     Logits&& logits_of) {
+  check_world(world);
+  torch::NoGradGuard no_grad;
+  torch::Tensor images, labels;
+  int64_t count = 0;
+  FashionMnist fashion;
+  if (world == "fashion") {
+    fashion = FashionMnist::load(fashion_folder.empty() ? default_fashion_folder() : fashion_folder,
+                                 false);
+    count = fashion.images.size(0);
+  } else {
+    if (test_images < 1) throw Error("--test-images", "must be >= 1");
+    count = test_images;
+  }
+  const ShapesWorld shapes(kShapesResolution);
+  const int64_t classes = static_cast<int64_t>(ShapesWorld::class_names().size());
+  int64_t correct = 0;
+  for (int64_t start = 0; start < count; start += kEvalBatch) {
+    const int64_t n = std::min(kEvalBatch, count - start);
+    torch::Tensor x, y;
+    if (world == "fashion") {
+      x = fashion.images.narrow(0, start, n);
+      y = fashion.labels.narrow(0, start, n);
+    } else {
+      std::vector<int64_t> l(static_cast<size_t>(n));
+      std::vector<uint64_t> s(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        l[static_cast<size_t>(i)] = (start + i) % classes;
+        s[static_cast<size_t>(i)] = kShapesTestSeedBase + static_cast<uint64_t>(start + i);
+      }
+      auto batch = shapes.render(l, s);
+      x = batch.images;
+      y = batch.labels;
+    }
+    const torch::Tensor logits = logits_of(x);
+    correct += (logits.argmax(1).cpu() == y).sum().item<int64_t>();
+  }
+  return static_cast<double>(correct) / static_cast<double>(count);
+}
+
+std::string git_revision() {
+  std::string out;
+  if (FILE* pipe = popen("git rev-parse HEAD 2>/dev/null", "r")) {
+    char buffer[128];
+    while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
+    if (pclose(pipe) != 0) out.clear();
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out.size() == 40 ? out : "unknown";
+}
+
+fs::path with_suffix(const fs::path& file, const std::string& suffix) {
+  return fs::path(file.string() + suffix);
+}
+
+torch::Tensor module_bytes(const torch::jit::Module& module) {
+  std::ostringstream out;
+  module.save(out);
+  const std::string bytes = out.str();
+  auto tensor = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kByte);
+  std::memcpy(tensor.data_ptr(), bytes.data(), bytes.size());
+  return tensor;
+}
+
+torch::jit::Module module_from_bytes(const torch::Tensor& tensor) {
+  const auto contiguous = tensor.contiguous();
+  std::istringstream in(std::string(static_cast<const char*>(contiguous.data_ptr()),
+                                    static_cast<size_t>(contiguous.numel())));
+  return torch::jit::load(in);
+}
+
+struct Checkpoint {
+  int64_t step = 0;
+  double seconds = 0;
+};
+
+void write_checkpoint(const fs::path& file, const torch::jit::Module& module,
+                      const torch::optim::Adam& optimizer, const ClassifierTrainingOptions& options,
+                      const Checkpoint& state) {
+  torch::serialize::OutputArchive archive;
+  archive.write("module", module_bytes(module));
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer.save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("step", c10::IValue(state.step));
+  archive.write("seconds", c10::IValue(state.seconds));
+  archive.write("seed", c10::IValue(static_cast<int64_t>(options.seed)));
+  archive.write("world", c10::IValue(options.world));
+  archive.write("batch_size", c10::IValue(options.batch_size));
+  AtomicFile out(file);
+  archive.save_to(out.stream());
+  out.commit();
+}
+
+// Reads and truncates the CSV log to rows with step <= last_step (rows written after the
+// checkpoint are redone).
+void truncate_log(const fs::path& log, int64_t last_step) {
+  std::string kept = "step,loss,train_accuracy,seconds\n";
+  std::ifstream in(log);
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (header) {
+      header = false;
+      continue;
+    }
+    if (line.empty()) continue;
+    if (std::stoll(line.substr(0, line.find(','))) <= last_step) kept += line + "\n";
+  }
+  in.close();
+  write_file_atomically(log, kept);
+}
+
+}  // namespace
+
+const std::vector<std::string>& world_class_names(const std::string& world) {
+  check_world(world);
+  return world == "shapes" ? ShapesWorld::class_names() : FashionMnist::class_names();
+}
+
+torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class_names,
+                                           uint64_t seed, int64_t input_size) {
+  torch::NoGradGuard no_grad;
+  at::Generator rng = at::detail::createCPUGenerator(seed);
+  const int64_t classes = static_cast<int64_t>(class_names.size());
+  torch::jit::Module m("ResNetClassifier");
+  c10::List<std::string> names;
+  for (const auto& name : class_names) names.push_back(name);
+  m.register_attribute("class_names", c10::ListType::ofStrings(), names);
+  m.register_attribute("input_size", c10::IntType::get(), input_size);
+
+  auto add_norm = [&](const std::string& name, int64_t channels, double gamma) {
+    m.register_parameter(name + "_g", torch::full({channels}, gamma, torch::kFloat), false);
+    m.register_parameter(name + "_b", torch::zeros({channels}, torch::kFloat), false);
+  };
+  const int64_t stem = 32;
+  m.register_parameter("stem_w", conv_weight(rng, stem, 3, 3), false);
+  add_norm("stem_n", stem, 1.0);
+
+  std::string source = R"(
+def features(self, x: Tensor) -> Tensor:
+    if x.size(2) != self.input_size or x.size(3) != self.input_size:
+        x = torch.upsample_bilinear2d(x, [self.input_size, self.input_size], False)
+    x = (x - 0.5) / 0.5
+    h = torch.relu()" + norm(conv("x", "stem_w", 1, 1), "stem_n") + R"()
+)";
+  const std::vector<int64_t> widths = {32, 64, 128, 256};
+  int64_t in = stem;
+  for (size_t i = 0; i < widths.size(); ++i) {
+    const int64_t out = widths[i];
+    const int64_t stride = i == 0 ? 1 : 2;
+    const std::string b = "b" + std::to_string(i + 1);
+    m.register_parameter(b + "_c1_w", conv_weight(rng, out, in, 3), false);
+    add_norm(b + "_n1", out, 1.0);
+    m.register_parameter(b + "_c2_w", conv_weight(rng, out, out, 3), false);
+    // Zero-initialised last norm: each block starts as its shortcut (stable early training).
+    add_norm(b + "_n2", out, 0.0);
+    source += "    y = torch.relu(" + norm(conv("h", b + "_c1_w", stride, 1), b + "_n1") + ")\n";
+    source += "    y = " + norm(conv("y", b + "_c2_w", 1, 1), b + "_n2") + "\n";
+    if (stride != 1 || in != out) {
+      m.register_parameter(b + "_p_w", conv_weight(rng, out, in, 1), false);
+      add_norm(b + "_np", out, 1.0);
+      source += "    h = torch.relu(y + " + norm(conv("h", b + "_p_w", stride, 0), b + "_np") + ")\n";
+    } else {
+      source += "    h = torch.relu(y + h)\n";
+    }
+    in = out;
+  }
+  source += R"(    return h.mean([2, 3])
+
+def head(self, r: Tensor) -> Tensor:
+    return torch.linear(r, self.head_w, self.head_b)
+
+def forward(self, x: Tensor) -> Tensor:
+    return self.head(self.features(x))
+)";
+  m.register_parameter("head_w",
+                       torch::randn({classes, in}, rng, torch::kFloat) * (0.01 / std::sqrt(double(in))),
+                       false);
+  m.register_parameter("head_b", torch::zeros({classes}, torch::kFloat), false);
+  m.define(source);
+  return m;
+}
+
+double classifier_test_accuracy(const Classifier& classifier, const std::string& world,
+                                int64_t test_images, const fs::path& fashion_folder) {
+  if (classifier.num_classes() != static_cast<int64_t>(world_class_names(world).size()))
+    throw Error(classifier.file(), "has " + std::to_string(classifier.num_classes()) +
+                                       " classes, the " + world + " world " +
+                                       std::to_string(world_class_names(world).size()));
+  return test_accuracy(world, test_images, fashion_folder, [&](const torch::Tensor& x) {
+    return classifier.head(classifier.features(x));
+  });
+}
+
+ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& options) {
+  check_world(options.world);
+  if (options.output.empty()) throw Error("--output", "pass the model file to write (-o FILE)");
+  if (options.steps < 1) throw Error("--steps", "must be >= 1, got " + std::to_string(options.steps));
+  if (options.batch_size < 1)
+    throw Error("--batch-size", "must be >= 1, got " + std::to_string(options.batch_size));
+  if (options.checkpoint_every < 1)
+    throw Error("--checkpoint-every", "must be >= 1, got " + std::to_string(options.checkpoint_every));
+  if (options.learning_rate <= 0) throw Error("--learning-rate", "must be > 0");
+
+  ClassifierTrainingResult result;
+  result.model = options.output;
+  result.card = with_suffix(options.output, ".json");
+  result.log = with_suffix(options.output, ".log.csv");
+  const fs::path checkpoint_folder = with_suffix(options.output, ".checkpoint");
+  result.checkpoint = checkpoint_folder / "checkpoint.pt";
+  const fs::path parent = fs::absolute(options.output).parent_path();
+  ensure_writable_directory(parent);
+  ensure_writable_directory(checkpoint_folder);
+
+  const TrainingData data(options);
+  torch::manual_seed(options.seed);
+  torch::jit::Module module;
+  Checkpoint state;
+  bool resumed = false;
+  torch::serialize::InputArchive optimizer_archive;
+  if (fs::exists(result.checkpoint)) {
+    try {
+      torch::serialize::InputArchive archive;
+      archive.load_from(result.checkpoint.string());
+      c10::IValue value;
+      archive.read("world", value);
+      const std::string world = value.toStringRef();
+      archive.read("seed", value);
+      const int64_t seed = value.toInt();
+      archive.read("batch_size", value);
+      const int64_t batch_size = value.toInt();
+      if (world != options.world || seed != static_cast<int64_t>(options.seed) ||
+          batch_size != options.batch_size)
+        throw Error(result.checkpoint,
+                    "was made for world " + world + ", seed " + std::to_string(seed) +
+                        ", batch size " + std::to_string(batch_size) +
+                        "; rerun with those options or remove the checkpoint folder");
+      archive.read("step", value);
+      state.step = value.toInt();
+      archive.read("seconds", value);
+      state.seconds = value.toDouble();
+      torch::Tensor bytes;
+      archive.read("module", bytes);
+      module = module_from_bytes(bytes);
+      archive.read("optimizer", optimizer_archive);
+      resumed = true;
+    } catch (const c10::Error& e) {
+      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") +
+                                         e.what_without_backtrace());
+    }
+  } else {
+    module = build_resnet_classifier(world_class_names(options.world), options.seed);
+  }
+  result.resumed_from = state.step;
+  module.train();
+
+  std::vector<torch::Tensor> parameters;
+  for (const auto& p : module.parameters()) {
+    p.requires_grad_(true);
+    parameters.push_back(p);
+  }
+  torch::optim::Adam optimizer(parameters, torch::optim::AdamOptions(options.learning_rate));
+  if (resumed) optimizer.load(optimizer_archive);
+
+  if (resumed && fs::exists(result.log)) {
+    truncate_log(result.log, state.step);
+  } else {
+    write_file_atomically(result.log, "step,loss,train_accuracy,seconds\n");
+  }
+  std::ofstream log(result.log, std::ios::app);
+  if (!log) throw Error(result.log, "cannot open for appending");
+
+  ProgressBar bar("train " + options.world + " classifier", options.steps);
+  if (!options.progress) bar.finish();
+  const auto run_start = std::chrono::steady_clock::now();
+  const double seconds_before = state.seconds;
+  auto elapsed = [&] {
+    return seconds_before +
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+  };
+  constexpr double kPi = 3.14159265358979323846;
+  for (int64_t step = state.step + 1; step <= options.steps; ++step) {
+    const double progress = static_cast<double>(step - 1) / static_cast<double>(options.steps);
+    const double lr = options.learning_rate * 0.5 * (1.0 + std::cos(kPi * progress));
+    for (auto& group : optimizer.param_groups())
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    const Batch batch = data.batch(step);
+    const torch::Tensor logits = call(module, "forward", batch.images);
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step();
+    const double loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value))
+      throw Error(options.output, "training diverged at step " + std::to_string(step) +
+                                      " (loss is not finite)");
+    const double accuracy =
+        (logits.detach().argmax(1) == batch.labels).to(torch::kFloat).mean().item<double>();
+    state.step = step;
+    state.seconds = elapsed();
+    char row[160];
+    std::snprintf(row, sizeof row, "%lld,%.6f,%.6f,%.3f\n", static_cast<long long>(step), loss_value,
+                  accuracy, state.seconds);
+    log << row << std::flush;
+    if (step % options.checkpoint_every == 0 || step == options.steps)
+      write_checkpoint(result.checkpoint, module, optimizer, options, state);
+    if (options.progress) bar.set(step);
+  }
+  bar.finish();
+  log.close();
+  result.steps = state.step;
+  result.training_seconds = state.seconds;
+
+  // The exported model: plain parameters, evaluation mode.
+  torch::NoGradGuard no_grad;
+  for (auto& p : parameters) p.requires_grad_(false);
+  module.eval();
+  result.test_accuracy =
+      test_accuracy(options.world, options.test_images, options.fashion_folder,
+                    [&](const torch::Tensor& x) { return call(module, "forward", x); });
+  {
+    AtomicFile out(options.output);
+    try {
+      module.save(out.stream());
+    } catch (const c10::Error& e) {
+      throw Error(options.output, std::string("cannot serialise the model: ") +
+                                      e.what_without_backtrace());
+    }
+    out.commit();
+  }
+  Classifier::load(options.output, c10::Device(c10::kCPU));  // the contract holds
+  nlohmann::json card = {
+      {"world", options.world},
+      {"architecture", kArchitecture},
+      {"feature_dim", 256},
+      {"num_classes", world_class_names(options.world).size()},
+      {"class_names", world_class_names(options.world)},
+      {"input_size", 32},
+      {"steps", result.steps},
+      {"seed", options.seed},
+      {"batch_size", options.batch_size},
+      {"learning_rate", options.learning_rate},
+      {"command_line", options.command_line},
+      {"test_accuracy", result.test_accuracy},
+      {"test_images", options.world == "shapes" ? options.test_images : int64_t{10000}},
+      {"training_seconds", result.training_seconds},
+      {"git_revision", git_revision()},
+  };
+  write_file_atomically(result.card, card.dump(2) + "\n");
+  return result;
+}
+
+}  // namespace linkstyle

@@ -161,10 +161,6 @@ LinkingStatistics LinkingStatistics::load(const std::filesystem::path& file) {
 // ---------------------------------------------------------------------------------------------
 namespace {
 
-struct Eigen {
-  torch::Tensor values, vectors;  // ascending
-};
-
 // Ratio of the smallest to the largest eigenvalue of an SPD matrix given its Cholesky factor,
 // by power and inverse iteration from a fixed start (a rank-deficient direction shows up at once).
 double estimate_inverse_condition(const torch::Tensor& matrix, const torch::Tensor& cholesky) {

@@ -7,6 +7,7 @@
 
 #include "linkstyle/errors.hpp"
 #include "linkstyle/tensor_io.hpp"
+#include "splitmix.hpp"
 
 namespace linkstyle {
 
@@ -389,10 +390,7 @@ nlohmann::json LinkingMetrics::summary() const {
 bool is_held_out(int64_t row_index, double holdout_fraction) {
   if (holdout_fraction <= 0.0) return false;
   // splitmix64 of the row index: a fixed, well-mixed assignment independent of shard layout.
-  uint64_t z = static_cast<uint64_t>(row_index) + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
+  const uint64_t z = splitmix64(static_cast<uint64_t>(row_index));
   return static_cast<double>(z >> 11) * 0x1.0p-53 < holdout_fraction;
 }
 

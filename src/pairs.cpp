@@ -9,6 +9,7 @@
 #include "linkstyle/errors.hpp"
 #include "linkstyle/progress.hpp"
 #include "linkstyle/tensor_io.hpp"
+#include "splitmix.hpp"
 
 namespace linkstyle {
 
@@ -17,12 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 std::string shard_name(const char* prefix, int64_t index, const char* extension) {
   return fmt::format("{}-{:05}.{}", prefix, index, extension);
@@ -87,7 +82,7 @@ struct ShardBuffer {
 
 torch::Tensor draw_latents(uint64_t seed, int64_t generator_class, int64_t batch_index,
                            int64_t batch_size, int64_t z_dim) {
-  const uint64_t key = mix64(mix64(mix64(seed) ^ static_cast<uint64_t>(generator_class)) ^
+  const uint64_t key = splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(generator_class)) ^
                              static_cast<uint64_t>(batch_index));
   auto generator = at::detail::createCPUGenerator(key);
   return torch::randn({batch_size, z_dim}, generator, torch::kFloat32);

@@ -17,6 +17,7 @@
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
+#include "splitmix.hpp"
 #include "linkstyle/progress.hpp"
 #include "linkstyle/worlds/fashion.hpp"
 #include "linkstyle/worlds/shapes.hpp"
@@ -35,12 +36,6 @@ const char* const kArchitecture =
     "resnet: stem conv3x3 32; 4 stages x 1 basic block (32, 64, 128, 256; stride 2 at stages 2-4; "
     "1x1 projection shortcut); group norm (8 groups); global average pool; linear head";
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Kaiming-normal conv weights, drawn from the builder's private generator.
 torch::Tensor conv_weight(at::Generator& rng, int64_t out, int64_t in, int64_t kernel) {

@@ -14,6 +14,7 @@
 #include <torch/types.h>
 
 #include "linkstyle/errors.hpp"
+#include "splitmix.hpp"
 
 namespace linkstyle {
 
@@ -77,12 +78,6 @@ constexpr std::array<ClassStyle, kClassCount> kStyles{{
 // ---------------------------------------------------------------------------------------------
 // Randomness: a splitmix64 stream per image, so images never share state.
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 class Random {
  public:

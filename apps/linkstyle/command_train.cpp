@@ -1,27 +1,12 @@
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "linkstyle/train/classifier_training.hpp"
+#include "train/training_common.hpp"
 
 namespace linkstyle::cli {
-
-namespace {
-
-// This process's command line (recorded in model cards), from /proc when available.
-std::string own_command_line() {
-  std::ifstream in("/proc/self/cmdline", std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!bytes.empty() && bytes.back() == '\0') bytes.pop_back();
-  for (char& c : bytes)
-    if (c == '\0') c = ' ';
-  return bytes;
-}
-
-}  // namespace
 
 void register_train(CLI::App& app, GlobalOptions& global) {
   auto* train = app.add_subcommand("train", "train a world's built-in models");
@@ -51,7 +36,7 @@ void register_train(CLI::App& app, GlobalOptions& global) {
     configure_runtime(global.runtime);
     options->output = *output;
     options->fashion_folder = *fashion_folder;
-    options->command_line = own_command_line();
+    options->command_line = training::own_command_line();
     const auto result = train_classifier(*options);
     print_summary(global,
                   {{"model", result.model.string()}, {"card", result.card.string()},

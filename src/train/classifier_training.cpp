@@ -4,9 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,16 +15,23 @@
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
-#include "splitmix.hpp"
 #include "linkstyle/progress.hpp"
 #include "linkstyle/worlds/fashion.hpp"
 #include "linkstyle/worlds/shapes.hpp"
+#include "splitmix.hpp"
+#include "train/training_common.hpp"
 
 namespace linkstyle {
 
 namespace fs = std::filesystem;
+using training::git_revision;
+using training::module_bytes;
+using training::module_from_bytes;
+using training::with_suffix;
 
 namespace {
+
+const char* const kLogHeader = "step,loss,train_accuracy,seconds";
 
 constexpr int64_t kShapesResolution = 64;
 constexpr int64_t kGroups = 8;
@@ -162,37 +167,6 @@ double test_accuracy(const std::string& world, int64_t test_images, const fs::pa
   return static_cast<double>(correct) / static_cast<double>(count);
 }
 
-std::string git_revision() {
-  std::string out;
-  if (FILE* pipe = popen("git rev-parse HEAD 2>/dev/null", "r")) {
-    char buffer[128];
-    while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
-    if (pclose(pipe) != 0) out.clear();
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out.size() == 40 ? out : "unknown";
-}
-
-fs::path with_suffix(const fs::path& file, const std::string& suffix) {
-  return fs::path(file.string() + suffix);
-}
-
-torch::Tensor module_bytes(const torch::jit::Module& module) {
-  std::ostringstream out;
-  module.save(out);
-  const std::string bytes = out.str();
-  auto tensor = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kByte);
-  std::memcpy(tensor.data_ptr(), bytes.data(), bytes.size());
-  return tensor;
-}
-
-torch::jit::Module module_from_bytes(const torch::Tensor& tensor) {
-  const auto contiguous = tensor.contiguous();
-  std::istringstream in(std::string(static_cast<const char*>(contiguous.data_ptr()),
-                                    static_cast<size_t>(contiguous.numel())));
-  return torch::jit::load(in);
-}
-
 struct Checkpoint {
   int64_t step = 0;
   double seconds = 0;
@@ -214,25 +188,6 @@ void write_checkpoint(const fs::path& file, const torch::jit::Module& module,
   AtomicFile out(file);
   archive.save_to(out.stream());
   out.commit();
-}
-
-// Reads and truncates the CSV log to rows with step <= last_step (rows written after the
-// checkpoint are redone).
-void truncate_log(const fs::path& log, int64_t last_step) {
-  std::string kept = "step,loss,train_accuracy,seconds\n";
-  std::ifstream in(log);
-  std::string line;
-  bool header = true;
-  while (std::getline(in, line)) {
-    if (header) {
-      header = false;
-      continue;
-    }
-    if (line.empty()) continue;
-    if (std::stoll(line.substr(0, line.find(','))) <= last_step) kept += line + "\n";
-  }
-  in.close();
-  write_file_atomically(log, kept);
 }
 
 }  // namespace
@@ -388,9 +343,9 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
   if (resumed) optimizer.load(optimizer_archive);
 
   if (resumed && fs::exists(result.log)) {
-    truncate_log(result.log, state.step);
+    training::truncate_log(result.log, state.step, kLogHeader);
   } else {
-    write_file_atomically(result.log, "step,loss,train_accuracy,seconds\n");
+    write_file_atomically(result.log, std::string(kLogHeader) + "\n");
   }
   std::ofstream log(result.log, std::ios::app);
   if (!log) throw Error(result.log, "cannot open for appending");
@@ -403,10 +358,8 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
     return seconds_before +
            std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
   };
-  constexpr double kPi = 3.14159265358979323846;
   for (int64_t step = state.step + 1; step <= options.steps; ++step) {
-    const double progress = static_cast<double>(step - 1) / static_cast<double>(options.steps);
-    const double lr = options.learning_rate * 0.5 * (1.0 + std::cos(kPi * progress));
+    const double lr = training::cosine_learning_rate(options.learning_rate, step, options.steps);
     for (auto& group : optimizer.param_groups())
       static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     const Batch batch = data.batch(step);
@@ -443,16 +396,7 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
   result.test_accuracy =
       test_accuracy(options.world, options.test_images, options.fashion_folder,
                     [&](const torch::Tensor& x) { return call(module, "forward", x); });
-  {
-    AtomicFile out(options.output);
-    try {
-      module.save(out.stream());
-    } catch (const c10::Error& e) {
-      throw Error(options.output, std::string("cannot serialise the model: ") +
-                                      e.what_without_backtrace());
-    }
-    out.commit();
-  }
+  training::save_module_atomically(module, options.output);
   Classifier::load(options.output, c10::Device(c10::kCPU));  // the contract holds
   nlohmann::json card = {
       {"world", options.world},

@@ -41,5 +41,7 @@ void register_sample(CLI::App& app, GlobalOptions& global);
 void register_reconstruct(CLI::App& app, GlobalOptions& global);
 void register_train(CLI::App& app, GlobalOptions& global);
 void register_eval(CLI::App& app, GlobalOptions& global);
+// Adds `train generator` and `eval generator` (after register_train and register_eval).
+void register_generator(CLI::App& app, GlobalOptions& global);
 
 }  // namespace linkstyle::cli

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", global.runtime.threads, "intra-op threads (0: all cores)")->capture_default_str();
   app.add_flag("--json", global.json, "print a machine-readable JSON summary on stdout");
   for (auto* registrar : {register_init, register_info, register_pairs, register_fit, register_sample,
-                          register_reconstruct, register_train, register_eval})
+                          register_reconstruct, register_train, register_eval, register_generator})
     registrar(app, global);
   // Global options may also follow the subcommand name.
   for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->fallthrough();
@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
   } catch (const std::exception& error) {
     // Errors from libraries (torch, OpenCV): keep the first line, it carries the message.
     std::string message = error.what();
+    // (the first non-empty one: TorchScript compiler messages start with a newline).
+    message.erase(0, message.find_first_not_of("\n "));
     message = message.substr(0, message.find('\n'));
     std::fprintf(stderr, "error: %s\n", message.c_str());
     return 1;

@@ -1,0 +1,106 @@
+// `linkstyle train generator` and `linkstyle eval generator`.
+#include <array>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "linkstyle/train/generator_training.hpp"
+#include "train/training_common.hpp"
+
+namespace linkstyle::cli {
+
+void register_generator(CLI::App& app, GlobalOptions& global) {
+  auto options = std::make_shared<GeneratorTrainingOptions>();
+  auto paths = std::make_shared<std::array<std::string, 3>>();  // output, classifier, fashion
+  auto* train = app.get_subcommand("train")->add_subcommand(
+      "generator", "train the world's class-conditional style-based generator (32 px) against "
+                   "a projected discriminator over the frozen classifier");
+  train->add_option("--world", options->world, "shapes or fashion")
+      ->required()
+      ->check(CLI::IsMember({"shapes", "fashion"}));
+  train->add_option("--classifier", (*paths)[1], "the world's classifier (TorchScript)")->required();
+  train->add_option("-o,--output", (*paths)[0], "model file to write")->required();
+  train->add_option("--steps", options->steps, "training steps")->capture_default_str();
+  train->add_option("--seed", options->seed)->capture_default_str();
+  train->add_option("--batch-size", options->batch_size)->capture_default_str();
+  train->add_option("--checkpoint-every", options->checkpoint_every, "steps between checkpoints")
+      ->capture_default_str();
+  train->add_option("--learning-rate", options->learning_rate, "generator Adam learning rate")
+      ->capture_default_str();
+  train->add_option("--d-learning-rate", options->d_learning_rate, "discriminator Adam learning rate")
+      ->capture_default_str();
+  train->add_option("--r1-gamma", options->r1_gamma, "R1 weight")->capture_default_str();
+  train->add_option("--guidance-weight", options->guidance_weight, "classifier guidance weight")
+      ->capture_default_str();
+  train->add_option("--eval-samples", options->eval_samples_per_class,
+                    "samples per class for the model card's evaluation (0: none)")
+      ->capture_default_str();
+  train->add_option("--fashion-folder", (*paths)[2], "Fashion-MNIST files (default: Debian's)");
+  train->fallthrough();
+  train->callback([options, paths, &global]() {
+    configure_runtime(global.runtime);
+    options->output = (*paths)[0];
+    options->classifier = (*paths)[1];
+    options->fashion_folder = (*paths)[2];
+    options->command_line = training::own_command_line();
+    const auto result = train_generator(*options);
+    print_summary(global,
+                  {{"model", result.model.string()}, {"card", result.card.string()},
+                   {"log", result.log.string()}, {"world", options->world}, {"steps", result.steps},
+                   {"resumed_from", result.resumed_from},
+                   {"training_seconds", result.training_seconds}},
+                  fmt::format("wrote {} ({} steps{}, {:.0f} s); figures in {}", result.model.string(),
+                              result.steps,
+                              result.resumed_from > 0
+                                  ? fmt::format(", resumed from step {}", result.resumed_from)
+                                  : std::string(),
+                              result.training_seconds, result.card.string()));
+  });
+
+  struct EvalOptions {
+    std::string world, file, classifier, fashion_folder, grid;
+    int64_t samples_per_class = 1000;
+    double psi = 0.7;
+    uint64_t seed = 0;
+  };
+  auto e = std::make_shared<EvalOptions>();
+  auto* eval = app.get_subcommand("eval")->add_subcommand(
+      "generator", "print a generator's classifier agreement and diversity (and write a sample grid)");
+  eval->add_option("--world", e->world, "shapes or fashion")
+      ->required()
+      ->check(CLI::IsMember({"shapes", "fashion"}));
+  eval->add_option("file", e->file, "generator TorchScript file")->required();
+  eval->add_option("--classifier", e->classifier, "the world's classifier")->required();
+  eval->add_option("--samples-per-class", e->samples_per_class)->capture_default_str();
+  eval->add_option("--psi", e->psi, "truncation")->capture_default_str();
+  eval->add_option("--seed", e->seed)->capture_default_str();
+  eval->add_option("--grid", e->grid, "also write a sample grid PNG (one row per class)");
+  eval->add_option("--fashion-folder", e->fashion_folder, "Fashion-MNIST files (default: Debian's)");
+  eval->fallthrough();
+  eval->callback([e, &global]() {
+    const auto device = configure_runtime(global.runtime);
+    const auto generator = Generator::load(e->file, device);
+    const auto classifier = Classifier::load(e->classifier, device);
+    const auto result = evaluate_generator(generator, classifier, e->world, e->samples_per_class,
+                                           e->psi, e->seed, e->fashion_folder);
+    if (!e->grid.empty()) write_sample_grid(generator, e->grid, 10, e->psi, e->seed);
+    print_summary(global,
+                  {{"model", e->file}, {"world", e->world}, {"psi", result.psi},
+                   {"samples_per_class", result.samples_per_class},
+                   {"agreement", result.agreement},
+                   {"agreement_per_class", result.agreement_per_class},
+                   {"diversity_generated", result.diversity_generated},
+                   {"diversity_real", result.diversity_real},
+                   {"diversity_ratio", result.diversity_ratio},
+                   {"diversity_ratio_per_class", result.diversity_ratio_per_class},
+                   {"grid", e->grid}},
+                  fmt::format("{}: classifier agreement {:.2f}% at psi {}, diversity {:.1f}% of real "
+                              "({} samples per class){}",
+                              e->file, 100.0 * result.agreement, result.psi,
+                              100.0 * result.diversity_ratio, result.samples_per_class,
+                              e->grid.empty() ? std::string() : "; grid " + e->grid));
+  });
+}
+
+}  // namespace linkstyle::cli

@@ -1,0 +1,112 @@
+// linkstyle/train/generator_training.hpp
+//
+// WHAT THIS REPRESENTS
+//   The worlds' built-in class-conditional, style-based generator (in the manner of StyleGAN2),
+//   built directly as a TorchScript module that meets the generator model contract
+//   (docs/model-contract.md), its adversarial training, and its evaluation against the world's
+//   classifier.
+//   Architecture (equalised learning rate everywhere):
+//     mapping: z [N,64] and a learned class embedding (64), each normalised to unit second
+//       moment, concatenated, 4 fully connected layers (128, leaky ReLU, learning-rate
+//       multiplier 0.01) -> w [N,128]; truncation w_avg[c] + psi (w - w_avg[c]) with w_avg the
+//       per-class mean of w;
+//     synthesis: learned constant 128x4x4, one modulated/demodulated 3x3 convolution at 4x4,
+//       then two per resolution at 8 (128), 16 (64) and 32 (32 channels) after bilinear 2x
+//       upsampling; modulated 1x1 toRGB at every resolution summed into a skip image; no noise.
+//       synthesis(w) is clamped to [-1, 1]; synthesis_features(w) returns the four block outputs
+//       (4, 8, 16, 32 px).
+//   Training: non-saturating logistic loss against a projected discriminator: four small
+//   convolutional heads (spectrally normalised) on the frozen world classifier's stage outputs (32 px .. 4 px), each
+//   with a class projection; differentiable augmentation (translation by up to 1/8 of the side,
+//   brightness, saturation, contrast) on real and generated images; lazy R1 on the real images
+//   every 16 steps; classifier guidance (cross-entropy of the frozen classifier's logits on
+//   generated images toward the intended class); Adam (betas 0, 0.99); an exponential moving
+//   average of the generator's weights is what ships.
+// REQUIRES
+//   world is "shapes" or "fashion"; classifier names a classifier built by
+//   build_resnet_classifier (its stage outputs feed the discriminator) with the world's class
+//   count; output names a file in a writable folder; steps, batch_size, checkpoint_every >= 1.
+// ENSURES
+//   train_generator() is seeded: initial weights from `seed`; the real batch, latents and
+//   augmentation of step s are pure functions of (seed, s), so a resumed run continues the same
+//   sequence. Every checkpoint_every steps (and at the end) it writes
+//   <output>.checkpoint/checkpoint.pt atomically (generator, its average, discriminator, both
+//   optimisers, step); a rerun with the same output resumes from it (after kill -9 too).
+//   <output>.log.csv has one row per step (steps 1..steps, no gaps or duplicates across
+//   resumes). At the end w_avg is set to the per-class mean of w over 4096 latents per class,
+//   the averaged generator is written atomically (loads with Generator::load) with its model
+//   card <output>.json (architecture, options, command_line, git_revision, training_seconds,
+//   and the evaluation below on `eval_samples_per_class`).
+//   evaluate_generator() draws samples_per_class latents per class (seeded) at `psi` and
+//   reports the share the classifier assigns to the intended class, and the within-class
+//   diversity: the mean pairwise Euclidean distance of classifier features over the samples of
+//   a class, averaged over classes, divided by the same figure on as many real images per class
+//   (shapes: held-out renders; fashion: the test split). Bad options throw linkstyle::Error.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "linkstyle/models.hpp"
+
+namespace torch::jit {
+struct Module;
+}
+
+namespace linkstyle {
+
+struct GeneratorTrainingOptions {
+  std::string world = "shapes";
+  std::filesystem::path classifier;  // the frozen world classifier (TorchScript)
+  std::filesystem::path output;
+  int64_t steps = 3000;
+  uint64_t seed = 0;
+  int64_t batch_size = 32;
+  int64_t checkpoint_every = 100;
+  double learning_rate = 2e-3;       // generator
+  double d_learning_rate = 2e-3;     // discriminator
+  double r1_gamma = 0.01;            // R1 weight (lazy, every 16 steps)
+  double guidance_weight = 0.5;      // classifier guidance
+  int64_t eval_samples_per_class = 1000;  // for the model card; 0 skips the evaluation
+  std::filesystem::path fashion_folder;
+  std::string command_line;
+  bool progress = true;
+};
+
+struct GeneratorTrainingResult {
+  int64_t steps = 0;
+  int64_t resumed_from = 0;
+  double training_seconds = 0;
+  std::filesystem::path model, card, log, checkpoint;
+};
+
+struct GeneratorEvaluation {
+  double psi = 0.7;
+  int64_t samples_per_class = 0;
+  double agreement = 0;                      // share assigned to the intended class, all classes
+  std::vector<double> agreement_per_class;
+  double diversity_generated = 0, diversity_real = 0;
+  double diversity_ratio = 0;                // generated / real
+  std::vector<double> diversity_ratio_per_class;
+};
+
+// The untrained generator described above, weights drawn from `seed`.
+torch::jit::Module build_style_generator(const std::vector<std::string>& class_names, uint64_t seed);
+
+GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options);
+
+GeneratorEvaluation evaluate_generator(const Generator& generator, const Classifier& classifier,
+                                       const std::string& world, int64_t samples_per_class = 1000,
+                                       double psi = 0.7, uint64_t seed = 0,
+                                       const std::filesystem::path& fashion_folder = {});
+
+// A PNG grid (one row per class, `columns` samples at `psi`, each image scaled up `zoom` times),
+// written atomically.
+void write_sample_grid(const Generator& generator, const std::filesystem::path& file,
+                       int64_t columns = 10, double psi = 0.7, uint64_t seed = 0, int64_t zoom = 2);
+
+}  // namespace linkstyle

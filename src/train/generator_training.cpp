@@ -1,0 +1,788 @@
+// The worlds' built-in style-based generator: build, train, evaluate (see generator_training.hpp).
+#include "linkstyle/train/generator_training.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "linkstyle/atomic_file.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/progress.hpp"
+#include "linkstyle/train/classifier_training.hpp"
+#include "linkstyle/worlds/fashion.hpp"
+#include "linkstyle/worlds/shapes.hpp"
+#include "splitmix.hpp"
+#include "training_common.hpp"
+
+namespace linkstyle {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kZDim = 64;
+constexpr int64_t kEmbedDim = 64;
+constexpr int64_t kWDim = 128;
+constexpr int64_t kMappingLayers = 4;
+constexpr double kMappingLrMultiplier = 0.01;
+constexpr int64_t kResolution = 32;
+constexpr int64_t kR1Interval = 16;
+constexpr int64_t kHeadChannels = 128;
+constexpr int64_t kWAvgSamples = 4096;
+constexpr uint64_t kShapesTestSeedBase = uint64_t{1} << 63;
+const char* const kArchitecture =
+    "style-based generator: mapping z 64 + class embedding 64 -> 4 x FC 128 (lr x0.01) -> w 128; "
+    "constant 128x4x4; modulated/demodulated 3x3 convs: 1 at 4 px, 2 each at 8 (128), 16 (64), "
+    "32 (32 ch) after bilinear upsampling; modulated 1x1 toRGB skips; no noise; "
+    "discriminator: projected, 4 heads over the frozen classifier's stage outputs";
+const char* const kLogHeader = "step,loss_d,loss_g,d_real,d_fake,r1,guidance,fake_accuracy,seconds";
+
+struct Block {
+  int64_t resolution, channels;
+};
+const std::vector<Block>& synthesis_blocks() {
+  static const std::vector<Block> blocks = {{4, 128}, {8, 128}, {16, 64}, {32, 32}};
+  return blocks;
+}
+
+std::string number(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.9g", value);
+  std::string text = buffer;
+  if (text.find_first_of(".eE") == std::string::npos) text += ".0";
+  return text;
+}
+
+void check_world(const std::string& world) {
+  if (world != "shapes" && world != "fashion")
+    throw Error("--world", "unknown world '" + world + "' (expected shapes or fashion)");
+}
+
+// The body of a built-in classifier's forward pass up to each stage's output (the parameter
+// names of build_resnet_classifier), defined on a loaded classifier as
+// feature_pyramid(x [N,3,H,W] in [0,1]) -> List[Tensor] (4 stage outputs).
+void define_feature_pyramid(torch::jit::Module& classifier, const fs::path& file) {
+  for (const char* name : {"stem_w", "b1_c1_w", "b2_p_w", "b3_p_w", "b4_p_w", "b4_n2_g", "input_size"})
+    if (!classifier.hasattr(name))
+      throw Error(file, std::string("is not a built-in linkstyle classifier (no '") + name +
+                            "'); the projected discriminator needs its stages");
+  auto norm = [](const std::string& x, const std::string& n) {
+    return "torch.group_norm(" + x + ", 8, self." + n + "_g, self." + n + "_b, 1e-5, True)";
+  };
+  auto conv = [](const std::string& x, const std::string& w, int stride, int pad) {
+    return "torch.conv2d(" + x + ", self." + w + ", None, [" + std::to_string(stride) + ", " +
+           std::to_string(stride) + "], [" + std::to_string(pad) + ", " + std::to_string(pad) + "])";
+  };
+  std::string source = R"(
+def feature_pyramid(self, x: Tensor) -> List[Tensor]:
+    if x.size(2) != self.input_size or x.size(3) != self.input_size:
+        x = torch.upsample_bilinear2d(x, [self.input_size, self.input_size], False)
+    x = (x - 0.5) / 0.5
+    h = torch.relu()" + norm(conv("x", "stem_w", 1, 1), "stem_n") + R"()
+    stages: List[Tensor] = []
+)";
+  for (int i = 1; i <= 4; ++i) {
+    const std::string b = "b" + std::to_string(i);
+    const int stride = i == 1 ? 1 : 2;
+    source += "    y = torch.relu(" + norm(conv("h", b + "_c1_w", stride, 1), b + "_n1") + ")\n";
+    source += "    y = " + norm(conv("y", b + "_c2_w", 1, 1), b + "_n2") + "\n";
+    if (classifier.hasattr(b + "_p_w"))
+      source += "    h = torch.relu(y + " + norm(conv("h", b + "_p_w", stride, 0), b + "_np") + ")\n";
+    else
+      source += "    h = torch.relu(y + h)\n";
+    source += "    stages.append(h)\n";
+  }
+  source += "    return stages\n";
+  if (!classifier.find_method("feature_pyramid")) classifier.define(source);
+}
+
+}  // namespace
+
+torch::jit::Module build_style_generator(const std::vector<std::string>& class_names, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  at::Generator rng = at::detail::createCPUGenerator(seed);
+  auto randn = [&](std::vector<int64_t> shape) { return torch::randn(shape, rng, torch::kFloat); };
+  const int64_t classes = static_cast<int64_t>(class_names.size());
+  torch::jit::Module m("StyleGenerator");
+  c10::List<std::string> names;
+  for (const auto& name : class_names) names.push_back(name);
+  m.register_attribute("class_names", c10::ListType::ofStrings(), names);
+  m.register_attribute("z_dim", c10::IntType::get(), kZDim);
+  m.register_attribute("w_dim", c10::IntType::get(), kWDim);
+  m.register_attribute("num_classes", c10::IntType::get(), classes);
+  m.register_attribute("resolution", c10::IntType::get(), kResolution);
+  m.register_buffer("w_avg", torch::zeros({classes, kWDim}));
+
+  // Mapping: weights stored as N(0, 1/lr^2) and scaled by lr / sqrt(fan_in) (equalised lr).
+  m.register_parameter("embed", randn({classes, kEmbedDim}), false);
+  std::string source = R"(
+def mapping_raw(self, z: Tensor, c: Tensor) -> Tensor:
+    z = z * torch.rsqrt(z.square().mean(1, True) + 1e-8)
+    e = torch.embedding(self.embed, c)
+    e = e * torch.rsqrt(e.square().mean(1, True) + 1e-8)
+    x = torch.cat([z, e], 1)
+)";
+  int64_t in = kZDim + kEmbedDim;
+  for (int64_t i = 0; i < kMappingLayers; ++i) {
+    const std::string name = "map" + std::to_string(i);
+    m.register_parameter(name + "_w", randn({kWDim, in}) / kMappingLrMultiplier, false);
+    m.register_parameter(name + "_b", torch::zeros({kWDim}), false);
+    source += "    x = torch.leaky_relu(torch.linear(x, self." + name + "_w * " +
+              number(kMappingLrMultiplier / std::sqrt(double(in))) + ", self." + name + "_b * " +
+              number(kMappingLrMultiplier) + "), 0.2) * " + number(std::sqrt(2.0)) + "\n";
+    in = kWDim;
+  }
+  source += R"(    return x
+
+def mapping(self, z: Tensor, c: Tensor, psi: float) -> Tensor:
+    w = self.mapping_raw(z, c)
+    avg = self.w_avg.index_select(0, c)
+    return avg + psi * (w - avg)
+
+def modulated(self, x: Tensor, w: Tensor, affine_w: Tensor, affine_b: Tensor, weight: Tensor, bias: Tensor, demodulate: bool) -> Tensor:
+    s = torch.linear(w, affine_w * )" + number(1.0 / std::sqrt(double(kWDim))) + R"(, affine_b)
+    k = weight * (float(weight.size(1) * weight.size(2) * weight.size(3)) ** -0.5)
+    y = torch.conv2d(x * s.unsqueeze(2).unsqueeze(3), k, None, [1, 1], [k.size(2) // 2, k.size(3) // 2])
+    if demodulate:
+        d = torch.rsqrt(torch.mm(s.square(), k.square().sum([2, 3]).t()) + 1e-8)
+        y = y * d.unsqueeze(2).unsqueeze(3)
+        return torch.leaky_relu(y + bias.view(1, -1, 1, 1), 0.2) * )" + number(std::sqrt(2.0)) + R"(
+    return y + bias.view(1, -1, 1, 1)
+
+def synthesis_all(self, w: Tensor) -> Tuple[Tensor, List[Tensor]]:
+    x = self.const.unsqueeze(0).expand(w.size(0), -1, -1, -1)
+    features: List[Tensor] = []
+)";
+  const auto& blocks = synthesis_blocks();
+  m.register_parameter("const", randn({blocks[0].channels, 4, 4}), false);
+  auto add_layer = [&](const std::string& name, int64_t in_channels, int64_t out_channels,
+                       int64_t kernel, bool demodulate) {
+    m.register_parameter(name + "_aw", randn({in_channels, kWDim}), false);
+    m.register_parameter(name + "_ab", torch::ones({in_channels}), false);
+    m.register_parameter(name + "_w", randn({out_channels, in_channels, kernel, kernel}), false);
+    m.register_parameter(name + "_b", torch::zeros({out_channels}), false);
+    return "self.modulated({x}, w, self." + name + "_aw, self." + name + "_ab, self." + name +
+           "_w, self." + name + "_b, " + (demodulate ? "True" : "False") + ")";
+  };
+  auto call_on = [](std::string call, const std::string& x) {
+    return call.replace(call.find("{x}"), 3, x);
+  };
+  int64_t channels = blocks[0].channels;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const Block& block = blocks[i];
+    const std::string r = std::to_string(block.resolution);
+    if (i == 0) {
+      source += "    x = " + call_on(add_layer("conv4", channels, channels, 3, true), "x") + "\n";
+    } else {
+      source += "    x = torch.upsample_bilinear2d(x, [" + r + ", " + r + "], False)\n";
+      source += "    x = " + call_on(add_layer("conv" + r + "a", channels, block.channels, 3, true), "x") + "\n";
+      source += "    x = " + call_on(add_layer("conv" + r + "b", block.channels, block.channels, 3, true), "x") + "\n";
+    }
+    channels = block.channels;
+    const std::string rgb = call_on(add_layer("rgb" + r, channels, 3, 1, false), "x");
+    if (i == 0)
+      source += "    img = " + rgb + "\n";
+    else
+      source += "    img = torch.upsample_bilinear2d(img, [" + r + ", " + r + "], False) + " + rgb + "\n";
+    source += "    features.append(x)\n";
+  }
+  source += R"(    return img, features
+
+def synthesis_raw(self, w: Tensor) -> Tensor:
+    return self.synthesis_all(w)[0]
+
+def synthesis(self, w: Tensor) -> Tensor:
+    return self.synthesis_all(w)[0].clamp(-1.0, 1.0)
+
+def synthesis_features(self, w: Tensor) -> List[Tensor]:
+    return self.synthesis_all(w)[1]
+
+def forward(self, z: Tensor, c: Tensor) -> Tensor:
+    return self.synthesis_raw(self.mapping_raw(z, c))
+)";
+  m.define(source);
+  return m;
+}
+
+namespace {
+
+// A convolution whose weight is divided by its largest singular value (spectral normalisation),
+// estimated by one power iteration per training forward pass with a persistent vector u.
+struct SpectralConvImpl : torch::nn::Module {
+  SpectralConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding)
+      : stride(stride), padding(padding) {
+    weight = register_parameter(
+        "weight", torch::randn({out, in, kernel, kernel}) * std::sqrt(2.0 / double(in * kernel * kernel)));
+    bias = register_parameter("bias", torch::zeros({out}));
+    u = register_buffer("u", torch::nn::functional::normalize(
+                                 torch::randn({out}), torch::nn::functional::NormalizeFuncOptions().dim(0)));
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    const auto matrix = weight.view({weight.size(0), -1});
+    if (is_training()) {
+      torch::NoGradGuard no_grad;
+      const auto v = torch::nn::functional::normalize(
+          torch::mv(matrix.t(), u), torch::nn::functional::NormalizeFuncOptions().dim(0));
+      u.copy_(torch::nn::functional::normalize(torch::mv(matrix, v),
+                                               torch::nn::functional::NormalizeFuncOptions().dim(0)));
+    }
+    // A copy of u: later forward passes update u in place while this graph still needs it.
+    const auto u_now = u.clone();
+    const auto v = torch::nn::functional::normalize(torch::mv(matrix.t(), u_now),
+                                                    torch::nn::functional::NormalizeFuncOptions().dim(0));
+    const auto sigma = torch::dot(u_now, torch::mv(matrix, v));
+    return torch::conv2d(x, weight / sigma, bias, {stride, stride}, {padding, padding});
+  }
+
+  int64_t stride, padding;
+  torch::Tensor weight, bias, u;
+};
+TORCH_MODULE(SpectralConv);
+
+// Projected discriminator: one head per classifier stage, each reducing its stage to
+// kHeadChannels x 4 x 4 and scoring it with an unconditional 1x1 output plus a class projection.
+struct ProjectedDiscriminatorImpl : torch::nn::Module {
+  ProjectedDiscriminatorImpl(const std::vector<int64_t>& stage_channels,
+                             const std::vector<int64_t>& stage_sides, int64_t classes) {
+    for (size_t i = 0; i < stage_channels.size(); ++i) {
+      torch::nn::Sequential head;
+      int64_t channels = stage_channels[i];
+      for (int64_t side = stage_sides[i]; side > 4; side /= 2) {
+        const int64_t out = std::min<int64_t>(kHeadChannels, channels * 2);
+        head->push_back(SpectralConv(channels, out, 4, 2, 1));
+        head->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
+        channels = out;
+      }
+      head->push_back(SpectralConv(channels, kHeadChannels, 3, 1, 1));
+      head->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
+      heads.push_back(register_module("head" + std::to_string(i), head));
+      outputs.push_back(register_module("out" + std::to_string(i), SpectralConv(kHeadChannels, 1, 1, 1, 0)));
+      embeddings.push_back(register_module("embed" + std::to_string(i),
+                                           torch::nn::Embedding(classes, kHeadChannels)));
+    }
+  }
+
+  // Logits [N]: the sum over heads of the spatial mean of each head's score map.
+  torch::Tensor forward(const std::vector<torch::Tensor>& stages, const torch::Tensor& classes) {
+    torch::Tensor total;
+    for (size_t i = 0; i < heads.size(); ++i) {
+      const torch::Tensor h = heads[i]->forward(stages[i]);
+      const torch::Tensor e = embeddings[i]->forward(classes).unsqueeze(2).unsqueeze(3);
+      const torch::Tensor score = outputs[i]->forward(h).squeeze(1) +
+                                  (h * e).sum(1) / std::sqrt(double(kHeadChannels));
+      const torch::Tensor logit = score.mean({1, 2});
+      total = total.defined() ? total + logit : logit;
+    }
+    return total;
+  }
+
+  std::vector<torch::nn::Sequential> heads;
+  std::vector<SpectralConv> outputs;
+  std::vector<torch::nn::Embedding> embeddings;
+};
+TORCH_MODULE(ProjectedDiscriminator);
+
+// Differentiable augmentation of images in [0, 1]: brightness, saturation, contrast, and a
+// translation by up to 1/8 of the side (zero padding), all drawn from `rng`.
+torch::Tensor augment(const torch::Tensor& x, at::Generator& rng) {
+  const int64_t n = x.size(0);
+  auto uniform = [&](std::vector<int64_t> shape) { return torch::rand(shape, rng, torch::kFloat); };
+  torch::Tensor y = x + (uniform({n, 1, 1, 1}) - 0.5);
+  const torch::Tensor grey = y.mean(1, true);
+  y = (y - grey) * (uniform({n, 1, 1, 1}) * 2.0) + grey;
+  const torch::Tensor mean = y.mean({1, 2, 3}, true);
+  y = (y - mean) * (uniform({n, 1, 1, 1}) + 0.5) + mean;
+  // Integer shifts as windows of the zero-padded batch (twice differentiable, for R1).
+  const int64_t max_shift = x.size(3) / 8;
+  const torch::Tensor shifts = torch::randint(0, 2 * max_shift + 1, {n, 2}, rng, torch::kLong);
+  const auto shift = shifts.accessor<int64_t, 2>();
+  const torch::Tensor padded = torch::constant_pad_nd(y, {max_shift, max_shift, max_shift, max_shift}, 0.0);
+  std::vector<torch::Tensor> windows;
+  windows.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    windows.push_back(padded[i].narrow(1, shift[i][0], x.size(2)).narrow(2, shift[i][1], x.size(3)));
+  return torch::stack(windows);
+}
+
+struct RealBatch {
+  torch::Tensor images, labels;
+};
+
+// Real images of a world at 32 px in [0, 1]; the batch of a step is a pure function of (seed, step).
+class RealImages {
+ public:
+  explicit RealImages(const GeneratorTrainingOptions& options) : options_(options) {
+    if (options.world == "fashion")
+      fashion_ = FashionMnist::load(
+          options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, true);
+    else if (options.seed >= (uint64_t{1} << 22))
+      throw Error("--seed", "must be < 2^22 for the shapes world, got " + std::to_string(options.seed));
+  }
+
+  RealBatch batch(int64_t step, at::Generator& rng) const {
+    const int64_t b = options_.batch_size;
+    if (options_.world == "fashion") {
+      const auto index = torch::randint(fashion_.images.size(0), {b}, rng, torch::kLong);
+      return {fashion_.images.index_select(0, index), fashion_.labels.index_select(0, index)};
+    }
+    const auto labels = torch::randint(classes(), {b}, rng, torch::kLong);
+    std::vector<int64_t> l(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + b);
+    std::vector<uint64_t> seeds(static_cast<size_t>(b));
+    for (int64_t i = 0; i < b; ++i)
+      seeds[static_cast<size_t>(i)] = (options_.seed << 40) + static_cast<uint64_t>((step - 1) * b + i);
+    auto rendered = world_.render(l, seeds);
+    return {rendered.images, rendered.labels};
+  }
+
+  int64_t classes() const { return static_cast<int64_t>(world_class_names(options_.world).size()); }
+
+ private:
+  const GeneratorTrainingOptions& options_;
+  ShapesWorld world_{kResolution};
+  FashionMnist fashion_;
+};
+
+struct State {
+  int64_t step = 0;
+  double seconds = 0;
+};
+
+torch::Tensor module_state(torch::nn::Module& module) {
+  torch::serialize::OutputArchive archive;
+  module.save(archive);
+  std::ostringstream out;
+  archive.save_to(out);
+  const std::string bytes = out.str();
+  auto tensor = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kByte);
+  std::memcpy(tensor.data_ptr(), bytes.data(), bytes.size());
+  return tensor;
+}
+
+void load_module_state(torch::nn::Module& module, const torch::Tensor& bytes) {
+  const auto contiguous = bytes.contiguous();
+  std::istringstream in(std::string(static_cast<const char*>(contiguous.data_ptr()),
+                                    static_cast<size_t>(contiguous.numel())));
+  torch::serialize::InputArchive archive;
+  archive.load_from(in);
+  module.load(archive);
+}
+
+std::vector<torch::Tensor> trainable(torch::jit::Module& module) {
+  std::vector<torch::Tensor> parameters;
+  for (const auto& p : module.parameters()) {
+    p.requires_grad_(true);
+    parameters.push_back(p);
+  }
+  return parameters;
+}
+
+std::vector<torch::Tensor> stages_of(torch::jit::Module& classifier, const torch::Tensor& x) {
+  const auto list = classifier.get_method("feature_pyramid")({x}).toTensorList();
+  return std::vector<torch::Tensor>(list.begin(), list.end());
+}
+
+// Mean pairwise Euclidean distance between rows of `features`.
+double mean_pairwise_distance(const torch::Tensor& features) {
+  const int64_t n = features.size(0);
+  if (n < 2) return 0.0;
+  const auto f = features.to(torch::kDouble);
+  const auto distances = torch::cdist(f, f);
+  return distances.sum().item<double>() / static_cast<double>(n * (n - 1));
+}
+
+// Per-class w mean over kWAvgSamples latents, stored in the generator's w_avg buffer.
+void set_w_avg(torch::jit::Module& generator, int64_t classes, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  at::Generator rng = at::detail::createCPUGenerator(splitmix64(seed ^ 0x77617667ULL));
+  auto w_avg = generator.attr("w_avg").toTensor();
+  for (int64_t c = 0; c < classes; ++c) {
+    const auto z = torch::randn({kWAvgSamples, kZDim}, rng, torch::kFloat);
+    const auto labels = torch::full({kWAvgSamples}, c, torch::kLong);
+    const auto w = generator.get_method("mapping_raw")({z, labels}).toTensor();
+    w_avg[c].copy_(w.mean(0));
+  }
+}
+
+// Writes images [rows*columns, 3, S, S] in [0, 1] as a PNG grid (2-px white gaps, `zoom` x
+// nearest-neighbour), atomically.
+void write_grid_png(const torch::Tensor& images, int64_t rows, int64_t columns, int64_t zoom,
+                    const fs::path& file) {
+  const int64_t classes = rows;
+  const int64_t side = images.size(2), pad = 2;
+  const int64_t cell = side * zoom + pad;
+  auto grid = torch::ones({3, classes * cell + pad, columns * cell + pad});
+  for (int64_t i = 0; i < classes * columns; ++i) {
+    const auto image = torch::nn::functional::interpolate(
+        images[i].unsqueeze(0), torch::nn::functional::InterpolateFuncOptions()
+                                    .size(std::vector<int64_t>{side * zoom, side * zoom})
+                                    .mode(torch::kNearest))[0];
+    const int64_t row = i / columns, column = i % columns;
+    grid.narrow(1, pad + row * cell, side * zoom).narrow(2, pad + column * cell, side * zoom).copy_(image);
+  }
+  const auto bytes = (grid.permute({1, 2, 0}).flip({2}) * 255.0).round().clamp(0, 255).to(torch::kByte).contiguous();
+  const cv::Mat mat(static_cast<int>(bytes.size(0)), static_cast<int>(bytes.size(1)), CV_8UC3, bytes.data_ptr());
+  std::vector<unsigned char> png;
+  if (!cv::imencode(".png", mat, png)) throw Error(file, "cannot encode the PNG");
+  write_file_atomically(file, std::string(png.begin(), png.end()));
+}
+
+}  // namespace
+
+GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options) {
+  check_world(options.world);
+  if (options.output.empty()) throw Error("--output", "pass the model file to write (-o FILE)");
+  if (options.classifier.empty()) throw Error("--classifier", "pass the world's classifier file");
+  if (options.steps < 1) throw Error("--steps", "must be >= 1, got " + std::to_string(options.steps));
+  if (options.batch_size < 2)
+    throw Error("--batch-size", "must be >= 2, got " + std::to_string(options.batch_size));
+  if (options.checkpoint_every < 1)
+    throw Error("--checkpoint-every", "must be >= 1, got " + std::to_string(options.checkpoint_every));
+  if (!(options.learning_rate > 0)) throw Error("--learning-rate", "must be > 0");
+  if (!(options.d_learning_rate > 0)) throw Error("--d-learning-rate", "must be > 0");
+  if (!(options.r1_gamma >= 0)) throw Error("--r1-gamma", "must be >= 0");
+  if (!(options.guidance_weight >= 0)) throw Error("--guidance-weight", "must be >= 0");
+  if (options.eval_samples_per_class < 0) throw Error("--eval-samples", "must be >= 0");
+
+  GeneratorTrainingResult result;
+  result.model = options.output;
+  result.card = training::with_suffix(options.output, ".json");
+  result.log = training::with_suffix(options.output, ".log.csv");
+  const fs::path checkpoint_folder = training::with_suffix(options.output, ".checkpoint");
+  result.checkpoint = checkpoint_folder / "checkpoint.pt";
+
+  // The frozen classifier: checked through the public adapter, then used for its stages.
+  const Classifier checked = Classifier::load(options.classifier, c10::Device(c10::kCPU));
+  const auto& class_names = world_class_names(options.world);
+  const int64_t classes = static_cast<int64_t>(class_names.size());
+  if (checked.num_classes() != classes)
+    throw Error(options.classifier, "has " + std::to_string(checked.num_classes()) +
+                                        " classes, the " + options.world + " world " +
+                                        std::to_string(classes));
+  torch::jit::Module classifier = torch::jit::load(options.classifier.string());
+  define_feature_pyramid(classifier, options.classifier);
+  classifier.eval();
+  for (const auto& p : classifier.parameters()) p.requires_grad_(false);
+
+  ensure_writable_directory(fs::absolute(options.output).parent_path());
+  ensure_writable_directory(checkpoint_folder);
+  const RealImages real(options);
+
+  // Stage shapes from one probe, for the discriminator heads.
+  std::vector<int64_t> stage_channels, stage_sides;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& s : stages_of(classifier, torch::zeros({1, 3, kResolution, kResolution}))) {
+      stage_channels.push_back(s.size(1));
+      stage_sides.push_back(s.size(2));
+    }
+  }
+  torch::manual_seed(options.seed);
+  ProjectedDiscriminator discriminator(stage_channels, stage_sides, classes);
+  torch::jit::Module generator, average;
+  State state;
+  torch::serialize::InputArchive g_optimizer_archive, d_optimizer_archive;
+  const bool resumed = fs::exists(result.checkpoint);
+  if (resumed) {
+    try {
+      torch::serialize::InputArchive archive;
+      archive.load_from(result.checkpoint.string());
+      c10::IValue value;
+      archive.read("world", value);
+      const std::string world = value.toStringRef();
+      archive.read("seed", value);
+      const int64_t seed = value.toInt();
+      archive.read("batch_size", value);
+      const int64_t batch_size = value.toInt();
+      if (world != options.world || seed != static_cast<int64_t>(options.seed) ||
+          batch_size != options.batch_size)
+        throw Error(result.checkpoint,
+                    "was made for world " + world + ", seed " + std::to_string(seed) +
+                        ", batch size " + std::to_string(batch_size) +
+                        "; rerun with those options or remove the checkpoint folder");
+      archive.read("step", value);
+      state.step = value.toInt();
+      archive.read("seconds", value);
+      state.seconds = value.toDouble();
+      torch::Tensor bytes;
+      archive.read("generator", bytes);
+      generator = training::module_from_bytes(bytes);
+      archive.read("average", bytes);
+      average = training::module_from_bytes(bytes);
+      archive.read("discriminator", bytes);
+      load_module_state(*discriminator, bytes);
+      archive.read("g_optimizer", g_optimizer_archive);
+      archive.read("d_optimizer", d_optimizer_archive);
+    } catch (const c10::Error& e) {
+      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") +
+                                         e.what_without_backtrace());
+    }
+  } else {
+    generator = build_style_generator(class_names, options.seed);
+    average = generator.clone();
+  }
+  result.resumed_from = state.step;
+
+  std::vector<torch::Tensor> g_parameters = trainable(generator);
+  std::vector<torch::Tensor> average_parameters;
+  for (const auto& p : average.parameters()) {
+    p.requires_grad_(false);
+    average_parameters.push_back(p);
+  }
+  const auto adam = torch::optim::AdamOptions(options.learning_rate).betas({0.0, 0.99}).eps(1e-8);
+  torch::optim::Adam g_optimizer(g_parameters, adam);
+  torch::optim::Adam d_optimizer(
+      discriminator->parameters(),
+      torch::optim::AdamOptions(options.d_learning_rate).betas({0.0, 0.99}).eps(1e-8));
+  if (resumed) {
+    g_optimizer.load(g_optimizer_archive);
+    d_optimizer.load(d_optimizer_archive);
+  }
+
+  auto save_checkpoint = [&]() {
+    torch::serialize::OutputArchive archive;
+    archive.write("generator", training::module_bytes(generator));
+    archive.write("average", training::module_bytes(average));
+    archive.write("discriminator", module_state(*discriminator));
+    torch::serialize::OutputArchive g_archive, d_archive;
+    g_optimizer.save(g_archive);
+    d_optimizer.save(d_archive);
+    archive.write("g_optimizer", g_archive);
+    archive.write("d_optimizer", d_archive);
+    archive.write("step", c10::IValue(state.step));
+    archive.write("seconds", c10::IValue(state.seconds));
+    archive.write("seed", c10::IValue(static_cast<int64_t>(options.seed)));
+    archive.write("world", c10::IValue(options.world));
+    archive.write("batch_size", c10::IValue(options.batch_size));
+    AtomicFile out(result.checkpoint);
+    archive.save_to(out.stream());
+    out.commit();
+  };
+
+  // A grid of the averaged generator at psi = 1 (fixed latents, one row per class), rewritten
+  // at every checkpoint so that a long run can be watched.
+  const fs::path preview = training::with_suffix(options.output, ".preview.png");
+  auto write_preview = [&]() {
+    torch::NoGradGuard no_grad;
+    constexpr int64_t kColumns = 8;
+    at::Generator preview_rng = at::detail::createCPUGenerator(0x70726576ULL);
+    const auto z = torch::randn({classes * kColumns, kZDim}, preview_rng, torch::kFloat);
+    const auto labels = torch::arange(classes, torch::kLong).repeat_interleave(kColumns);
+    average.eval();
+    const auto images = ((average.forward({z, labels}).toTensor() + 1.0) * 0.5).clamp(0.0, 1.0);
+    write_grid_png(images, classes, kColumns, 2, preview);
+  };
+
+  if (resumed && fs::exists(result.log))
+    training::truncate_log(result.log, state.step, kLogHeader);
+  else
+    write_file_atomically(result.log, std::string(kLogHeader) + "\n");
+  std::ofstream log(result.log, std::ios::app);
+  if (!log) throw Error(result.log, "cannot open for appending");
+
+  ProgressBar bar("train " + options.world + " generator", options.steps);
+  if (!options.progress) bar.finish();
+  const auto run_start = std::chrono::steady_clock::now();
+  const double seconds_before = state.seconds;
+  const int64_t b = options.batch_size;
+  for (int64_t step = state.step + 1; step <= options.steps; ++step) {
+    at::Generator rng = at::detail::createCPUGenerator(
+        splitmix64(splitmix64(options.seed ^ 0x67616eULL) + static_cast<uint64_t>(step)));
+    // Discriminator step.
+    const RealBatch batch = real.batch(step, rng);
+    const auto z = torch::randn({b, kZDim}, rng, torch::kFloat);
+    torch::Tensor fake;
+    {
+      torch::NoGradGuard no_grad;
+      fake = (generator.forward({z, batch.labels}).toTensor() + 1.0) * 0.5;
+    }
+    const auto d_real = discriminator->forward(stages_of(classifier, augment(batch.images, rng)), batch.labels);
+    const auto d_fake = discriminator->forward(stages_of(classifier, augment(fake, rng)), batch.labels);
+    torch::Tensor d_loss = torch::softplus(d_fake).mean() + torch::softplus(-d_real).mean();
+    double r1_value = 0;
+    if (options.r1_gamma > 0 && step % kR1Interval == 0) {
+      const auto images = batch.images.detach().requires_grad_(true);
+      const auto scores = discriminator->forward(stages_of(classifier, augment(images, rng)), batch.labels);
+      const auto gradient = torch::autograd::grad({scores.sum()}, {images}, {}, true, true)[0];
+      const auto r1 = gradient.square().sum({1, 2, 3}).mean();
+      r1_value = r1.item<double>();
+      d_loss = d_loss + r1 * (options.r1_gamma * 0.5 * kR1Interval);
+    }
+    d_optimizer.zero_grad();
+    d_loss.backward();
+    d_optimizer.step();
+
+    // Generator step.
+    const auto g_labels = torch::randint(classes, {b}, rng, torch::kLong);
+    const auto g_z = torch::randn({b, kZDim}, rng, torch::kFloat);
+    const auto g_images = (generator.forward({g_z, g_labels}).toTensor() + 1.0) * 0.5;
+    const auto g_stages = stages_of(classifier, augment(g_images, rng));
+    for (auto& p : discriminator->parameters()) p.requires_grad_(false);
+    const auto g_scores = discriminator->forward(g_stages, g_labels);
+    for (auto& p : discriminator->parameters()) p.requires_grad_(true);
+    const auto logits = classifier.get_method("head")({g_stages.back().mean({2, 3})}).toTensor();
+    const auto guidance = torch::nn::functional::cross_entropy(logits, g_labels);
+    const auto g_loss = torch::softplus(-g_scores).mean() + guidance * options.guidance_weight;
+    g_optimizer.zero_grad();
+    g_loss.backward();
+    g_optimizer.step();
+
+    // Weight average with a horizon that grows from a few steps to about 200.
+    {
+      torch::NoGradGuard no_grad;
+      const double beta = std::min(0.995, (1.0 + step) / (10.0 + step));
+      for (size_t i = 0; i < g_parameters.size(); ++i)
+        average_parameters[i].mul_(beta).add_(g_parameters[i].detach(), 1.0 - beta);
+    }
+
+    const double d_value = d_loss.item<double>(), g_value = g_loss.item<double>();
+    if (!std::isfinite(d_value) || !std::isfinite(g_value))
+      throw Error(options.output, "training diverged at step " + std::to_string(step) +
+                                      " (loss is not finite)");
+    state.step = step;
+    state.seconds = seconds_before +
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+    char row[256];
+    std::snprintf(row, sizeof row, "%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.3f\n",
+                  static_cast<long long>(step), d_value, g_value, d_real.mean().item<double>(),
+                  d_fake.mean().item<double>(), r1_value, guidance.item<double>(),
+                  (logits.argmax(1) == g_labels).to(torch::kFloat).mean().item<double>(),
+                  state.seconds);
+    log << row << std::flush;
+    if (step % options.checkpoint_every == 0 || step == options.steps) {
+      save_checkpoint();
+      write_preview();
+    }
+    if (options.progress) bar.set(step);
+  }
+  bar.finish();
+  log.close();
+  result.steps = state.step;
+  result.training_seconds = state.seconds;
+
+  // The shipped model: the weight average, with its per-class w means.
+  set_w_avg(average, classes, options.seed);
+  average.eval();
+  training::save_module_atomically(average, options.output);
+  const Generator shipped = Generator::load(options.output, c10::Device(c10::kCPU));
+  nlohmann::json card = {
+      {"world", options.world},
+      {"architecture", kArchitecture},
+      {"z_dim", kZDim},
+      {"w_dim", kWDim},
+      {"resolution", kResolution},
+      {"num_classes", classes},
+      {"class_names", class_names},
+      {"classifier", options.classifier.string()},
+      {"classifier_fingerprint", file_fingerprint(options.classifier)},
+      {"steps", result.steps},
+      {"seed", options.seed},
+      {"batch_size", options.batch_size},
+      {"learning_rate", options.learning_rate},
+      {"d_learning_rate", options.d_learning_rate},
+      {"r1_gamma", options.r1_gamma},
+      {"guidance_weight", options.guidance_weight},
+      {"augmentation", "translation 1/8, brightness, saturation, contrast"},
+      {"command_line", options.command_line},
+      {"training_seconds", result.training_seconds},
+      {"git_revision", training::git_revision()},
+  };
+  if (options.eval_samples_per_class > 0) {
+    const auto e = evaluate_generator(shipped, checked, options.world, options.eval_samples_per_class,
+                                      0.7, 0, options.fashion_folder);
+    card["evaluation"] = {{"psi", e.psi},
+                          {"samples_per_class", e.samples_per_class},
+                          {"agreement", e.agreement},
+                          {"agreement_per_class", e.agreement_per_class},
+                          {"diversity_generated", e.diversity_generated},
+                          {"diversity_real", e.diversity_real},
+                          {"diversity_ratio", e.diversity_ratio},
+                          {"diversity_ratio_per_class", e.diversity_ratio_per_class}};
+  }
+  write_file_atomically(result.card, card.dump(2) + "\n");
+  return result;
+}
+
+GeneratorEvaluation evaluate_generator(const Generator& generator, const Classifier& classifier,
+                                       const std::string& world, int64_t samples_per_class,
+                                       double psi, uint64_t seed, const fs::path& fashion_folder) {
+  check_world(world);
+  const int64_t classes = static_cast<int64_t>(world_class_names(world).size());
+  if (generator.num_classes() != classes || classifier.num_classes() != classes)
+    throw Error(generator.file(), "generator and classifier must both have the " + world +
+                                      " world's " + std::to_string(classes) + " classes");
+  if (samples_per_class < 2) throw Error("--samples-per-class", "must be >= 2");
+  torch::NoGradGuard no_grad;
+  GeneratorEvaluation e;
+  e.psi = psi;
+  e.samples_per_class = samples_per_class;
+  FashionMnist test;
+  if (world == "fashion")
+    test = FashionMnist::load(fashion_folder.empty() ? default_fashion_folder() : fashion_folder, false);
+  const ShapesWorld shapes(kResolution);
+  at::Generator rng = at::detail::createCPUGenerator(splitmix64(seed ^ 0x6576616cULL));
+  constexpr int64_t kChunk = 250;
+  int64_t agreeing = 0;
+  for (int64_t c = 0; c < classes; ++c) {
+    std::vector<torch::Tensor> generated, real;
+    int64_t class_agreeing = 0;
+    for (int64_t start = 0; start < samples_per_class; start += kChunk) {
+      const int64_t n = std::min(kChunk, samples_per_class - start);
+      const auto z = torch::randn({n, generator.z_dim()}, rng, torch::kFloat);
+      const auto labels = torch::full({n}, c, torch::kLong);
+      const auto images = generator_to_classifier_range(generator.synthesis(generator.mapping(z, labels, psi)));
+      const auto r = classifier.features(images);
+      class_agreeing += (classifier.head(r).argmax(1).cpu() == c).sum().item<int64_t>();
+      generated.push_back(r.cpu());
+    }
+    torch::Tensor real_images;
+    if (world == "fashion") {
+      const auto index = (test.labels == c).nonzero().squeeze(1);
+      real_images = test.images.index_select(0, index.narrow(0, 0, std::min(samples_per_class, index.size(0))));
+    } else {
+      std::vector<int64_t> labels(static_cast<size_t>(samples_per_class), c);
+      std::vector<uint64_t> seeds(static_cast<size_t>(samples_per_class));
+      for (int64_t i = 0; i < samples_per_class; ++i)
+        seeds[static_cast<size_t>(i)] = kShapesTestSeedBase + static_cast<uint64_t>(c * samples_per_class + i);
+      real_images = shapes.render(labels, seeds).images;
+    }
+    for (int64_t start = 0; start < real_images.size(0); start += kChunk)
+      real.push_back(classifier.features(real_images.narrow(0, start, std::min(kChunk, real_images.size(0) - start))).cpu());
+    const double g = mean_pairwise_distance(torch::cat(generated));
+    const double d = mean_pairwise_distance(torch::cat(real));
+    e.agreement_per_class.push_back(static_cast<double>(class_agreeing) / static_cast<double>(samples_per_class));
+    e.diversity_ratio_per_class.push_back(d > 0 ? g / d : 0.0);
+    e.diversity_generated += g / static_cast<double>(classes);
+    e.diversity_real += d / static_cast<double>(classes);
+    agreeing += class_agreeing;
+  }
+  e.agreement = static_cast<double>(agreeing) / static_cast<double>(samples_per_class * classes);
+  e.diversity_ratio = e.diversity_real > 0 ? e.diversity_generated / e.diversity_real : 0.0;
+  return e;
+}
+
+void write_sample_grid(const Generator& generator, const fs::path& file, int64_t columns, double psi,
+                       uint64_t seed, int64_t zoom) {
+  if (columns < 1 || zoom < 1) throw Error(file, "a sample grid needs columns >= 1 and zoom >= 1");
+  torch::NoGradGuard no_grad;
+  const int64_t classes = generator.num_classes();
+  at::Generator rng = at::detail::createCPUGenerator(splitmix64(seed ^ 0x67726964ULL));
+  const auto z = torch::randn({classes * columns, generator.z_dim()}, rng, torch::kFloat);
+  const auto labels = torch::arange(classes, torch::kLong).repeat_interleave(columns);
+  const auto images = generator_to_classifier_range(generator.synthesis(generator.mapping(z, labels, psi))).cpu();
+  write_grid_png(images, classes, columns, zoom, file);
+}
+
+}  // namespace linkstyle

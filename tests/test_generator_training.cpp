@@ -1,0 +1,195 @@
+// Tests for the built-in style generator (train/generator_training.hpp): its model contract,
+// truncation, a short adversarial run with resume, determinism, evaluation and the sample grid.
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "linkstyle/errors.hpp"
+#include "linkstyle/models.hpp"
+#include "linkstyle/tiny_models.hpp"
+#include "linkstyle/train/classifier_training.hpp"
+#include "linkstyle/train/generator_training.hpp"
+#include "linkstyle/worlds/shapes.hpp"
+#include "test_support.hpp"
+
+namespace linkstyle {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ScratchDir;
+
+const c10::Device kCpu(c10::kCPU);
+
+// An untrained built-in shapes classifier saved in `folder` (the trainer only needs its stages).
+fs::path save_classifier(const ScratchDir& folder) {
+  auto module = build_resnet_classifier(world_class_names("shapes"), 1);
+  const fs::path file = folder / "classifier.pt";
+  module.save(file.string());
+  return file;
+}
+
+GeneratorTrainingOptions small_run(const fs::path& classifier, const fs::path& output, int64_t steps) {
+  GeneratorTrainingOptions options;
+  options.world = "shapes";
+  options.classifier = classifier;
+  options.output = output;
+  options.steps = steps;
+  options.seed = 5;
+  options.batch_size = 4;
+  options.checkpoint_every = 2;
+  options.eval_samples_per_class = 0;
+  options.progress = false;
+  return options;
+}
+
+std::vector<std::string> log_lines(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<torch::Tensor> parameters_of(const fs::path& file) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : torch::jit::load(file.string()).parameters()) out.push_back(p.clone());
+  return out;
+}
+
+TEST(StyleGenerator, MeetsTheGeneratorContract) {
+  ScratchDir dir("style_generator_contract");
+  auto module = build_style_generator(world_class_names("shapes"), 0);
+  module.save((dir / "g.pt").string());
+  const auto generator = Generator::load(dir / "g.pt", kCpu);
+  EXPECT_EQ(generator.z_dim(), 64);
+  EXPECT_EQ(generator.w_dim(), 128);
+  EXPECT_EQ(generator.num_classes(), 6);
+  EXPECT_EQ(generator.resolution(), 32);
+  ASSERT_TRUE(generator.has_synthesis_features());
+  torch::NoGradGuard no_grad;
+  const auto z = torch::randn({3, 64});
+  const auto c = torch::tensor({0, 2, 5}, torch::kLong);
+  const auto images = generator.synthesis(generator.mapping(z, c, 1.0));
+  EXPECT_EQ(images.sizes(), (std::vector<int64_t>{3, 3, 32, 32}));
+  EXPECT_LE(images.abs().max().item<float>(), 1.0f);
+  EXPECT_TRUE(torch::isfinite(images).all().item<bool>());
+  const auto features = generator.synthesis_features(generator.mapping(z, c, 1.0));
+  ASSERT_EQ(features.size(), 4u);
+  EXPECT_EQ(features[0].sizes(), (std::vector<int64_t>{3, 128, 4, 4}));
+  EXPECT_EQ(features[3].sizes(), (std::vector<int64_t>{3, 32, 32, 32}));
+  // The class changes the image; the same (z, c) gives the same image.
+  const auto same = generator.synthesis(generator.mapping(z, c, 1.0));
+  EXPECT_TRUE(torch::equal(images, same));
+  const auto other = generator.synthesis(generator.mapping(z, torch::tensor({1, 3, 4}, torch::kLong), 1.0));
+  EXPECT_GT((other - images).abs().mean().item<float>(), 1e-4f);
+}
+
+TEST(StyleGenerator, SameSeedSameWeightsOtherSeedOtherWeights) {
+  const auto a = build_style_generator(world_class_names("shapes"), 1).parameters();
+  const auto b = build_style_generator(world_class_names("shapes"), 1).parameters();
+  const auto c = build_style_generator(world_class_names("shapes"), 2).parameters();
+  auto ia = a.begin(), ib = b.begin(), ic = c.begin();
+  bool any_different = false;
+  for (; ia != a.end(); ++ia, ++ib, ++ic) {
+    EXPECT_TRUE(torch::equal(*ia, *ib));
+    if ((*ia).numel() > 16 && !torch::equal(*ia, *ic)) any_different = true;
+  }
+  EXPECT_TRUE(any_different);
+}
+
+TEST(GeneratorTraining, ShortRunWritesModelCardAndLogThenResumes) {
+  ScratchDir dir("generator_training_resume");
+  const fs::path classifier = save_classifier(dir);
+  const fs::path output = dir / "g.pt";
+  auto first = train_generator(small_run(classifier, output, 2));
+  EXPECT_EQ(first.steps, 2);
+  EXPECT_EQ(first.resumed_from, 0);
+  ASSERT_TRUE(fs::exists(output));
+  ASSERT_TRUE(fs::exists(first.checkpoint));
+  const auto generator = Generator::load(output, kCpu);
+  // w_avg was estimated: truncation at psi 0 gives each class's mean w, not zeros.
+  {
+    torch::NoGradGuard no_grad;
+    const auto w0 = generator.mapping(torch::randn({2, 64}), torch::tensor({1, 1}, torch::kLong), 0.0);
+    EXPECT_TRUE(torch::allclose(w0[0], w0[1]));
+    EXPECT_GT(w0.abs().sum().item<float>(), 0.0f);
+  }
+  auto card = nlohmann::json::parse(std::ifstream(first.card));
+  for (const char* key : {"world", "architecture", "steps", "seed", "batch_size", "command_line",
+                          "training_seconds", "git_revision", "classifier_fingerprint"})
+    EXPECT_TRUE(card.contains(key)) << key;
+  EXPECT_EQ(card["steps"], 2);
+
+  auto second = train_generator(small_run(classifier, output, 3));
+  EXPECT_EQ(second.resumed_from, 2);
+  EXPECT_EQ(second.steps, 3);
+  const auto lines = log_lines(first.log);
+  ASSERT_EQ(lines.size(), 4u);  // header + steps 1, 2, 3
+  for (int step = 1; step <= 3; ++step)
+    EXPECT_EQ(lines[static_cast<size_t>(step)].substr(0, 2), std::to_string(step) + ",");
+
+  // A fresh uninterrupted 3-step run gives the same weights as the resumed one.
+  const fs::path straight = dir / "straight.pt";
+  train_generator(small_run(classifier, straight, 3));
+  const auto resumed_parameters = parameters_of(output);
+  const auto straight_parameters = parameters_of(straight);
+  ASSERT_EQ(resumed_parameters.size(), straight_parameters.size());
+  for (size_t i = 0; i < resumed_parameters.size(); ++i)
+    EXPECT_TRUE(torch::equal(resumed_parameters[i], straight_parameters[i])) << i;
+}
+
+TEST(GeneratorTraining, RefusesBadOptionsAndForeignClassifiers) {
+  ScratchDir dir("generator_training_errors");
+  const fs::path classifier = save_classifier(dir);
+  auto options = small_run(classifier, dir / "g.pt", 0);
+  testing::expect_error([&] { train_generator(options); }, {"--steps"});
+  options = small_run(classifier, dir / "g.pt", 1);
+  options.batch_size = 1;
+  testing::expect_error([&] { train_generator(options); }, {"--batch-size"});
+  options = small_run(dir / "missing.pt", dir / "g.pt", 1);
+  testing::expect_error([&] { train_generator(options); }, {"missing.pt"});
+  // A classifier that meets the contract but is not a built-in ResNet has no stages to project.
+  TinyModelSpec spec;
+  spec.num_classes = 6;
+  const auto tiny = write_tiny_models(dir.path(), spec);
+  options = small_run(tiny.classifier, dir / "g.pt", 1);
+  testing::expect_error([&] { train_generator(options); }, {tiny.classifier.filename().string(), "built-in"});
+  EXPECT_FALSE(fs::exists(dir / "g.pt"));
+}
+
+TEST(GeneratorEvaluation, ReportsAgreementDiversityAndWritesAGrid) {
+  ScratchDir dir("generator_evaluation");
+  const fs::path classifier_file = save_classifier(dir);
+  build_style_generator(world_class_names("shapes"), 0).save((dir / "g.pt").string());
+  const auto generator = Generator::load(dir / "g.pt", kCpu);
+  const auto classifier = Classifier::load(classifier_file, kCpu);
+  const auto e = evaluate_generator(generator, classifier, "shapes", 8, 0.7, 0);
+  EXPECT_EQ(e.samples_per_class, 8);
+  ASSERT_EQ(e.agreement_per_class.size(), 6u);
+  EXPECT_GE(e.agreement, 0.0);
+  EXPECT_LE(e.agreement, 1.0);
+  EXPECT_GT(e.diversity_real, 0.0);
+  EXPECT_NEAR(e.diversity_ratio, e.diversity_generated / e.diversity_real, 1e-12);
+  // The same seed gives the same figures.
+  const auto again = evaluate_generator(generator, classifier, "shapes", 8, 0.7, 0);
+  EXPECT_EQ(again.agreement, e.agreement);
+  EXPECT_EQ(again.diversity_generated, e.diversity_generated);
+  // psi = 0 collapses every class to its mean w: no diversity at all.
+  const auto collapsed = evaluate_generator(generator, classifier, "shapes", 8, 0.0, 0);
+  EXPECT_NEAR(collapsed.diversity_generated, 0.0, 1e-4);
+
+  write_sample_grid(generator, dir / "grid.png", 5, 0.7, 0, 2);
+  const cv::Mat grid = cv::imread((dir / "grid.png").string());
+  ASSERT_FALSE(grid.empty());
+  EXPECT_EQ(grid.rows, 6 * (32 * 2 + 2) + 2);
+  EXPECT_EQ(grid.cols, 5 * (32 * 2 + 2) + 2);
+}
+
+}  // namespace
+}  // namespace linkstyle

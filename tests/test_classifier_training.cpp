@@ -8,10 +8,12 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include "linkstyle/errors.hpp"
 #include "linkstyle/models.hpp"
+#include "linkstyle/tiny_models.hpp"
 #include "linkstyle/train/classifier_training.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 #include "test_support.hpp"
@@ -127,6 +129,49 @@ TEST(ClassifierTraining, RejectsBadOptions) {
   options.steps = 1;
   options.world = "mnist";
   EXPECT_THROW(train_classifier(options), Error);
+}
+
+}  // namespace
+}  // namespace linkstyle
+
+namespace linkstyle {
+namespace {
+
+// The stage outputs read by the projected discriminator are the features' own computation.
+void expect_pyramid_matches_features(torch::jit::Module& module) {
+  torch::NoGradGuard no_grad;
+  const auto x = torch::rand({3, 3, 32, 32});
+  const auto stages = module.get_method("feature_pyramid")({x}).toTensorList();
+  ASSERT_EQ(stages.size(), 4u);
+  const std::vector<int64_t> channels = {32, 64, 128, 256}, sides = {32, 16, 8, 4};
+  for (size_t i = 0; i < 4; ++i) {
+    const torch::Tensor stage = stages.get(i);
+    EXPECT_EQ(stage.size(1), channels[i]);
+    EXPECT_EQ(stage.size(2), sides[i]);
+  }
+  const auto features = module.get_method("features")({x}).toTensor();
+  EXPECT_TRUE(torch::allclose(stages.get(3).mean({2, 3}), features, 1e-5, 1e-6));
+}
+
+TEST(FeaturePyramid, NewClassifiersHaveIt) {
+  auto module = build_resnet_classifier(world_class_names("shapes"), 4);
+  expect_pyramid_matches_features(module);
+}
+
+TEST(FeaturePyramid, IsAddedToAShippedClassifierWrittenWithoutIt) {
+  const fs::path file = fs::path(LINKSTYLE_SOURCE_DIR) / "models" / "shapes" / "classifier.pt";
+  auto module = torch::jit::load(file.string());
+  define_feature_pyramid(module, file);
+  expect_pyramid_matches_features(module);
+  define_feature_pyramid(module, file);  // a second call changes nothing
+}
+
+TEST(FeaturePyramid, RefusesAForeignClassifier) {
+  testing::ScratchDir dir("feature_pyramid_foreign");
+  const auto tiny = write_tiny_models(dir.path());
+  auto module = torch::jit::load(tiny.classifier.string());
+  testing::expect_error([&] { define_feature_pyramid(module, tiny.classifier); },
+                        {tiny.classifier.filename().string(), "built-in"});
 }
 
 }  // namespace

@@ -58,6 +58,33 @@ std::string norm(const std::string& x, const std::string& name) {
          name + "_b, 1e-5, True)";
 }
 
+// The forward pass of a built-in classifier from the input to the last stage's output h, as
+// TorchScript lines; with collect_stages, each stage's output is appended to `stages`.
+std::string resnet_body(const torch::jit::Module& m, bool collect_stages) {
+  std::string body = R"(    if x.size(2) != self.input_size or x.size(3) != self.input_size:
+        x = torch.upsample_bilinear2d(x, [self.input_size, self.input_size], False)
+    x = (x - 0.5) / 0.5
+    h = torch.relu()" + norm(conv("x", "stem_w", 1, 1), "stem_n") + ")\n";
+  if (collect_stages) body += "    stages: List[Tensor] = []\n";
+  for (int stage = 1; stage <= 4; ++stage) {
+    const std::string b = "b" + std::to_string(stage);
+    const int64_t stride = stage == 1 ? 1 : 2;
+    body += "    y = torch.relu(" + norm(conv("h", b + "_c1_w", stride, 1), b + "_n1") + ")\n";
+    body += "    y = " + norm(conv("y", b + "_c2_w", 1, 1), b + "_n2") + "\n";
+    if (m.hasattr(b + "_p_w"))
+      body += "    h = torch.relu(y + " + norm(conv("h", b + "_p_w", stride, 0), b + "_np") + ")\n";
+    else
+      body += "    h = torch.relu(y + h)\n";
+    if (collect_stages) body += "    stages.append(h)\n";
+  }
+  return body;
+}
+
+std::string feature_pyramid_source(const torch::jit::Module& m) {
+  return "def feature_pyramid(self, x: Tensor) -> List[Tensor]:\n" + resnet_body(m, true) +
+         "    return stages\n";
+}
+
 void check_world(const std::string& world) {
   if (world != "shapes" && world != "fashion")
     throw Error("--world", "unknown world '" + world + "' (expected shapes or fashion)");
@@ -216,37 +243,24 @@ torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class
   m.register_parameter("stem_w", conv_weight(rng, stem, 3, 3), false);
   add_norm("stem_n", stem, 1.0);
 
-  std::string source = R"(
-def features(self, x: Tensor) -> Tensor:
-    if x.size(2) != self.input_size or x.size(3) != self.input_size:
-        x = torch.upsample_bilinear2d(x, [self.input_size, self.input_size], False)
-    x = (x - 0.5) / 0.5
-    h = torch.relu()" + norm(conv("x", "stem_w", 1, 1), "stem_n") + R"()
-)";
   const std::vector<int64_t> widths = {32, 64, 128, 256};
   int64_t in = stem;
   for (size_t i = 0; i < widths.size(); ++i) {
     const int64_t out = widths[i];
-    const int64_t stride = i == 0 ? 1 : 2;
     const std::string b = "b" + std::to_string(i + 1);
     m.register_parameter(b + "_c1_w", conv_weight(rng, out, in, 3), false);
     add_norm(b + "_n1", out, 1.0);
     m.register_parameter(b + "_c2_w", conv_weight(rng, out, out, 3), false);
     // Zero-initialised last norm: each block starts as its shortcut (stable early training).
     add_norm(b + "_n2", out, 0.0);
-    source += "    y = torch.relu(" + norm(conv("h", b + "_c1_w", stride, 1), b + "_n1") + ")\n";
-    source += "    y = " + norm(conv("y", b + "_c2_w", 1, 1), b + "_n2") + "\n";
-    if (stride != 1 || in != out) {
+    if (i > 0 || in != out) {
       m.register_parameter(b + "_p_w", conv_weight(rng, out, in, 1), false);
       add_norm(b + "_np", out, 1.0);
-      source += "    h = torch.relu(y + " + norm(conv("h", b + "_p_w", stride, 0), b + "_np") + ")\n";
-    } else {
-      source += "    h = torch.relu(y + h)\n";
     }
     in = out;
   }
-  source += R"(    return h.mean([2, 3])
-
+  const std::string source = "\ndef features(self, x: Tensor) -> Tensor:\n" + resnet_body(m, false) +
+                             "    return h.mean([2, 3])\n\n" + feature_pyramid_source(m) + R"(
 def head(self, r: Tensor) -> Tensor:
     return torch.linear(r, self.head_w, self.head_b)
 
@@ -259,6 +273,20 @@ def forward(self, x: Tensor) -> Tensor:
   m.register_parameter("head_b", torch::zeros({classes}, torch::kFloat), false);
   m.define(source);
   return m;
+}
+
+void define_feature_pyramid(torch::jit::Module& classifier, const fs::path& file) {
+  if (classifier.find_method("feature_pyramid")) return;
+  for (const char* name : {"stem_w", "stem_n_g", "b1_c1_w", "b2_c1_w", "b3_c1_w", "b4_c1_w",
+                           "b4_n2_g", "input_size"})
+    if (!classifier.hasattr(name))
+      throw Error(file, std::string("is not a built-in linkstyle classifier (no '") + name +
+                            "'), so it has no stages to read");
+  try {
+    classifier.define(feature_pyramid_source(classifier));
+  } catch (const c10::Error& e) {
+    throw Error(file, std::string("cannot read its stages: ") + e.what_without_backtrace());
+  }
 }
 
 double classifier_test_accuracy(const Classifier& classifier, const std::string& world,

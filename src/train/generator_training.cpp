@@ -70,44 +70,6 @@ void check_world(const std::string& world) {
     throw Error("--world", "unknown world '" + world + "' (expected shapes or fashion)");
 }
 
-// The body of a built-in classifier's forward pass up to each stage's output (the parameter
-// names of build_resnet_classifier), defined on a loaded classifier as
-// feature_pyramid(x [N,3,H,W] in [0,1]) -> List[Tensor] (4 stage outputs).
-void define_feature_pyramid(torch::jit::Module& classifier, const fs::path& file) {
-  for (const char* name : {"stem_w", "b1_c1_w", "b2_p_w", "b3_p_w", "b4_p_w", "b4_n2_g", "input_size"})
-    if (!classifier.hasattr(name))
-      throw Error(file, std::string("is not a built-in linkstyle classifier (no '") + name +
-                            "'); the projected discriminator needs its stages");
-  auto norm = [](const std::string& x, const std::string& n) {
-    return "torch.group_norm(" + x + ", 8, self." + n + "_g, self." + n + "_b, 1e-5, True)";
-  };
-  auto conv = [](const std::string& x, const std::string& w, int stride, int pad) {
-    return "torch.conv2d(" + x + ", self." + w + ", None, [" + std::to_string(stride) + ", " +
-           std::to_string(stride) + "], [" + std::to_string(pad) + ", " + std::to_string(pad) + "])";
-  };
-  std::string source = R"(
-def feature_pyramid(self, x: Tensor) -> List[Tensor]:
-    if x.size(2) != self.input_size or x.size(3) != self.input_size:
-        x = torch.upsample_bilinear2d(x, [self.input_size, self.input_size], False)
-    x = (x - 0.5) / 0.5
-    h = torch.relu()" + norm(conv("x", "stem_w", 1, 1), "stem_n") + R"()
-    stages: List[Tensor] = []
-)";
-  for (int i = 1; i <= 4; ++i) {
-    const std::string b = "b" + std::to_string(i);
-    const int stride = i == 1 ? 1 : 2;
-    source += "    y = torch.relu(" + norm(conv("h", b + "_c1_w", stride, 1), b + "_n1") + ")\n";
-    source += "    y = " + norm(conv("y", b + "_c2_w", 1, 1), b + "_n2") + "\n";
-    if (classifier.hasattr(b + "_p_w"))
-      source += "    h = torch.relu(y + " + norm(conv("h", b + "_p_w", stride, 0), b + "_np") + ")\n";
-    else
-      source += "    h = torch.relu(y + h)\n";
-    source += "    stages.append(h)\n";
-  }
-  source += "    return stages\n";
-  if (!classifier.find_method("feature_pyramid")) classifier.define(source);
-}
-
 }  // namespace
 
 torch::jit::Module build_style_generator(const std::vector<std::string>& class_names, uint64_t seed) {

@@ -10,6 +10,8 @@
 //       shape changes), group norm (8 groups, affine) so training and inference behave the same,
 //       global average pool after the last ReLU (r >= 0);
 //     head(r) -> logits [N,K] (linear); forward(x) = head(features(x));
+//     feature_pyramid(x) -> List[Tensor]: the four stage outputs (32x32 .. 256x4x4 at input 32),
+//       the same computation as features up to the pool;
 //     attributes class_names (List[str], K names) and input_size (int).
 //   Worlds: "shapes" (ShapesWorld at resolution 64, fresh rendered batches every step, K = 6) and
 //   "fashion" (FashionMnist train split with random horizontal flip and random crop after 2-px
@@ -76,6 +78,10 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
 // The untrained ResNet module described above, weights drawn from `seed`.
 torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class_names,
                                            uint64_t seed, int64_t input_size = 32);
+
+// Adds feature_pyramid (above) to a loaded built-in classifier that lacks it (files written
+// before the method existed); Error naming `file` when the module is not a built-in classifier.
+void define_feature_pyramid(torch::jit::Module& classifier, const std::filesystem::path& file);
 
 // Class names of a world ("shapes" or "fashion"); Error for another name.
 const std::vector<std::string>& world_class_names(const std::string& world);

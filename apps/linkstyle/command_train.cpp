@@ -1,12 +1,42 @@
+#include <cmath>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "linkstyle/train/classifier_training.hpp"
+#include "linkstyle/train/segmenter_training.hpp"
+#include "linkstyle/worlds/shapes.hpp"
 #include "train/training_common.hpp"
 
 namespace linkstyle::cli {
+
+namespace {
+
+nlohmann::json metrics_json(const SegmentationMetrics& metrics) {
+  nlohmann::json part_iou = nlohmann::json::object();
+  const auto& names = ShapesWorld::part_names();
+  for (size_t i = 0; i < metrics.part_iou.size() && i < names.size(); ++i)
+    part_iou[names[i]] =
+        std::isnan(metrics.part_iou[i]) ? nlohmann::json(nullptr) : nlohmann::json(metrics.part_iou[i]);
+  return {{"mean_iou", metrics.mean_iou},
+          {"pixel_accuracy", metrics.pixel_accuracy},
+          {"test_images", metrics.images},
+          {"part_iou", part_iou}};
+}
+
+// "cap 0.91, stem 0.88, ..." (labels absent from the truth are left out).
+std::string part_iou_line(const SegmentationMetrics& metrics) {
+  std::string line;
+  const auto& names = ShapesWorld::part_names();
+  for (size_t i = 0; i < metrics.part_iou.size() && i < names.size(); ++i) {
+    if (std::isnan(metrics.part_iou[i])) continue;
+    line += fmt::format("{}{} {:.3f}", line.empty() ? "" : ", ", names[i], metrics.part_iou[i]);
+  }
+  return line;
+}
+
+}  // namespace
 
 void register_train(CLI::App& app, GlobalOptions& global) {
   auto* train = app.add_subcommand("train", "train a world's built-in models");
@@ -50,6 +80,47 @@ void register_train(CLI::App& app, GlobalOptions& global) {
                                   : std::string(),
                               100.0 * result.test_accuracy, result.training_seconds));
   });
+  auto segmenter_options = std::make_shared<SegmenterTrainingOptions>();
+  auto segmenter_output = std::make_shared<std::string>();
+  auto* segmenter = train->add_subcommand(
+      "segmenter", "train the shapes world's part segmenter (small U-Net) into a TorchScript file");
+  segmenter->add_option("-o,--output", *segmenter_output, "model file to write")->required();
+  segmenter->add_option("--steps", segmenter_options->steps, "training steps")->capture_default_str();
+  segmenter->add_option("--seed", segmenter_options->seed)->capture_default_str();
+  segmenter->add_option("--batch-size", segmenter_options->batch_size)->capture_default_str();
+  segmenter->add_option("--checkpoint-every", segmenter_options->checkpoint_every,
+                        "steps between checkpoints")->capture_default_str();
+  segmenter->add_option("--learning-rate", segmenter_options->learning_rate,
+                        "initial Adam learning rate")->capture_default_str();
+  segmenter->add_option("--resolution", segmenter_options->resolution, "training image size")
+      ->capture_default_str();
+  segmenter->add_option("--test-images", segmenter_options->test_images, "held-out test images")
+      ->capture_default_str();
+  auto no_augment = std::make_shared<bool>(false);
+  segmenter->add_flag("--no-augment", *no_augment,
+                      "no brightness/contrast/noise jitter of the training images");
+  segmenter->fallthrough();
+  segmenter->callback([segmenter_options, segmenter_output, no_augment, &global]() {
+    configure_runtime(global.runtime);
+    segmenter_options->output = *segmenter_output;
+    segmenter_options->augment = !*no_augment;
+    segmenter_options->command_line = training::own_command_line();
+    const auto result = train_segmenter(*segmenter_options);
+    auto summary = metrics_json(result.test);
+    summary.update({{"model", result.model.string()}, {"card", result.card.string()},
+                    {"log", result.log.string()}, {"steps", result.steps},
+                    {"resumed_from", result.resumed_from},
+                    {"training_seconds", result.training_seconds}});
+    print_summary(global, summary,
+                  fmt::format("wrote {} ({} steps{}, mean IoU {:.3f}, pixel accuracy {:.2f}% on {} "
+                              "held-out images, {:.0f} s)",
+                              result.model.string(), result.steps,
+                              result.resumed_from > 0
+                                  ? fmt::format(", resumed from step {}", result.resumed_from)
+                                  : std::string(),
+                              result.test.mean_iou, 100.0 * result.test.pixel_accuracy,
+                              result.test.images, result.training_seconds));
+  });
 }
 
 void register_eval(CLI::App& app, GlobalOptions& global) {
@@ -79,6 +150,25 @@ void register_eval(CLI::App& app, GlobalOptions& global) {
                   {{"model", options->file}, {"world", options->world}, {"test_accuracy", accuracy}},
                   fmt::format("{}: test accuracy {:.2f}% on {}", options->file, 100.0 * accuracy,
                               options->world));
+  });
+
+  auto* segmenter = eval->add_subcommand(
+      "segmenter", "print a shapes segmenter's mean IoU, per-part IoU and pixel accuracy");
+  segmenter->add_option("file", options->file, "segmenter TorchScript file")->required();
+  segmenter->add_option("--test-images", options->test_images, "held-out test images")
+      ->capture_default_str();
+  segmenter->fallthrough();
+  segmenter->callback([options, &global]() {
+    const auto device = configure_runtime(global.runtime);
+    auto model = load_segmenter(options->file, device);
+    const auto metrics = segmenter_test_metrics(model, options->test_images);
+    auto summary = metrics_json(metrics);
+    summary["model"] = options->file;
+    print_summary(global, summary,
+                  fmt::format("{}: mean IoU {:.3f}, pixel accuracy {:.2f}% on {} held-out shapes "
+                              "images\nper-part IoU: {}",
+                              options->file, metrics.mean_iou, 100.0 * metrics.pixel_accuracy,
+                              metrics.images, part_iou_line(metrics)));
   });
 }
 

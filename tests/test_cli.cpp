@@ -463,15 +463,46 @@ TEST_F(CliErrors, MissingStudy) {
 TEST(Cli, HelpForEveryCommand) {
   const CommandResult top = run_cli("--help");
   EXPECT_EQ(top.exit_code, 0) << top.output;
-  for (const char* command : {"init", "info", "pairs", "fit", "sample", "reconstruct"}) {
-    EXPECT_NE(top.output.find(command), std::string::npos) << command << " not in:\n" << top.output;
+  for (const char* command : {"init", "info", "pairs", "fit", "sample", "reconstruct", "render",
+                              "train generator", "eval generator"}) {
+    const std::string first_word = std::string(command).substr(0, std::string(command).find(' '));
+    EXPECT_NE(top.output.find(first_word), std::string::npos) << command << " not in:\n" << top.output;
     const CommandResult help = run_cli(std::string(command) + " --help");
     EXPECT_EQ(help.exit_code, 0) << command << ":\n" << help.output;
-    EXPECT_NE(help.output.find(command), std::string::npos) << help.output;
+    EXPECT_NE(help.output.find(std::string(command).substr(std::string(command).rfind(' ') + 1)),
+              std::string::npos) << help.output;
     EXPECT_NE(help.output.find("--"), std::string::npos) << help.output;
   }
   // An unknown option is a usage error.
   EXPECT_NE(run_cli("pairs --no-such-option").exit_code, 0);
+}
+
+TEST(Cli, RenderWritesWorldImagesWithTheirLabelsAndFactors) {
+  ScratchDir dir("cli_render");
+  const CommandResult result =
+      run_cli("render --world shapes --count 7 --seed 3 --resolution 48 -o " + (dir / "real").string());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const json listing = json::parse(std::ifstream(dir / "real" / "images.json"));
+  ASSERT_EQ(listing["images"].size(), 7u);
+  EXPECT_EQ(listing["factor_names"].size(), 17u);
+  for (size_t i = 0; i < 7; ++i) {
+    const json& entry = listing["images"][i];
+    EXPECT_EQ(entry["label"], static_cast<int64_t>(i % 6));  // classes in turn
+    EXPECT_EQ(entry["factors"].size(), 17u);
+    const auto image = read_image(dir / "real" / entry["file"].get<std::string>());
+    EXPECT_EQ(image.sizes(), (std::vector<int64_t>{1, 3, 48, 48}));
+  }
+  // Fashion class names become plain file names ("T-shirt/top" has a slash).
+  ASSERT_EQ(run_cli("render --world fashion --count 20 -o " + (dir / "fashion").string()).exit_code, 0);
+  for (const auto& entry : fs::directory_iterator(dir / "fashion"))
+    EXPECT_TRUE(entry.is_regular_file()) << entry.path();
+  // Bad requests fail with one line naming the option, and write nothing.
+  const CommandResult past_end =
+      run_cli("render --world fashion --count 5 --seed 9998 -o " + (dir / "none").string());
+  EXPECT_NE(past_end.exit_code, 0);
+  EXPECT_NE(past_end.output.find("--seed"), std::string::npos) << past_end.output;
+  EXPECT_NE(run_cli("render --world shapes --count 0 -o " + (dir / "none").string()).exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir / "none"));
 }
 
 }  // namespace

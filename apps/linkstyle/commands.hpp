@@ -43,5 +43,6 @@ void register_train(CLI::App& app, GlobalOptions& global);
 void register_eval(CLI::App& app, GlobalOptions& global);
 // Adds `train generator` and `eval generator` (after register_train and register_eval).
 void register_generator(CLI::App& app, GlobalOptions& global);
+void register_render(CLI::App& app, GlobalOptions& global);
 
 }  // namespace linkstyle::cli

@@ -126,6 +126,26 @@ TEST(GeneratorTraining, ShortRunWritesModelCardAndLogThenResumes) {
     EXPECT_TRUE(card.contains(key)) << key;
   EXPECT_EQ(card["steps"], 2);
 
+  // The checkpoint holds the trained generator and its weight average, which differ.
+  {
+    torch::serialize::InputArchive archive;
+    archive.load_from(first.checkpoint.string());
+    torch::Tensor trained_bytes, average_bytes;
+    archive.read("generator", trained_bytes);
+    archive.read("average", average_bytes);
+    auto module_of = [](const torch::Tensor& bytes) {
+      std::istringstream in(std::string(static_cast<const char*>(bytes.data_ptr()),
+                                        static_cast<size_t>(bytes.numel())));
+      return torch::jit::load(in);
+    };
+    const auto trained = module_of(trained_bytes).parameters();
+    const auto average = module_of(average_bytes).parameters();
+    bool differ = false;
+    for (auto t = trained.begin(), a = average.begin(); t != trained.end(); ++t, ++a)
+      if (!torch::equal(*t, *a)) differ = true;
+    EXPECT_TRUE(differ) << "the weight average is the trained generator itself";
+  }
+
   auto second = train_generator(small_run(classifier, output, 3));
   EXPECT_EQ(second.resumed_from, 2);
   EXPECT_EQ(second.steps, 3);

@@ -172,6 +172,13 @@ TEST(GeneratorTraining, RefusesBadOptionsAndForeignClassifiers) {
   options = small_run(classifier, dir / "g.pt", 1);
   options.batch_size = 1;
   testing::expect_error([&] { train_generator(options); }, {"--batch-size"});
+  options = small_run(classifier, dir / "g.pt", 1);
+  options.eval_samples_per_class = 1;
+  testing::expect_error([&] { train_generator(options); }, {"--eval-samples"});
+  options = small_run(classifier, dir / "g.pt", 1);
+  options.seed = uint64_t{1} << 30;  // the shapes seeds are (seed << 40) + index
+  testing::expect_error([&] { train_generator(options); }, {"--seed"});
+  EXPECT_FALSE(fs::exists(dir / "g.pt.checkpoint")) << "a refused run left its checkpoint folder";
   options = small_run(dir / "missing.pt", dir / "g.pt", 1);
   testing::expect_error([&] { train_generator(options); }, {"missing.pt"});
   // A classifier that meets the contract but is not a built-in ResNet has no stages to project.
@@ -181,6 +188,33 @@ TEST(GeneratorTraining, RefusesBadOptionsAndForeignClassifiers) {
   options = small_run(tiny.classifier, dir / "g.pt", 1);
   testing::expect_error([&] { train_generator(options); }, {tiny.classifier.filename().string(), "built-in"});
   EXPECT_FALSE(fs::exists(dir / "g.pt"));
+}
+
+TEST(GeneratorTraining, ResumeChecksClassifierAndStepsAndR1RunsEverySixteenSteps) {
+  ScratchDir dir("generator_training_r1");
+  const fs::path classifier = save_classifier(dir);
+  auto options = small_run(classifier, dir / "g.pt", 16);
+  options.batch_size = 2;
+  options.checkpoint_every = 16;
+  const auto result = train_generator(options);
+  const auto lines = log_lines(result.log);
+  ASSERT_EQ(lines.size(), 17u);
+  auto r1_of = [&](size_t step) {  // sixth column
+    std::istringstream fields(lines[step]);
+    std::string field;
+    for (int i = 0; i < 6; ++i) std::getline(fields, field, ',');
+    return std::stod(field);
+  };
+  EXPECT_EQ(r1_of(15), 0.0);
+  EXPECT_GT(r1_of(16), 0.0);
+  // Fewer steps than the checkpoint reached, or another classifier, is refused.
+  options.steps = 10;
+  testing::expect_error([&] { train_generator(options); }, {"--steps", "16"});
+  auto other = build_resnet_classifier(world_class_names("shapes"), 2);
+  other.save((dir / "other.pt").string());
+  options = small_run(dir / "other.pt", dir / "g.pt", 20);
+  options.batch_size = 2;
+  testing::expect_error([&] { train_generator(options); }, {"checkpoint.pt", "another classifier"});
 }
 
 TEST(GeneratorEvaluation, ReportsAgreementDiversityAndWritesAGrid) {

@@ -416,7 +416,8 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   if (!(options.d_learning_rate > 0)) throw Error("--d-learning-rate", "must be > 0");
   if (!(options.r1_gamma >= 0)) throw Error("--r1-gamma", "must be >= 0");
   if (!(options.guidance_weight >= 0)) throw Error("--guidance-weight", "must be >= 0");
-  if (options.eval_samples_per_class < 0) throw Error("--eval-samples", "must be >= 0");
+  if (options.eval_samples_per_class < 0 || options.eval_samples_per_class == 1)
+    throw Error("--eval-samples", "must be 0 (no evaluation) or >= 2");
 
   GeneratorTrainingResult result;
   result.model = options.output;
@@ -438,9 +439,12 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   classifier.eval();
   for (const auto& p : classifier.parameters()) p.requires_grad_(false);
 
+  const RealImages real(options);  // checks the seed and the data before anything is written
+  if (options.world == "fashion" && options.eval_samples_per_class > 0)  // the evaluation's split
+    FashionMnist::load(options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, false);
+  const std::string classifier_fingerprint = file_fingerprint(options.classifier);
   ensure_writable_directory(fs::absolute(options.output).parent_path());
   ensure_writable_directory(checkpoint_folder);
-  const RealImages real(options);
 
   // Stage shapes from one probe, for the discriminator heads.
   std::vector<int64_t> stage_channels, stage_sides;
@@ -474,8 +478,17 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
                     "was made for world " + world + ", seed " + std::to_string(seed) +
                         ", batch size " + std::to_string(batch_size) +
                         "; rerun with those options or remove the checkpoint folder");
+      archive.read("classifier_fingerprint", value);
+      if (value.toStringRef() != classifier_fingerprint)
+        throw Error(result.checkpoint, "was made with another classifier (fingerprint " +
+                                           value.toStringRef() + ", " + options.classifier.string() +
+                                           " has " + classifier_fingerprint +
+                                           "); pass that classifier or remove the checkpoint folder");
       archive.read("step", value);
       state.step = value.toInt();
+      if (state.step > options.steps)
+        throw Error("--steps", "the checkpoint in " + checkpoint_folder.string() + " is already at step " +
+                                   std::to_string(state.step) + ", past " + std::to_string(options.steps));
       archive.read("seconds", value);
       state.seconds = value.toDouble();
       torch::Tensor bytes;
@@ -509,8 +522,13 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       discriminator->parameters(),
       torch::optim::AdamOptions(options.d_learning_rate).betas({0.0, 0.99}).eps(1e-8));
   if (resumed) {
-    g_optimizer.load(g_optimizer_archive);
-    d_optimizer.load(d_optimizer_archive);
+    try {
+      g_optimizer.load(g_optimizer_archive);
+      d_optimizer.load(d_optimizer_archive);
+    } catch (const c10::Error& e) {
+      throw Error(result.checkpoint, std::string("cannot restore the optimisers: ") +
+                                         e.what_without_backtrace());
+    }
   }
 
   auto save_checkpoint = [&]() {
@@ -528,6 +546,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
     archive.write("seed", c10::IValue(static_cast<int64_t>(options.seed)));
     archive.write("world", c10::IValue(options.world));
     archive.write("batch_size", c10::IValue(options.batch_size));
+    archive.write("classifier_fingerprint", c10::IValue(classifier_fingerprint));
     AtomicFile out(result.checkpoint);
     archive.save_to(out.stream());
     out.commit();
@@ -648,7 +667,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       {"num_classes", classes},
       {"class_names", class_names},
       {"classifier", options.classifier.string()},
-      {"classifier_fingerprint", file_fingerprint(options.classifier)},
+      {"classifier_fingerprint", classifier_fingerprint},
       {"steps", result.steps},
       {"seed", options.seed},
       {"batch_size", options.batch_size},
@@ -682,9 +701,11 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
                                        double psi, uint64_t seed, const fs::path& fashion_folder) {
   check_world(world);
   const int64_t classes = static_cast<int64_t>(world_class_names(world).size());
-  if (generator.num_classes() != classes || classifier.num_classes() != classes)
-    throw Error(generator.file(), "generator and classifier must both have the " + world +
-                                      " world's " + std::to_string(classes) + " classes");
+  for (const auto& [file, count] : {std::pair{generator.file(), generator.num_classes()},
+                                    std::pair{classifier.file(), classifier.num_classes()}})
+    if (count != classes)
+      throw Error(file, "has " + std::to_string(count) + " classes, the " + world + " world " +
+                            std::to_string(classes));
   if (samples_per_class < 2) throw Error("--samples-per-class", "must be >= 2");
   torch::NoGradGuard no_grad;
   GeneratorEvaluation e;

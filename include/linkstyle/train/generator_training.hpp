@@ -16,22 +16,26 @@
 //       synthesis(w) is clamped to [-1, 1]; synthesis_features(w) returns the four block outputs
 //       (4, 8, 16, 32 px).
 //   Training: non-saturating logistic loss against a projected discriminator: four small
-//   convolutional heads (spectrally normalised) on the frozen world classifier's stage outputs (32 px .. 4 px), each
-//   with a class projection; differentiable augmentation (translation by up to 1/8 of the side,
-//   brightness, saturation, contrast) on real and generated images; lazy R1 on the real images
-//   every 16 steps; classifier guidance (cross-entropy of the frozen classifier's logits on
-//   generated images toward the intended class); Adam (betas 0, 0.99); an exponential moving
-//   average of the generator's weights is what ships.
+//   spectrally normalised convolutional heads on the frozen world classifier's stage outputs
+//   (32 px .. 4 px), each with a class projection; differentiable augmentation (translation by
+//   up to 1/8 of the side, brightness, saturation, contrast) on real and generated images; lazy
+//   R1 on the real images every 16 steps; classifier guidance (cross-entropy of the frozen
+//   classifier's logits on the augmented generated images toward the intended class, from the
+//   same classifier pass); Adam (betas 0, 0.99); an exponential moving average of the
+//   generator's weights is what ships.
 // REQUIRES
 //   world is "shapes" or "fashion"; classifier names a classifier built by
 //   build_resnet_classifier (its stage outputs feed the discriminator) with the world's class
-//   count; output names a file in a writable folder; steps, batch_size, checkpoint_every >= 1.
+//   count; output names a file in a writable folder; steps, checkpoint_every >= 1, batch_size >= 2,
+//   eval_samples_per_class 0 or >= 2.
 // ENSURES
 //   train_generator() is seeded: initial weights from `seed`; the real batch, latents and
 //   augmentation of step s are pure functions of (seed, s), so a resumed run continues the same
 //   sequence. Every checkpoint_every steps (and at the end) it writes
 //   <output>.checkpoint/checkpoint.pt atomically (generator, its average, discriminator, both
-//   optimisers, step); a rerun with the same output resumes from it (after kill -9 too).
+//   optimisers, step, the classifier's fingerprint) and <output>.preview.png (the average at psi 1,
+//   one row per class); a rerun with the same output and classifier resumes from it (after kill -9
+//   too); another classifier, world, seed or batch size, or fewer steps than reached, is an Error.
 //   <output>.log.csv has one row per step (steps 1..steps, no gaps or duplicates across
 //   resumes). At the end w_avg is set to the per-class mean of w over 4096 latents per class,
 //   the averaged generator is written atomically (loads with Generator::load) with its model
@@ -41,7 +45,8 @@
 //   reports the share the classifier assigns to the intended class, and the within-class
 //   diversity: the mean pairwise Euclidean distance of classifier features over the samples of
 //   a class, averaged over classes, divided by the same figure on as many real images per class
-//   (shapes: held-out renders; fashion: the test split). Bad options throw linkstyle::Error.
+//   (shapes: held-out renders; fashion: the test split, which has about 1000 per class and caps
+//   it; the mean pairwise distance does not depend on the count). Bad options throw linkstyle::Error.
 #pragma once
 
 #include <cstdint>

@@ -3,7 +3,7 @@
 
 BUILD ?= build
 JOBS ?= 2
-STUDY ?= $(BUILD)/demo-study
+STUDY ?= $(BUILD)/demo-shapes
 
 .PHONY: all dependencies configure build demo test bench clean
 

@@ -8,6 +8,7 @@
 
 #include "linkstyle/models.hpp"
 #include "linkstyle/train/classifier_training.hpp"
+#include "linkstyle/train/generator_training.hpp"
 #include "linkstyle/train/segmenter_training.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 
@@ -24,6 +25,27 @@ nlohmann::json read_card(const fs::path& model) {
   std::ifstream in(card);
   EXPECT_TRUE(in.good()) << "no model card " << card;
   return in.good() ? nlohmann::json::parse(in) : nlohmann::json::object();
+}
+
+// Figures of a shipped generator on a fresh sample (seed 1; the card's figures use seed 0).
+void expect_generator_meets_its_bar(const std::string& world, double agreement_bar) {
+  const fs::path file = kModels / world / "generator.pt";
+  const auto generator = Generator::load(file, c10::Device(c10::kCPU));
+  const auto classifier = Classifier::load(kModels / world / "classifier.pt", c10::Device(c10::kCPU));
+  EXPECT_EQ(generator.resolution(), 32);
+  EXPECT_TRUE(generator.has_synthesis_features());
+  const auto e = evaluate_generator(generator, classifier, world, 150, 0.7, 1);
+  EXPECT_GE(e.agreement, agreement_bar);
+  EXPECT_GE(e.diversity_ratio, 0.60);
+
+  auto card = read_card(file);
+  EXPECT_EQ(card.value("world", ""), world);
+  EXPECT_GE(card["evaluation"].value("agreement", 0.0), agreement_bar);
+  EXPECT_GE(card["evaluation"].value("diversity_ratio", 0.0), 0.60);
+  EXPECT_EQ(card["evaluation"].value("samples_per_class", 0), 1000);
+  EXPECT_EQ(card.value("classifier_fingerprint", ""), file_fingerprint(kModels / world / "classifier.pt"));
+  EXPECT_FALSE(card.value("command_line", "").empty());
+  EXPECT_NE(card.value("git_revision", "unknown"), "unknown");
 }
 
 }  // namespace
@@ -68,4 +90,13 @@ TEST(ShippedModels, ShapesSegmenterMeetsItsBar) {
   EXPECT_FALSE(card.value("command_line", "").empty());
   EXPECT_NE(card.value("git_revision", "unknown"), "unknown");
   EXPECT_LE(fs::file_size(file), 5u * 1024 * 1024);
+}
+
+TEST(ShippedModels, ShapesGeneratorMeetsItsBar) { expect_generator_meets_its_bar("shapes", 0.90); }
+
+TEST(ShippedModels, AllWeightsTogetherFitTheBudget) {
+  uintmax_t total = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(kModels))
+    if (entry.is_regular_file() && entry.path().extension() == ".pt") total += entry.file_size();
+  EXPECT_LE(total, 25u * 1000 * 1000) << total << " bytes of weights";
 }

@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# The demo: a study on small built-in models, run through every stage that exists:
-# pairs -> fit -> reconstruct. Usage: tools/demo.sh <linkstyle binary> <study folder>
+# The demo: a study of the shipped shapes-world models (models/shapes), run through every stage
+# that exists: pairs -> fit -> reconstruct. Usage: tools/demo.sh <linkstyle binary> <study folder>
 set -euo pipefail
 linkstyle=$1
 study=$2
+models=$(cd "$(dirname "$0")/../models/shapes" && pwd)
 SECONDS=0
 
-"$linkstyle" init "$study" --tiny --samples-per-class 3000 --shard-size 2048 --force
+"$linkstyle" init "$study" --classifier "$models/classifier.pt" --generator "$models/generator.pt" \
+  --samples-per-class 2000 --force
 "$linkstyle" info --study "$study"
 "$linkstyle" pairs --study "$study"
 "$linkstyle" fit --study "$study"
-"$linkstyle" sample --study "$study" --per-class 2 --seed 1000
-"$linkstyle" reconstruct --study "$study" "$study"/samples/*.png
+"$linkstyle" render --world shapes --count 6 --seed 2024 -o "$study/real"
+"$linkstyle" sample --study "$study" --per-class 1 --seed 1000
+"$linkstyle" reconstruct --study "$study" "$study"/real/*.png
 
 cat <<TXT
 
 demo finished in ${SECONDS} s. Outputs:
-  $study/study.toml                     the study's settings
+  $study/study.toml                     the study's settings (shipped shapes classifier and generator)
   $study/pairs/                         paired data: w-*.npy, r-*.npy shards + manifest.json
   $study/linking/linking.safetensors    the linking network (A, b) with metadata
   $study/linking/fit.json               held-out R^2 (overall and per w dimension), MSE, cosine
+  $study/real/*.png                     rendered shapes-world images (labels and factors in images.json)
+  $study/samples/*.png                  generator samples, one per class
   $study/reconstructions/*.png|json     image | G(L(r(image))), with the classifier's verdicts
 TXT

@@ -69,6 +69,23 @@ TEST(ShippedModels, ShapesClassifierMeetsItsBar) {
   EXPECT_LE(fs::file_size(file), 25u * 1024 * 1024);
 }
 
+TEST(ShippedModels, FashionClassifierMeetsItsBar) {
+  const fs::path file = kModels / "fashion" / "classifier.pt";
+  auto classifier = Classifier::load(file, c10::Device(c10::kCPU));
+  EXPECT_EQ(classifier.feature_dim(), 256);
+  EXPECT_EQ(classifier.num_classes(), 10);
+  EXPECT_EQ(classifier.class_names(), world_class_names("fashion"));
+  // The whole 10k test split (about 10 s on one thread).
+  const double accuracy = classifier_test_accuracy(classifier, "fashion");
+  EXPECT_GE(accuracy, 0.91);
+
+  auto card = read_card(file);
+  EXPECT_EQ(card.value("world", ""), "fashion");
+  EXPECT_NEAR(card.value("test_accuracy", 0.0), accuracy, 5e-4);  // a few borderline images may flip with the thread count
+  EXPECT_FALSE(card.value("command_line", "").empty());
+  EXPECT_NE(card.value("git_revision", "unknown"), "unknown");
+}
+
 TEST(ShippedModels, ShapesSegmenterMeetsItsBar) {
   const fs::path file = kModels / "shapes" / "segmenter.pt";
   auto segmenter = load_segmenter(file);  // checks the contract (segment, part_names, resolution)

@@ -97,7 +97,7 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   }
   for (const auto& [key, node] : root) {
     const std::string name(key.str());
-    if (name != "models" && name != "pairs" && name != "fit")
+    if (name != "models" && name != "pairs" && name != "fit" && name != "sweep")
       throw Error(file, fmt::format("unknown table or key '{}'", name));
     if (!node.is_table()) throw Error(file, fmt::format("'{}' must be a table", name));
   }
@@ -105,12 +105,14 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   StudyConfig config;
   config.folder = folder;
   TableReader models(file, root["models"].as_table(), "models");
-  std::string classifier, generator;
+  std::string classifier, generator, segmenter;
   if (!models.read("classifier", classifier)) models.fail("classifier", "is required");
   if (!models.read("generator", generator)) models.fail("generator", "is required");
+  models.read("segmenter", segmenter);
   models.reject_unknown_keys();
   config.classifier = resolve(folder, classifier);
   config.generator = resolve(folder, generator);
+  if (!segmenter.empty()) config.segmenter = resolve(folder, segmenter);
 
   PairsSettings& p = config.pairs;
   TableReader pairs(file, root["pairs"].as_table(), "pairs");
@@ -148,6 +150,49 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   fit.reject_unknown_keys();
   if (f.method != "ols" && f.method != "ridge") fit.fail("method", "must be \"ols\" or \"ridge\"");
   if (!(f.rcond > 0.0 && f.rcond < 1.0)) fit.fail("rcond", "must be in (0, 1)");
+
+  SweepSettings& w = config.sweep;
+  TableReader sweep(file, root["sweep"].as_table(), "sweep");
+  sweep.read("samples_per_class", w.samples_per_class);
+  int64_t sweep_seed = 0;
+  if (sweep.read("seed", sweep_seed)) {
+    if (sweep_seed < 0) sweep.fail("seed", "must be >= 0");
+    w.seed = static_cast<uint64_t>(sweep_seed);
+  }
+  sweep.read("steps", w.steps);
+  sweep.read("units", w.units);
+  sweep.read("batch_size", w.batch_size);
+  sweep.read("units_per_chunk", w.units_per_chunk);
+  sweep.read("parts", w.parts);
+  sweep.read("kmeans_parts", w.kmeans_parts);
+  sweep.read("null_directions", w.null_directions);
+  sweep.read("null_bins", w.null_bins);
+  sweep.read("strip_units", w.strip_units);
+  sweep.read("strip_samples", w.strip_samples);
+  sweep.read("min_gain", w.min_gain);
+  sweep.read("min_correlation", w.min_correlation);
+  sweep.read("min_specificity", w.min_specificity);
+  sweep.read("significance", w.significance);
+  sweep.reject_unknown_keys();
+  if (w.samples_per_class <= 0) sweep.fail("samples_per_class", "must be > 0");
+  if (w.steps < 2) sweep.fail("steps", "must be >= 2");
+  if (w.batch_size <= 0) sweep.fail("batch_size", "must be > 0");
+  if (w.units_per_chunk <= 0) sweep.fail("units_per_chunk", "must be > 0");
+  if (w.parts != "auto" && w.parts != "segmenter" && w.parts != "kmeans" && w.parts != "none")
+    sweep.fail("parts", "must be \"auto\", \"segmenter\", \"kmeans\" or \"none\"");
+  if (w.kmeans_parts < 2 || w.kmeans_parts > 64) sweep.fail("kmeans_parts", "must be in [2, 64]");
+  if (w.null_directions < 2) sweep.fail("null_directions", "must be >= 2");
+  if (w.null_bins < 1) sweep.fail("null_bins", "must be >= 1");
+  if (w.strip_units < 0) sweep.fail("strip_units", "must be >= 0");
+  if (w.strip_samples < 0) sweep.fail("strip_samples", "must be >= 0");
+  if (!(w.min_gain >= 0.0)) sweep.fail("min_gain", "must be >= 0");
+  if (!(w.min_correlation >= -1.0 && w.min_correlation <= 1.0)) sweep.fail("min_correlation", "must be in [-1, 1]");
+  if (!(w.min_specificity >= 0.0)) sweep.fail("min_specificity", "must be >= 0");
+  if (!(w.significance > 0.0 && w.significance < 1.0)) sweep.fail("significance", "must be in (0, 1)");
+  if (w.parts == "segmenter" && config.segmenter.empty())
+    sweep.fail("parts", "is \"segmenter\" but models.segmenter is not set");
+  for (int64_t u : w.units)
+    if (u < 0) sweep.fail("units", "must be >= 0");
   return config;
 }
 
@@ -185,7 +230,7 @@ void write_study(const StudyConfig& c) {
 [models]
 classifier = {}   # TorchScript: features(x) -> r, head(r) -> logits
 generator = {}    # TorchScript: mapping(z, c, psi) -> w, synthesis(w) -> images
-
+{}
 [pairs]
 classes = {}          # generator classes to sample (empty: all)
 {}samples_per_class = {}   # kept (correctly classified) samples per class
@@ -200,13 +245,39 @@ max_draws_per_class = {}   # give up on a class after this many draws (0: 50 x s
 method = "{}"            # "ols" (the paper's default) or "ridge"
 penalty = {}            # ridge penalty; negative: choose by generalised cross-validation
 rcond = {}             # OLS: relative eigenvalue cut-off for the minimum-norm solution
+
+[sweep]
+samples_per_class = {}   # tuning samples per class (not filtered)
+seed = {}              # their latent seed
+steps = {}               # activation values per unit, from the unit's min to its max
+units = {}              # units to sweep (empty: all)
+batch_size = {}
+units_per_chunk = {}     # units per database transaction (what a resumed run redoes at most)
+parts = "{}"          # "auto" (segmenter if set, else k-means on the generator's feature maps), "segmenter", "kmeans", "none"
+kmeans_parts = {}
+null_directions = {}    # random directions per norm bin (selectivity null)
+null_bins = {}
+strip_units = {}         # strip PNGs of this many top units
+strip_samples = {}
+min_gain = {}         # expressible units: cycle gain (slope of r'_i on the set value) at least this,
+min_correlation = {}  # cycle correlation at least this,
+min_specificity = {}  # and |change of r'_i| at least this x the mean |change| of the other units
+significance = {}     # family-wise level of the selectivity tests
 )",
-      toml_path(c.folder, c.classifier), toml_path(c.folder, c.generator), integer_list(p.classes),
+      toml_path(c.folder, c.classifier), toml_path(c.folder, c.generator),
+      c.segmenter.empty() ? std::string()
+                          : "segmenter = " + toml_path(c.folder, c.segmenter) +
+                                "   # TorchScript: segment(images) -> part logits [N, K, H, W]\n",
+      integer_list(p.classes),
       p.classifier_classes.empty()
           ? std::string()
           : "classifier_classes = " + integer_list(p.classifier_classes) + "   # the classifier's index of each class\n",
       p.samples_per_class, p.psi, p.seed, p.batch_size, p.shard_size, p.holdout_fraction,
-      p.max_draws_per_class, c.fit.method, c.fit.penalty, c.fit.rcond);
+      p.max_draws_per_class, c.fit.method, c.fit.penalty, c.fit.rcond, c.sweep.samples_per_class,
+      c.sweep.seed, c.sweep.steps, integer_list(c.sweep.units), c.sweep.batch_size, c.sweep.units_per_chunk,
+      c.sweep.parts, c.sweep.kmeans_parts, c.sweep.null_directions, c.sweep.null_bins, c.sweep.strip_units,
+      c.sweep.strip_samples, c.sweep.min_gain, c.sweep.min_correlation, c.sweep.min_specificity,
+      c.sweep.significance);
   // Never write a file that load_study would reject (out-of-range values, a seed beyond int64).
   parse_study(c.folder, text);
   write_file_atomically(c.config_file(), text);

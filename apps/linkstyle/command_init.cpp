@@ -11,17 +11,22 @@ namespace linkstyle::cli {
 void register_init(CLI::App& app, GlobalOptions& global) {
   struct Options {
     std::string folder;
-    std::string classifier, generator;
+    std::string classifier, generator, segmenter;
     bool tiny = false;
     bool force = false;
     PairsSettings pairs;
     uint64_t tiny_seed = 0;
+    int64_t sweep_samples_per_class = SweepSettings().samples_per_class;
   };
   auto options = std::make_shared<Options>();
   auto* command = app.add_subcommand("init", "create a study folder with study.toml");
   command->add_option("folder", options->folder, "study folder to create")->required();
   command->add_option("--classifier", options->classifier, "classifier TorchScript file");
   command->add_option("--generator", options->generator, "generator TorchScript file");
+  command->add_option("--segmenter", options->segmenter,
+                      "part segmenter TorchScript file (segment(images) -> [N,K,H,W]) for the sweep measures");
+  command->add_option("--sweep-samples-per-class", options->sweep_samples_per_class, "tuning samples per class of the sweeps")
+      ->capture_default_str();
   command->add_flag("--tiny", options->tiny, "build small random models into <folder>/models and use them");
   command->add_option("--tiny-seed", options->tiny_seed, "seed of the tiny models")->capture_default_str();
   command->add_option("--classes", options->pairs.classes, "generator classes (default: all)")->delimiter(',');
@@ -64,6 +69,11 @@ void register_init(CLI::App& app, GlobalOptions& global) {
       config.classifier = fs::absolute(options->classifier);
       config.generator = fs::absolute(options->generator);
     }
+    if (!options->segmenter.empty()) {
+      if (!fs::exists(options->segmenter)) throw Error(options->segmenter, "no such segmenter file");
+      config.segmenter = fs::absolute(options->segmenter);
+    }
+    config.sweep.samples_per_class = options->sweep_samples_per_class;
     configure_runtime(global.runtime);
     // Check the models and classes now, so a study never starts from a broken configuration.
     auto classifier = Classifier::load(config.classifier, c10::Device(c10::kCPU));

@@ -44,5 +44,7 @@ void register_eval(CLI::App& app, GlobalOptions& global);
 // Adds `train generator` and `eval generator` (after register_train and register_eval).
 void register_generator(CLI::App& app, GlobalOptions& global);
 void register_render(CLI::App& app, GlobalOptions& global);
+// Adds `sweep`, `export` and `probe`.
+void register_sweep(CLI::App& app, GlobalOptions& global);
 
 }  // namespace linkstyle::cli

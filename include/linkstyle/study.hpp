@@ -2,7 +2,7 @@
 //
 // WHAT THIS REPRESENTS
 //   A study: a folder holding study.toml (which models, which classes, seeds and sizes) and
-//   everything the stages write (pairs/, linking/, reconstructions/). See docs/study.md.
+//   everything the stages write (pairs/, linking/, reconstructions/, sweeps/). See docs/study.md.
 // REQUIRES
 //   study.toml uses only the documented tables and keys, with the documented types.
 // ENSURES
@@ -36,18 +36,42 @@ struct FitSettings {
   double rcond = 1e-6;
 };
 
+// Unit sweeps and their measures (docs/sweeps.md).
+struct SweepSettings {
+  int64_t samples_per_class = 4;  // tuning samples per class (not filtered, as in the paper)
+  uint64_t seed = 136;            // their latent seed (the reference's)
+  int64_t steps = 5;              // activation values per unit, linspace(min, max, steps)
+  std::vector<int64_t> units;     // units to sweep (empty: all)
+  int64_t batch_size = 128;       // images per generator/classifier/segmenter call
+  int64_t units_per_chunk = 16;   // units per database transaction (the resume granularity)
+  std::string parts = "auto";     // "auto", "segmenter", "kmeans" or "none"
+  int64_t kmeans_parts = 8;       // clusters when parts come from the generator's feature maps
+  int64_t null_directions = 32;   // random directions per norm bin for the selectivity null
+  int64_t null_bins = 4;          // norm bins (quantiles of the units' activation ranges)
+  int64_t strip_units = 8;        // strip PNGs for this many top units (by cycle correlation)
+  int64_t strip_samples = 2;      // ... and this many tuning samples each
+  double min_gain = 0.1;          // expressible: cycle gain at least this,
+  double min_correlation = 0.5;   // ... cycle correlation at least this,
+  double min_specificity = 1.0;   // ... and the unit moves at least as much as the mean other unit
+  double significance = 0.05;     // selectivity: family-wise level (Bonferroni over concepts)
+};
+
 struct StudyConfig {
   std::filesystem::path folder;
   std::filesystem::path classifier;  // resolved (absolute or relative to cwd)
   std::filesystem::path generator;
+  std::filesystem::path segmenter;   // optional: segment(images) -> [N, K, H, W] (empty: none)
   PairsSettings pairs;
   FitSettings fit;
+  SweepSettings sweep;
 
   std::filesystem::path config_file() const { return folder / "study.toml"; }
   std::filesystem::path pairs_folder() const { return folder / "pairs"; }
   std::filesystem::path linking_file() const { return folder / "linking" / "linking.safetensors"; }
   std::filesystem::path fit_report_file() const { return folder / "linking" / "fit.json"; }
   std::filesystem::path reconstructions_folder() const { return folder / "reconstructions"; }
+  std::filesystem::path sweeps_folder() const { return folder / "sweeps"; }
+  std::filesystem::path results_database() const { return folder / "sweeps" / "results.sqlite"; }
 };
 
 StudyConfig load_study(const std::filesystem::path& folder);

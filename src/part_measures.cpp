@@ -1,0 +1,443 @@
+// Per-part image measurements (see part_measures.hpp).
+#include "linkstyle/part_measures.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/video/tracking.hpp>
+
+#include "linkstyle/errors.hpp"
+
+namespace linkstyle {
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+constexpr int kEntropyRadius = 5;
+constexpr int kDiskRows = 2 * kEntropyRadius + 1;
+constexpr int kMaxDiskPixels = 81;  // pixels (dx, dy) with dx^2 + dy^2 <= 25
+constexpr int kMaxSide = 32767;     // keeps the integer moment sums exact (see ComponentMoments)
+
+// Farneback parameters for small images (see the header). On textured blobs shifted by 2-3 px in
+// 32-128 px images a 9 px box window beat 5-7 px and the Gaussian window; 3 iterations were
+// needed at 32 px (1: 0.4 px error, 2: 0.03 px), more did not help. OpenCV builds no pyramid
+// level under 32 px, so a 32 px image is matched at full resolution only, a 64 px one with one
+// coarser level, whatever `levels` says.
+constexpr double kFlowPyramidScale = 0.5;
+constexpr int kFlowLevels = 3;
+constexpr int kFlowWindow = 9;
+constexpr int kFlowIterations = 3;
+constexpr int kFlowPolyN = 5;
+constexpr double kFlowPolySigma = 1.1;
+constexpr int kFlowFlags = 0;  // box window
+
+void check_rgb(const char* subject, const cv::Mat& image, const char* name) {
+  if (image.empty()) throw Error(subject, std::string(name) + " is empty");
+  if (image.dims != 2) throw Error(subject, std::string(name) + " must be a 2-d image");
+  if (image.type() != CV_8UC3)
+    throw Error(subject,
+                std::string(name) + " must be CV_8UC3 (8-bit RGB), got " + cv::typeToString(image.type()));
+  if (image.cols > kMaxSide || image.rows > kMaxSide)
+    throw Error(subject, std::string(name) + " is " + std::to_string(image.cols) + "x" +
+                             std::to_string(image.rows) + ", more than " + std::to_string(kMaxSide) +
+                             " pixels on a side");
+}
+
+// Checks type, size and range; the first value out of range is named with its position.
+void check_labels(const char* subject, const cv::Mat& labels, const char* name, cv::Size size, int num_parts) {
+  if (num_parts < 1) throw Error(subject, "num_parts must be at least 1, got " + std::to_string(num_parts));
+  if (labels.type() != CV_32SC1)
+    throw Error(subject, std::string(name) + " must be CV_32SC1, got " + cv::typeToString(labels.type()));
+  if (labels.size() != size)
+    throw Error(subject, std::string(name) + " is " + std::to_string(labels.cols) + "x" +
+                             std::to_string(labels.rows) + " but the image is " + std::to_string(size.width) +
+                             "x" + std::to_string(size.height));
+  for (int y = 0; y < labels.rows; ++y) {
+    const int32_t* row = labels.ptr<int32_t>(y);
+    for (int x = 0; x < labels.cols; ++x) {
+      // One unsigned comparison covers both ends of [0, num_parts).
+      if (static_cast<uint32_t>(row[x]) >= static_cast<uint32_t>(num_parts))
+        throw Error(subject, std::string(name) + " holds " + std::to_string(row[x]) + " at (x " +
+                                 std::to_string(x) + ", y " + std::to_string(y) + "), outside [0, " +
+                                 std::to_string(num_parts) + ")");
+    }
+  }
+}
+
+// Local entropy tables. With counts c_i over n pixels, H = log2 n - (sum c_i log2 c_i) / n, so a
+// histogram update changes the sum by one table difference instead of a 256-bin rescan. The sum is
+// kept in fixed point (integers add exactly: no drift along a row, the same result whatever the
+// order, and no floating-point latency chain in the inner loop).
+constexpr int kFixedPointBits = 40;  // 81 log2 81 * 2^40 < 2^53: the sum converts to double exactly
+
+struct EntropyTables {
+  std::array<double, kMaxDiskPixels + 1> log2_of{};          // log2(n), n >= 1
+  std::array<int64_t, kMaxDiskPixels + 1> c_log_c_fixed{};   // round(c log2 c * 2^40)
+  std::array<int, kDiskRows> half_width{};                   // disk row dy: |dx| <= half_width
+
+  EntropyTables() {
+    for (int c = 1; c <= kMaxDiskPixels; ++c) {
+      log2_of[c] = std::log2(static_cast<double>(c));
+      c_log_c_fixed[c] = std::llround(std::ldexp(c * log2_of[c], kFixedPointBits));
+    }
+    for (int dy = -kEntropyRadius; dy <= kEntropyRadius; ++dy) {
+      int w = 0;
+      while ((w + 1) * (w + 1) + dy * dy <= kEntropyRadius * kEntropyRadius) ++w;
+      half_width[dy + kEntropyRadius] = w;
+    }
+  }
+};
+
+const EntropyTables& entropy_tables() {
+  static const EntropyTables tables;
+  return tables;
+}
+
+// Entropy (bits) of the grey levels in the disk of radius 5 around every pixel, row-major into
+// `entropy`. The histogram slides along each row: per step every disk row loses its left end and
+// gains a new right end (nothing changes when both ends hold the same level).
+void local_entropy(const cv::Mat& grey, std::vector<double>& entropy) {
+  const EntropyTables& tables = entropy_tables();
+  const int width = grey.cols, height = grey.rows;
+  entropy.resize(static_cast<size_t>(width) * height);
+  int32_t counts[256];
+  const double to_bits = std::ldexp(1.0, -kFixedPointBits);
+  for (int y = 0; y < height; ++y) {
+    const uint8_t* rows[kDiskRows];
+    for (int r = 0; r < kDiskRows; ++r) {
+      const int yy = y + r - kEntropyRadius;
+      rows[r] = (yy >= 0 && yy < height) ? grey.ptr<uint8_t>(yy) : nullptr;
+    }
+    std::fill(std::begin(counts), std::end(counts), 0);
+    int64_t sum = 0;  // sum of c log2 c over the levels, fixed point
+    int pixels = 0;
+    auto add = [&](uint8_t level) {
+      const int32_t c = counts[level]++;
+      sum += tables.c_log_c_fixed[c + 1] - tables.c_log_c_fixed[c];
+      ++pixels;
+    };
+    auto remove = [&](uint8_t level) {
+      const int32_t c = counts[level]--;
+      sum -= tables.c_log_c_fixed[c] - tables.c_log_c_fixed[c - 1];
+      --pixels;
+    };
+    for (int r = 0; r < kDiskRows; ++r) {
+      if (!rows[r]) continue;
+      const int last = std::min(width - 1, tables.half_width[r]);
+      for (int x = 0; x <= last; ++x) add(rows[r][x]);
+    }
+
+    double* out = entropy.data() + static_cast<size_t>(y) * width;
+    for (int x = 0; x < width; ++x) {
+      // A constant disk gives -1e-15 at most; report it as 0.
+      out[x] = std::max(0.0, tables.log2_of[pixels] - static_cast<double>(sum) * to_bits / pixels);
+      for (int r = 0; r < kDiskRows; ++r) {
+        if (!rows[r]) continue;
+        const int w = tables.half_width[r];
+        const bool leaves = x - w >= 0, enters = x + 1 + w < width;
+        if (leaves && enters) {
+          const uint8_t out_level = rows[r][x - w], in_level = rows[r][x + 1 + w];
+          if (out_level == in_level) continue;
+          remove(out_level);
+          add(in_level);
+        } else if (leaves) {
+          remove(rows[r][x - w]);
+        } else if (enters) {
+          add(rows[r][x + 1 + w]);
+        }
+      }
+    }
+  }
+}
+
+// Raw moments of one 8-connected component, exact in integers: with sides below 2^15 (checked)
+// each sum stays below 2^60.
+struct ComponentMoments {
+  int64_t pixels = 0, x = 0, y = 0, xx = 0, yy = 0, xy = 0;
+
+  void add_pixel(int64_t px, int64_t py) {
+    ++pixels;
+    x += px;
+    y += py;
+    xx += px * px;
+    yy += py * py;
+    xy += px * py;
+  }
+  void add(const ComponentMoments& other) {
+    pixels += other.pixels;
+    x += other.x;
+    y += other.y;
+    xx += other.xx;
+    yy += other.yy;
+    xy += other.xy;
+  }
+};
+
+// For every label value, the moments of its largest 8-connected component (pixels 0 when the
+// label is absent). All labels are handled in one raster pass with union-find, instead of one
+// cv::connectedComponentsWithStats per part (that cost ~8 us per part on 32x32 images, most of
+// measure_parts). Ties of size go to the component whose first pixel comes first in raster order.
+void largest_components(const cv::Mat& labels, int num_parts, std::vector<ComponentMoments>& largest) {
+  thread_local std::vector<int32_t> parent, part_of, previous_ids, current_ids;
+  thread_local std::vector<ComponentMoments> moments;
+  parent.clear();
+  part_of.clear();
+  moments.clear();
+  const int width = labels.cols, height = labels.rows;
+  previous_ids.assign(width, -1);
+  current_ids.assign(width, -1);
+
+  auto find = [&](int32_t id) {
+    while (parent[id] != id) {
+      parent[id] = parent[parent[id]];  // path halving
+      id = parent[id];
+    }
+    return id;
+  };
+  // The smaller id becomes the root, so a root is the id given to its component's first pixel.
+  auto unite = [&](int32_t a, int32_t b) {
+    a = find(a);
+    b = find(b);
+    if (a < b)
+      parent[b] = a;
+    else if (b < a)
+      parent[a] = b;
+  };
+
+  for (int y = 0; y < height; ++y) {
+    const int32_t* row = labels.ptr<int32_t>(y);
+    const int32_t* above = y > 0 ? labels.ptr<int32_t>(y - 1) : nullptr;
+    for (int x = 0; x < width; ++x) {
+      const int32_t label = row[x];
+      const bool west = x > 0 && row[x - 1] == label;
+      const bool north = above && above[x] == label;
+      const bool north_west = above && x > 0 && above[x - 1] == label;
+      const bool north_east = above && x + 1 < width && above[x + 1] == label;
+      // West and north are already joined to north-west / north-east where those match, because
+      // they were each other's neighbours when visited; only the remaining pairs need a union.
+      int32_t id;
+      if (west) {
+        id = current_ids[x - 1];
+        if (!north && north_east) unite(id, previous_ids[x + 1]);
+      } else if (north) {
+        id = previous_ids[x];
+      } else if (north_west) {
+        id = previous_ids[x - 1];
+        if (north_east) unite(id, previous_ids[x + 1]);
+      } else if (north_east) {
+        id = previous_ids[x + 1];
+      } else {
+        id = static_cast<int32_t>(parent.size());
+        parent.push_back(id);
+        part_of.push_back(label);
+        moments.emplace_back();
+      }
+      current_ids[x] = id;
+      moments[id].add_pixel(x, y);
+    }
+    std::swap(previous_ids, current_ids);
+  }
+
+  largest.assign(num_parts, ComponentMoments{});
+  const int32_t count = static_cast<int32_t>(parent.size());
+  for (int32_t id = 0; id < count; ++id) {
+    const int32_t root = find(id);
+    if (root != id) moments[root].add(moments[id]);  // root < id: not yet read below
+  }
+  for (int32_t id = 0; id < count; ++id) {
+    if (parent[id] != id) continue;
+    ComponentMoments& best = largest[part_of[id]];
+    if (moments[id].pixels > best.pixels) best = moments[id];
+  }
+}
+
+// Ellipse with the same second central moments as the component (regionprops-style).
+void set_ellipse(const ComponentMoments& m, PartMeasures& result) {
+  // n * sum(x y) - sum(x) sum(y) = n^2 cov, exact in 128 bits (the products reach 2^90).
+  auto n2_covariance = [&m](int64_t sum_ab, int64_t sum_a, int64_t sum_b) {
+    return static_cast<double>(static_cast<__int128>(m.pixels) * sum_ab - static_cast<__int128>(sum_a) * sum_b);
+  };
+  const double n2 = static_cast<double>(m.pixels) * static_cast<double>(m.pixels);
+  const double var_x = n2_covariance(m.xx, m.x, m.x) / n2;
+  const double var_y = n2_covariance(m.yy, m.y, m.y) / n2;
+  const double cov_xy = n2_covariance(m.xy, m.x, m.y) / n2;
+
+  const double mean = 0.5 * (var_x + var_y);
+  const double root = std::hypot(0.5 * (var_x - var_y), cov_xy);
+  const double major = mean + root;
+  const double minor = std::max(0.0, mean - root);
+  result.major_axis = 4.0 * std::sqrt(major);
+  result.minor_axis = 4.0 * std::sqrt(minor);
+  result.eccentricity = major > 0 ? std::sqrt(std::max(0.0, 1.0 - minor / major)) : 0.0;
+  double angle = 0;
+  if (root > 0) {
+    angle = 0.5 * std::atan2(2.0 * cov_xy, var_x - var_y) * 180.0 / kPi;  // in (-90, 90]
+    if (angle < 0) angle += 180.0;
+    if (angle >= 180.0) angle -= 180.0;
+  }
+  result.angle_degrees = angle;
+}
+
+struct PartSums {
+  int64_t pixels = 0;
+  int64_t weighted_rgb = 0;  // sum of 299 R + 587 G + 114 B (exact)
+  int64_t x = 0, y = 0;
+  double entropy = 0, saturation = 0, hue_cos = 0, hue_sin = 0;
+};
+
+// Unit vector (cos, sin) of the HSV hue of an 8-bit RGB pixel, and its saturation, as OpenCV's
+// float conversion defines them (an achromatic pixel has hue 0). The hue is a sector base
+// (0, 120 or 240 degrees) plus an offset t of at most 60 degrees either way; cos t and sin t come
+// from their Taylor series (error < 1e-14 for |t| <= pi/3): std::sin and std::cos were the
+// costliest step of measure_parts on noisy images (61 -> 47 us per 32x32 image without them).
+struct HueVector {
+  double cos = 1, sin = 0, saturation = 0;
+};
+
+inline HueVector hue_vector(int r, int g, int b) {
+  const int high = std::max(r, std::max(g, b));
+  const int low = std::min(r, std::min(g, b));
+  const int spread = high - low;
+  if (spread == 0) return {};
+  constexpr double kHalfSqrt3 = 0.86602540378443864676;
+  int offset_numerator;
+  double base_cos, base_sin;
+  if (high == r) {
+    offset_numerator = g - b;
+    base_cos = 1;
+    base_sin = 0;
+  } else if (high == g) {
+    offset_numerator = b - r;
+    base_cos = -0.5;
+    base_sin = kHalfSqrt3;
+  } else {
+    offset_numerator = r - g;
+    base_cos = -0.5;
+    base_sin = -kHalfSqrt3;
+  }
+  const double t = (kPi / 3.0) * offset_numerator / spread;
+  const double z = t * t;
+  const double sin_t =
+      t * (1 + z * (-1.0 / 6 + z * (1.0 / 120 + z * (-1.0 / 5040 + z * (1.0 / 362880 + z * (-1.0 / 39916800 +
+          z * (1.0 / 6227020800.0 + z * (-1.0 / 1307674368000.0))))))));
+  const double cos_t =
+      1 + z * (-1.0 / 2 + z * (1.0 / 24 + z * (-1.0 / 720 + z * (1.0 / 40320 + z * (-1.0 / 3628800 +
+          z * (1.0 / 479001600 + z * (-1.0 / 87178291200.0 + z * (1.0 / 20922789888000.0))))))));
+  return {base_cos * cos_t - base_sin * sin_t, base_sin * cos_t + base_cos * sin_t,
+          static_cast<double>(spread) / high};
+}
+
+}  // namespace
+
+std::vector<PartMeasures> measure_parts(const cv::Mat& rgb, const cv::Mat& labels, int num_parts) {
+  constexpr const char* kSubject = "measure_parts";
+  check_rgb(kSubject, rgb, "rgb");
+  check_labels(kSubject, labels, "labels", rgb.size(), num_parts);
+
+  const int width = rgb.cols, height = rgb.rows;
+  thread_local cv::Mat grey;
+  thread_local std::vector<double> entropy;
+  thread_local std::vector<PartSums> sums;
+  thread_local std::vector<ComponentMoments> largest;
+  cv::cvtColor(rgb, grey, cv::COLOR_RGB2GRAY);
+  local_entropy(grey, entropy);
+  largest_components(labels, num_parts, largest);
+
+  // One pass gathers the per-part sums.
+  sums.assign(num_parts, PartSums{});
+  for (int y = 0; y < height; ++y) {
+    const uint8_t* pixel = rgb.ptr<uint8_t>(y);
+    const int32_t* label_row = labels.ptr<int32_t>(y);
+    const double* entropy_row = entropy.data() + static_cast<size_t>(y) * width;
+    for (int x = 0; x < width; ++x, pixel += 3) {
+      const int r = pixel[0], g = pixel[1], b = pixel[2];
+      const HueVector hue = hue_vector(r, g, b);
+      PartSums& part = sums[label_row[x]];
+      ++part.pixels;
+      part.weighted_rgb += 299 * r + 587 * g + 114 * b;
+      part.x += x;
+      part.y += y;
+      part.entropy += entropy_row[x];
+      part.saturation += hue.saturation;
+      part.hue_cos += hue.cos;
+      part.hue_sin += hue.sin;
+    }
+  }
+
+  std::vector<PartMeasures> results;
+  for (int part = 0; part < num_parts; ++part) {
+    const PartSums& s = sums[part];
+    if (s.pixels == 0) continue;
+    const double n = static_cast<double>(s.pixels);
+    PartMeasures m;
+    m.part = part;
+    m.area = n;
+    m.luminance = static_cast<double>(s.weighted_rgb) / (3000.0 * n);
+    m.entropy = s.entropy / n;
+    m.centre_x = static_cast<double>(s.x) / n;
+    m.centre_y = static_cast<double>(s.y) / n;
+    m.saturation = s.saturation / n;
+    // A resultant shorter than this (per pixel) has no meaningful direction.
+    if (std::hypot(s.hue_cos, s.hue_sin) > 1e-9 * n) {
+      double hue = std::atan2(s.hue_sin, s.hue_cos) * 180.0 / kPi;
+      if (hue < 0) hue += 360.0;
+      if (hue >= 360.0 || hue == 0) hue = 0;  // also turns -0 into 0
+      m.hue_degrees = hue;
+    }
+    set_ellipse(largest[part], m);
+    results.push_back(m);
+  }
+  return results;
+}
+
+std::vector<PartMotion> measure_part_motion(const cv::Mat& first, const cv::Mat& last, const cv::Mat& first_labels,
+                                            int num_parts) {
+  constexpr const char* kSubject = "measure_part_motion";
+  check_rgb(kSubject, first, "first");
+  check_rgb(kSubject, last, "last");
+  if (last.size() != first.size())
+    throw Error(kSubject, "last is " + std::to_string(last.cols) + "x" + std::to_string(last.rows) +
+                              " but first is " + std::to_string(first.cols) + "x" + std::to_string(first.rows));
+  check_labels(kSubject, first_labels, "first_labels", first.size(), num_parts);
+
+  thread_local cv::Mat first_grey, last_grey, flow;
+  cv::cvtColor(first, first_grey, cv::COLOR_RGB2GRAY);
+  cv::cvtColor(last, last_grey, cv::COLOR_RGB2GRAY);
+  flow.create(first.size(), CV_32FC2);
+  cv::calcOpticalFlowFarneback(first_grey, last_grey, flow, kFlowPyramidScale, kFlowLevels, kFlowWindow,
+                               kFlowIterations, kFlowPolyN, kFlowPolySigma, kFlowFlags);
+
+  struct MotionSums {
+    int64_t pixels = 0;
+    double dx = 0, dy = 0;
+  };
+  thread_local std::vector<MotionSums> sums;
+  sums.assign(num_parts, MotionSums{});
+  for (int y = 0; y < flow.rows; ++y) {
+    const cv::Point2f* displacement = flow.ptr<cv::Point2f>(y);
+    const int32_t* label_row = first_labels.ptr<int32_t>(y);
+    for (int x = 0; x < flow.cols; ++x) {
+      MotionSums& s = sums[label_row[x]];
+      ++s.pixels;
+      s.dx += displacement[x].x;
+      s.dy += displacement[x].y;
+    }
+  }
+
+  std::vector<PartMotion> results;
+  for (int part = 0; part < num_parts; ++part) {
+    const MotionSums& s = sums[part];
+    if (s.pixels == 0) continue;
+    const double n = static_cast<double>(s.pixels);
+    results.push_back(PartMotion{part, s.dx / n, s.dy / n, n});
+  }
+  return results;
+}
+
+}  // namespace linkstyle

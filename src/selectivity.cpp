@@ -1,0 +1,123 @@
+#include "linkstyle/selectivity.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <torch/torch.h>
+
+#include "linkstyle/errors.hpp"
+
+namespace linkstyle {
+
+NormBins assign_norm_bins(const std::vector<double>& ranges, int64_t bins) {
+  if (bins < 1) throw Error("selectivity", "need at least one norm bin");
+  NormBins result;
+  const int64_t n = int64_t(ranges.size());
+  result.unit_bin.assign(n, 0);
+  if (n == 0) {
+    result.norm.push_back(0.0);
+    return result;
+  }
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ranges[a] < ranges[b]; });
+  const int64_t count = std::min<int64_t>(bins, n);
+  // Bin k holds ranks [k n / count, (k + 1) n / count); equal ranges never straddle two bins.
+  std::vector<std::vector<double>> members;
+  int64_t bin = -1;
+  double last_value = -1;
+  int64_t next_start = 0;
+  for (int64_t rank = 0; rank < n; ++rank) {
+    const double value = ranges[order[rank]];
+    if (rank >= next_start && value != last_value && bin + 1 < count) {
+      ++bin;
+      members.emplace_back();
+      next_start = (bin + 1) * n / count;
+    }
+    result.unit_bin[order[rank]] = bin;
+    members[bin].push_back(value);
+    last_value = value;
+  }
+  for (auto& values : members) {
+    std::sort(values.begin(), values.end());
+    const size_t m = values.size();
+    result.norm.push_back(m % 2 ? values[m / 2] : 0.5 * (values[m / 2 - 1] + values[m / 2]));
+  }
+  return result;
+}
+
+Selectivity score_selectivity(const torch::Tensor& profile_in, const std::vector<int64_t>& unit_bins,
+                              const torch::Tensor& null_in, double alpha) {
+  if (profile_in.dim() != 2 || null_in.dim() != 3 || null_in.size(2) != profile_in.size(1))
+    throw Error("selectivity", "profile must be [U, C] and null values [B, M, C]");
+  if (int64_t(unit_bins.size()) != profile_in.size(0)) throw Error("selectivity", "one bin per unit is needed");
+  const auto profile = profile_in.to(torch::kDouble).contiguous();
+  const auto null_values = null_in.to(torch::kDouble).contiguous();
+  const int64_t units = profile.size(0), concepts = profile.size(1), bins = null_values.size(0),
+                directions = null_values.size(1);
+  // Null mean and deviation per bin and concept, over the defined values.
+  std::vector<double> mean(bins * concepts, NAN), deviation(bins * concepts, NAN);
+  const double* nv = null_values.data_ptr<double>();
+  for (int64_t b = 0; b < bins; ++b)
+    for (int64_t c = 0; c < concepts; ++c) {
+      double sum = 0, sum_sq = 0;
+      int64_t count = 0;
+      for (int64_t m = 0; m < directions; ++m) {
+        const double x = nv[(b * directions + m) * concepts + c];
+        if (std::isfinite(x)) sum += x, sum_sq += x * x, ++count;
+      }
+      if (count < 5) continue;
+      const double mu = sum / count;
+      const double var = std::max(0.0, (sum_sq - count * mu * mu) / (count - 1));
+      mean[b * concepts + c] = mu;
+      deviation[b * concepts + c] = var > 0 ? std::sqrt(var) : NAN;
+    }
+
+  Selectivity result;
+  result.z = torch::full({units, concepts}, NAN, torch::kDouble);
+  result.p_normal = torch::full({units, concepts}, NAN, torch::kDouble);
+  result.p_empirical = torch::full({units, concepts}, NAN, torch::kDouble);
+  result.significant = torch::zeros({units, concepts}, torch::kBool);
+  result.label.assign(units, -1);
+  const double* pv = profile.data_ptr<double>();
+  double* z = result.z.data_ptr<double>();
+  double* pn = result.p_normal.data_ptr<double>();
+  double* pe = result.p_empirical.data_ptr<double>();
+  bool* sig = result.significant.data_ptr<bool>();
+  // The smallest empirical p each test can reach: the change lies beyond every null value.
+  std::vector<double> min_empirical(units * concepts, NAN);
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t b = unit_bins[u];
+    if (b < 0 || b >= bins) throw Error("selectivity", "a unit's bin is out of range");
+    int64_t tested = 0;
+    for (int64_t c = 0; c < concepts; ++c) {
+      const double x = pv[u * concepts + c], mu = mean[b * concepts + c], sd = deviation[b * concepts + c];
+      if (!std::isfinite(x) || !std::isfinite(mu) || !std::isfinite(sd)) continue;
+      ++tested;
+      z[u * concepts + c] = (x - mu) / sd;
+      pn[u * concepts + c] = std::erfc(std::fabs(z[u * concepts + c]) / std::sqrt(2.0));
+      int64_t at_least = 0, defined = 0;
+      for (int64_t m = 0; m < directions; ++m) {
+        const double y = nv[(b * directions + m) * concepts + c];
+        if (!std::isfinite(y)) continue;
+        ++defined;
+        if (std::fabs(y - mu) >= std::fabs(x - mu)) ++at_least;
+      }
+      pe[u * concepts + c] = double(1 + at_least) / double(1 + defined);
+      min_empirical[u * concepts + c] = 1.0 / double(1 + defined);
+    }
+    if (tested == 0) continue;
+    const double threshold = alpha / double(tested);
+    double best = 0;
+    for (int64_t c = 0; c < concepts; ++c) {
+      const int64_t i = u * concepts + c;
+      if (!std::isfinite(z[i])) continue;
+      sig[i] = pn[i] < threshold && pe[i] <= min_empirical[i] + 1e-12;
+      if (sig[i] && std::fabs(z[i]) > best) best = std::fabs(z[i]), result.label[u] = c;
+    }
+  }
+  return result;
+}
+
+}  // namespace linkstyle

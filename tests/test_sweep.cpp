@@ -1,0 +1,371 @@
+// Tests for unit sweeps (sweep.hpp), part sources (part_sources.hpp), selectivity statistics
+// (selectivity.hpp), the results database (results_database.hpp) and the ground-truth check
+// (ground_truth.hpp): formulas, batching, resumption after an interruption, settings checks.
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "linkstyle/errors.hpp"
+#include "linkstyle/ground_truth.hpp"
+#include "linkstyle/pairs.hpp"
+#include "linkstyle/part_sources.hpp"
+#include "linkstyle/results_database.hpp"
+#include "linkstyle/selectivity.hpp"
+#include "linkstyle/study.hpp"
+#include "linkstyle/sweep.hpp"
+#include "linkstyle/tiny_models.hpp"
+#include "linkstyle/train/segmenter_training.hpp"
+#include "linkstyle/worlds/shapes.hpp"
+#include "test_support.hpp"
+
+namespace linkstyle {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ScratchDir;
+
+// A tiny study with pairs, a fitted linking network and small sweep settings.
+struct SweepStudy {
+  StudyConfig config;
+  Classifier classifier;
+  Generator generator;
+  LinkingNetwork network;
+  SweepSummary run(int64_t stop_after_chunks = -1) const {
+    SweepRunOptions options;
+    options.progress = false;
+    options.stop_after_chunks = stop_after_chunks;
+    return run_sweep(config, classifier, generator, network, options);
+  }
+};
+
+SweepStudy make_sweep_study(const fs::path& folder) {
+  const auto models = write_tiny_models(folder / "models");
+  StudyConfig config;
+  config.folder = folder;
+  config.classifier = models.classifier;
+  config.generator = models.generator;
+  config.pairs.samples_per_class = 120;
+  config.pairs.batch_size = 64;
+  config.sweep.samples_per_class = 2;
+  config.sweep.steps = 3;
+  config.sweep.units = {0, 3, 5, 7, 9, 11};
+  config.sweep.units_per_chunk = 2;
+  config.sweep.null_directions = 6;
+  config.sweep.null_bins = 2;
+  config.sweep.kmeans_parts = 3;
+  config.sweep.batch_size = 16;
+  config.sweep.strip_units = 1;
+  config.sweep.strip_samples = 1;
+  write_study(config);
+  config = load_study(folder);
+  auto classifier = Classifier::load(config.classifier, c10::Device(c10::kCPU));
+  auto generator = Generator::load(config.generator, c10::Device(c10::kCPU));
+  const auto manifest = generate_pairs(config, classifier, generator);
+  auto fit = fit_from_pairs(manifest, FitOptions{}, config.pairs.holdout_fraction, false);
+  fs::create_directories(config.linking_file().parent_path());
+  fit.network.save(config.linking_file());
+  return {config, classifier, generator, fit.network};
+}
+
+// Every table of a results database as CSV text, for comparing two runs.
+std::map<std::string, std::string> table_contents(const fs::path& database, const fs::path& scratch) {
+  Database db(database, Database::Mode::open_existing);
+  std::map<std::string, std::string> contents;
+  for (const std::string table : {"parts", "samples", "units", "steps", "part_metrics", "motion", "part_changes",
+                                  "null_directions", "null_changes", "selectivity"}) {
+    const fs::path file = scratch / (table + ".csv");
+    export_csv(db, table, file);  // every table is stored in primary-key order
+    std::ifstream in(file);
+    contents[table] = std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return contents;
+}
+
+TEST(Sweep, UnitSweepLatentsSetOneUnitAndKeepTheOthers) {
+  ScratchDir dir("sweep-latents");
+  const auto study = make_sweep_study(dir.path());
+  const auto tuning = make_tuning_set(study.config, study.classifier, study.generator, study.network);
+  ASSERT_EQ(tuning.size(), 3 * 2);
+  EXPECT_TRUE(torch::all(tuning.range_max >= tuning.range_min).item<bool>());
+  const std::vector<int64_t> units = {3, 7};
+  const int64_t T = 4;
+  const auto latents = unit_sweep_latents(study.network, tuning, units, T);
+  ASSERT_EQ(latents.size(0), 2 * tuning.size() * T);
+  for (size_t u = 0; u < units.size(); ++u)
+    for (int64_t s = 0; s < tuning.size(); ++s)
+      for (int64_t t = 0; t < T; ++t) {
+        auto r = tuning.features[s].clone();
+        const double low = tuning.range_min[units[u]].item<double>(), high = tuning.range_max[units[u]].item<double>();
+        r[units[u]] = low + (high - low) * double(t) / double(T - 1);
+        const auto expected = study.network.apply(r.unsqueeze(0))[0];
+        const auto actual = latents[(int64_t(u) * tuning.size() + s) * T + t];
+        EXPECT_TRUE(torch::allclose(actual, expected, 1e-4, 1e-4)) << "unit " << units[u] << " sample " << s << " step " << t;
+      }
+  testing::expect_error([&] { unit_sweep_latents(study.network, tuning, {99}, 3); }, {"unit 99", "out of range"});
+}
+
+TEST(Sweep, BatchedMeasuresEqualOneImageAtATime) {
+  ScratchDir dir("sweep-batched");
+  const auto study = make_sweep_study(dir.path());
+  const auto tuning = make_tuning_set(study.config, study.classifier, study.generator, study.network);
+  const auto parts = fit_kmeans_parts(study.generator, tuning.latents, 3, 5);
+  const SweepModels models{study.classifier, study.generator, study.network, *parts};
+  const auto latents = unit_sweep_latents(study.network, tuning, {1, 2}, 3);
+  const auto batched = measure_latents(models, latents, 7, true);
+  const auto single = measure_latents(models, latents, 1, true);
+  EXPECT_TRUE(torch::allclose(batched.features, single.features, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(batched.logits, single.logits, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::equal(batched.images, single.images));
+  ASSERT_EQ(batched.parts.size(), size_t(latents.size(0)));
+  int64_t compared = 0;
+  for (size_t i = 0; i < batched.parts.size(); ++i) {
+    ASSERT_EQ(batched.parts[i].size(), single.parts[i].size());
+    for (size_t k = 0; k < batched.parts[i].size(); ++k) {
+      EXPECT_EQ(batched.parts[i][k].part, single.parts[i][k].part);
+      EXPECT_EQ(batched.parts[i][k].area, single.parts[i][k].area);
+      EXPECT_NEAR(batched.parts[i][k].luminance, single.parts[i][k].luminance, 1e-9);
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, latents.size(0));  // more than one part per image on average
+}
+
+TEST(Sweep, EndpointChangesFollowTheDocumentedNormalisation) {
+  PartMeasures a, b;
+  a.part = b.part = 1;
+  a.area = 40, b.area = 50;
+  a.luminance = 10, b.luminance = 27;
+  a.entropy = 1.0, b.entropy = 2.5;
+  a.hue_degrees = 350, b.hue_degrees = 10;
+  a.saturation = b.saturation = 0.5;
+  a.angle_degrees = 170, b.angle_degrees = 10;
+  a.eccentricity = 0.2, b.eccentricity = 0.6;
+  a.centre_x = 8, b.centre_x = 12;
+  a.centre_y = 16, b.centre_y = 14;
+  PartMeasures grey_first;  // part 2 appears at the end only, and is grey
+  PartMeasures grey_last;
+  grey_last.part = 2, grey_last.area = 30;
+  PartMeasures tiny;  // part 3 is too small on average
+  tiny.part = 3, tiny.area = 1;
+  std::vector<PartMotion> motion = {{1, 3.2, -1.6, 40}};
+  const auto mean_area = torch::tensor({0.0, 45.0, 15.0, 1.0}, torch::kDouble);
+  const auto c = endpoint_changes({a, tiny}, {b, grey_last, tiny}, motion, mean_area, 4, 32, 2.0);
+  const auto& names = concept_measures();
+  auto at = [&](int64_t part, const std::string& measure) {
+    return c[part][std::find(names.begin(), names.end(), measure) - names.begin()].item<double>();
+  };
+  EXPECT_NEAR(at(1, "area"), 10.0 / 40.0, 1e-12);
+  EXPECT_NEAR(at(1, "luminance"), 17.0 / 85.0, 1e-12);
+  EXPECT_NEAR(at(1, "entropy"), 1.5, 1e-12);
+  EXPECT_NEAR(at(1, "hue"), 20.0, 1e-9);    // across 0, not -340
+  EXPECT_NEAR(at(1, "angle"), 20.0, 1e-9);  // an axis: 170 -> 10 is 20 degrees
+  EXPECT_NEAR(at(1, "eccentricity"), 0.4, 1e-12);
+  EXPECT_NEAR(at(1, "centre_x"), 4.0 / 32.0, 1e-12);
+  EXPECT_NEAR(at(1, "centre_y"), -2.0 / 32.0, 1e-12);
+  EXPECT_NEAR(at(1, "flow_x"), 0.1, 1e-12);
+  EXPECT_NEAR(at(1, "flow_y"), -0.05, 1e-12);
+  EXPECT_NEAR(at(2, "area"), 30.0, 1e-12);  // absent at the start: divided by 1
+  EXPECT_TRUE(std::isnan(at(2, "luminance")));
+  EXPECT_TRUE(std::isnan(at(2, "hue")));
+  EXPECT_TRUE(std::isnan(at(3, "area")));  // under the minimum area
+  EXPECT_TRUE(std::isnan(at(0, "area")));
+  EXPECT_NEAR(minimum_part_area(128), 20.0, 1e-12);
+  EXPECT_NEAR(minimum_part_area(32), 1.25, 1e-12);
+}
+
+TEST(Selectivity, NormBinsAreQuantilesWithMedianNorms) {
+  const auto bins = assign_norm_bins({5, 1, 2, 8, 3, 7, 4, 6}, 2);
+  ASSERT_EQ(bins.norm.size(), 2u);
+  EXPECT_EQ(bins.unit_bin, (std::vector<int64_t>{1, 0, 0, 1, 0, 1, 0, 1}));
+  EXPECT_DOUBLE_EQ(bins.norm[0], 2.5);
+  EXPECT_DOUBLE_EQ(bins.norm[1], 6.5);
+  const auto equal = assign_norm_bins({2, 2, 2}, 3);
+  EXPECT_EQ(equal.norm.size(), 1u);  // equal ranges never straddle bins
+}
+
+TEST(Selectivity, OnlyAChangeBeyondTheNullIsSignificant) {
+  auto generator = at::detail::createCPUGenerator(3);
+  const int64_t M = 200, C = 4;
+  auto null_values = torch::randn({1, M, C}, generator, torch::kDouble);
+  null_values.index_put_({0, torch::indexing::Slice(0, M - 3), 3}, NAN);  // concept 3: too few null values
+  auto profile = torch::zeros({3, C}, torch::kDouble);
+  profile[0][1] = 12.0;   // far beyond the null
+  profile[0][2] = -6.0;   // also, but weaker
+  profile[1][0] = 0.5;    // inside the null
+  profile[2][2] = 2.5;    // p = 0.012 > 0.05 / 3
+  profile[2][3] = 50.0;   // not testable
+  const auto result = score_selectivity(profile, {0, 0, 0}, null_values, 0.05);
+  EXPECT_EQ(result.label, (std::vector<int64_t>{1, -1, -1}));
+  EXPECT_TRUE(result.significant[0][1].item<bool>());
+  EXPECT_TRUE(result.significant[0][2].item<bool>());
+  EXPECT_FALSE(result.significant[1][0].item<bool>());
+  EXPECT_FALSE(result.significant[2][2].item<bool>());
+  EXPECT_TRUE(std::isnan(result.z[2][3].item<double>()));
+  const double mean = null_values[0].select(1, 1).mean().item<double>();
+  const double sd = null_values[0].select(1, 1).std().item<double>();
+  EXPECT_NEAR(result.z[0][1].item<double>(), (12.0 - mean) / sd, 1e-9);
+  EXPECT_NEAR(result.p_empirical[0][1].item<double>(), 1.0 / (M + 1), 1e-12);
+  testing::expect_error([&] { score_selectivity(profile, {0, 1, 0}, null_values, 0.05); }, {"bin"});
+}
+
+TEST(PartSources, KMeansIsDeterministicAndNumbersClustersBySize) {
+  ScratchDir dir("sweep-kmeans");
+  const auto models = write_tiny_models(dir.path());
+  const auto generator = Generator::load(models.generator, c10::Device(c10::kCPU));
+  auto z = torch::randn({12, generator.z_dim()}, at::detail::createCPUGenerator(1));
+  const auto w = generator.mapping(z, torch::arange(12) % 3, 0.7);
+  const auto images = generator_to_classifier_range(generator.synthesis(w));
+  const auto first = fit_kmeans_parts(generator, w, 4, 9);
+  const auto second = fit_kmeans_parts(generator, w, 4, 9);
+  const auto labels = first->label(images, w);
+  EXPECT_TRUE(torch::equal(labels, second->label(images, w)));
+  EXPECT_EQ(labels.sizes(), (std::vector<int64_t>{12, 16, 16}));
+  EXPECT_EQ(first->part_names(), (std::vector<std::string>{"cluster 0", "cluster 1", "cluster 2", "cluster 3"}));
+  const auto counts = torch::bincount(labels.flatten().to(torch::kLong), {}, 4);
+  EXPECT_GE(counts[0].item<int64_t>(), counts[1].item<int64_t>());
+  EXPECT_GE(counts[1].item<int64_t>(), counts[3].item<int64_t>());
+  EXPECT_GT(counts[1].item<int64_t>(), 0);  // more than one part is found
+  EXPECT_EQ(whole_image_parts()->label(images, w).sum().item<int64_t>(), 0);
+}
+
+TEST(PartSources, SegmenterFilesAreCheckedAndLabelAtTheImageSize) {
+  ScratchDir dir("sweep-segmenter");
+  auto module = build_unet_segmenter(ShapesWorld::part_names(), 1, 32);
+  module.save((dir / "segmenter.pt").string());
+  const auto parts = load_segmenter_parts(dir / "segmenter.pt", c10::Device(c10::kCPU));
+  EXPECT_EQ(parts->part_names(), ShapesWorld::part_names());
+  const auto labels = parts->label(torch::rand({2, 3, 16, 16}), torch::Tensor());
+  EXPECT_EQ(labels.sizes(), (std::vector<int64_t>{2, 16, 16}));
+  EXPECT_GE(labels.min().item<int>(), 0);
+  EXPECT_LT(labels.max().item<int>(), int(ShapesWorld::part_names().size()));
+  const auto tiny = write_tiny_models(dir / "tiny");
+  testing::expect_error([&] { load_segmenter_parts(tiny.generator, c10::Device(c10::kCPU)); },
+                        {"tiny_generator.pt", "segment"});
+  testing::expect_error([&] { load_segmenter_parts(dir / "missing.pt", c10::Device(c10::kCPU)); }, {"missing.pt"});
+}
+
+TEST(Sweep, RunWritesEveryRowOnceAndARerunAddsNothing) {
+  ScratchDir dir("sweep-run");
+  const auto study = make_sweep_study(dir.path());
+  const auto summary = study.run();
+  const int64_t U = 6, S = 6, T = 3;
+  EXPECT_EQ(summary.units, U);
+  EXPECT_EQ(summary.units_resumed, 0);
+  EXPECT_EQ(summary.part_source, "kmeans");
+  EXPECT_EQ(summary.images, U * S * T + 2 * 6 * 2 * S);
+  Database db(study.config.results_database(), Database::Mode::open_existing);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM units"), U);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM steps"), U * S * T);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM null_directions"), 12);
+  EXPECT_EQ(db.query_int("SELECT count(DISTINCT unit) FROM part_changes"), U);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM units WHERE label IS NULL"), 0);
+  EXPECT_GT(db.query_int("SELECT count(*) FROM selectivity").value_or(0), 0);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM part_metrics WHERE area < 1"), 0);
+  EXPECT_EQ(db.query_text("SELECT value FROM meta WHERE key = 'complete'"), "1");
+  // Step values run from the unit's minimum to its maximum over the tuning samples.
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM steps JOIN units USING (unit) WHERE step = 0 AND value != range_min"), 0);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM steps JOIN units USING (unit) WHERE step = 2 AND value != range_max"), 0);
+  ASSERT_EQ(summary.strips.size(), 1u);
+  EXPECT_TRUE(fs::exists(summary.strips[0]));
+  EXPECT_TRUE(fs::exists(study.config.sweeps_folder() / "summary.json"));
+  const auto before = table_contents(study.config.results_database(), dir.path());
+  const auto again = study.run();
+  EXPECT_EQ(again.units_resumed, U);
+  EXPECT_EQ(again.images, 0);
+  EXPECT_EQ(table_contents(study.config.results_database(), dir.path()), before);
+}
+
+TEST(Sweep, InterruptedRunResumesToTheSameRows) {
+  ScratchDir straight_dir("sweep-straight"), resumed_dir("sweep-resumed");
+  const auto straight = make_sweep_study(straight_dir.path());
+  straight.run();
+  const auto resumed = make_sweep_study(resumed_dir.path());
+  // 6 null chunks of 2 directions + 3 unit chunks of 2 units: stop in the nulls, then in the units.
+  EXPECT_THROW(resumed.run(4), SweepInterrupted);
+  EXPECT_THROW(resumed.run(3), SweepInterrupted);
+  {
+    Database db(resumed.config.results_database(), Database::Mode::open_existing);
+    EXPECT_EQ(db.query_int("SELECT count(*) FROM units"), 2);
+    EXPECT_EQ(db.query_text("SELECT value FROM meta WHERE key = 'complete'"), std::nullopt);
+  }
+  const auto last = resumed.run();
+  EXPECT_EQ(last.units_resumed, 2);
+  EXPECT_EQ(table_contents(resumed.config.results_database(), resumed_dir.path()),
+            table_contents(straight.config.results_database(), straight_dir.path()));
+}
+
+TEST(Sweep, OtherSettingsOrModelsAreAnErrorNamingTheDatabase) {
+  ScratchDir dir("sweep-settings");
+  auto study = make_sweep_study(dir.path());
+  EXPECT_THROW(study.run(1), SweepInterrupted);
+  study.config.sweep.steps = 4;
+  testing::expect_error([&] { study.run(); }, {"results.sqlite", "other sweep settings"});
+  study.config.sweep.steps = 3;
+  study.config.sweep.min_gain = 0.5;  // thresholds only change the verdicts
+  EXPECT_NO_THROW(study.run());
+  study.config.sweep.units = {0, 3, 5, 64};
+  testing::expect_error([&] { study.run(); }, {"study.toml", "unit 64"});
+}
+
+TEST(ResultsDatabase, CsvExportQuotesAndMarksNull) {
+  ScratchDir dir("sweep-csv");
+  Database db(dir / "r.sqlite", Database::Mode::create_or_open);
+  db.execute("CREATE TABLE t (a INTEGER, b REAL, c TEXT); INSERT INTO t VALUES (1, 0.5, 'x, \"y\"'), (2, NULL, 'z');");
+  EXPECT_EQ(export_csv(db, "t", dir / "t.csv"), 2);
+  std::ifstream in(dir / "t.csv");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "a,b,c\n1,0.5,\"x, \"\"y\"\"\"\n2,,z\n");
+  testing::expect_error([&] { export_csv(db, "missing", dir / "m.csv"); }, {"r.sqlite", "no table 'missing'"});
+  EXPECT_FALSE(fs::exists(dir / "m.csv"));
+  testing::expect_error([&] { Database(dir / "none.sqlite", Database::Mode::open_existing); }, {"none.sqlite"});
+  { std::ofstream(dir / "bad.sqlite") << "this is not a database, just some text that is long enough to matter"; }
+  testing::expect_error([&] { Database(dir / "bad.sqlite", Database::Mode::open_existing); }, {"bad.sqlite"});
+}
+
+TEST(GroundTruth, ConceptsMapToTheFactorsThatMoveThem) {
+  EXPECT_EQ(concept_group("cap", "hue"), "main_hue");
+  EXPECT_EQ(concept_group("stem", "hue"), "secondary_hue");
+  EXPECT_EQ(concept_group("background", "luminance"), "background_value");
+  EXPECT_EQ(concept_group("wheel", "area"), "scale");
+  EXPECT_EQ(concept_group("petal", "centre_x"), "position_x");
+  EXPECT_EQ(concept_group("crown", "entropy"), "texture");
+  EXPECT_EQ(concept_group("background", "centre_x"), "");
+  EXPECT_EQ(factor_group("proportion_b"), "proportion");
+  EXPECT_EQ(factor_group("texture_frequency"), "texture");
+  testing::expect_error([&] { concept_group("wing tip", "hue"); }, {"wing tip"});
+}
+
+TEST(GroundTruth, AgreementIsComparedWithChance) {
+  UnitProbe probe;
+  probe.factor_names = ShapesWorld::factor_names();
+  const auto index = [&](const std::string& name) {
+    return int64_t(std::find(probe.factor_names.begin(), probe.factor_names.end(), name) - probe.factor_names.begin());
+  };
+  // Units 0-9: main_hue; 10-19: scale.
+  for (int64_t d = 0; d < 20; ++d) {
+    probe.best_factor.push_back(index(d < 10 ? "main_hue" : "scale"));
+    probe.best_correlation.push_back(0.8);
+  }
+  std::vector<LabelledUnit> right, swapped;
+  for (int64_t d = 0; d < 20; ++d) {
+    right.push_back({d, "cap", d < 10 ? "hue" : "area"});
+    swapped.push_back({d, "cap", d < 10 ? "area" : "hue"});
+  }
+  const auto good = label_agreement(probe, right, 1, 2000);
+  EXPECT_EQ(good.agreeing, 20);
+  EXPECT_DOUBLE_EQ(good.chance, 0.5);  // both groups half the units
+  EXPECT_LT(good.p_value, 0.001);
+  const auto bad = label_agreement(probe, swapped, 1, 2000);
+  EXPECT_EQ(bad.agreeing, 0);
+  EXPECT_GT(bad.p_value, 0.99);
+}
+
+}  // namespace
+}  // namespace linkstyle

@@ -140,7 +140,7 @@ std::string csv_field(const std::string& text) {
 int64_t export_csv(Database& database, const std::string& query, const fs::path& output) {
   const bool is_table = query.find(' ') == std::string::npos;
   if (is_table) {
-    Database::Statement exists(database, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?");
+    Database::Statement exists(database, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name=?");
     exists.bind(1, query);
     if (!exists.step() || exists.column_int(0) == 0) throw Error(database.file(), "has no table '" + query + "'");
   }

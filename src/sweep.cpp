@@ -444,7 +444,9 @@ int64_t sweep_unit_chunk(const SweepContext& context, const std::vector<int64_t>
 
 torch::Tensor null_direction(uint64_t seed, int64_t direction, int64_t dim) {
   auto generator = at::detail::createCPUGenerator(splitmix64(splitmix64(seed ^ 0x6e756c6cULL) ^ uint64_t(direction)));
-  auto u = torch::randn({dim}, generator, torch::kFloat);
+  // The positive orthant: like a unit sweep, which raises one activation from its minimum, a
+  // null sweep raises a random mix of activations (r >= 0 after the ReLU).
+  auto u = torch::randn({dim}, generator, torch::kFloat).abs();
   return u / u.norm();
 }
 
@@ -457,8 +459,8 @@ int64_t sweep_null_chunk(const SweepContext& context, const std::vector<int64_t>
   std::vector<torch::Tensor> rows;
   for (int64_t d : directions) {
     const double norm = bins.norm[d / per_bin];
-    const auto step = null_direction(context.study.sweep.seed, d, D) * float(norm / 2);
-    rows.push_back(torch::stack({tuning.features - step, tuning.features + step}, 1).reshape({2 * S, D}));
+    const auto step = null_direction(context.study.sweep.seed, d, D) * float(norm);
+    rows.push_back(torch::stack({tuning.features, tuning.features + step}, 1).reshape({2 * S, D}));
   }
   const auto features = torch::cat(rows);  // ordered (direction, sample, end)
   const auto latents = context.models.network.apply(features).to(torch::kCPU, torch::kFloat);
@@ -500,7 +502,8 @@ json run_identity(const StudyConfig& study, const std::vector<int64_t>& units, c
           {"batch_size", s.batch_size},
           {"units_per_chunk", s.units_per_chunk},
           {"null_directions", s.null_directions},
-          {"null_bins", s.null_bins}};
+          {"null_bins", s.null_bins},
+          {"null", "r0 -> r0 + n u, u uniform on the positive orthant of the unit sphere"}};
 }
 
 std::set<int64_t> done_ids(Database& db, const std::string& sql) {

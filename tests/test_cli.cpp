@@ -4,9 +4,11 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +23,7 @@
 
 #include "linkstyle/linking.hpp"
 #include "linkstyle/reconstruct.hpp"
+#include "linkstyle/results_database.hpp"
 #include "linkstyle/tiny_models.hpp"
 #include "test_support.hpp"
 
@@ -503,6 +506,345 @@ TEST(Cli, RenderWritesWorldImagesWithTheirLabelsAndFactors) {
   EXPECT_NE(past_end.output.find("--seed"), std::string::npos) << past_end.output;
   EXPECT_NE(run_cli("render --world shapes --count 0 -o " + (dir / "none").string()).exit_code, 0);
   EXPECT_FALSE(fs::exists(dir / "none"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// sweep, export and probe. The tests share one fitted tiny study (32 units, 3 classes, k-means
+// parts); each works on its own copy with small [sweep] settings.
+
+// Sets `key = value` lines of study.toml's [sweep] table.
+void set_sweep_settings(const fs::path& study, const std::vector<std::pair<std::string, std::string>>& settings) {
+  std::string text = bytes_of(study / "study.toml");
+  const size_t table = text.find("\n[sweep]\n");
+  ASSERT_NE(table, std::string::npos) << text;
+  for (const auto& [key, value] : settings) {
+    const size_t next_table = text.find("\n[", table + 1);
+    const size_t at = text.find("\n" + key + " = ", table);
+    if (at == std::string::npos || at > next_table) {
+      ADD_FAILURE() << "no sweep." << key << " in study.toml:\n" << text;
+      continue;
+    }
+    const size_t end = text.find('\n', at + 1);
+    text.replace(at + 1, (end == std::string::npos ? text.size() : end) - at - 1, key + " = " + value);
+  }
+  write_bytes(study / "study.toml", text);
+}
+
+// The lines of a text file (without their '\n').
+std::vector<std::string> lines_of(const fs::path& file) {
+  std::vector<std::string> lines;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// The first `count` comma-separated fields of a CSV line (as numbers; the key columns).
+std::vector<int64_t> key_fields(const std::string& line, size_t count) {
+  std::vector<int64_t> keys;
+  size_t begin = 0;
+  while (keys.size() < count && begin <= line.size()) {
+    const size_t end = std::min(line.find(',', begin), line.size());
+    try {
+      keys.push_back(std::stoll(line.substr(begin, end - begin)));
+    } catch (const std::exception&) {
+      keys.push_back(-1);
+    }
+    begin = end + 1;
+  }
+  return keys;
+}
+
+constexpr int64_t kTinyUnits = 32, kTinyClasses = 3;
+
+class CliSweep : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = std::make_unique<ScratchDir>("cli-sweep");
+    fitted_ = root_->path() / "fitted";
+    cli_ok("init " + q(fitted_) + " --tiny --samples-per-class 100");
+    cli_ok("--threads 1 pairs -s " + q(fitted_));
+    cli_ok("fit -s " + q(fitted_));
+  }
+  static void TearDownTestSuite() { root_.reset(); }
+
+  // A folder of its own for the test, with a copy of the fitted study (without its linking
+  // network when `fitted` is false) in `<folder>/<name>`.
+  fs::path study_copy(const std::string& name, bool fitted = true) {
+    const fs::path copy = root_->path() / name;
+    fs::create_directories(copy);
+    for (const char* part : {"study.toml", "models", "pairs", "linking"})
+      if (fitted || std::string(part) != "linking")
+        fs::copy(fitted_ / part, copy / part, fs::copy_options::recursive);
+    return copy;
+  }
+
+  static std::unique_ptr<ScratchDir> root_;
+  static fs::path fitted_;
+};
+std::unique_ptr<ScratchDir> CliSweep::root_;
+fs::path CliSweep::fitted_;
+
+TEST_F(CliSweep, SweepAndExportEndToEnd) {
+  const fs::path study = study_copy("e2e");
+  // study.toml asks for other units, steps and samples than the options: the options win.
+  set_sweep_settings(study, {{"units", "[1, 2]"}, {"null_directions", "8"}, {"null_bins", "1"},
+                             {"strip_units", "1"}, {"strip_samples", "1"}});
+  const std::string sweep_arguments = "--threads 1 sweep -s " + q(study) +
+                                      " --units 0,3,5 --steps 4 --samples-per-class 3 --batch-size 16 "
+                                      "--parts kmeans --strip-units 5";
+  const CommandResult sweep = run_cli(sweep_arguments);
+  ASSERT_EQ(sweep.exit_code, 0) << sweep.output;
+  const fs::path database = study / "sweeps" / "results.sqlite";
+  EXPECT_TRUE(fs::exists(database));
+  // One summary line (the progress bar goes elsewhere when the output is not a terminal).
+  ASSERT_FALSE(sweep.output.empty());
+  EXPECT_EQ(sweep.output.find('\n'), sweep.output.size() - 1) << sweep.output;
+  EXPECT_NE(sweep.output.find(database.string()), std::string::npos) << sweep.output;
+  EXPECT_NE(sweep.output.find("3 units (0 resumed)"), std::string::npos) << sweep.output;
+  EXPECT_NE(sweep.output.find("kmeans"), std::string::npos) << sweep.output;
+
+  const int64_t samples = 3 * kTinyClasses, steps = 4;
+  ASSERT_TRUE(fs::exists(study / "sweeps" / "summary.json"));
+  const json summary = json::parse(bytes_of(study / "sweeps" / "summary.json"));
+  EXPECT_EQ(summary.value("units", 0), 3) << summary.dump();
+  EXPECT_EQ(summary.value("units_resumed", -1), 0);
+  EXPECT_GE(summary.value("images", 0), 3 * samples * steps);
+  // Strips: the asked-for unit 5 (and the top unit), never a unit that was not swept.
+  ASSERT_TRUE(summary.contains("strips")) << summary.dump();
+  bool unit5_strip = false;
+  for (const auto& strip : summary["strips"]) {
+    const fs::path file = strip.get<std::string>();
+    EXPECT_TRUE(fs::exists(file)) << file;
+    EXPECT_EQ(file.parent_path(), study / "sweeps" / "strips");
+    const std::string name = file.filename().string();
+    EXPECT_TRUE(name.rfind("unit-00000-", 0) == 0 || name.rfind("unit-00003-", 0) == 0 ||
+                name.rfind("unit-00005-", 0) == 0) << name;
+    unit5_strip |= name.rfind("unit-00005-sample-", 0) == 0;
+  }
+  EXPECT_TRUE(unit5_strip) << summary["strips"].dump();
+
+  // export, with --json: one row per unit and per (unit, sample, step).
+  const json written = cli_json("export -s " + q(study) + " units steps");
+  ASSERT_TRUE(written.contains("units") && written.contains("steps")) << written.dump();
+  EXPECT_EQ(written["units"].value("rows", 0), 3) << written.dump();
+  EXPECT_EQ(written["steps"].value("rows", 0), 3 * samples * steps) << written.dump();
+  const fs::path csv = study / "sweeps" / "csv";
+  EXPECT_EQ(fs::path(written["units"].value("file", "")), csv / "units.csv");
+  const auto units = lines_of(csv / "units.csv");
+  ASSERT_EQ(units.size(), 4u) << bytes_of(csv / "units.csv");
+  EXPECT_EQ(units[0].rfind("unit,", 0), 0u) << units[0];
+  std::vector<int64_t> unit_ids;
+  for (size_t i = 1; i < units.size(); ++i) unit_ids.push_back(key_fields(units[i], 1)[0]);
+  std::sort(unit_ids.begin(), unit_ids.end());
+  EXPECT_EQ(unit_ids, (std::vector<int64_t>{0, 3, 5}));
+  const auto step_lines = lines_of(csv / "steps.csv");
+  ASSERT_EQ(int64_t(step_lines.size()), 1 + 3 * samples * steps);
+  EXPECT_EQ(step_lines[0].rfind("unit,sample,step,", 0), 0u) << step_lines[0];
+  std::set<std::vector<int64_t>> step_keys;
+  for (size_t i = 1; i < step_lines.size(); ++i) {
+    const auto key = key_fields(step_lines[i], 3);
+    EXPECT_TRUE(key[0] == 0 || key[0] == 3 || key[0] == 5) << step_lines[i];
+    EXPECT_TRUE(key[1] >= 0 && key[1] < samples && key[2] >= 0 && key[2] < steps) << step_lines[i];
+    step_keys.insert(key);
+  }
+  EXPECT_EQ(int64_t(step_keys.size()), 3 * samples * steps) << "duplicate (unit, sample, step) rows";
+
+  // The default table is units; -o writes elsewhere and only there.
+  const fs::path elsewhere = root_->path() / "e2e-csv";
+  const std::string exported = cli_ok("export -s " + q(study) + " -o " + q(elsewhere));
+  EXPECT_NE(exported.find(elsewhere.string()), std::string::npos) << exported;
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(elsewhere)) files.push_back(entry.path().filename().string());
+  EXPECT_EQ(files, std::vector<std::string>{"units.csv"});
+  EXPECT_EQ(bytes_of(elsewhere / "units.csv"), bytes_of(csv / "units.csv"));
+
+  // Running the same sweep again resumes everything and renders nothing; the results stay.
+  const json again = cli_json(sweep_arguments);
+  EXPECT_EQ(again.value("units", 0), 3) << again.dump();
+  EXPECT_EQ(again.value("units_resumed", 0), 3) << again.dump();
+  EXPECT_EQ(again.value("images", -1), 0) << again.dump();
+  EXPECT_EQ(fs::path(again.value("database", "")), database);
+  EXPECT_EQ(again.value("part_source", ""), "kmeans");
+  cli_ok("export -s " + q(study) + " units steps -o " + q(root_->path() / "e2e-again"));
+  EXPECT_EQ(bytes_of(root_->path() / "e2e-again" / "units.csv"), bytes_of(csv / "units.csv"));
+  EXPECT_EQ(bytes_of(root_->path() / "e2e-again" / "steps.csv"), bytes_of(csv / "steps.csv"));
+
+  for (const auto& entry : fs::recursive_directory_iterator(study))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+}
+
+// Committed rows of a results database's units table; 0 while it or the table does not exist.
+int64_t committed_units(const fs::path& database) {
+  if (!fs::exists(database)) return 0;
+  try {
+    Database db(database, Database::Mode::open_existing);
+    return db.query_int("SELECT COUNT(*) FROM units").value_or(0);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+TEST_F(CliSweep, KilledSweepResumesToTheSameTables) {
+  const fs::path killed = study_copy("killed"), full = study_copy("full");
+  // One unit per transaction; all 32 units over 18 samples and 5 steps take a few seconds.
+  const int64_t samples = 6 * kTinyClasses, steps = 5;
+  for (const auto& study : {killed, full})
+    set_sweep_settings(study, {{"units_per_chunk", "1"}, {"samples_per_class", "6"}, {"steps", "5"},
+                               {"null_directions", "8"}, {"null_bins", "1"}, {"strip_units", "0"}});
+
+  const fs::path database = killed / "sweeps" / "results.sqlite";
+  const pid_t pid = spawn_cli({"--threads", "1", "sweep", "-s", killed.string()});
+  ASSERT_GT(pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (committed_units(database) < 1 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  const bool killed_midway = WIFSIGNALED(status);
+  if (!killed_midway) {
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the sweep failed, status " << status;
+    std::cout << "[ NOTE     ] the sweep finished before it could be killed: only the straight-run checks ran\n";
+  }
+  ASSERT_GE(committed_units(database), 1) << "no unit committed within 120 s";
+
+  // What the killed run left: whole units only.
+  const json partial = cli_json("export -s " + q(killed) + " units steps -o " + q(root_->path() / "killed-partial"));
+  const int64_t partial_units = partial["units"].value("rows", -1);
+  EXPECT_GE(partial_units, 1) << partial.dump();
+  if (killed_midway) {
+    EXPECT_LT(partial_units, kTinyUnits) << partial.dump();
+  }
+  EXPECT_EQ(partial["steps"].value("rows", -1), partial_units * samples * steps) << "half a chunk committed";
+  std::cout << "[ NOTE     ] killed after " << partial_units << " of " << kTinyUnits << " units\n";
+
+  const json resumed = cli_json("--threads 1 sweep -s " + q(killed));
+  EXPECT_EQ(resumed.value("units", 0), kTinyUnits) << resumed.dump();
+  EXPECT_EQ(resumed.value("units_resumed", -1), partial_units) << resumed.dump();
+  EXPECT_EQ(resumed.value("images", -1), (kTinyUnits - partial_units) * samples * steps) << resumed.dump();
+  cli_ok("--threads 1 sweep -s " + q(full));
+
+  const std::vector<std::string> tables = {"units", "steps", "part_changes", "selectivity", "null_changes"};
+  std::string table_arguments;
+  for (const auto& table : tables) table_arguments += " " + table;
+  const fs::path killed_csv = root_->path() / "killed-csv", full_csv = root_->path() / "full-csv";
+  cli_ok("export -s " + q(killed) + table_arguments + " -o " + q(killed_csv));
+  cli_ok("export -s " + q(full) + table_arguments + " -o " + q(full_csv));
+
+  // Exactly one row per unit and per (unit, sample, step).
+  const auto units = lines_of(killed_csv / "units.csv");
+  std::vector<int64_t> unit_ids;
+  for (size_t i = 1; i < units.size(); ++i) unit_ids.push_back(key_fields(units[i], 1)[0]);
+  std::sort(unit_ids.begin(), unit_ids.end());
+  std::vector<int64_t> all_units(kTinyUnits);
+  for (int64_t u = 0; u < kTinyUnits; ++u) all_units[u] = u;
+  EXPECT_EQ(unit_ids, all_units);
+  const auto step_lines = lines_of(killed_csv / "steps.csv");
+  EXPECT_EQ(int64_t(step_lines.size()), 1 + kTinyUnits * samples * steps);
+  std::set<std::vector<int64_t>> step_keys;
+  for (size_t i = 1; i < step_lines.size(); ++i) step_keys.insert(key_fields(step_lines[i], 3));
+  EXPECT_EQ(int64_t(step_keys.size()), kTinyUnits * samples * steps) << "duplicate (unit, sample, step) rows";
+  // The selectivity comparison below means something only with rows.
+  EXPECT_GT(lines_of(full_csv / "selectivity.csv").size(), 1u);
+
+  // The same tables as the uninterrupted run.
+  for (const auto& table : tables) {
+    const std::string a = bytes_of(killed_csv / (table + ".csv")), b = bytes_of(full_csv / (table + ".csv"));
+    EXPECT_FALSE(b.empty()) << table;
+    EXPECT_TRUE(a == b) << table << ".csv differs between the resumed and the uninterrupted run";
+  }
+}
+
+// Splits a CSV line at its commas (the tables tested here have no quoted fields).
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> fields;
+  size_t begin = 0;
+  for (size_t end; (end = line.find(',', begin)) != std::string::npos; begin = end + 1)
+    fields.push_back(line.substr(begin, end - begin));
+  fields.push_back(line.substr(begin));
+  return fields;
+}
+
+TEST_F(CliSweep, SweepErrors) {
+  // No linking network yet.
+  const fs::path unfitted = study_copy("errors-unfitted", false);
+  EXPECT_EQ(run_cli("sweep -s " + q(unfitted)).exit_code, 2);
+  expect_cli_error("sweep -s " + q(unfitted), "linking.safetensors", unfitted);
+  // Bad options: nothing is written.
+  const fs::path study = study_copy("errors-options");
+  expect_cli_error("sweep -s " + q(study) + " --steps 1", "--steps", study);
+  expect_cli_error("sweep -s " + q(study) + " --samples-per-class -1", "--samples-per-class", study);
+  expect_cli_error("sweep -s " + q(study) + " --parts bogus", "--parts", study);
+  expect_cli_error("sweep -s " + q(study) + " --units 0,99", "99", study);
+  EXPECT_FALSE(fs::exists(study / "sweeps"));
+}
+
+TEST_F(CliSweep, ExportAndProbeErrors) {
+  const fs::path study = study_copy("errors-export");
+  // No sweep yet.
+  expect_cli_error("export -s " + q(study), "results.sqlite", study);
+  expect_cli_error("probe -s " + q(study) + " --images 60", "results.sqlite", study);
+  EXPECT_FALSE(fs::exists(study / "sweeps"));
+
+  // A small sweep whose loose thresholds make units expressible and labelled (with k-means part
+  // names, "cluster N").
+  set_sweep_settings(study, {{"null_directions", "8"}, {"null_bins", "1"}, {"strip_units", "0"},
+                             {"min_gain", "0"}, {"min_correlation", "-1"}, {"min_specificity", "0"},
+                             {"significance", "0.5"}});
+  cli_ok("--threads 1 sweep -s " + q(study) + " --units 0,1,2 --steps 2 --samples-per-class 2");
+
+  // Unknown tables name themselves and write nothing.
+  const fs::path output = root_->path() / "errors-export-csv";
+  fs::create_directories(output);
+  expect_cli_error("export -s " + q(study) + " -o " + q(output) + " no_such_table", "no_such_table", study);
+  expect_cli_error("export -s " + q(study) + " -o " + q(output) + " Bad-Name", "Bad-Name", study);
+  EXPECT_TRUE(fs::is_empty(output));
+  // A good name before a bad one writes nothing either, and the default folder is not made.
+  expect_cli_error("export -s " + q(study) + " units no_such_table", "no_such_table", study);
+  EXPECT_FALSE(fs::exists(study / "sweeps" / "csv"));
+
+  // The probe case below fails for the part names only if a labelled expressible unit exists.
+  cli_ok("export -s " + q(study) + " -o " + q(output));
+  const auto units = lines_of(output / "units.csv");
+  ASSERT_GE(units.size(), 2u);
+  const auto header = csv_fields(units[0]);
+  const auto column = [&](const std::string& name) {
+    return size_t(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  const size_t expressible = column("expressible"), label_part = column("label_part");
+  ASSERT_LT(std::max(expressible, label_part), header.size()) << units[0];
+  int64_t labelled_expressible = 0;
+  for (size_t i = 1; i < units.size(); ++i) {
+    const auto fields = csv_fields(units[i]);
+    ASSERT_EQ(fields.size(), header.size()) << units[i];
+    labelled_expressible += fields[expressible] == "1" && !fields[label_part].empty();
+  }
+  ASSERT_GE(labelled_expressible, 1) << bytes_of(output / "units.csv");
+
+  // probe: bad options, and the tiny study is no shapes study (its classifier is not the shapes
+  // world's and its part names are not shapes parts).
+  expect_cli_error("probe -s " + q(study) + " --images 5", "--images", study);
+  expect_cli_error("probe -s " + q(study) + " --images 60", "shapes", study);
+  EXPECT_FALSE(fs::exists(study / "sweeps" / "ground_truth.json"));
+}
+
+TEST(Cli, HelpForSweepExportAndProbe) {
+  const CommandResult top = run_cli("--help");
+  EXPECT_EQ(top.exit_code, 0) << top.output;
+  const std::map<std::string, std::vector<std::string>> options = {
+      {"sweep", {"--study", "--units", "--steps", "--samples-per-class", "--batch-size", "--parts", "--strip-units"}},
+      {"export", {"--study", "tables", "--output", "units", "selectivity"}},
+      {"probe", {"--study", "--images", "--seed", "--top"}},
+  };
+  for (const auto& [command, names] : options) {
+    EXPECT_NE(top.output.find(command), std::string::npos) << command << " not in:\n" << top.output;
+    const CommandResult help = run_cli(command + " --help");
+    EXPECT_EQ(help.exit_code, 0) << command << ":\n" << help.output;
+    for (const auto& name : names)
+      EXPECT_NE(help.output.find(name), std::string::npos) << name << " not in " << command << " --help:\n"
+                                                           << help.output;
+  }
+  EXPECT_NE(run_cli("sweep --no-such-option").exit_code, 0);
 }
 
 }  // namespace

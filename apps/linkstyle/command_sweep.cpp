@@ -9,6 +9,7 @@
 #include "linkstyle/reconstruct.hpp"
 #include "linkstyle/results_database.hpp"
 #include "linkstyle/sweep.hpp"
+#include "linkstyle/worlds/shapes.hpp"
 
 namespace linkstyle::cli {
 
@@ -86,12 +87,18 @@ void register_export_command(CLI::App& app, GlobalOptions& global) {
     const auto study = load_study(options->folder);
     Database db(study.results_database(), Database::Mode::open_existing);
     const fs::path folder = options->output.empty() ? study.sweeps_folder() / "csv" : fs::path(options->output);
-    ensure_writable_directory(folder);
     std::vector<std::string> tables = options->tables.empty() ? std::vector<std::string>{"units"} : options->tables;
-    nlohmann::json written = nlohmann::json::object();
+    // Check every name before writing anything.
     for (const auto& table : tables) {
       if (table.empty() || table.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos)
         throw Error("export", "'" + table + "' is not a table name");
+      Database::Statement exists(db, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?");
+      exists.bind(1, table);
+      if (!exists.step() || exists.column_int(0) == 0) throw Error(db.file(), "has no table '" + table + "'");
+    }
+    ensure_writable_directory(folder);
+    nlohmann::json written = nlohmann::json::object();
+    for (const auto& table : tables) {
       const fs::path file = folder / (table + ".csv");
       written[table] = {{"file", file.string()}, {"rows", export_csv(db, table, file)}};
     }
@@ -120,6 +127,17 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     Database db(study.results_database(), Database::Mode::open_existing);
     if (db.query_text("SELECT value FROM meta WHERE key = 'complete'").value_or("0") != "1")
       throw Error(db.file(), "the sweep is not complete (run `linkstyle sweep`)");
+    if (classifier.num_classes() != int64_t(ShapesWorld::class_names().size()))
+      throw Error(study.classifier, fmt::format("has {} classes; probe needs a classifier of the shapes world ({} classes)",
+                                                classifier.num_classes(), ShapesWorld::class_names().size()));
+    {
+      std::vector<std::string> names;
+      Database::Statement q(db, "SELECT name FROM parts ORDER BY part");
+      while (q.step()) names.push_back(q.column_text(0));
+      if (names != ShapesWorld::part_names())
+        throw Error(db.file(), "its parts are not the shapes world's (sweep with the shapes segmenter: "
+                               "models.segmenter = models/shapes/segmenter.pt)");
+    }
     const auto probe = probe_shapes_units(classifier, options->images, options->seed, generator.resolution());
     std::vector<LabelledUnit> units;
     int64_t expressible = 0;
@@ -133,6 +151,7 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
         units.push_back({q.column_int(0), q.column_text(1), q.column_text(2)});
       }
     }
+    if (units.empty()) throw Error(db.file(), "no expressible unit has a significant concept: nothing to score");
     const auto agreement = label_agreement(probe, units, options->seed);
     db.begin();
     try {

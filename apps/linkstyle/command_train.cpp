@@ -92,6 +92,8 @@ void register_train(CLI::App& app, GlobalOptions& global) {
                         "steps between checkpoints")->capture_default_str();
   segmenter->add_option("--learning-rate", segmenter_options->learning_rate,
                         "initial Adam learning rate")->capture_default_str();
+  segmenter->add_option("--width", segmenter_options->width, "channels of the first U-Net level (then 2x, 4x)")
+      ->capture_default_str();
   segmenter->add_option("--resolution", segmenter_options->resolution, "training image size")
       ->capture_default_str();
   segmenter->add_option("--test-images", segmenter_options->test_images, "held-out test images")

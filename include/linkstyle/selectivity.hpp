@@ -3,7 +3,7 @@
 // WHAT THIS REPRESENTS
 //   The statistics that turn a unit's concept profile (the mean change of every part x measure
 //   over its sweeps) into a selectivity verdict, against a null of random directions in r-space
-//   with the same norm as the unit's sweep (docs/sweeps.md):
+//   (positive orthant) with the same norm as the unit's sweep (docs/sweeps.md):
 //   - units are grouped into norm bins by quantiles of their activation range (max - min); each
 //     bin's null directions have the bin's median range as norm;
 //   - z = (profile - null mean) / null standard deviation, per concept, against the unit's bin;

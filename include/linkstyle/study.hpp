@@ -50,7 +50,7 @@ struct SweepSettings {
   int64_t null_bins = 4;          // norm bins (quantiles of the units' activation ranges)
   int64_t strip_units = 8;        // strip PNGs for this many top units (by cycle correlation)
   int64_t strip_samples = 2;      // ... and this many tuning samples each
-  double min_gain = 0.1;          // expressible: cycle gain at least this,
+  double min_gain = 0.05;         // expressible: cycle gain at least this,
   double min_correlation = 0.5;   // ... cycle correlation at least this,
   double min_specificity = 1.0;   // ... and the unit moves at least as much as the mean other unit
   double significance = 0.05;     // selectivity: family-wise level (Bonferroni over concepts)

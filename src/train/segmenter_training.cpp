@@ -33,10 +33,13 @@ constexpr uint64_t kTestSeedBase = uint64_t{1} << 63;
 constexpr uint64_t kAugmentStream = 0x5345474d454e5400ULL;  // "SEGMENT\0"
 constexpr int64_t kEvalBatch = 250;
 const char* const kLogHeader = "step,loss,pixel_accuracy,seconds";
-const char* const kArchitecture =
-    "u-net: encoder 3 levels (32, 64, 128 channels; 2 x (conv3x3, group norm 8, relu) each; 2x2 "
-    "max pool between levels); decoder 2 levels (bilinear upsampling, concatenated skip, 2 x "
-    "(conv3x3, group norm 8, relu); 64, 32 channels); 1x1 conv head";
+std::string architecture(int64_t width) {
+  return fmt::format(
+      "u-net: encoder 3 levels ({}, {}, {} channels; 2 x (conv3x3, group norm 8, relu) each; 2x2 "
+      "max pool between levels); decoder 2 levels (bilinear upsampling, concatenated skip, 2 x "
+      "(conv3x3, group norm 8, relu); {}, {} channels); 1x1 conv head",
+      width, 2 * width, 4 * width, 2 * width, width);
+}
 
 torch::Tensor conv_weight(at::Generator& rng, int64_t out, int64_t in, int64_t kernel) {
   const double fan_in = static_cast<double>(in * kernel * kernel);
@@ -60,6 +63,8 @@ void check_options(const SegmenterTrainingOptions& options) {
   if (!(options.learning_rate > 0)) throw Error("--learning-rate", "must be > 0");
   if (options.test_images < 1)
     throw Error("--test-images", "must be >= 1, got " + std::to_string(options.test_images));
+  if (options.width < 8 || options.width % kGroups != 0)
+    throw Error("--width", "must be a multiple of 8 and at least 8, got " + std::to_string(options.width));
   if (options.resolution < 16 || options.resolution > 256 || options.resolution % 4 != 0)
     throw Error("--resolution", "must be a multiple of 4 in [16, 256], got " +
                                     std::to_string(options.resolution));
@@ -158,6 +163,7 @@ void write_checkpoint(const fs::path& file, const torch::jit::Module& module,
   archive.write("batch_size", c10::IValue(options.batch_size));
   archive.write("resolution", c10::IValue(options.resolution));
   archive.write("augment", c10::IValue(options.augment));
+  archive.write("width", c10::IValue(options.width));
   AtomicFile out(file);
   archive.save_to(out.stream());
   out.commit();
@@ -174,7 +180,9 @@ nlohmann::json part_iou_json(const SegmentationMetrics& m) {
 }  // namespace
 
 torch::jit::Module build_unet_segmenter(const std::vector<std::string>& part_names, uint64_t seed,
-                                        int64_t resolution) {
+                                        int64_t resolution, int64_t width) {
+  if (width < 8 || width % kGroups != 0)
+    throw Error("segmenter", fmt::format("width must be a multiple of {} and at least 8, got {}", kGroups, width));
   torch::NoGradGuard no_grad;
   at::Generator rng = at::detail::createCPUGenerator(seed);
   torch::jit::Module m("UNetSegmenter");
@@ -187,18 +195,19 @@ torch::jit::Module build_unet_segmenter(const std::vector<std::string>& part_nam
     m.register_parameter(name + "_g", torch::ones({out}, torch::kFloat), false);
     m.register_parameter(name + "_b", torch::zeros({out}, torch::kFloat), false);
   };
-  add_conv("e1a", 3, 32);
-  add_conv("e1b", 32, 32);
-  add_conv("e2a", 32, 64);
-  add_conv("e2b", 64, 64);
-  add_conv("e3a", 64, 128);
-  add_conv("e3b", 128, 128);
-  add_conv("d2a", 128 + 64, 64);
-  add_conv("d2b", 64, 64);
-  add_conv("d1a", 64 + 32, 32);
-  add_conv("d1b", 32, 32);
+  const int64_t c1 = width, c2 = 2 * width, c3 = 4 * width;
+  add_conv("e1a", 3, c1);
+  add_conv("e1b", c1, c1);
+  add_conv("e2a", c1, c2);
+  add_conv("e2b", c2, c2);
+  add_conv("e3a", c2, c3);
+  add_conv("e3b", c3, c3);
+  add_conv("d2a", c3 + c2, c2);
+  add_conv("d2b", c2, c2);
+  add_conv("d1a", c2 + c1, c1);
+  add_conv("d1b", c1, c1);
   const auto k = static_cast<int64_t>(part_names.size());
-  m.register_parameter("head_w", torch::randn({k, 32, 1, 1}, rng, torch::kFloat) * (0.1 / std::sqrt(32.0)),
+  m.register_parameter("head_w", torch::randn({k, c1, 1, 1}, rng, torch::kFloat) * (0.1 / std::sqrt(double(c1))),
                        false);
   m.register_parameter("head_b", torch::zeros({k}, torch::kFloat), false);
   m.define(R"(
@@ -324,6 +333,10 @@ SegmenterTrainingResult train_segmenter(const SegmenterTrainingOptions& options)
       const int64_t resolution = value.toInt();
       archive.read("augment", value);
       const bool augment = value.toBool();
+      const int64_t width = archive.try_read("width", value) ? value.toInt() : 32;  // older checkpoints: 32
+      if (width != options.width)
+        throw Error(result.checkpoint, "was made for width " + std::to_string(width) +
+                                           "; rerun with that --width or remove the checkpoint folder");
       if (seed != static_cast<int64_t>(options.seed) || batch_size != options.batch_size ||
           resolution != options.resolution || augment != options.augment)
         throw Error(result.checkpoint,
@@ -345,7 +358,7 @@ SegmenterTrainingResult train_segmenter(const SegmenterTrainingOptions& options)
                                          e.what_without_backtrace());
     }
   } else {
-    module = build_unet_segmenter(part_names, options.seed, options.resolution);
+    module = build_unet_segmenter(part_names, options.seed, options.resolution, options.width);
   }
   result.resumed_from = state.step;
   module.train();
@@ -413,7 +426,8 @@ SegmenterTrainingResult train_segmenter(const SegmenterTrainingOptions& options)
   load_segmenter(options.output);  // the contract holds
   nlohmann::json card = {
       {"world", "shapes"},
-      {"architecture", kArchitecture},
+      {"architecture", architecture(options.width)},
+      {"width", options.width},
       {"part_names", part_names},
       {"num_parts", part_names.size()},
       {"resolution", options.resolution},

@@ -7,9 +7,9 @@
 //     segment(images [N,3,H,W] float in [0,1]) -> logits [N,K,H,W], K = part_names().size() =
 //       ShapesWorld::part_names().size() (18, label 0 = background); argmax over dim 1 is the
 //       predicted part mask. Fully convolutional: (x - 0.5) / 0.5; encoder of three levels
-//       (32, 64, 128 channels; two conv3x3 + group norm (8 groups) + ReLU each; 2x2 max pooling
+//       (width, 2 width, 4 width channels, width 32 by default; two conv3x3 + group norm (8 groups) + ReLU each; 2x2 max pooling
 //       between levels); decoder with bilinear upsampling, concatenated skip connections and two
-//       conv3x3 + group norm + ReLU per level (64, 32 channels); 1x1 conv head. H and W should
+//       conv3x3 + group norm + ReLU per level (2 width, width channels); 1x1 conv head. H and W should
 //       be multiples of 4 (other sizes work, the skips are resized); it is trained at
 //       `resolution`. forward(x) = segment(x).
 //     attributes part_names (List[str]) and resolution (int, the training resolution).
@@ -63,6 +63,7 @@ struct SegmenterTrainingOptions {
   int64_t checkpoint_every = 100;
   double learning_rate = 2e-3;
   int64_t resolution = 32;
+  int64_t width = 32;  // channels of the first level (then 2x, 4x); a multiple of 8
   bool augment = true;
   int64_t test_images = 2000;
   std::string command_line;  // recorded in the model card
@@ -89,7 +90,7 @@ SegmenterTrainingResult train_segmenter(const SegmenterTrainingOptions& options)
 
 // The untrained U-Net described above for `part_names`, weights drawn from `seed`.
 torch::jit::Module build_unet_segmenter(const std::vector<std::string>& part_names, uint64_t seed,
-                                        int64_t resolution = 32);
+                                        int64_t resolution = 32, int64_t width = 32);
 
 // Loads a segmenter file onto `device` in evaluation mode and checks the contract above.
 torch::jit::Module load_segmenter(const std::filesystem::path& file,

@@ -3,3 +3,4 @@
 set -euo pipefail
 build=${1:-build}
 "$build"/bench/bench_fit "${@:2}"
+"$build"/bench/bench_sweep "${@:2}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: a study of the shipped shapes-world models (models/shapes), run through every stage
-# that exists: pairs -> fit -> reconstruct. Usage: tools/demo.sh <linkstyle binary> <study folder>
+# The demo: a study of the shipped shapes-world models (models/shapes), run through every stage:
+# pairs -> fit -> reconstruct -> sweep (every unit) -> probe -> export.
+# Usage: tools/demo.sh <linkstyle binary> <study folder>
 set -euo pipefail
 linkstyle=$1
 study=$2
@@ -8,13 +9,17 @@ models=$(cd "$(dirname "$0")/../models/shapes" && pwd)
 SECONDS=0
 
 "$linkstyle" init "$study" --classifier "$models/classifier.pt" --generator "$models/generator.pt" \
-  --samples-per-class 2000 --force
+  --segmenter "$models/segmenter.pt" --samples-per-class 2000 --sweep-samples-per-class 2 --force
+rm -rf "$study/sweeps"   # a rerun starts the sweep afresh
 "$linkstyle" info --study "$study"
 "$linkstyle" pairs --study "$study"
 "$linkstyle" fit --study "$study"
 "$linkstyle" render --world shapes --count 6 --seed 2024 -o "$study/real"
 "$linkstyle" sample --study "$study" --per-class 1 --seed 1000
 "$linkstyle" reconstruct --study "$study" "$study"/real/*.png
+"$linkstyle" sweep --study "$study"
+"$linkstyle" probe --study "$study" --images 3000
+"$linkstyle" export --study "$study" units selectivity concept_top_units
 
 cat <<TXT
 
@@ -26,4 +31,8 @@ demo finished in ${SECONDS} s. Outputs:
   $study/real/*.png                     rendered shapes-world images (labels and factors in images.json)
   $study/samples/*.png                  generator samples, one per class
   $study/reconstructions/*.png|json     image | G(L(r(image))), with the classifier's verdicts
+  $study/sweeps/results.sqlite          sweeps of every unit: cycle, part measures, selectivity (docs/sweeps.md)
+  $study/sweeps/strips/*.png            the top units' sweeps, step by step
+  $study/sweeps/ground_truth.json       sweep labels against the shapes world's known factors
+  $study/sweeps/csv/*.csv               units, selectivity and top units per concept as CSV
 TXT

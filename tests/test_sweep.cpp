@@ -367,5 +367,33 @@ TEST(GroundTruth, AgreementIsComparedWithChance) {
   EXPECT_GT(bad.p_value, 0.99);
 }
 
+TEST(GroundTruth, ProbeCorrelatesWithinClasses) {
+  const auto classifier = Classifier::load(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/classifier.pt",
+                                           c10::Device(c10::kCPU));
+  const int64_t images = 120;
+  const auto probe = probe_shapes_units(classifier, images, 5, 32, 50);
+  ASSERT_EQ(probe.correlation.sizes(), (std::vector<int64_t>{classifier.feature_dim(), 17}));
+  EXPECT_EQ(probe.factor_names, ShapesWorld::factor_names());
+  EXPECT_LE(probe.correlation.abs().max().item<double>(), 1.0 + 1e-9);
+  // One (unit, factor) pair recomputed by hand: per-class z-scores of both, then their mean product.
+  const torch::NoGradGuard no_grad;
+  const auto batch = ShapesWorld(32).render_class_balanced(images, 5);
+  const auto r = classifier.features(batch.images).to(torch::kDouble);
+  int64_t unit = 0;
+  while (r.select(1, unit).std().item<double>() == 0) ++unit;  // a unit that varies
+  const int64_t factor = 6;                                     // main_hue
+  double sum = 0;
+  for (int64_t c = 0; c < 6; ++c) {
+    const auto rows = (batch.labels == c).nonzero().squeeze(1);
+    auto x = r.select(1, unit).index_select(0, rows);
+    auto y = batch.factors.select(1, factor).to(torch::kDouble).index_select(0, rows);
+    const double sx = x.std().item<double>(), sy = y.std().item<double>();
+    if (sx > 1e-12 && sy > 1e-12) sum += (((x - x.mean()) / sx) * ((y - y.mean()) / sy)).sum().item<double>();
+  }
+  EXPECT_NEAR(probe.correlation[unit][factor].item<double>(), sum / double(images), 1e-6);
+  EXPECT_EQ(probe.best_factor[unit], probe.correlation[unit].abs().argmax().item<int64_t>());
+  testing::expect_error([&] { probe_shapes_units(classifier, 5, 1, 32); }, {"probe", "12"});
+}
+
 }  // namespace
 }  // namespace linkstyle

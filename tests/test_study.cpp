@@ -280,5 +280,49 @@ TEST(StudyErrors, MissingStudyToml) {
   expect_load_error(dir / "no-such-folder", {"no-such-folder"});
 }
 
+TEST(StudyErrors, SweepTableValues) {
+  const auto sweep = [](const std::string& body) { return study_text("", "", "\n[sweep]\n" + body); };
+  expect_load_error_for(sweep("steps = 1\n"), {"sweep.steps"});
+  expect_load_error_for(sweep("samples_per_class = 0\n"), {"sweep.samples_per_class"});
+  expect_load_error_for(sweep("parts = \"pixels\"\n"), {"sweep.parts"});
+  expect_load_error_for(sweep("parts = \"segmenter\"\n"), {"sweep.parts", "models.segmenter"});
+  expect_load_error_for(sweep("kmeans_parts = 1\n"), {"sweep.kmeans_parts"});
+  expect_load_error_for(sweep("null_directions = 1\n"), {"sweep.null_directions"});
+  expect_load_error_for(sweep("significance = 1\n"), {"sweep.significance"});
+  expect_load_error_for(sweep("min_correlation = 2\n"), {"sweep.min_correlation"});
+  expect_load_error_for(sweep("units = [3, -1]\n"), {"sweep.units"});
+  expect_load_error_for(sweep("seed = -2\n"), {"sweep.seed"});
+  expect_load_error_for(sweep("unknown = 1\n"), {"sweep.unknown"});
+}
+
+TEST(Study, SweepSettingsAndSegmenterRoundTrip) {
+  ScratchDir dir("study-sweep");
+  StudyConfig config;
+  config.folder = dir.path();
+  config.classifier = dir / "c.pt";
+  config.generator = dir / "g.pt";
+  config.segmenter = dir / "models" / "s.pt";
+  config.sweep.samples_per_class = 3;
+  config.sweep.seed = 9;
+  config.sweep.steps = 7;
+  config.sweep.units = {4, 2, 9};
+  config.sweep.parts = "segmenter";
+  config.sweep.null_directions = 5;
+  config.sweep.min_gain = 0.125;
+  config.sweep.significance = 0.01;
+  write_study(config);
+  const auto loaded = load_study(dir.path());
+  EXPECT_EQ(loaded.segmenter, dir / "models" / "s.pt");
+  EXPECT_EQ(loaded.sweep.samples_per_class, 3);
+  EXPECT_EQ(loaded.sweep.seed, 9u);
+  EXPECT_EQ(loaded.sweep.steps, 7);
+  EXPECT_EQ(loaded.sweep.units, (std::vector<int64_t>{4, 2, 9}));
+  EXPECT_EQ(loaded.sweep.parts, "segmenter");
+  EXPECT_EQ(loaded.sweep.null_directions, 5);
+  EXPECT_DOUBLE_EQ(loaded.sweep.min_gain, 0.125);
+  EXPECT_DOUBLE_EQ(loaded.sweep.significance, 0.01);
+  EXPECT_EQ(loaded.results_database(), dir / "sweeps" / "results.sqlite");
+}
+
 }  // namespace
 }  // namespace linkstyle

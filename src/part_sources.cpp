@@ -37,7 +37,12 @@ class SegmenterParts : public PartSource {
     module_.eval();
     if (!module_.find_method("segment")) throw Error(file, "has no method segment(images)");
     if (module_.hasattr("part_names")) {
-      for (const auto& name : module_.attr("part_names").toListRef()) names_.push_back(name.toStringRef());
+      const auto value = module_.attr("part_names");
+      if (!value.isList()) throw Error(file, "attribute 'part_names' must be a List[str]");
+      for (const auto& name : value.toListRef()) {
+        if (!name.isString()) throw Error(file, "attribute 'part_names' must be a List[str]");
+        names_.push_back(name.toStringRef());
+      }
     }
     // Probe once, so a broken file fails here and the part count is known.
     const torch::NoGradGuard no_grad;
@@ -65,7 +70,14 @@ class SegmenterParts : public PartSource {
   torch::Tensor label(const torch::Tensor& images, const torch::Tensor&) const override {
     check_images(images, "segmenter");
     const torch::NoGradGuard no_grad;
-    auto logits = const_cast<torch::jit::Module&>(module_).get_method("segment")({images.to(device_)}).toTensor();
+    torch::Tensor logits;
+    try {
+      logits = const_cast<torch::jit::Module&>(module_).get_method("segment")({images.to(device_)}).toTensor();
+    } catch (const c10::Error& error) {
+      throw Error(file_, "segment() failed: " + first_line(error.what()));
+    }
+    if (logits.dim() != 4 || logits.size(0) != images.size(0) || logits.size(1) != int64_t(names_.size()))
+      throw Error(file_, "segment() returned " + shape_text(logits) + " for " + shape_text(images));
     if (logits.size(2) != images.size(2) || logits.size(3) != images.size(3))
       logits = F::interpolate(logits, F::InterpolateFuncOptions()
                                           .size(std::vector<int64_t>{images.size(2), images.size(3)})
@@ -119,8 +131,14 @@ class KMeansParts : public PartSource {
   torch::Tensor label(const torch::Tensor& images, const torch::Tensor& latents) const override {
     check_images(images, "kmeans parts");
     const int64_t n = images.size(0), side = images.size(2);
-    const auto points = descriptors(generator_, latents, side, scales_);
-    return nearest_centre(points, centres_).reshape({n, side, side}).to(torch::kInt);
+    // Bound the descriptors held at once (about 8M floats), whatever the generator's size.
+    const int64_t per_call = std::max<int64_t>(1, (int64_t(1) << 23) / (side * side * centres_.size(1)));
+    std::vector<torch::Tensor> labels;
+    for (int64_t start = 0; start < n; start += per_call) {
+      const auto points = descriptors(generator_, latents.slice(0, start, std::min(n, start + per_call)), side, scales_);
+      labels.push_back(nearest_centre(points, centres_));
+    }
+    return torch::cat(labels).reshape({n, side, side}).to(torch::kInt);
   }
 
   static torch::Tensor nearest_centre(const torch::Tensor& points, const torch::Tensor& centres) {
@@ -164,16 +182,35 @@ std::unique_ptr<PartSource> fit_kmeans_parts(const Generator& generator, const t
   if (clusters < 2) throw Error("kmeans parts", "need at least 2 clusters");
   const torch::NoGradGuard no_grad;
   const int64_t side = generator.resolution();
+  const int64_t images = latents.size(0);
+  constexpr int64_t kImagesPerCall = 16;  // bounds the memory of the feature maps held at once
   // Layer scales: the root mean square of each map over the fitting images.
-  const auto maps = generator.synthesis_features(latents);
-  auto scales = torch::empty({int64_t(maps.size())});
-  for (size_t i = 0; i < maps.size(); ++i)
-    scales[int64_t(i)] = maps[i].to(torch::kCPU, torch::kFloat).pow(2).mean().sqrt().clamp_min(1e-8);
-  auto points = KMeansParts::descriptors(generator, latents, side, scales);
+  std::vector<double> sum_squares;
+  std::vector<int64_t> values;
+  for (int64_t start = 0; start < images; start += kImagesPerCall) {
+    const auto maps = generator.synthesis_features(latents.slice(0, start, std::min(images, start + kImagesPerCall)));
+    sum_squares.resize(maps.size(), 0.0);
+    values.resize(maps.size(), 0);
+    for (size_t i = 0; i < maps.size(); ++i) {
+      sum_squares[i] += maps[i].to(torch::kCPU, torch::kDouble).pow(2).sum().item<double>();
+      values[i] += maps[i].numel();
+    }
+  }
+  auto scales = torch::empty({int64_t(sum_squares.size())});
+  for (size_t i = 0; i < sum_squares.size(); ++i)
+    scales[int64_t(i)] = std::max(1e-8, std::sqrt(sum_squares[i] / double(std::max<int64_t>(1, values[i]))));
+  // Pixels: an even share of max_pixels from every call, drawn with the seed.
   auto generator_rng = at::detail::createCPUGenerator(splitmix64(seed ^ 0x6b6d65616e73ULL));
-  if (points.size(0) > max_pixels)
-    points = points.index_select(0, torch::randperm(points.size(0), generator_rng, torch::kLong).slice(0, 0, max_pixels))
-                 .contiguous();
+  std::vector<torch::Tensor> sampled;
+  for (int64_t start = 0; start < images; start += kImagesPerCall) {
+    const int64_t count = std::min(images, start + kImagesPerCall) - start;
+    auto chunk = KMeansParts::descriptors(generator, latents.slice(0, start, start + count), side, scales);
+    const int64_t keep = (max_pixels * count + images - 1) / images;
+    if (chunk.size(0) > keep)
+      chunk = chunk.index_select(0, torch::randperm(chunk.size(0), generator_rng, torch::kLong).slice(0, 0, keep));
+    sampled.push_back(chunk.contiguous());
+  }
+  auto points = torch::cat(sampled).contiguous();
   const int64_t n = points.size(0);
   if (n < clusters) throw Error("kmeans parts", fmt::format("{} pixels cannot make {} clusters", n, clusters));
   // k-means++ start.

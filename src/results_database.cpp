@@ -23,7 +23,13 @@ Database::Database(const fs::path& file, Mode mode) : file_(file) {
   }
   sqlite3_busy_timeout(connection_, 10000);
   // A file that is not a database fails on its first read.
-  execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  try {
+    execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  } catch (...) {
+    sqlite3_close(connection_);
+    connection_ = nullptr;
+    throw;
+  }
 }
 
 Database::~Database() { sqlite3_close(connection_); }
@@ -61,7 +67,12 @@ std::optional<int64_t> Database::query_int(const std::string& sql) {
 
 Database::Statement::Statement(Database& database, const std::string& sql) : database_(database) {
   if (sqlite3_prepare_v2(database.connection_, sql.c_str(), -1, &statement_, nullptr) != SQLITE_OK)
-    database.fail("SQLite cannot prepare '" + sql.substr(0, 60) + "'");
+  {
+    std::string shown = sql.substr(0, 60);
+    for (char& c : shown)
+      if (c == '\n' || c == '\r') c = ' ';
+    database.fail("SQLite cannot prepare '" + shown + "'");
+  }
 }
 
 Database::Statement::~Statement() { sqlite3_finalize(statement_); }

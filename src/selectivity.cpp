@@ -61,17 +61,22 @@ Selectivity score_selectivity(const torch::Tensor& profile_in, const std::vector
   const double* nv = null_values.data_ptr<double>();
   for (int64_t b = 0; b < bins; ++b)
     for (int64_t c = 0; c < concepts; ++c) {
-      double sum = 0, sum_sq = 0;
+      double sum = 0;
       int64_t count = 0;
       for (int64_t m = 0; m < directions; ++m) {
         const double x = nv[(b * directions + m) * concepts + c];
-        if (std::isfinite(x)) sum += x, sum_sq += x * x, ++count;
+        if (std::isfinite(x)) sum += x, ++count;
       }
       if (count < 5) continue;
       const double mu = sum / count;
-      const double var = std::max(0.0, (sum_sq - count * mu * mu) / (count - 1));
+      double squares = 0;  // second pass: no cancellation for a (nearly) constant null
+      for (int64_t m = 0; m < directions; ++m) {
+        const double x = nv[(b * directions + m) * concepts + c];
+        if (std::isfinite(x)) squares += (x - mu) * (x - mu);
+      }
+      const double sd = std::sqrt(squares / double(count - 1));
       mean[b * concepts + c] = mu;
-      deviation[b * concepts + c] = var > 0 ? std::sqrt(var) : NAN;
+      deviation[b * concepts + c] = sd > 1e-12 * std::max(1.0, std::fabs(mu)) ? sd : NAN;
     }
 
   Selectivity result;

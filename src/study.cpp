@@ -181,7 +181,7 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   if (w.parts != "auto" && w.parts != "segmenter" && w.parts != "kmeans" && w.parts != "none")
     sweep.fail("parts", "must be \"auto\", \"segmenter\", \"kmeans\" or \"none\"");
   if (w.kmeans_parts < 2 || w.kmeans_parts > 64) sweep.fail("kmeans_parts", "must be in [2, 64]");
-  if (w.null_directions < 2) sweep.fail("null_directions", "must be >= 2");
+  if (w.null_directions < 5) sweep.fail("null_directions", "must be >= 5 (the null needs 5 values to be tested)");
   if (w.null_bins < 1) sweep.fail("null_bins", "must be >= 1");
   if (w.strip_units < 0) sweep.fail("strip_units", "must be >= 0");
   if (w.strip_samples < 0) sweep.fail("strip_samples", "must be >= 0");

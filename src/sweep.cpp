@@ -40,6 +40,9 @@ TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier
   for (size_t i = 0; i < classes.size(); ++i) {
     const int64_t c = classes[i];
     const int64_t k = p.classifier_classes.empty() ? c : p.classifier_classes[i];
+    if (k >= classifier.num_classes())
+      throw Error(study.config_file(), fmt::format("classifier class {} is out of range: the classifier has {} classes",
+                                                   k, classifier.num_classes()));
     if (c >= generator.num_classes())
       throw Error(study.config_file(), fmt::format("class {} is out of range: the generator has {} classes", c,
                                                    generator.num_classes()));
@@ -56,6 +59,8 @@ TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier
   }
   TuningSet tuning;
   tuning.features = torch::cat(features).contiguous();
+  if (!torch::isfinite(tuning.features).all().item<bool>())
+    throw Error(classifier.file(), "features() returned NaN or Inf for the tuning samples");
   if (tuning.features.size(1) != network.feature_dim())
     throw Error(study.linking_file(), fmt::format("maps {} features but the classifier has {}",
                                                   network.feature_dim(), tuning.features.size(1)));
@@ -486,9 +491,20 @@ int64_t sweep_null_chunk(const SweepContext& context, const std::vector<int64_t>
 
 // The run's identity: everything that changes the rows (not the thresholds, which only change the
 // final verdicts, nor the strips).
-json run_identity(const StudyConfig& study, const std::vector<int64_t>& units, const PartSource& parts) {
+// FNV-1a of a tensor's float32 bytes: tells whether recomputed inputs are the same as before.
+std::string tensor_fingerprint(const torch::Tensor& tensor) {
+  const auto data = tensor.to(torch::kCPU, torch::kFloat).contiguous();
+  const auto* bytes = static_cast<const unsigned char*>(data.data_ptr());
+  uint64_t hash = 1469598103934665603ULL;
+  for (size_t i = 0; i < size_t(data.numel()) * sizeof(float); ++i) hash = (hash ^ bytes[i]) * 1099511628211ULL;
+  return fmt::format("{:016x}", hash);
+}
+
+json run_identity(const StudyConfig& study, const std::vector<int64_t>& units, const PartSource& parts,
+                  const TuningSet& tuning) {
   const auto& s = study.sweep;
-  return {{"classifier", file_fingerprint(study.classifier)},
+  return {{"tuning_features", tensor_fingerprint(tuning.features)},
+          {"classifier", file_fingerprint(study.classifier)},
           {"generator", file_fingerprint(study.generator)},
           {"linking", file_fingerprint(study.linking_file())},
           {"parts", parts.identity()},
@@ -542,7 +558,10 @@ std::pair<int64_t, int64_t> finalize(const StudyConfig& study, Database& db, con
     }
   }
   std::vector<int64_t> unit_bins(U);
-  for (int64_t i = 0; i < U; ++i) unit_bins[i] = bins.unit_bin[i];
+  for (int64_t i = 0; i < U; ++i) {
+    unit_bins[i] = std::max<int64_t>(bins.unit_bin[i], 0);
+    if (bins.unit_bin[i] < 0) profile[i].fill_(NAN);  // a unit that never varies is not tested
+  }
   const auto result = score_selectivity(profile, unit_bins, null_values, s.significance);
 
   std::map<int64_t, std::string> part_names;
@@ -661,11 +680,12 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   ensure_writable_directory(study.sweeps_folder());
   Database db(study.results_database(), Database::Mode::create_or_open);
   db.execute(kSchema);
-  const std::string identity = run_identity(study, units, *part_source).dump();
+  const std::string identity = run_identity(study, units, *part_source, tuning).dump();
   {
     const auto stored = db.query_text("SELECT value FROM meta WHERE key = 'run'");
     if (stored && *stored != identity)
-      throw Error(db.file(), "was made with other sweep settings, models or linking network; remove it to start again");
+      throw Error(db.file(), "was made with other sweep settings, models, linking network or tuning features "
+                             "(another thread count or device changes them); remove it to start again");
     if (!stored) {
       db.begin();
       Database::Statement meta(db, "INSERT INTO meta (key, value) VALUES (?, ?)");
@@ -686,9 +706,21 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
     }
   }
 
-  std::vector<double> ranges;
-  for (int64_t u : units) ranges.push_back((tuning.range_max[u] - tuning.range_min[u]).item<double>());
-  const NormBins bins = assign_norm_bins(ranges, s.null_bins);
+  // Units that never vary over the tuning samples have nothing to sweep: they stay out of the
+  // norm bins (their bin is -1) and are never tested.
+  std::vector<double> live_ranges;
+  std::vector<int64_t> live_index(units.size(), -1);
+  for (size_t i = 0; i < units.size(); ++i) {
+    const double range = (tuning.range_max[units[i]] - tuning.range_min[units[i]]).item<double>();
+    if (range > 0) live_index[i] = int64_t(live_ranges.size()), live_ranges.push_back(range);
+  }
+  NormBins bins = assign_norm_bins(live_ranges, s.null_bins);
+  {
+    std::vector<int64_t> unit_bin(units.size(), -1);
+    for (size_t i = 0; i < units.size(); ++i)
+      if (live_index[i] >= 0) unit_bin[i] = bins.unit_bin[live_index[i]];
+    bins.unit_bin = unit_bin;
+  }
   const int64_t directions = int64_t(bins.norm.size()) * s.null_directions;
 
   SweepContext context{study, models, tuning, db};

@@ -287,7 +287,7 @@ TEST(StudyErrors, SweepTableValues) {
   expect_load_error_for(sweep("parts = \"pixels\"\n"), {"sweep.parts"});
   expect_load_error_for(sweep("parts = \"segmenter\"\n"), {"sweep.parts", "models.segmenter"});
   expect_load_error_for(sweep("kmeans_parts = 1\n"), {"sweep.kmeans_parts"});
-  expect_load_error_for(sweep("null_directions = 1\n"), {"sweep.null_directions"});
+  expect_load_error_for(sweep("null_directions = 4\n"), {"sweep.null_directions"});
   expect_load_error_for(sweep("significance = 1\n"), {"sweep.significance"});
   expect_load_error_for(sweep("min_correlation = 2\n"), {"sweep.min_correlation"});
   expect_load_error_for(sweep("units = [3, -1]\n"), {"sweep.units"});

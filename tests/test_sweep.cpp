@@ -215,6 +215,18 @@ TEST(Selectivity, OnlyAChangeBeyondTheNullIsSignificant) {
   testing::expect_error([&] { score_selectivity(profile, {0, 1, 0}, null_values, 0.05); }, {"bin"});
 }
 
+TEST(Selectivity, AConstantNullIsNotTested) {
+  // 0.1 is not exact in binary: a one-pass variance would leave a tiny positive rest.
+  const auto null_values = torch::full({1, 40, 2}, 0.1, torch::kDouble);
+  null_values.select(2, 1).copy_(torch::randn({1, 40}, at::detail::createCPUGenerator(2), torch::kDouble));
+  const auto profile = torch::tensor({{0.1000001, 0.0}}, torch::kDouble);
+  const auto result = score_selectivity(profile, {0}, null_values, 0.05);
+  EXPECT_TRUE(std::isnan(result.z[0][0].item<double>()));
+  EXPECT_FALSE(result.significant[0][0].item<bool>());
+  EXPECT_TRUE(std::isfinite(result.z[0][1].item<double>()));
+  EXPECT_EQ(result.label[0], -1);
+}
+
 TEST(PartSources, KMeansIsDeterministicAndNumbersClustersBySize) {
   ScratchDir dir("sweep-kmeans");
   const auto models = write_tiny_models(dir.path());

@@ -56,8 +56,9 @@ void register_sweep_command(CLI::App& app, GlobalOptions& global) {
     if (s.batch_size < 1) throw Error("--batch-size", "must be >= 1");
     if (s.parts != "auto" && s.parts != "segmenter" && s.parts != "kmeans" && s.parts != "none")
       throw Error("--parts", "must be auto, segmenter, kmeans or none");
-    for (int64_t u : s.units)
-      if (u < 0) throw Error("--units", "must be >= 0");
+    for (int64_t u : options->units)
+      if (u < 0 || u >= classifier.feature_dim())
+        throw Error("--units", fmt::format("unit {} is out of range [0, {})", u, classifier.feature_dim()));
     const auto network = load_study_linking(study, classifier, generator);
     SweepRunOptions run;
     run.strip_units = options->strip_units;

@@ -73,8 +73,8 @@ struct SweepModels {
   const PartSource& parts;
 };
 
-// Renders, re-encodes, segments and measures `latents` [N, w_dim] in batches of `batch_size`.
-// keep(i) says which images to return in `images`/`labels` (others stay empty rows).
+// Renders, re-encodes, segments and measures `latents` [N, w_dim] in batches of `batch_size`;
+// with keep_images, also returns every image (uint8) and its part labels.
 MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
                                bool keep_images);
 

@@ -110,6 +110,7 @@ TEST(ShippedModels, ShapesSegmenterMeetsItsBar) {
 }
 
 TEST(ShippedModels, ShapesGeneratorMeetsItsBar) { expect_generator_meets_its_bar("shapes", 0.90); }
+TEST(ShippedModels, FashionGeneratorMeetsItsBar) { expect_generator_meets_its_bar("fashion", 0.85); }
 
 TEST(ShippedModels, AllWeightsTogetherFitTheBudget) {
   uintmax_t total = 0;

@@ -53,6 +53,12 @@ void Database::rollback() noexcept {
   if (connection_ && !sqlite3_get_autocommit(connection_)) sqlite3_exec(connection_, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
+bool Database::has_table(const std::string& name) {
+  Statement exists(*this, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?");
+  exists.bind(1, name);
+  return exists.step() && exists.column_int(0) > 0;
+}
+
 std::optional<std::string> Database::query_text(const std::string& sql) {
   Statement statement(*this, sql);
   if (!statement.step() || statement.is_null(0)) return std::nullopt;
@@ -150,11 +156,7 @@ std::string csv_field(const std::string& text) {
 
 int64_t export_csv(Database& database, const std::string& query, const fs::path& output) {
   const bool is_table = query.find(' ') == std::string::npos;
-  if (is_table) {
-    Database::Statement exists(database, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name=?");
-    exists.bind(1, query);
-    if (!exists.step() || exists.column_int(0) == 0) throw Error(database.file(), "has no table '" + query + "'");
-  }
+  if (is_table && !database.has_table(query)) throw Error(database.file(), "has no table '" + query + "'");
   Database::Statement statement(database, is_table ? "SELECT * FROM \"" + query + "\"" : query);
   std::string text;
   for (int c = 0; c < statement.columns(); ++c) text += (c ? "," : "") + csv_field(statement.column_name(c));

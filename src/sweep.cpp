@@ -396,8 +396,7 @@ int64_t sweep_unit_chunk(const SweepContext& context, const std::vector<int64_t>
   const auto a_top = top.accessor<int64_t, 3>();
 
   Database& db = context.database;
-  db.begin();
-  try {
+  db.in_transaction([&] {
     Database::Statement unit_row(db, "INSERT INTO units (unit, range_min, range_max, gain, correlation, "
                                      "off_unit_correlation_p99, specificity, logit_change, class_flip_rate) "
                                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -439,11 +438,7 @@ int64_t sweep_unit_chunk(const SweepContext& context, const std::vector<int64_t>
       unit_row.run();
       insert_changes(db, "part_changes", "unit", unit, changes.mean[u], changes.count[u]);
     }
-    db.commit();
-  } catch (...) {
-    db.rollback();
-    throw;
-  }
+  });
   return U * S * T;
 }
 
@@ -472,8 +467,7 @@ int64_t sweep_null_chunk(const SweepContext& context, const std::vector<int64_t>
   const auto measured = measure_latents(context.models, latents, context.study.sweep.batch_size, true);
   const auto changes = group_changes(context, measured, int64_t(directions.size()), S, 2);
   Database& db = context.database;
-  db.begin();
-  try {
+  db.in_transaction([&] {
     Database::Statement row(db, "INSERT INTO null_directions (direction, bin, norm) VALUES (?, ?, ?)");
     for (size_t i = 0; i < directions.size(); ++i) {
       const int64_t d = directions[i];
@@ -481,11 +475,7 @@ int64_t sweep_null_chunk(const SweepContext& context, const std::vector<int64_t>
       row.run();
       insert_changes(db, "null_changes", "direction", d, changes.mean[int64_t(i)], changes.count[int64_t(i)]);
     }
-    db.commit();
-  } catch (...) {
-    db.rollback();
-    throw;
-  }
+  });
   return features.size(0);
 }
 
@@ -494,10 +484,7 @@ int64_t sweep_null_chunk(const SweepContext& context, const std::vector<int64_t>
 // FNV-1a of a tensor's float32 bytes: tells whether recomputed inputs are the same as before.
 std::string tensor_fingerprint(const torch::Tensor& tensor) {
   const auto data = tensor.to(torch::kCPU, torch::kFloat).contiguous();
-  const auto* bytes = static_cast<const unsigned char*>(data.data_ptr());
-  uint64_t hash = 1469598103934665603ULL;
-  for (size_t i = 0; i < size_t(data.numel()) * sizeof(float); ++i) hash = (hash ^ bytes[i]) * 1099511628211ULL;
-  return fmt::format("{:016x}", hash);
+  return fmt::format("{:016x}", fnv1a64(data.data_ptr(), size_t(data.numel()) * sizeof(float)));
 }
 
 json run_identity(const StudyConfig& study, const std::vector<int64_t>& units, const PartSource& parts,
@@ -570,8 +557,7 @@ std::pair<int64_t, int64_t> finalize(const StudyConfig& study, Database& db, con
     while (q.step()) part_names[q.column_int(0)] = q.column_text(1);
   }
   int64_t expressible = 0, labelled = 0;
-  db.begin();
-  try {
+  db.in_transaction([&] {
     db.execute("DELETE FROM selectivity");
     Database::Statement insert(db, "INSERT INTO selectivity (unit, part, measure, change, z, p, p_empirical, significant) "
                                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
@@ -614,11 +600,7 @@ std::pair<int64_t, int64_t> finalize(const StudyConfig& study, Database& db, con
       update.bind(6, significant).bind(7, units[i]);
       update.run();
     }
-    db.commit();
-  } catch (...) {
-    db.rollback();
-    throw;
-  }
+  });
   return {expressible, labelled};
 }
 
@@ -687,7 +669,7 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
       throw Error(db.file(), "was made with other sweep settings, models, linking network or tuning features "
                              "(another thread count or device changes them); remove it to start again");
     if (!stored) {
-      db.begin();
+      db.in_transaction([&] {
       Database::Statement meta(db, "INSERT INTO meta (key, value) VALUES (?, ?)");
       meta.bind(1, std::string("run")).bind(2, identity);
       meta.run();
@@ -702,7 +684,7 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
             .bind(3, tuning.classifier_classes[i].item<int64_t>());
         sample.run();
       }
-      db.commit();
+      });
     }
   }
 

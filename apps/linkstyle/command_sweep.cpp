@@ -93,9 +93,7 @@ void register_export_command(CLI::App& app, GlobalOptions& global) {
     for (const auto& table : tables) {
       if (table.empty() || table.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos)
         throw Error("export", "'" + table + "' is not a table name");
-      Database::Statement exists(db, "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?");
-      exists.bind(1, table);
-      if (!exists.step() || exists.column_int(0) == 0) throw Error(db.file(), "has no table '" + table + "'");
+      if (!db.has_table(table)) throw Error(db.file(), "has no table '" + table + "'");
     }
     ensure_writable_directory(folder);
     nlohmann::json written = nlohmann::json::object();
@@ -154,8 +152,7 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     }
     if (units.empty()) throw Error(db.file(), "no expressible unit has a significant concept: nothing to score");
     const auto agreement = label_agreement(probe, units, options->seed);
-    db.begin();
-    try {
+    db.in_transaction([&] {
       db.execute("CREATE TABLE IF NOT EXISTS probe (unit INTEGER NOT NULL, factor TEXT NOT NULL, correlation REAL, "
                  "PRIMARY KEY (unit, factor)) WITHOUT ROWID; DELETE FROM probe;");
       Database::Statement insert(db, "INSERT INTO probe (unit, factor, correlation) VALUES (?, ?, ?)");
@@ -165,11 +162,7 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
           insert.bind(1, d).bind(2, probe.factor_names[f]).bind_finite(3, c[d][int64_t(f)]);
           insert.run();
         }
-      db.commit();
-    } catch (...) {
-      db.rollback();
-      throw;
-    }
+    });
     auto report = agreement.to_json();
     report["expressible_units"] = expressible;
     report["probe_images"] = options->images;

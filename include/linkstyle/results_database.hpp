@@ -75,6 +75,20 @@ class Database {
   void begin();
   void commit();
   void rollback() noexcept;
+  // Runs `body` in one transaction: committed when it returns, rolled back when it throws.
+  template <typename Body>
+  void in_transaction(Body&& body) {
+    begin();
+    try {
+      body();
+      commit();
+    } catch (...) {
+      rollback();
+      throw;
+    }
+  }
+  // True when a table or view of that name exists.
+  bool has_table(const std::string& name);
 
   const std::filesystem::path& file() const { return file_; }
   [[noreturn]] void fail(const std::string& what) const;

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "linkstyle/errors.hpp"
+#include "splitmix.hpp"
 
 namespace linkstyle {
 
@@ -373,10 +374,7 @@ std::string file_fingerprint(const fs::path& file) {
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     const std::streamsize got = in.gcount();
-    for (std::streamsize i = 0; i < got; ++i) {
-      hash ^= static_cast<unsigned char>(buffer[static_cast<size_t>(i)]);
-      hash *= 0x100000001b3ULL;
-    }
+    hash = fnv1a64(buffer.data(), static_cast<size_t>(got), hash);
     size += static_cast<uint64_t>(got);
   }
   if (in.bad()) throw Error(file, "read failed");

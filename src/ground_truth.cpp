@@ -1,6 +1,7 @@
 #include "linkstyle/ground_truth.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <random>
 #include <set>
@@ -9,6 +10,9 @@
 #include <torch/torch.h>
 
 #include "linkstyle/errors.hpp"
+#include "linkstyle/part_measures.hpp"
+#include "linkstyle/results_database.hpp"
+#include "linkstyle/sweep.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 #include "splitmix.hpp"
 
@@ -45,7 +49,29 @@ UnitProbe probe_shapes_units(const Classifier& classifier, int64_t images, uint6
   const auto zr = standardise(r), zf = standardise(f);
   UnitProbe probe;
   probe.factor_names = ShapesWorld::factor_names();
-  probe.correlation = zr.t().matmul(zf) / double(images);  // [D, F]
+  const auto within = zr.t().matmul(zf) / double(images);  // [D, F]
+  // Class membership: the correlation of each unit with each class's indicator over all images.
+  const int64_t classes = int64_t(ShapesWorld::class_names().size());
+  const auto pooled_z = [](const torch::Tensor& x) {
+    const auto sd = x.std(0, true, true);
+    return torch::where(sd > 1e-12, (x - x.mean(0, true)) / sd.clamp_min(1e-12), torch::zeros_like(x));
+  };
+  const auto indicators = torch::one_hot(batch.labels, classes).to(torch::kDouble);
+  const auto membership = pooled_z(r).t().matmul(pooled_z(indicators)) / double(images);  // [D, C]
+  for (const auto& name : ShapesWorld::class_names()) probe.factor_names.push_back(class_factor(name));
+  probe.correlation = torch::cat({within, membership}, 1);
+  // Partial effects: ridge regression of the factors on all units (both standardised within
+  // classes); a small ridge keeps units that duplicate each other apart.
+  constexpr double kRidge = 1e-2;
+  const int64_t D = zr.size(1);
+  const auto gram = zr.t().matmul(zr) / double(images) + kRidge * torch::eye(D, torch::kDouble);
+  probe.partial = torch::linalg_solve(gram, zr.t().matmul(zf) / double(images));
+  auto variance = torch::zeros({D}, torch::kDouble);
+  for (int64_t c = 0; c < classes; ++c) {
+    const auto rows = (batch.labels == c).nonzero().squeeze(1);
+    if (rows.numel() >= 2) variance += r.index_select(0, rows).var(0, true) * double(rows.numel());
+  }
+  probe.feature_sd = (variance / double(images)).sqrt();
   const auto best = probe.correlation.abs().argmax(1);
   for (int64_t d = 0; d < probe.correlation.size(0); ++d) {
     const int64_t k = best[d].item<int64_t>();
@@ -54,6 +80,8 @@ UnitProbe probe_shapes_units(const Classifier& classifier, int64_t images, uint6
   }
   return probe;
 }
+
+std::string class_factor(const std::string& class_name) { return "class:" + class_name; }
 
 std::string factor_group(const std::string& factor) {
   static const std::map<std::string, std::string> groups = {
@@ -66,30 +94,46 @@ std::string factor_group(const std::string& factor) {
       {"background_value", "background_value"}, {"background_gradient", "background_gradient"},
       {"texture_amplitude", "texture"},   {"texture_frequency", "texture"},
       {"light_direction", "light_direction"}};
+  if (factor.rfind("class:", 0) == 0) {
+    const auto& names = ShapesWorld::class_names();
+    if (std::find(names.begin(), names.end(), factor.substr(6)) != names.end()) return factor;
+  }
   const auto it = groups.find(factor);
   if (it == groups.end()) throw Error("ground truth", "unknown shapes factor '" + factor + "'");
   return it->second;
 }
 
-std::string concept_group(const std::string& part_name, const std::string& measure) {
+std::vector<std::string> concept_groups(const std::string& part_name, const std::string& measure) {
   const auto& parts = ShapesWorld::part_names();
   const auto found = std::find(parts.begin(), parts.end(), part_name);
   if (found == parts.end()) throw Error("ground truth", "'" + part_name + "' is not a shapes part");
   const int64_t part = found - parts.begin();
   bool main = false;
-  for (int64_t c = 0; c < int64_t(ShapesWorld::class_names().size()); ++c) main |= ShapesWorld::main_part_of_class(c) == part;
+  std::vector<std::string> owners;  // the classes drawn with this part
+  for (int64_t c = 0; c < int64_t(ShapesWorld::class_names().size()); ++c) {
+    main |= ShapesWorld::main_part_of_class(c) == part;
+    const auto own = ShapesWorld::parts_of_class(c);
+    if (part != 0 && std::find(own.begin(), own.end(), part) != own.end())
+      owners.push_back(class_factor(ShapesWorld::class_names()[size_t(c)]));
+  }
   const bool background = part == 0;
   const std::string role = background ? "background" : main ? "main" : "secondary";
-  if (measure == "centre_x" || measure == "flow_x") return background ? "" : "position_x";
-  if (measure == "centre_y" || measure == "flow_y") return background ? "" : "position_y";
-  if (measure == "area") return "scale";  // the background's area shrinks as the object grows
-  if (measure == "angle") return background ? "" : "rotation";
-  if (measure == "eccentricity") return background ? "" : "proportion";
-  if (measure == "hue") return role + "_hue";
-  if (measure == "saturation") return main ? "main_saturation" : "";
-  if (measure == "luminance") return role + "_value";
-  if (measure == "entropy") return background ? "background_gradient" : main ? "texture" : "";
-  return "";
+  const auto one = [](const std::string& group) { return group.empty() ? std::vector<std::string>{} : std::vector{group}; };
+  if (measure == "centre_x" || measure == "flow_x") return one(background ? "" : "position_x");
+  if (measure == "centre_y" || measure == "flow_y") return one(background ? "" : "position_y");
+  if (measure == "area") {
+    // A part grows with the object's scale (the background shrinks), and it appears or vanishes
+    // with the classes that have it.
+    owners.insert(owners.begin(), "scale");
+    return owners;
+  }
+  if (measure == "angle") return one(background ? "" : "rotation");
+  if (measure == "eccentricity") return one(background ? "" : "proportion");
+  if (measure == "hue") return one(role + "_hue");
+  if (measure == "saturation") return one(main ? "main_saturation" : "");
+  if (measure == "luminance") return one(role + "_value");
+  if (measure == "entropy") return one(background ? "background_gradient" : main ? "texture" : "");
+  return {};
 }
 
 json Agreement::to_json() const {
@@ -98,43 +142,181 @@ json Agreement::to_json() const {
 }
 
 Agreement label_agreement(const UnitProbe& probe, const std::vector<LabelledUnit>& units, uint64_t seed,
-                          int64_t permutations) {
+                          int64_t permutations, bool factors_only) {
   Agreement result;
-  std::vector<std::string> sweep_groups, probe_groups;
+  std::vector<std::vector<std::string>> sweep_groups;
+  std::vector<std::string> probe_groups;
+  const auto agrees = [](const std::vector<std::string>& groups, const std::string& group) {
+    return std::find(groups.begin(), groups.end(), group) != groups.end();
+  };
   for (const auto& unit : units) {
     if (unit.unit < 0 || unit.unit >= int64_t(probe.best_factor.size()))
       throw Error("ground truth", fmt::format("unit {} is not in the probe", unit.unit));
-    const std::string factor = probe.factor_names[probe.best_factor[unit.unit]];
-    sweep_groups.push_back(concept_group(unit.part, unit.measure));
+    int64_t best = probe.best_factor[size_t(unit.unit)];
+    if (factors_only) {
+      const int64_t F = int64_t(ShapesWorld::factor_names().size());
+      best = probe.correlation[unit.unit].slice(0, 0, F).abs().argmax().item<int64_t>();
+    }
+    const std::string factor = probe.factor_names[size_t(best)];
+    sweep_groups.push_back(concept_groups(unit.part, unit.measure));
     probe_groups.push_back(factor_group(factor));
-    const bool agree = sweep_groups.back() == probe_groups.back();
+    const bool agree = agrees(sweep_groups.back(), probe_groups.back());
     result.agreeing += agree;
     result.per_unit.push_back({{"unit", unit.unit}, {"sweep_label", unit.part + " " + unit.measure},
-                               {"sweep_group", sweep_groups.back()}, {"probe_factor", factor},
+                               {"sweep_groups", sweep_groups.back()}, {"probe_factor", factor},
                                {"probe_group", probe_groups.back()},
-                               {"probe_correlation", probe.best_correlation[unit.unit]}, {"agree", agree}});
+                               {"probe_correlation", factors_only ? probe.correlation[unit.unit][best].item<double>()
+                                                                  : probe.best_correlation[size_t(unit.unit)]},
+                               {"agree", agree}});
   }
   result.units = int64_t(units.size());
   if (result.units == 0) return result;
-  result.agreement = double(result.agreeing) / double(result.units);
-  std::map<std::string, double> sweep_share, probe_share;
-  for (size_t i = 0; i < units.size(); ++i) {
-    sweep_share[sweep_groups[i]] += 1.0 / double(units.size());
-    probe_share[probe_groups[i]] += 1.0 / double(units.size());
-  }
-  for (const auto& [group, share] : sweep_share)
-    if (!group.empty() && probe_share.count(group)) result.chance += share * probe_share[group];
+  const auto n = units.size();
+  result.agreement = double(result.agreeing) / double(n);
+  // Chance: the expected agreement when the sweep labels are paired with the probe labels at random.
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < n; ++j) result.chance += agrees(sweep_groups[i], probe_groups[j]);
+  result.chance /= double(n) * double(n);
   // Permutation test: shuffle the sweep labels over the units.
   std::mt19937_64 random(splitmix64(seed ^ 0x7065726dULL));
   int64_t at_least = 0;
-  auto shuffled = sweep_groups;
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
   for (int64_t k = 0; k < permutations; ++k) {
-    for (size_t i = shuffled.size(); i > 1; --i) std::swap(shuffled[i - 1], shuffled[random() % i]);
+    for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[random() % i]);
     int64_t agree = 0;
-    for (size_t i = 0; i < shuffled.size(); ++i) agree += shuffled[i] == probe_groups[i];
+    for (size_t i = 0; i < n; ++i) agree += agrees(sweep_groups[order[i]], probe_groups[i]);
     at_least += agree >= result.agreeing;
   }
   result.p_value = double(1 + at_least) / double(1 + permutations);
+  return result;
+}
+
+const std::vector<FactorConcept>& measured_factors() {
+  // Not measured: the proportions (their meaning differs per class), the background hue (the
+  // whole circle, where a linear correlation means nothing), the texture frequency and the light.
+  static const std::vector<FactorConcept> factors = {
+      {"position_x", "main", "centre_x"},        {"position_y", "main", "centre_y"},
+      {"scale", "main", "area"},                 {"rotation", "main", "angle"},
+      {"main_hue", "main", "hue"},               {"main_saturation", "main", "saturation"},
+      {"main_value", "main", "luminance"},       {"secondary_hue", "secondary", "hue"},
+      {"secondary_value", "secondary", "luminance"}, {"background_value", "background", "luminance"},
+      {"background_gradient", "background", "entropy"}, {"texture_amplitude", "main", "entropy"}};
+  return factors;
+}
+
+SweepFactorChanges sweep_factor_changes(Database& db, int64_t units, int64_t side) {
+  const int64_t P = int64_t(ShapesWorld::part_names().size());
+  const auto& measures = concept_measures();
+  const auto& factors = measured_factors();
+  const int64_t F = int64_t(factors.size());
+  std::map<int64_t, int64_t> sample_class;
+  {
+    Database::Statement q(db, "SELECT sample, generator_class FROM samples");
+    while (q.step()) sample_class[q.column_int(0)] = q.column_int(1);
+  }
+  const int64_t last_step = db.query_int("SELECT max(step) FROM part_metrics").value_or(0);
+  SweepFactorChanges result;
+  result.range = torch::full({units}, NAN, torch::kDouble);
+  {
+    Database::Statement q(db, "SELECT unit, range_max - range_min FROM units");
+    while (q.step())
+      if (q.column_int(0) >= 0 && q.column_int(0) < units && !q.is_null(1))
+        result.range[q.column_int(0)] = q.column_double(1);
+  }
+  auto sum = torch::zeros({units, F}, torch::kDouble);
+  auto count = torch::zeros({units, F}, torch::kDouble);
+  auto s_sum = sum.accessor<double, 2>();
+  auto s_count = count.accessor<double, 2>();
+  // One (unit, sample) at a time: its first and last step's parts and each part's mean area.
+  std::vector<PartMeasures> first, last;
+  auto mean_area = torch::zeros({P}, torch::kDouble);
+  int64_t unit = -1, sample = -1;
+  const auto flush = [&] {
+    if (unit < 0 || unit >= units || !sample_class.count(sample)) return;
+    const auto changes = endpoint_changes(first, last, {}, mean_area, P, side, minimum_part_area(side));
+    const int64_t label = sample_class[sample];
+    for (int64_t f = 0; f < F; ++f) {
+      const auto& measured = factors[size_t(f)];
+      const int64_t part = measured.role == "background" ? 0
+                           : measured.role == "main"     ? ShapesWorld::main_part_of_class(label)
+                                                         : ShapesWorld::secondary_part_of_class(label);
+      const int64_t m = std::find(measures.begin(), measures.end(), measured.measure) - measures.begin();
+      const double value = changes[part][m].item<double>();
+      if (std::isfinite(value)) s_sum[unit][f] += value, s_count[unit][f] += 1;
+    }
+  };
+  Database::Statement q(db, "SELECT unit, sample, step, part, area, luminance, entropy, centre_x, centre_y, major_axis, "
+                            "minor_axis, angle, eccentricity, hue, saturation FROM part_metrics "
+                            "ORDER BY unit, sample, step, part");
+  const auto value = [&](int column) { return q.is_null(column) ? double(NAN) : q.column_double(column); };
+  while (q.step()) {
+    if (q.column_int(0) != unit || q.column_int(1) != sample) {
+      flush();
+      unit = q.column_int(0), sample = q.column_int(1);
+      first.clear(), last.clear();
+      mean_area.zero_();
+    }
+    const int64_t step = q.column_int(2), part = q.column_int(3);
+    if (part < 0 || part >= P) throw Error(db.file(), fmt::format("part {} is not a shapes part", part));
+    PartMeasures m;
+    m.part = int(part);
+    m.area = value(4), m.luminance = value(5), m.entropy = value(6), m.centre_x = value(7), m.centre_y = value(8);
+    m.major_axis = value(9), m.minor_axis = value(10), m.angle_degrees = value(11), m.eccentricity = value(12);
+    m.hue_degrees = value(13), m.saturation = value(14);
+    mean_area[part] += m.area / double(last_step + 1);
+    if (step == 0) first.push_back(m);
+    if (step == last_step) last.push_back(m);
+  }
+  flush();
+  result.change = sum / count;  // NaN where no sample measured it
+  return result;
+}
+
+std::vector<FactorSignal> factor_signal(const UnitProbe& probe, const SweepFactorChanges& changes, uint64_t seed,
+                                        int64_t permutations) {
+  const auto& names = ShapesWorld::factor_names();
+  const auto& factors = measured_factors();
+  const int64_t D = probe.partial.size(0);
+  if (changes.change.size(0) != D || changes.change.size(1) != int64_t(factors.size()))
+    throw Error("ground truth", "sweep changes and probe differ in their units or factors");
+  std::vector<FactorSignal> result;
+  std::mt19937_64 random(splitmix64(seed ^ 0x7369676eULL));
+  for (size_t f = 0; f < factors.size(); ++f) {
+    const int64_t column = std::find(names.begin(), names.end(), factors[f].factor) - names.begin();
+    std::vector<double> predicted, measured;
+    for (int64_t d = 0; d < D; ++d) {
+      const double sd = probe.feature_sd[d].item<double>(), range = changes.range[d].item<double>();
+      const double change = changes.change[d][int64_t(f)].item<double>();
+      if (!(sd > 0) || !(range > 0) || !std::isfinite(change)) continue;
+      predicted.push_back(probe.partial[d][column].item<double>() * range / sd);
+      measured.push_back(change);
+    }
+    FactorSignal signal;
+    signal.factor = factors[f].factor;
+    signal.measured_as = factors[f].role + " " + factors[f].measure;
+    signal.units = int64_t(predicted.size());
+    const auto pearson = [](const std::vector<double>& x, const std::vector<double>& y) {
+      const size_t n = x.size();
+      double mx = 0, my = 0;
+      for (size_t i = 0; i < n; ++i) mx += x[i] / double(n), my += y[i] / double(n);
+      double sxy = 0, sxx = 0, syy = 0;
+      for (size_t i = 0; i < n; ++i)
+        sxy += (x[i] - mx) * (y[i] - my), sxx += (x[i] - mx) * (x[i] - mx), syy += (y[i] - my) * (y[i] - my);
+      return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
+    };
+    if (signal.units >= 3) {
+      signal.correlation = pearson(predicted, measured);
+      int64_t at_least = 0;
+      auto shuffled = measured;
+      for (int64_t k = 0; k < permutations; ++k) {
+        for (size_t i = shuffled.size(); i > 1; --i) std::swap(shuffled[i - 1], shuffled[random() % i]);
+        at_least += std::abs(pearson(predicted, shuffled)) >= std::abs(signal.correlation);
+      }
+      signal.p_value = double(1 + at_least) / double(1 + permutations);
+    }
+    result.push_back(signal);
+  }
   return result;
 }
 

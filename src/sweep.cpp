@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <map>
 #include <set>
 
@@ -110,7 +111,7 @@ cv::Mat wrap_pixels(int64_t side, int type, void* data) { return cv::Mat(int(sid
 }  // namespace
 
 MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
-                               bool keep_images) {
+                               bool keep_images, bool overlap) {
   const torch::NoGradGuard no_grad;
   const int64_t n = latents.size(0);
   const int64_t side = models.generator.resolution();
@@ -118,6 +119,7 @@ MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& l
   MeasuredImages result;
   result.parts.resize(n);
   std::vector<torch::Tensor> features, logits, images, labels;
+  std::future<void> measuring;  // the previous batch's part measures, with overlap
   for (int64_t start = 0; start < n; start += batch_size) {
     const auto w = latents.slice(0, start, std::min(n, start + batch_size)).to(models.generator.device());
     const auto generated = generator_to_classifier_range(models.generator.synthesis(w));
@@ -125,23 +127,34 @@ MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& l
     features.push_back(r.to(torch::kCPU, torch::kFloat));
     logits.push_back(models.classifier.head(r).to(torch::kCPU, torch::kFloat));
     const auto part_labels = models.parts.label(generated, w).contiguous();
-    const auto pixels = generated.to(torch::kCPU).mul(255).round().clamp(0, 255).to(torch::kUInt8)
-                            .permute({0, 2, 3, 1}).contiguous();
+    // Quantised where the images are (a GPU copies a quarter of the bytes back).
+    const auto pixels = generated.mul(255).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1})
+                            .contiguous().to(torch::kCPU);
     if (pixels.size(1) != side || part_labels.size(1) != side)
       throw Error(models.generator.file(), "synthesis returned images of another size than its resolution");
-    const int64_t count = pixels.size(0);
-    at::parallel_for(0, count, 4, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const cv::Mat rgb = wrap_pixels(side, CV_8UC3, pixels[i].data_ptr());
-        const cv::Mat label = wrap_pixels(side, CV_32SC1, part_labels[i].data_ptr());
-        result.parts[start + i] = measure_parts(rgb, label, num_parts);
-      }
-    });
+    auto measure = [&result, pixels, part_labels, start, side, num_parts] {
+      at::parallel_for(0, pixels.size(0), 4, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const cv::Mat rgb = wrap_pixels(side, CV_8UC3, pixels[i].data_ptr());
+          const cv::Mat label = wrap_pixels(side, CV_32SC1, part_labels[i].data_ptr());
+          result.parts[start + i] = measure_parts(rgb, label, num_parts);
+        }
+      });
+    };
+    if (measuring.valid()) measuring.get();
+    if (overlap)
+      measuring = std::async(std::launch::async, [measure] {
+        at::init_num_threads();
+        measure();
+      });
+    else
+      measure();
     if (keep_images) {
       images.push_back(pixels);
       labels.push_back(part_labels);
     }
   }
+  if (measuring.valid()) measuring.get();
   result.features = torch::cat(features);
   result.logits = torch::cat(logits);
   if (keep_images) {
@@ -287,6 +300,7 @@ struct SweepContext {
   Database& database;
   int64_t num_parts = 0, side = 0, steps = 0;
   double min_area = 0;
+  bool overlap = false;
 };
 
 // Per-sample endpoint changes of groups of `per_group` images (one group per sample and sweep),
@@ -345,14 +359,20 @@ void insert_changes(Database& database, const char* table, const char* key, int6
     }
 }
 
-// Sweeps the units of one chunk and writes all their rows in one transaction.
-int64_t sweep_unit_chunk(const SweepContext& context, const std::vector<int64_t>& units) {
+// A chunk is swept in two parts: `measure_*` renders, encodes, segments and measures its images
+// (the generator's share), and `record_*` computes flow and statistics and writes all its rows in
+// one transaction (the CPU's share), which may run beside the next chunk's `measure_*`.
+MeasuredImages measure_unit_chunk(const SweepContext& context, const std::vector<int64_t>& units) {
+  const auto latents = unit_sweep_latents(context.models.network, context.tuning, units, context.steps);
+  return measure_latents(context.models, latents, context.study.sweep.batch_size, true, context.overlap);
+}
+
+int64_t record_unit_chunk(const SweepContext& context, const std::vector<int64_t>& units,
+                          const MeasuredImages& measured) {
   const torch::NoGradGuard no_grad;
   const auto& tuning = context.tuning;
   const int64_t U = int64_t(units.size()), S = tuning.size(), T = context.steps;
   const int64_t D = tuning.features.size(1);
-  const auto latents = unit_sweep_latents(context.models.network, tuning, units, T);
-  const auto measured = measure_latents(context.models, latents, context.study.sweep.batch_size, true);
   const auto values = sweep_values(tuning, units, T);                          // [U, T]
   const auto r = measured.features.to(torch::kDouble).reshape({U, S, T, D});
   const auto logits = measured.logits.reshape({U, S, T, -1});
@@ -450,8 +470,9 @@ torch::Tensor null_direction(uint64_t seed, int64_t direction, int64_t dim) {
   return u / u.norm();
 }
 
-// Sweeps random directions (both ends only) and writes their changes in one transaction.
-int64_t sweep_null_chunk(const SweepContext& context, const std::vector<int64_t>& directions, const NormBins& bins) {
+// Random directions, both ends only, ordered (direction, sample, end).
+MeasuredImages measure_null_chunk(const SweepContext& context, const std::vector<int64_t>& directions,
+                                  const NormBins& bins) {
   const torch::NoGradGuard no_grad;
   const auto& tuning = context.tuning;
   const int64_t S = tuning.size(), D = tuning.features.size(1);
@@ -462,9 +483,15 @@ int64_t sweep_null_chunk(const SweepContext& context, const std::vector<int64_t>
     const auto step = null_direction(context.study.sweep.seed, d, D) * float(norm);
     rows.push_back(torch::stack({tuning.features, tuning.features + step}, 1).reshape({2 * S, D}));
   }
-  const auto features = torch::cat(rows);  // ordered (direction, sample, end)
-  const auto latents = context.models.network.apply(features).to(torch::kCPU, torch::kFloat);
-  const auto measured = measure_latents(context.models, latents, context.study.sweep.batch_size, true);
+  const auto latents = context.models.network.apply(torch::cat(rows)).to(torch::kCPU, torch::kFloat);
+  return measure_latents(context.models, latents, context.study.sweep.batch_size, true, context.overlap);
+}
+
+int64_t record_null_chunk(const SweepContext& context, const std::vector<int64_t>& directions, const NormBins& bins,
+                          const MeasuredImages& measured) {
+  const torch::NoGradGuard no_grad;
+  const int64_t S = context.tuning.size();
+  const int64_t per_bin = context.study.sweep.null_directions;
   const auto changes = group_changes(context, measured, int64_t(directions.size()), S, 2);
   Database& db = context.database;
   db.in_transaction([&] {
@@ -476,7 +503,7 @@ int64_t sweep_null_chunk(const SweepContext& context, const std::vector<int64_t>
       insert_changes(db, "null_changes", "direction", d, changes.mean[int64_t(i)], changes.count[int64_t(i)]);
     }
   });
-  return features.size(0);
+  return int64_t(directions.size()) * 2 * S;
 }
 
 // The run's identity: everything that changes the rows (not the thresholds, which only change the
@@ -710,6 +737,8 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   context.side = generator.resolution();
   context.steps = s.steps;
   context.min_area = minimum_part_area(context.side);
+  context.overlap = options.overlap == Overlap::always ||
+                    (options.overlap == Overlap::automatic && generator.device().is_cuda());
 
   const auto done_units = done_ids(db, "SELECT unit FROM units");
   const auto done_directions = done_ids(db, "SELECT direction FROM null_directions");
@@ -730,17 +759,38 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
     if (options.progress) bar.set(summary.images);
     if (options.stop_after_chunks >= 0 && ++chunks_run >= options.stop_after_chunks) throw SweepInterrupted();
   };
+  // The chunks still to do, null directions first; each is measured, then recorded. With overlap,
+  // chunk k is recorded on another thread while chunk k + 1 is measured.
+  struct Chunk {
+    bool null;
+    std::vector<int64_t> ids;
+  };
+  std::vector<Chunk> chunks;
   for (int64_t begin = 0; begin < directions; begin += chunk) {
     std::vector<int64_t> group;
     for (int64_t d = begin; d < std::min(directions, begin + chunk); ++d) group.push_back(d);
-    if (done_directions.count(group.front())) continue;
-    after_chunk(sweep_null_chunk(context, group, bins));
+    if (!done_directions.count(group.front())) chunks.push_back({true, group});
   }
   for (int64_t begin = 0; begin < summary.units; begin += chunk) {
     std::vector<int64_t> group(units.begin() + begin, units.begin() + std::min(summary.units, begin + chunk));
-    if (done_units.count(group.front())) continue;
-    after_chunk(sweep_unit_chunk(context, group));
+    if (!done_units.count(group.front())) chunks.push_back({false, group});
   }
+  const auto record = [&](const Chunk& c, const MeasuredImages& measured) {
+    return c.null ? record_null_chunk(context, c.ids, bins, measured) : record_unit_chunk(context, c.ids, measured);
+  };
+  std::future<int64_t> recording;
+  for (const auto& c : chunks) {
+    auto measured = c.null ? measure_null_chunk(context, c.ids, bins) : measure_unit_chunk(context, c.ids);
+    if (recording.valid()) after_chunk(recording.get());
+    if (context.overlap)
+      recording = std::async(std::launch::async, [&record, &c, measured = std::move(measured)] {
+        at::init_num_threads();
+        return record(c, measured);
+      });
+    else
+      after_chunk(record(c, measured));
+  }
+  if (recording.valid()) after_chunk(recording.get());
   bar.finish();
   const auto swept = std::chrono::steady_clock::now();
   summary.seconds = std::chrono::duration<double>(swept - start_time).count();

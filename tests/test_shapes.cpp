@@ -102,6 +102,7 @@ TEST(ShapesNames, PartsOfEachClass) {
       {"trunk", "crown"},
       {"petal", "centre", "stem"}};
   const std::vector<std::string> main_parts = {"cap", "car body", "bird body", "wall", "crown", "petal"};
+  const std::vector<std::string> secondary_parts = {"stem", "window", "beak", "roof", "trunk", "centre"};
   ASSERT_EQ(class_count(), 6);
   std::set<int64_t> used;
   for (int64_t label = 0; label < class_count(); ++label) {
@@ -109,6 +110,7 @@ TEST(ShapesNames, PartsOfEachClass) {
     for (const auto& name : expected[static_cast<size_t>(label)]) want.push_back(part_index(name));
     EXPECT_EQ(ShapesWorld::parts_of_class(label), want) << ShapesWorld::class_names()[label];
     EXPECT_EQ(ShapesWorld::main_part_of_class(label), part_index(main_parts[static_cast<size_t>(label)]));
+    EXPECT_EQ(ShapesWorld::secondary_part_of_class(label), part_index(secondary_parts[static_cast<size_t>(label)]));
     used.insert(want.begin(), want.end());
   }
   // Every part but the background belongs to some class; "window" and "stem" are shared.
@@ -309,6 +311,25 @@ TEST(ShapesFactors, MainHueMatchesTheMainPartPixels) {
   EXPECT_GT(r, 0.8);
   RecordProperty("main_hue_correlation", std::to_string(r));
   std::printf("main hue vs measured hue of the main part: r = %.4f\n", r);
+}
+
+TEST(ShapesFactors, SecondaryHueMatchesTheSecondaryPartPixels) {
+  const ShapesWorld world(64);
+  const ShapesBatch batch = world.render_class_balanced(300, 22);
+  const int64_t hue_column = factor_index("secondary_hue");
+  std::vector<double> factor, measured;
+  for (int64_t i = 0; i < 300; ++i) {
+    const int64_t part = ShapesWorld::secondary_part_of_class(batch.labels[i].item<int64_t>());
+    const torch::Tensor where = batch.parts[i] == part;
+    if (where.sum().item<int64_t>() == 0) continue;
+    const torch::Tensor mean = batch.images[i].permute({1, 2, 0}).index({where}).to(torch::kDouble).mean(0);
+    factor.push_back(batch.factors[i][hue_column].item<double>());
+    measured.push_back(hue_of(mean[0].item<double>(), mean[1].item<double>(), mean[2].item<double>()));
+  }
+  EXPECT_GT(factor.size(), 250u);
+  const double r = correlation(factor, measured);
+  EXPECT_GT(r, 0.8);
+  std::printf("secondary hue vs measured hue of the secondary part: r = %.4f\n", r);
 }
 
 TEST(ShapesFactors, BrightnessFactorsReachThePixels) {

@@ -37,10 +37,11 @@ struct SweepStudy {
   Classifier classifier;
   Generator generator;
   LinkingNetwork network;
-  SweepSummary run(int64_t stop_after_chunks = -1) const {
+  SweepSummary run(int64_t stop_after_chunks = -1, Overlap overlap = Overlap::automatic) const {
     SweepRunOptions options;
     options.progress = false;
     options.stop_after_chunks = stop_after_chunks;
+    options.overlap = overlap;
     return run_sweep(config, classifier, generator, network, options);
   }
 };
@@ -135,6 +136,20 @@ TEST(Sweep, BatchedMeasuresEqualOneImageAtATime) {
     }
   }
   EXPECT_GT(compared, latents.size(0));  // more than one part per image on average
+  // Measuring on another thread while the next batch renders changes nothing.
+  const auto overlapped = measure_latents(models, latents, 7, true, true);
+  EXPECT_TRUE(torch::equal(overlapped.images, batched.images));
+  EXPECT_TRUE(torch::equal(overlapped.labels, batched.labels));
+  EXPECT_TRUE(torch::equal(overlapped.features, batched.features));
+  ASSERT_EQ(overlapped.parts.size(), batched.parts.size());
+  for (size_t i = 0; i < batched.parts.size(); ++i) {
+    ASSERT_EQ(overlapped.parts[i].size(), batched.parts[i].size());
+    for (size_t k = 0; k < batched.parts[i].size(); ++k) {
+      EXPECT_EQ(overlapped.parts[i][k].area, batched.parts[i][k].area);
+      EXPECT_EQ(overlapped.parts[i][k].entropy, batched.parts[i][k].entropy);
+      EXPECT_EQ(overlapped.parts[i][k].hue_degrees, batched.parts[i][k].hue_degrees);
+    }
+  }
 }
 
 TEST(Sweep, EndpointChangesFollowTheDocumentedNormalisation) {
@@ -313,6 +328,24 @@ TEST(Sweep, InterruptedRunResumesToTheSameRows) {
             table_contents(straight.config.results_database(), straight_dir.path()));
 }
 
+TEST(Sweep, OverlappedRunsWriteTheSameRowsAndResume) {
+  ScratchDir straight_dir("sweep-sequential"), overlapped_dir("sweep-overlapped");
+  const auto straight = make_sweep_study(straight_dir.path());
+  straight.run(-1, Overlap::never);
+  const auto overlapped = make_sweep_study(overlapped_dir.path());
+  // Recording runs one chunk behind measuring: stopping after 5 recorded chunks leaves 5 in the
+  // database, whatever was measured beyond them.
+  EXPECT_THROW(overlapped.run(5, Overlap::always), SweepInterrupted);
+  {
+    Database db(overlapped.config.results_database(), Database::Mode::open_existing);
+    EXPECT_EQ(db.query_int("SELECT count(*) FROM null_directions"), 10);
+    EXPECT_EQ(db.query_int("SELECT count(*) FROM units"), 0);
+  }
+  overlapped.run(-1, Overlap::always);
+  EXPECT_EQ(table_contents(overlapped.config.results_database(), overlapped_dir.path()),
+            table_contents(straight.config.results_database(), straight_dir.path()));
+}
+
 TEST(Sweep, OtherSettingsOrModelsAreAnErrorNamingTheDatabase) {
   ScratchDir dir("sweep-settings");
   auto study = make_sweep_study(dir.path());
@@ -342,16 +375,21 @@ TEST(ResultsDatabase, CsvExportQuotesAndMarksNull) {
 }
 
 TEST(GroundTruth, ConceptsMapToTheFactorsThatMoveThem) {
-  EXPECT_EQ(concept_group("cap", "hue"), "main_hue");
-  EXPECT_EQ(concept_group("stem", "hue"), "secondary_hue");
-  EXPECT_EQ(concept_group("background", "luminance"), "background_value");
-  EXPECT_EQ(concept_group("wheel", "area"), "scale");
-  EXPECT_EQ(concept_group("petal", "centre_x"), "position_x");
-  EXPECT_EQ(concept_group("crown", "entropy"), "texture");
-  EXPECT_EQ(concept_group("background", "centre_x"), "");
+  using Groups = std::vector<std::string>;
+  EXPECT_EQ(concept_groups("cap", "hue"), Groups{"main_hue"});
+  EXPECT_EQ(concept_groups("stem", "hue"), Groups{"secondary_hue"});
+  EXPECT_EQ(concept_groups("background", "luminance"), Groups{"background_value"});
+  EXPECT_EQ(concept_groups("wheel", "area"), (Groups{"scale", "class:car"}));
+  EXPECT_EQ(concept_groups("stem", "area"), (Groups{"scale", "class:mushroom", "class:flower"}));
+  EXPECT_EQ(concept_groups("background", "area"), Groups{"scale"});
+  EXPECT_EQ(concept_groups("petal", "centre_x"), Groups{"position_x"});
+  EXPECT_EQ(concept_groups("crown", "entropy"), Groups{"texture"});
+  EXPECT_TRUE(concept_groups("background", "centre_x").empty());
   EXPECT_EQ(factor_group("proportion_b"), "proportion");
   EXPECT_EQ(factor_group("texture_frequency"), "texture");
-  testing::expect_error([&] { concept_group("wing tip", "hue"); }, {"wing tip"});
+  EXPECT_EQ(factor_group(class_factor("bird")), "class:bird");
+  testing::expect_error([&] { concept_groups("wing tip", "hue"); }, {"wing tip"});
+  testing::expect_error([&] { factor_group("class:dragon"); }, {"class:dragon"});
 }
 
 TEST(GroundTruth, AgreementIsComparedWithChance) {
@@ -379,13 +417,115 @@ TEST(GroundTruth, AgreementIsComparedWithChance) {
   EXPECT_GT(bad.p_value, 0.99);
 }
 
+TEST(GroundTruth, PartAreasAgreeWithTheirClassesAndChanceCountsEveryGroup) {
+  UnitProbe probe;
+  probe.factor_names = ShapesWorld::factor_names();
+  for (const auto& name : ShapesWorld::class_names()) probe.factor_names.push_back(class_factor(name));
+  const auto index = [&](const std::string& name) {
+    return int64_t(std::find(probe.factor_names.begin(), probe.factor_names.end(), name) - probe.factor_names.begin());
+  };
+  // Units 0-3 respond to birds, 4-7 to cars.
+  for (int64_t d = 0; d < 8; ++d) {
+    probe.best_factor.push_back(index(d < 4 ? "class:bird" : "class:car"));
+    probe.best_correlation.push_back(0.9);
+  }
+  std::vector<LabelledUnit> right, crossed;
+  for (int64_t d = 0; d < 8; ++d) {
+    right.push_back({d, d < 4 ? "wing" : "wheel", "area"});
+    crossed.push_back({d, d < 4 ? "wheel" : "wing", "area"});
+  }
+  const auto good = label_agreement(probe, right, 1, 2000);
+  EXPECT_EQ(good.agreeing, 8);
+  // Each sweep label accepts {scale, its class}; a random pairing matches the class half the time.
+  EXPECT_DOUBLE_EQ(good.chance, 0.5);
+  EXPECT_LT(good.p_value, 0.05);
+  EXPECT_EQ(label_agreement(probe, crossed, 1, 2000).agreeing, 0);
+  // Within-class factors only: every unit's strongest factor is scale, which any part's area reflects.
+  probe.correlation = torch::zeros({8, 17 + 6}, torch::kDouble);
+  for (int64_t d = 0; d < 8; ++d) {
+    probe.correlation[d][17 + (d < 4 ? 2 : 1)] = 0.9;
+    probe.correlation[d][index("scale")] = -0.3;
+    probe.correlation[d][index("main_hue")] = 0.2;
+  }
+  const auto factors_only = label_agreement(probe, crossed, 1, 2000, true);
+  EXPECT_EQ(factors_only.agreeing, 8);
+  EXPECT_EQ(factors_only.per_unit[0]["probe_factor"], "scale");
+  EXPECT_EQ(factors_only.per_unit[0]["probe_correlation"], -0.3);
+}
+
+TEST(GroundTruth, FactorSignalFindsAPlantedRelationAndNotNoise) {
+  const int64_t D = 200;
+  const auto& factors = measured_factors();
+  torch::manual_seed(3);
+  UnitProbe probe;
+  probe.partial = torch::randn({D, 17}, torch::kDouble);
+  probe.feature_sd = torch::rand({D}, torch::kDouble) + 0.5;
+  SweepFactorChanges changes;
+  changes.range = torch::rand({D}, torch::kDouble) + 0.5;
+  changes.change = torch::randn({D, int64_t(factors.size())}, torch::kDouble);
+  const int64_t planted = 9, column = 12;  // background_value, measured as the background's luminance
+  ASSERT_EQ(factors[planted].factor, "background_value");
+  ASSERT_EQ(ShapesWorld::factor_names()[column], "background_value");
+  const auto predicted = probe.partial.select(1, column) * changes.range / probe.feature_sd;
+  changes.change.select(1, planted).copy_(0.5 * predicted + 0.05 * torch::randn({D}, torch::kDouble));
+  changes.change[7][planted] = NAN;  // not measured for one unit: left out
+  changes.range[8] = NAN;            // not swept: left out
+  const auto signal = factor_signal(probe, changes, 1, 500);
+  ASSERT_EQ(signal.size(), factors.size());
+  EXPECT_EQ(signal[planted].units, D - 2);
+  EXPECT_EQ(signal[planted].measured_as, "background luminance");
+  EXPECT_GT(signal[planted].correlation, 0.95);
+  EXPECT_LT(signal[planted].p_value, 0.01);
+  EXPECT_LT(std::abs(signal[0].correlation), 0.3);  // position_x: pure noise
+  EXPECT_GT(signal[0].p_value, 0.001);
+}
+
+TEST(GroundTruth, SweepFactorChangesUseEachSamplesOwnClassParts) {
+  ScratchDir dir("factor-changes");
+  Database db(dir.path() / "results.sqlite", Database::Mode::create_or_open);
+  db.execute(
+      "CREATE TABLE samples (sample INTEGER PRIMARY KEY, generator_class INTEGER, classifier_class INTEGER);"
+      "CREATE TABLE units (unit INTEGER PRIMARY KEY, range_min REAL, range_max REAL);"
+      "CREATE TABLE part_metrics (unit INTEGER, sample INTEGER, step INTEGER, part INTEGER, area REAL, luminance REAL,"
+      " entropy REAL, centre_x REAL, centre_y REAL, major_axis REAL, minor_axis REAL, angle REAL, eccentricity REAL,"
+      " hue REAL, saturation REAL);"
+      "INSERT INTO samples VALUES (0, 0, 0), (1, 1, 1);"  // a mushroom (main part: cap) and a car (car body)
+      "INSERT INTO units VALUES (3, 0.5, 2.5);");
+  Database::Statement row(db, "INSERT INTO part_metrics VALUES (3, ?, ?, ?, 100, ?, 1, 16, 16, 8, 4, 10, 0.5, 30, 0.5)");
+  const auto add = [&](int64_t sample, int64_t step, int64_t part, double luminance) {
+    row.bind(1, sample).bind(2, step).bind(3, part).bind(4, luminance);
+    row.run();
+  };
+  for (int64_t step = 0; step < 3; ++step) {
+    add(0, step, 0, 40);                 // background, unchanged
+    add(0, step, 1, 20 + 8.5 * step);    // cap: +17 = +0.2 of 85
+    add(0, step, 3, 60 - 17 * step);     // car body in a mushroom sample: not its class's part
+    add(1, step, 0, 40 + 8.5 * step);    // background: +0.2
+    add(1, step, 3, 10 + 25.5 * step);   // car body: +0.6
+  }
+  const auto changes = sweep_factor_changes(db, 5, 32);
+  const auto& factors = measured_factors();
+  const auto index = [&](const std::string& name) {
+    return int64_t(std::find_if(factors.begin(), factors.end(), [&](const auto& f) { return f.factor == name; }) -
+                   factors.begin());
+  };
+  EXPECT_NEAR(changes.change[3][index("main_value")].item<double>(), (0.2 + 0.6) / 2, 1e-9);
+  EXPECT_NEAR(changes.change[3][index("background_value")].item<double>(), (0.0 + 0.2) / 2, 1e-9);
+  EXPECT_TRUE(std::isnan(changes.change[3][index("secondary_value")].item<double>()));  // no stem, no window
+  EXPECT_TRUE(std::isnan(changes.change[2][index("main_value")].item<double>()));       // unit 2 not swept
+  EXPECT_DOUBLE_EQ(changes.range[3].item<double>(), 2.0);
+  EXPECT_TRUE(std::isnan(changes.range[0].item<double>()));
+}
+
 TEST(GroundTruth, ProbeCorrelatesWithinClasses) {
   const auto classifier = Classifier::load(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/classifier.pt",
                                            c10::Device(c10::kCPU));
   const int64_t images = 120;
   const auto probe = probe_shapes_units(classifier, images, 5, 32, 50);
-  ASSERT_EQ(probe.correlation.sizes(), (std::vector<int64_t>{classifier.feature_dim(), 17}));
-  EXPECT_EQ(probe.factor_names, ShapesWorld::factor_names());
+  ASSERT_EQ(probe.correlation.sizes(), (std::vector<int64_t>{classifier.feature_dim(), 17 + 6}));
+  EXPECT_EQ(std::vector<std::string>(probe.factor_names.begin(), probe.factor_names.begin() + 17),
+            ShapesWorld::factor_names());
+  EXPECT_EQ(probe.factor_names[17 + 2], "class:bird");
   EXPECT_LE(probe.correlation.abs().max().item<double>(), 1.0 + 1e-9);
   // One (unit, factor) pair recomputed by hand: per-class z-scores of both, then their mean product.
   const torch::NoGradGuard no_grad;
@@ -403,6 +543,25 @@ TEST(GroundTruth, ProbeCorrelatesWithinClasses) {
     if (sx > 1e-12 && sy > 1e-12) sum += (((x - x.mean()) / sx) * ((y - y.mean()) / sy)).sum().item<double>();
   }
   EXPECT_NEAR(probe.correlation[unit][factor].item<double>(), sum / double(images), 1e-6);
+  // Class membership: the plain Pearson correlation with the bird indicator over all images.
+  const auto x = r.select(1, unit), y = (batch.labels == 2).to(torch::kDouble);
+  const double pearson = (((x - x.mean()) / x.std()) * ((y - y.mean()) / y.std())).sum().item<double>() / double(images);
+  EXPECT_NEAR(probe.correlation[unit][17 + 2].item<double>(), pearson, 1e-6);
+  // Partial effects solve the ridge normal equations on the within-class standardised data, and
+  // the unit SD pools the within-class variances.
+  auto zr = torch::zeros_like(r), zf = torch::zeros({images, 17}, torch::kDouble);
+  auto pooled = torch::zeros({r.size(1)}, torch::kDouble);
+  for (int64_t c = 0; c < 6; ++c) {
+    const auto rows = (batch.labels == c).nonzero().squeeze(1);
+    const auto x = r.index_select(0, rows), y = batch.factors.to(torch::kDouble).index_select(0, rows);
+    const auto sx = x.std(0, true, true), sy = y.std(0, true, true);
+    zr.index_copy_(0, rows, torch::where(sx > 1e-12, (x - x.mean(0, true)) / sx.clamp_min(1e-12), torch::zeros_like(x)));
+    zf.index_copy_(0, rows, torch::where(sy > 1e-12, (y - y.mean(0, true)) / sy.clamp_min(1e-12), torch::zeros_like(y)));
+    pooled += x.var(0, true) * double(rows.numel());
+  }
+  const auto lhs = (zr.t().matmul(zr) / double(images) + 1e-2 * torch::eye(r.size(1), torch::kDouble)).matmul(probe.partial);
+  EXPECT_LT((lhs - zr.t().matmul(zf) / double(images)).abs().max().item<double>(), 1e-8);
+  EXPECT_NEAR(probe.feature_sd[unit].item<double>(), std::sqrt(pooled[unit].item<double>() / double(images)), 1e-9);
   EXPECT_EQ(probe.best_factor[unit], probe.correlation[unit].abs().argmax().item<int64_t>());
   testing::expect_error([&] { probe_shapes_units(classifier, 5, 1, 32); }, {"probe", "12"});
 }

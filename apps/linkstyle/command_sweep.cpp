@@ -152,18 +152,40 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     }
     if (units.empty()) throw Error(db.file(), "no expressible unit has a significant concept: nothing to score");
     const auto agreement = label_agreement(probe, units, options->seed);
+    const auto factor_agreement = label_agreement(probe, units, options->seed, 10000, true);
+    const auto signal =
+        factor_signal(probe, sweep_factor_changes(db, classifier.feature_dim(), generator.resolution()), options->seed);
     db.in_transaction([&] {
-      db.execute("CREATE TABLE IF NOT EXISTS probe (unit INTEGER NOT NULL, factor TEXT NOT NULL, correlation REAL, "
-                 "PRIMARY KEY (unit, factor)) WITHOUT ROWID; DELETE FROM probe;");
-      Database::Statement insert(db, "INSERT INTO probe (unit, factor, correlation) VALUES (?, ?, ?)");
+      db.execute("DROP TABLE IF EXISTS probe; CREATE TABLE probe (unit INTEGER NOT NULL, factor TEXT NOT NULL, "
+                 "correlation REAL, partial REAL, PRIMARY KEY (unit, factor)) WITHOUT ROWID;");
+      Database::Statement insert(db, "INSERT INTO probe (unit, factor, correlation, partial) VALUES (?, ?, ?, ?)");
       const auto c = probe.correlation.accessor<double, 2>();
+      const auto b = probe.partial.accessor<double, 2>();
       for (int64_t d = 0; d < probe.correlation.size(0); ++d)
         for (size_t f = 0; f < probe.factor_names.size(); ++f) {
           insert.bind(1, d).bind(2, probe.factor_names[f]).bind_finite(3, c[d][int64_t(f)]);
+          if (int64_t(f) < probe.partial.size(1))
+            insert.bind_finite(4, b[d][int64_t(f)]);
+          else
+            insert.bind_null(4);
           insert.run();
         }
     });
     auto report = agreement.to_json();
+    report["factor_agreement"] = factor_agreement.to_json();
+    report["factor_agreement"].erase("per_unit");
+    report["factor_signal"] = nlohmann::json::array();
+    std::string signal_lines;
+    // Bonferroni over the factors tested: the probe expects a positive correlation for each.
+    const double tests = double(signal.size());
+    for (const auto& s : signal) {
+      const double corrected = std::min(1.0, s.p_value * tests);
+      report["factor_signal"].push_back({{"factor", s.factor}, {"measured_as", s.measured_as}, {"units", s.units},
+                                         {"correlation", s.correlation}, {"p_value", s.p_value},
+                                         {"p_bonferroni", corrected}});
+      signal_lines += fmt::format("\n  {:20s} ({:22s}) r = {:+.3f}, p = {:.4f} (Bonferroni over {}: {:.4f}), {} units",
+                                  s.factor, s.measured_as, s.correlation, s.p_value, signal.size(), corrected, s.units);
+    }
     report["expressible_units"] = expressible;
     report["probe_images"] = options->images;
     report["probe_seed"] = options->seed;
@@ -172,9 +194,13 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     report["file"] = file.string();
     print_summary(global, report,
                   fmt::format("probe: sweep labels agree with the dataset probe for {}/{} labelled expressible units "
-                              "({:.1f}%; chance {:.1f}%, permutation p = {:.4f}) -> {}",
+                              "({:.1f}%; chance {:.1f}%, permutation p = {:.4f}); with within-class factors only: "
+                              "{}/{} ({:.1f}%; chance {:.1f}%, p = {:.4f})\n"
+                              "factor signal (probe's predicted change vs the sweep's measured change, over units):{}\n-> {}",
                               agreement.agreeing, agreement.units, 100 * agreement.agreement, 100 * agreement.chance,
-                              agreement.p_value, file.string()));
+                              agreement.p_value, factor_agreement.agreeing, factor_agreement.units,
+                              100 * factor_agreement.agreement, 100 * factor_agreement.chance, factor_agreement.p_value,
+                              signal_lines, file.string()));
   });
 }
 

@@ -1,21 +1,29 @@
 // linkstyle/ground_truth.hpp
 //
 // WHAT THIS REPRESENTS
-//   The check of sweep labels against known answers on the shapes world (docs/sweeps.md):
-//   - a dataset probe: over rendered shapes images, the within-class correlation of each unit's
-//     activation with each factor (both standardised within each class, then pooled), so the
-//     class identity does not count as a factor; the probe label of a unit is its factor with
-//     the largest |correlation|;
-//   - factor groups: the concept (part, measure) a factor should move, e.g. main_hue -> the hue
-//     of a class's main part, scale -> any part's area, position_x -> centre_x or flow_x;
-//   - agreement: the share of units whose sweep label's group equals their probe label's group,
-//     against chance = the agreement expected when the two labels are paired at random (both
-//     marginals kept), with a permutation p-value.
+//   The check of sweeps against known answers on the shapes world (docs/sweeps.md):
+//   - a dataset probe over rendered shapes images:
+//     - the correlation of each unit's activation with each of the 17 factors *within* classes
+//       (both standardised within each class, then pooled);
+//     - the correlation with each class's membership (the 0/1 indicator, over all images);
+//     - the partial effect of each unit on each factor: the ridge regression of the within-class
+//       standardised factors on all within-class standardised units, which is what a sweep asks
+//       (one unit moves, the others stay);
+//     - the probe label of a unit: the factor or class with the largest |correlation|;
+//   - label agreement: the share of units whose probe label's group is among the groups their
+//     sweep label reflects (cap hue -> main_hue; wing area -> scale or class:bird, since a part
+//     grows with the object and appears with its class), against chance = the agreement expected
+//     when the two labels are paired at random (both marginals kept), with a permutation p-value;
+//   - factor signal: per factor with a measurable concept, the correlation over units between
+//     the change the probe predicts for a unit's sweep (partial effect x range / unit SD, in
+//     factor SDs) and the change the sweep measured (the factor's concept on each sample's own
+//     class parts), with a permutation p-value.
 // REQUIRES
 //   A classifier that takes shapes images; sweep labels as (part name, measure) with part names
-//   from ShapesWorld::part_names().
+//   from ShapesWorld::part_names(); for the factor signal, a complete sweep database of the study
+//   whose parts are the shapes world's.
 // ENSURES
-//   Deterministic for a seed and thread count; no I/O.
+//   Deterministic for a seed and thread count. Only sweep_factor_changes reads (the database).
 #pragma once
 
 #include <cstdint>
@@ -29,21 +37,27 @@
 
 namespace linkstyle {
 
+class Database;
+
 struct UnitProbe {
-  std::vector<std::string> factor_names;
-  torch::Tensor correlation;  // [D, F] float64, within-class
-  std::vector<int64_t> best_factor;
-  std::vector<double> best_correlation;  // signed
+  std::vector<std::string> factor_names;  // ShapesWorld::factor_names(), then class_factor(c) per class
+  torch::Tensor correlation;              // [D, 17 + C] float64: within-class factors, then membership
+  torch::Tensor partial;                  // [D, 17] float64: standardised partial effects
+  torch::Tensor feature_sd;               // [D] float64: each unit's within-class standard deviation
+  std::vector<int64_t> best_factor;       // per unit, over every column
+  std::vector<double> best_correlation;   // signed
 };
 
 // Renders `images` class-balanced shapes images at `resolution` (seed `seed`) and probes every unit.
 UnitProbe probe_shapes_units(const Classifier& classifier, int64_t images, uint64_t seed, int64_t resolution,
                              int64_t batch_size = 256);
 
-// The group a shapes factor belongs to ("scale", "main_hue", ...).
+// The probe's name for membership of a class: "class:bird".
+std::string class_factor(const std::string& class_name);
+// The group a shapes factor belongs to ("scale", "main_hue", ..., "class:bird").
 std::string factor_group(const std::string& factor);
-// The factor group a concept reflects, or "" when none does.
-std::string concept_group(const std::string& part_name, const std::string& measure);
+// The factor groups a concept reflects (none for some, e.g. the background's centre).
+std::vector<std::string> concept_groups(const std::string& part_name, const std::string& measure);
 
 struct LabelledUnit {
   int64_t unit = 0;
@@ -57,7 +71,33 @@ struct Agreement {
   nlohmann::json to_json() const;
 };
 
+// With factors_only, each unit's probe label is its strongest within-class factor (classes left out).
 Agreement label_agreement(const UnitProbe& probe, const std::vector<LabelledUnit>& units, uint64_t seed,
-                          int64_t permutations = 10000);
+                          int64_t permutations = 10000, bool factors_only = false);
+
+// The factors whose change a sweep measures, with the concept that measures each: the part is the
+// sample's class's main or secondary part, or the background.
+struct FactorConcept {
+  std::string factor, role, measure;  // role: main, secondary or background
+};
+const std::vector<FactorConcept>& measured_factors();
+
+struct SweepFactorChanges {
+  torch::Tensor change;  // [D, measured_factors().size()] float64, mean over samples, NaN where none
+  torch::Tensor range;   // [D] float64: max - min of the unit's sweep, NaN for units not swept
+};
+
+// Reads a complete sweep database (parts = the shapes world's) of a classifier with `units` units
+// at image side `side`, and averages each factor's concept change over the samples.
+SweepFactorChanges sweep_factor_changes(Database& db, int64_t units, int64_t side);
+
+struct FactorSignal {
+  std::string factor, measured_as;  // e.g. "background_value", "background luminance"
+  int64_t units = 0;
+  double correlation = 0, p_value = 1;
+};
+
+std::vector<FactorSignal> factor_signal(const UnitProbe& probe, const SweepFactorChanges& changes, uint64_t seed,
+                                        int64_t permutations = 2000);
 
 }  // namespace linkstyle

@@ -73,10 +73,16 @@ struct SweepModels {
   const PartSource& parts;
 };
 
+// Whether the CPU's share of a sweep (part measures, optical flow, statistics, database rows) runs
+// beside the generator's: `automatic` does so when the generator runs on a GPU, where the CPU work
+// would otherwise leave it idle. The results are the same either way.
+enum class Overlap { automatic, always, never };
+
 // Renders, re-encodes, segments and measures `latents` [N, w_dim] in batches of `batch_size`;
-// with keep_images, also returns every image (uint8) and its part labels.
+// with keep_images, also returns every image (uint8) and its part labels. With overlap, the part
+// measures of one batch run on another thread while the next batch is rendered.
 MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
-                               bool keep_images);
+                               bool keep_images, bool overlap = false);
 
 // The measures that make a concept (with a part): normalised changes between the two ends of a
 // sweep (docs/sweeps.md): area (relative), luminance (/85), entropy (bits), hue (degrees),
@@ -98,6 +104,10 @@ struct SweepRunOptions {
   std::vector<int64_t> strip_units;  // strips for these units too
   int64_t stop_after_chunks = -1;    // tests: throw SweepInterrupted after this many chunks
   bool progress = true;
+  // With overlap, a chunk's flow, statistics and rows are computed and written on another thread
+  // while the next chunk is rendered and measured; chunks still commit in order, one transaction
+  // each.
+  Overlap overlap = Overlap::automatic;
 };
 
 struct SweepInterrupted : std::runtime_error {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <torch/script.h>
 #include <torch/torch.h>

@@ -518,6 +518,12 @@ int64_t ShapesWorld::main_part_of_class(int64_t label) {
   return kStyles[static_cast<size_t>(label)].main_part;
 }
 
+int64_t ShapesWorld::secondary_part_of_class(int64_t label) {
+  check_label(label);
+  constexpr std::array<Part, kClassCount> secondary{{kStem, kWindow, kBeak, kRoof, kTrunk, kCentre}};
+  return secondary[static_cast<size_t>(label)];
+}
+
 const std::vector<std::string>& ShapesWorld::factor_names() {
   static const std::vector<std::string> names = {
       "position_x",      "position_y",      "scale",          "rotation",        "proportion_a",

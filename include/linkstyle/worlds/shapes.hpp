@@ -47,6 +47,8 @@ class ShapesWorld {
   // The part that takes the main colour and the texture (cap, car body, bird body, wall, crown,
   // petal).
   static int64_t main_part_of_class(int64_t label);
+  // The part that takes the secondary colour (stem, window, beak, roof, trunk, centre).
+  static int64_t secondary_part_of_class(int64_t label);
   // position_x, position_y, scale, rotation, proportion_a, proportion_b, main_hue,
   // main_saturation, main_value, secondary_hue, secondary_value, background_hue,
   // background_value, background_gradient, texture_amplitude, texture_frequency,

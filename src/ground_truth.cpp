@@ -141,6 +141,26 @@ json Agreement::to_json() const {
           {"p_value", p_value}, {"per_unit", per_unit}};
 }
 
+namespace {
+
+// Fisher-Yates shuffle with the permutation tests' generator.
+template <typename T>
+void shuffle(std::vector<T>& values, std::mt19937_64& random) {
+  for (size_t i = values.size(); i > 1; --i) std::swap(values[i - 1], values[random() % i]);
+}
+
+double pearson(const std::vector<double>& x, const std::vector<double>& y) {
+  const size_t n = x.size();
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < n; ++i) mx += x[i] / double(n), my += y[i] / double(n);
+  double sxy = 0, sxx = 0, syy = 0;
+  for (size_t i = 0; i < n; ++i)
+    sxy += (x[i] - mx) * (y[i] - my), sxx += (x[i] - mx) * (x[i] - mx), syy += (y[i] - my) * (y[i] - my);
+  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
+}
+
+}  // namespace
+
 Agreement label_agreement(const UnitProbe& probe, const std::vector<LabelledUnit>& units, uint64_t seed,
                           int64_t permutations, bool factors_only) {
   Agreement result;
@@ -183,7 +203,7 @@ Agreement label_agreement(const UnitProbe& probe, const std::vector<LabelledUnit
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
   for (int64_t k = 0; k < permutations; ++k) {
-    for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[random() % i]);
+    shuffle(order, random);
     int64_t agree = 0;
     for (size_t i = 0; i < n; ++i) agree += agrees(sweep_groups[order[i]], probe_groups[i]);
     at_least += agree >= result.agreeing;
@@ -232,17 +252,20 @@ SweepFactorChanges sweep_factor_changes(Database& db, int64_t units, int64_t sid
   std::vector<PartMeasures> first, last;
   auto mean_area = torch::zeros({P}, torch::kDouble);
   int64_t unit = -1, sample = -1;
+  std::vector<int64_t> measure_column;  // per factor: its measure's column in endpoint_changes
+  for (const auto& f : factors)
+    measure_column.push_back(std::find(measures.begin(), measures.end(), f.measure) - measures.begin());
   const auto flush = [&] {
     if (unit < 0 || unit >= units || !sample_class.count(sample)) return;
     const auto changes = endpoint_changes(first, last, {}, mean_area, P, side, minimum_part_area(side));
+    const auto c = changes.accessor<double, 2>();
     const int64_t label = sample_class[sample];
     for (int64_t f = 0; f < F; ++f) {
-      const auto& measured = factors[size_t(f)];
-      const int64_t part = measured.role == "background" ? 0
-                           : measured.role == "main"     ? ShapesWorld::main_part_of_class(label)
-                                                         : ShapesWorld::secondary_part_of_class(label);
-      const int64_t m = std::find(measures.begin(), measures.end(), measured.measure) - measures.begin();
-      const double value = changes[part][m].item<double>();
+      const auto& role = factors[size_t(f)].role;
+      const int64_t part = role == "background" ? 0
+                           : role == "main"     ? ShapesWorld::main_part_of_class(label)
+                                                : ShapesWorld::secondary_part_of_class(label);
+      const double value = c[part][measure_column[size_t(f)]];
       if (std::isfinite(value)) s_sum[unit][f] += value, s_count[unit][f] += 1;
     }
   };
@@ -280,37 +303,30 @@ std::vector<FactorSignal> factor_signal(const UnitProbe& probe, const SweepFacto
   const int64_t D = probe.partial.size(0);
   if (changes.change.size(0) != D || changes.change.size(1) != int64_t(factors.size()))
     throw Error("ground truth", "sweep changes and probe differ in their units or factors");
+  const auto sd = probe.feature_sd.accessor<double, 1>();
+  const auto partial = probe.partial.accessor<double, 2>();
+  const auto range = changes.range.accessor<double, 1>();
+  const auto change = changes.change.accessor<double, 2>();
   std::vector<FactorSignal> result;
   std::mt19937_64 random(splitmix64(seed ^ 0x7369676eULL));
   for (size_t f = 0; f < factors.size(); ++f) {
     const int64_t column = std::find(names.begin(), names.end(), factors[f].factor) - names.begin();
     std::vector<double> predicted, measured;
     for (int64_t d = 0; d < D; ++d) {
-      const double sd = probe.feature_sd[d].item<double>(), range = changes.range[d].item<double>();
-      const double change = changes.change[d][int64_t(f)].item<double>();
-      if (!(sd > 0) || !(range > 0) || !std::isfinite(change)) continue;
-      predicted.push_back(probe.partial[d][column].item<double>() * range / sd);
-      measured.push_back(change);
+      if (!(sd[d] > 0) || !(range[d] > 0) || !std::isfinite(change[d][int64_t(f)])) continue;
+      predicted.push_back(partial[d][column] * range[d] / sd[d]);
+      measured.push_back(change[d][int64_t(f)]);
     }
     FactorSignal signal;
     signal.factor = factors[f].factor;
     signal.measured_as = factors[f].role + " " + factors[f].measure;
     signal.units = int64_t(predicted.size());
-    const auto pearson = [](const std::vector<double>& x, const std::vector<double>& y) {
-      const size_t n = x.size();
-      double mx = 0, my = 0;
-      for (size_t i = 0; i < n; ++i) mx += x[i] / double(n), my += y[i] / double(n);
-      double sxy = 0, sxx = 0, syy = 0;
-      for (size_t i = 0; i < n; ++i)
-        sxy += (x[i] - mx) * (y[i] - my), sxx += (x[i] - mx) * (x[i] - mx), syy += (y[i] - my) * (y[i] - my);
-      return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
-    };
     if (signal.units >= 3) {
       signal.correlation = pearson(predicted, measured);
       int64_t at_least = 0;
       auto shuffled = measured;
       for (int64_t k = 0; k < permutations; ++k) {
-        for (size_t i = shuffled.size(); i > 1; --i) std::swap(shuffled[i - 1], shuffled[random() % i]);
+        shuffle(shuffled, random);
         at_least += std::abs(pearson(predicted, shuffled)) >= std::abs(signal.correlation);
       }
       signal.p_value = double(1 + at_least) / double(1 + permutations);

@@ -52,7 +52,10 @@ class TableReader {
       return true;
     } else {
       static_assert(std::is_integral_v<T>);
-      if (auto v = node->value_exact<int64_t>()) return out = static_cast<T>(*v), true;
+      if (auto v = node->value_exact<int64_t>()) {
+        if (std::is_unsigned_v<T> && *v < 0) fail(key, "must be >= 0");
+        return out = static_cast<T>(*v), true;
+      }
       fail(key, "must be an integer");
     }
     return false;
@@ -121,11 +124,7 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   pairs.read("classifier_classes", p.classifier_classes);
   pairs.read("samples_per_class", p.samples_per_class);
   pairs.read("psi", p.psi);
-  int64_t seed = 0;
-  if (pairs.read("seed", seed)) {
-    if (seed < 0) pairs.fail("seed", "must be >= 0");
-    p.seed = static_cast<uint64_t>(seed);
-  }
+  pairs.read("seed", p.seed);
   pairs.read("batch_size", p.batch_size);
   pairs.read("shard_size", p.shard_size);
   pairs.read("holdout_fraction", p.holdout_fraction);
@@ -155,11 +154,7 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   SweepSettings& w = config.sweep;
   TableReader sweep(file, root["sweep"].as_table(), "sweep");
   sweep.read("samples_per_class", w.samples_per_class);
-  int64_t sweep_seed = 0;
-  if (sweep.read("seed", sweep_seed)) {
-    if (sweep_seed < 0) sweep.fail("seed", "must be >= 0");
-    w.seed = static_cast<uint64_t>(sweep_seed);
-  }
+  sweep.read("seed", w.seed);
   sweep.read("steps", w.steps);
   sweep.read("units", w.units);
   sweep.read("batch_size", w.batch_size);

@@ -105,6 +105,15 @@ torch::Tensor unit_sweep_latents(const LinkingNetwork& network, const TuningSet&
 
 namespace {
 
+// Runs `work` on a new thread with the process's intra-op thread count (for the overlap).
+template <typename F>
+auto on_another_thread(F work) {
+  return std::async(std::launch::async, [work = std::move(work)]() mutable {
+    at::init_num_threads();
+    return work();
+  });
+}
+
 // A view of one image's pixels (no copy).
 cv::Mat wrap_pixels(int64_t side, int type, void* data) { return cv::Mat(int(side), int(side), type, data); }
 
@@ -143,10 +152,7 @@ MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& l
     };
     if (measuring.valid()) measuring.get();
     if (overlap)
-      measuring = std::async(std::launch::async, [measure] {
-        at::init_num_threads();
-        measure();
-      });
+      measuring = on_another_thread(measure);
     else
       measure();
     if (keep_images) {
@@ -783,10 +789,7 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
     auto measured = c.null ? measure_null_chunk(context, c.ids, bins) : measure_unit_chunk(context, c.ids);
     if (recording.valid()) after_chunk(recording.get());
     if (context.overlap)
-      recording = std::async(std::launch::async, [&record, &c, measured = std::move(measured)] {
-        at::init_num_threads();
-        return record(c, measured);
-      });
+      recording = on_another_thread([&record, &c, measured = std::move(measured)] { return record(c, measured); });
     else
       after_chunk(record(c, measured));
   }

@@ -293,41 +293,43 @@ TEST(ShapesFactors, DifferentSeedsGiveDifferentFactorsAndImages) {
   }
 }
 
-TEST(ShapesFactors, MainHueMatchesTheMainPartPixels) {
-  const ShapesWorld world(64);
-  const ShapesBatch batch = world.render_class_balanced(200, 21);
-  const int64_t hue_column = factor_index("main_hue");
+// Per image where `part_of_class(label)` is visible: the hue factor `factor_name` and the hue of
+// that part's mean pixel colour; `hidden` counts the images where the part is not visible.
+struct PartHues {
   std::vector<double> factor, measured;
-  for (int64_t i = 0; i < 200; ++i) {
-    const int64_t main = ShapesWorld::main_part_of_class(batch.labels[i].item<int64_t>());
-    const torch::Tensor where = batch.parts[i] == main;
-    ASSERT_GT(where.sum().item<int64_t>(), 0);
-    const torch::Tensor pixels = batch.images[i].permute({1, 2, 0}).index({where}).to(torch::kDouble);  // [P, 3]
-    const torch::Tensor mean = pixels.mean(0);
-    factor.push_back(batch.factors[i][hue_column].item<double>());
-    measured.push_back(hue_of(mean[0].item<double>(), mean[1].item<double>(), mean[2].item<double>()));
+  int64_t hidden = 0;
+};
+
+PartHues part_hues(const ShapesBatch& batch, const std::string& factor_name, int64_t (*part_of_class)(int64_t)) {
+  const int64_t hue_column = factor_index(factor_name);
+  PartHues hues;
+  for (int64_t i = 0; i < batch.labels.size(0); ++i) {
+    const torch::Tensor where = batch.parts[i] == part_of_class(batch.labels[i].item<int64_t>());
+    if (where.sum().item<int64_t>() == 0) {
+      ++hues.hidden;
+      continue;
+    }
+    const torch::Tensor mean = batch.images[i].permute({1, 2, 0}).index({where}).to(torch::kDouble).mean(0);
+    hues.factor.push_back(batch.factors[i][hue_column].item<double>());
+    hues.measured.push_back(hue_of(mean[0].item<double>(), mean[1].item<double>(), mean[2].item<double>()));
   }
-  const double r = correlation(factor, measured);
+  return hues;
+}
+
+TEST(ShapesFactors, MainHueMatchesTheMainPartPixels) {
+  const auto hues = part_hues(ShapesWorld(64).render_class_balanced(200, 21), "main_hue", &ShapesWorld::main_part_of_class);
+  ASSERT_EQ(hues.hidden, 0);
+  const double r = correlation(hues.factor, hues.measured);
   EXPECT_GT(r, 0.8);
   RecordProperty("main_hue_correlation", std::to_string(r));
   std::printf("main hue vs measured hue of the main part: r = %.4f\n", r);
 }
 
 TEST(ShapesFactors, SecondaryHueMatchesTheSecondaryPartPixels) {
-  const ShapesWorld world(64);
-  const ShapesBatch batch = world.render_class_balanced(300, 22);
-  const int64_t hue_column = factor_index("secondary_hue");
-  std::vector<double> factor, measured;
-  for (int64_t i = 0; i < 300; ++i) {
-    const int64_t part = ShapesWorld::secondary_part_of_class(batch.labels[i].item<int64_t>());
-    const torch::Tensor where = batch.parts[i] == part;
-    if (where.sum().item<int64_t>() == 0) continue;
-    const torch::Tensor mean = batch.images[i].permute({1, 2, 0}).index({where}).to(torch::kDouble).mean(0);
-    factor.push_back(batch.factors[i][hue_column].item<double>());
-    measured.push_back(hue_of(mean[0].item<double>(), mean[1].item<double>(), mean[2].item<double>()));
-  }
-  EXPECT_GT(factor.size(), 250u);
-  const double r = correlation(factor, measured);
+  const auto hues = part_hues(ShapesWorld(64).render_class_balanced(300, 22), "secondary_hue",
+                              &ShapesWorld::secondary_part_of_class);
+  EXPECT_GT(hues.factor.size(), 250u);
+  const double r = correlation(hues.factor, hues.measured);
   EXPECT_GT(r, 0.8);
   std::printf("secondary hue vs measured hue of the secondary part: r = %.4f\n", r);
 }

@@ -392,17 +392,30 @@ TEST(GroundTruth, ConceptsMapToTheFactorsThatMoveThem) {
   testing::expect_error([&] { factor_group("class:dragon"); }, {"class:dragon"});
 }
 
-TEST(GroundTruth, AgreementIsComparedWithChance) {
+// The probe's columns: the shapes factors, then the class memberships.
+int64_t probe_column(const std::string& name) {
+  auto names = ShapesWorld::factor_names();
+  for (const auto& c : ShapesWorld::class_names()) names.push_back(class_factor(c));
+  return int64_t(std::find(names.begin(), names.end(), name) - names.begin());
+}
+
+// A probe whose unit d has the probe label labels[d], with correlation r.
+UnitProbe labelled_probe(const std::vector<std::string>& labels, double r) {
   UnitProbe probe;
   probe.factor_names = ShapesWorld::factor_names();
-  const auto index = [&](const std::string& name) {
-    return int64_t(std::find(probe.factor_names.begin(), probe.factor_names.end(), name) - probe.factor_names.begin());
-  };
-  // Units 0-9: main_hue; 10-19: scale.
-  for (int64_t d = 0; d < 20; ++d) {
-    probe.best_factor.push_back(index(d < 10 ? "main_hue" : "scale"));
-    probe.best_correlation.push_back(0.8);
+  for (const auto& c : ShapesWorld::class_names()) probe.factor_names.push_back(class_factor(c));
+  for (const auto& label : labels) {
+    probe.best_factor.push_back(probe_column(label));
+    probe.best_correlation.push_back(r);
   }
+  return probe;
+}
+
+TEST(GroundTruth, AgreementIsComparedWithChance) {
+  // Units 0-9: main_hue; 10-19: scale.
+  std::vector<std::string> labels(10, "main_hue");
+  labels.resize(20, "scale");
+  const auto probe = labelled_probe(labels, 0.8);
   std::vector<LabelledUnit> right, swapped;
   for (int64_t d = 0; d < 20; ++d) {
     right.push_back({d, "cap", d < 10 ? "hue" : "area"});
@@ -418,17 +431,10 @@ TEST(GroundTruth, AgreementIsComparedWithChance) {
 }
 
 TEST(GroundTruth, PartAreasAgreeWithTheirClassesAndChanceCountsEveryGroup) {
-  UnitProbe probe;
-  probe.factor_names = ShapesWorld::factor_names();
-  for (const auto& name : ShapesWorld::class_names()) probe.factor_names.push_back(class_factor(name));
-  const auto index = [&](const std::string& name) {
-    return int64_t(std::find(probe.factor_names.begin(), probe.factor_names.end(), name) - probe.factor_names.begin());
-  };
   // Units 0-3 respond to birds, 4-7 to cars.
-  for (int64_t d = 0; d < 8; ++d) {
-    probe.best_factor.push_back(index(d < 4 ? "class:bird" : "class:car"));
-    probe.best_correlation.push_back(0.9);
-  }
+  std::vector<std::string> labels(4, "class:bird");
+  labels.resize(8, "class:car");
+  auto probe = labelled_probe(labels, 0.9);
   std::vector<LabelledUnit> right, crossed;
   for (int64_t d = 0; d < 8; ++d) {
     right.push_back({d, d < 4 ? "wing" : "wheel", "area"});
@@ -444,8 +450,8 @@ TEST(GroundTruth, PartAreasAgreeWithTheirClassesAndChanceCountsEveryGroup) {
   probe.correlation = torch::zeros({8, 17 + 6}, torch::kDouble);
   for (int64_t d = 0; d < 8; ++d) {
     probe.correlation[d][17 + (d < 4 ? 2 : 1)] = 0.9;
-    probe.correlation[d][index("scale")] = -0.3;
-    probe.correlation[d][index("main_hue")] = 0.2;
+    probe.correlation[d][probe_column("scale")] = -0.3;
+    probe.correlation[d][probe_column("main_hue")] = 0.2;
   }
   const auto factors_only = label_agreement(probe, crossed, 1, 2000, true);
   EXPECT_EQ(factors_only.agreeing, 8);

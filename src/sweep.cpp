@@ -119,6 +119,54 @@ cv::Mat wrap_pixels(int64_t side, int type, void* data) { return cv::Mat(int(sid
 
 }  // namespace
 
+namespace {
+
+// One batch's classifier outputs, part labels and 8-bit pixels; measure() fills result.parts.
+struct EncodedBatch {
+  torch::Tensor features, logits, pixels, labels;
+  int64_t start = 0;
+
+  void measure(MeasuredImages& result, int num_parts) const {
+    const int64_t side = pixels.size(1);
+    at::parallel_for(0, pixels.size(0), 4, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const cv::Mat rgb = wrap_pixels(side, CV_8UC3, pixels[i].data_ptr());
+        const cv::Mat label = wrap_pixels(side, CV_32SC1, labels[i].data_ptr());
+        result.parts[size_t(start + i)] = measure_parts(rgb, label, num_parts);
+      }
+    });
+  }
+};
+
+// images [n, 3, side, side] in [0, 1] on any device; latents for sources that read them.
+EncodedBatch encode_batch(const Classifier& classifier, const PartSource& parts, const torch::Tensor& images,
+                          const torch::Tensor& latents, int64_t start, const fs::path& source) {
+  EncodedBatch batch;
+  batch.start = start;
+  const auto r = classifier.features(images.to(classifier.device()));
+  batch.features = r.to(torch::kCPU, torch::kFloat);
+  batch.logits = classifier.head(r).to(torch::kCPU, torch::kFloat);
+  batch.labels = parts.label(images, latents).contiguous().to(torch::kCPU, torch::kInt);
+  // Quantised where the images are (a GPU copies a quarter of the bytes back).
+  batch.pixels = images.mul(255).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().to(torch::kCPU);
+  const int64_t side = images.size(2);
+  if (images.size(3) != side || batch.labels.size(1) != side || batch.labels.size(2) != side)
+    throw Error(source, "images and part labels differ in size");
+  return batch;
+}
+
+void finish(MeasuredImages& result, std::vector<torch::Tensor>& features, std::vector<torch::Tensor>& logits,
+            std::vector<torch::Tensor>& images, std::vector<torch::Tensor>& labels) {
+  result.features = torch::cat(features);
+  result.logits = torch::cat(logits);
+  if (!images.empty()) {
+    result.images = torch::cat(images);
+    result.labels = torch::cat(labels);
+  }
+}
+
+}  // namespace
+
 MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
                                bool keep_images, bool overlap) {
   const torch::NoGradGuard no_grad;
@@ -126,47 +174,52 @@ MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& l
   const int64_t side = models.generator.resolution();
   const int num_parts = int(models.parts.part_names().size());
   MeasuredImages result;
-  result.parts.resize(n);
+  result.parts.resize(size_t(n));
   std::vector<torch::Tensor> features, logits, images, labels;
   std::future<void> measuring;  // the previous batch's part measures, with overlap
   for (int64_t start = 0; start < n; start += batch_size) {
     const auto w = latents.slice(0, start, std::min(n, start + batch_size)).to(models.generator.device());
     const auto generated = generator_to_classifier_range(models.generator.synthesis(w));
-    const auto r = models.classifier.features(generated.to(models.classifier.device()));
-    features.push_back(r.to(torch::kCPU, torch::kFloat));
-    logits.push_back(models.classifier.head(r).to(torch::kCPU, torch::kFloat));
-    const auto part_labels = models.parts.label(generated, w).contiguous();
-    // Quantised where the images are (a GPU copies a quarter of the bytes back).
-    const auto pixels = generated.mul(255).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1})
-                            .contiguous().to(torch::kCPU);
-    if (pixels.size(1) != side || part_labels.size(1) != side)
+    if (generated.size(2) != side)
       throw Error(models.generator.file(), "synthesis returned images of another size than its resolution");
-    auto measure = [&result, pixels, part_labels, start, side, num_parts] {
-      at::parallel_for(0, pixels.size(0), 4, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          const cv::Mat rgb = wrap_pixels(side, CV_8UC3, pixels[i].data_ptr());
-          const cv::Mat label = wrap_pixels(side, CV_32SC1, part_labels[i].data_ptr());
-          result.parts[start + i] = measure_parts(rgb, label, num_parts);
-        }
-      });
-    };
+    auto batch = std::make_shared<EncodedBatch>(
+        encode_batch(models.classifier, models.parts, generated, w, start, models.generator.file()));
+    features.push_back(batch->features);
+    logits.push_back(batch->logits);
     if (measuring.valid()) measuring.get();
     if (overlap)
-      measuring = on_another_thread(measure);
+      measuring = on_another_thread([batch, &result, num_parts] { batch->measure(result, num_parts); });
     else
-      measure();
+      batch->measure(result, num_parts);
     if (keep_images) {
-      images.push_back(pixels);
-      labels.push_back(part_labels);
+      images.push_back(batch->pixels);
+      labels.push_back(batch->labels);
     }
   }
   if (measuring.valid()) measuring.get();
-  result.features = torch::cat(features);
-  result.logits = torch::cat(logits);
-  if (keep_images) {
-    result.images = torch::cat(images);
-    result.labels = torch::cat(labels);
+  finish(result, features, logits, images, labels);
+  return result;
+}
+
+MeasuredImages measure_images(const Classifier& classifier, const PartSource& parts, const torch::Tensor& images,
+                              int64_t batch_size) {
+  const torch::NoGradGuard no_grad;
+  if (parts.needs_latents()) throw Error("measure images", "the " + parts.kind() + " parts need generator latents");
+  if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != images.size(3))
+    throw Error("measure images", "expects images [N, 3, R, R]");
+  const int64_t n = images.size(0);
+  const int num_parts = int(parts.part_names().size());
+  MeasuredImages result;
+  result.parts.resize(size_t(n));
+  std::vector<torch::Tensor> features, logits, kept, labels;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const auto batch = encode_batch(classifier, parts, images.slice(0, start, std::min(n, start + batch_size)),
+                                    torch::Tensor(), start, classifier.file());
+    features.push_back(batch.features);
+    logits.push_back(batch.logits);
+    batch.measure(result, num_parts);
   }
+  finish(result, features, logits, kept, labels);
   return result;
 }
 
@@ -177,20 +230,18 @@ const std::vector<std::string>& concept_measures() {
   return names;
 }
 
+double wrap_degrees(double delta, double period) {
+  delta = std::fmod(delta + period / 2, period);
+  if (delta < 0) delta += period;
+  return delta - period / 2;
+}
+
 double minimum_part_area(int64_t side) { return 20.0 * double(side * side) / (128.0 * 128.0); }
 
 namespace {
 
 enum Measure { kArea, kLuminance, kEntropy, kHue, kSaturation, kEccentricity, kAngle, kCentreX, kCentreY, kFlowX, kFlowY };
 constexpr int kMeasures = 11;
-// Hue changes are only defined for parts with some colour at both ends.
-constexpr double kMinimumSaturationForHue = 0.1;
-
-double wrap_degrees(double delta, double period) {
-  delta = std::fmod(delta + period / 2, period);
-  if (delta < 0) delta += period;
-  return delta - period / 2;
-}
 
 const PartMeasures* find_part(const std::vector<PartMeasures>& parts, int part) {
   for (const auto& p : parts)

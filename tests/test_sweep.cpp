@@ -523,6 +523,127 @@ TEST(GroundTruth, SweepFactorChangesUseEachSamplesOwnClassParts) {
   EXPECT_TRUE(std::isnan(changes.range[0].item<double>()));
 }
 
+int64_t measured_factor_index(const std::string& name) {
+  const auto& factors = measured_factors();
+  return int64_t(std::find_if(factors.begin(), factors.end(), [&](const auto& f) { return f.factor == name; }) -
+                 factors.begin());
+}
+
+TEST(GroundTruth, ConceptLevelsReadEachImagesOwnClassParts) {
+  const auto part = [](int id, double area, double luminance, double hue, double saturation) {
+    PartMeasures m;
+    m.part = id, m.area = area, m.luminance = luminance, m.hue_degrees = hue, m.saturation = saturation;
+    m.centre_x = 8, m.centre_y = 24, m.angle_degrees = 170;
+    return m;
+  };
+  // A mushroom (cap 1, stem 2) and a car (body 3, window 5, whose window is under 20 px at 128^2 -> 1.25 px at 32^2).
+  const std::vector<std::vector<PartMeasures>> parts = {
+      {part(0, 600, 42.5, 200, 0.5), part(1, 300, 17, 350, 0.6), part(2, 100, 68, 30, 0.05)},
+      {part(0, 700, 8.5, 10, 0.2), part(3, 200, 34, 120, 0.9), part(5, 1, 85, 0, 0.9)}};
+  const auto levels = concept_levels(parts, torch::tensor({0, 1}, torch::kLong), 32);
+  ASSERT_EQ(levels.sizes(), (std::vector<int64_t>{2, int64_t(measured_factors().size())}));
+  const auto at = [&](int64_t image, const std::string& factor) {
+    return levels[image][measured_factor_index(factor)].item<double>();
+  };
+  EXPECT_DOUBLE_EQ(at(0, "main_value"), 0.2);         // the cap's luminance / 85
+  EXPECT_DOUBLE_EQ(at(0, "scale"), 300.0 / 1024.0);   // the cap's share of the image
+  EXPECT_DOUBLE_EQ(at(0, "main_hue"), 350);
+  EXPECT_DOUBLE_EQ(at(0, "position_x"), 0.25);
+  EXPECT_DOUBLE_EQ(at(0, "position_y"), 0.75);
+  EXPECT_DOUBLE_EQ(at(0, "rotation"), 170);
+  EXPECT_DOUBLE_EQ(at(0, "secondary_value"), 0.8);    // the stem
+  EXPECT_TRUE(std::isnan(at(0, "secondary_hue")));    // the stem is grey
+  EXPECT_DOUBLE_EQ(at(0, "background_value"), 0.5);
+  EXPECT_DOUBLE_EQ(at(1, "main_value"), 0.4);         // the car body, not the cap
+  EXPECT_DOUBLE_EQ(at(1, "main_saturation"), 0.9);
+  EXPECT_TRUE(std::isnan(at(1, "secondary_value")));  // the window is too small
+  EXPECT_DOUBLE_EQ(at(1, "background_value"), 0.1);
+  testing::expect_error([&] { concept_levels(parts, torch::tensor({0, 6}, torch::kLong), 32); }, {"class 6"});
+}
+
+TEST(GroundTruth, ConceptProbeFindsAPlantedUnitOnTheHueCircle) {
+  const int64_t n = 600, D = 12;
+  torch::manual_seed(4);
+  const auto features = torch::rand({n, D}, torch::kDouble);
+  const auto classes = torch::arange(n, torch::kLong).remainder(6);
+  auto levels = torch::randn({n, int64_t(measured_factors().size())}, torch::kDouble);
+  // Unit 3 drives the main part's hue; in class 0 the hues straddle 0 degrees.
+  const int64_t hue = measured_factor_index("main_hue");
+  const auto offset = torch::where(classes == 0, torch::full({n}, 350.0, torch::kDouble), classes.to(torch::kDouble) * 50);
+  const auto degrees = offset + 30 * features.select(1, 3) + torch::randn({n}, torch::kDouble);
+  levels.select(1, hue).copy_(degrees.remainder(360));
+  levels[5][hue] = NAN;  // not measured on one image: left out
+  const auto probe = probe_concept_levels(features, levels, classes);
+  ASSERT_EQ(probe.partial.sizes(), (std::vector<int64_t>{D, int64_t(measured_factors().size())}));
+  EXPECT_EQ(probe.images[size_t(hue)], n - 1);
+  EXPECT_EQ(probe.images[0], n);
+  EXPECT_EQ(probe.partial.select(1, hue).argmax().item<int64_t>(), 3);
+  EXPECT_GT(probe.partial[3][hue].item<double>(), 0.9);  // without the circular centring class 0 breaks it
+  EXPECT_LT(probe.partial.select(1, 0).abs().max().item<double>(), 0.2);  // noise
+  EXPECT_NEAR(probe.feature_sd[0].item<double>(), std::sqrt(1.0 / 12.0), 0.02);
+}
+
+TEST(GroundTruth, ChainComparesEachLinkOverUnits) {
+  const int64_t D = 150;
+  const int64_t F = int64_t(measured_factors().size());
+  torch::manual_seed(5);
+  UnitProbe truth;
+  truth.partial = torch::randn({D, 17}, torch::kDouble);
+  truth.feature_sd = torch::rand({D}, torch::kDouble) + 0.5;
+  ConceptProbe rendered, generated;
+  rendered.partial = torch::randn({D, F}, torch::kDouble);
+  const int64_t background = measured_factor_index("background_value");
+  rendered.partial.select(1, background).copy_(truth.partial.select(1, 12) * 2);  // measured faithfully
+  generated.partial = torch::randn({D, F}, torch::kDouble);                        // a generator of another world
+  generated.feature_sd = torch::rand({D}, torch::kDouble) + 0.5;
+  SweepFactorChanges changes;
+  changes.range = torch::rand({D}, torch::kDouble) + 0.5;
+  changes.change = (generated.partial * (changes.range / generated.feature_sd).unsqueeze(1)).clone();  // faithful sweeps
+  const auto chain = factor_chain(truth, rendered, generated, changes, 2, 300);
+  ASSERT_EQ(chain.size(), size_t(F));
+  const auto& link = chain[size_t(background)];
+  EXPECT_EQ(link.measured_as, "background luminance");
+  EXPECT_NEAR(link.measurement.correlation, 1.0, 1e-9);
+  EXPECT_LT(link.measurement.p_value, 0.01);
+  EXPECT_LT(std::abs(link.generator.correlation), 0.3);
+  EXPECT_NEAR(link.sweep.correlation, 1.0, 1e-9);
+  EXPECT_EQ(link.sweep.units, D);
+  EXPECT_LT(std::abs(link.end_to_end.correlation), 0.3);
+  const auto signal = factor_signal(truth, changes, 2, 300);
+  EXPECT_EQ(link.end_to_end.correlation, signal[size_t(background)].correlation);
+  EXPECT_EQ(link.end_to_end.p_value, signal[size_t(background)].p_value);
+  generated.partial = generated.partial.slice(0, 0, D - 1);
+  testing::expect_error([&] { factor_chain(truth, rendered, generated, changes, 2, 10); }, {"differ"});
+}
+
+TEST(Sweep, MeasuredImagesDoNotDependOnTheBatch) {
+  const torch::NoGradGuard no_grad;
+  const auto classifier = Classifier::load(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/classifier.pt",
+                                           c10::Device(c10::kCPU));
+  const auto segmenter = load_segmenter_parts(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/segmenter.pt",
+                                              c10::Device(c10::kCPU));
+  const auto batch = ShapesWorld(32).render_class_balanced(10, 3);
+  const auto whole = measure_images(classifier, *segmenter, batch.images, 10);
+  const auto split = measure_images(classifier, *segmenter, batch.images, 3);
+  EXPECT_TRUE(torch::allclose(whole.features, classifier.features(batch.images), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(whole.features, split.features, 1e-5, 1e-5));
+  ASSERT_EQ(whole.parts.size(), 10u);
+  for (size_t i = 0; i < whole.parts.size(); ++i) {
+    ASSERT_EQ(whole.parts[i].size(), split.parts[i].size());
+    ASSERT_FALSE(whole.parts[i].empty());
+    for (size_t k = 0; k < whole.parts[i].size(); ++k) {
+      EXPECT_EQ(whole.parts[i][k].part, split.parts[i][k].part);
+      EXPECT_EQ(whole.parts[i][k].area, split.parts[i][k].area);
+    }
+  }
+  EXPECT_FALSE(whole.images.defined());
+  ScratchDir dir("measure-images");
+  const auto study = make_sweep_study(dir.path());
+  const auto tuning = make_tuning_set(study.config, study.classifier, study.generator, study.network);
+  const auto kmeans = fit_kmeans_parts(study.generator, tuning.latents, 3, 5);
+  testing::expect_error([&] { measure_images(classifier, *kmeans, batch.images, 4); }, {"kmeans", "latents"});
+}
+
 TEST(GroundTruth, ProbeCorrelatesWithinClasses) {
   const auto classifier = Classifier::load(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/classifier.pt",
                                            c10::Device(c10::kCPU));

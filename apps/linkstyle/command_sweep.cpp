@@ -137,7 +137,10 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
         throw Error(db.file(), "its parts are not the shapes world's (sweep with the shapes segmenter: "
                                "models.segmenter = models/shapes/segmenter.pt)");
     }
-    const auto probe = probe_shapes_units(classifier, options->images, options->seed, generator.resolution());
+    if (study.segmenter.empty())
+      throw Error(study.config_file(), "probe measures images with the study's segmenter: set models.segmenter");
+    const auto rendered = ShapesWorld(generator.resolution()).render_class_balanced(options->images, options->seed);
+    const auto probe = probe_shapes_units(classifier, rendered);
     std::vector<LabelledUnit> units;
     int64_t expressible = 0;
     {
@@ -153,8 +156,12 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     if (units.empty()) throw Error(db.file(), "no expressible unit has a significant concept: nothing to score");
     const auto agreement = label_agreement(probe, units, options->seed);
     const auto factor_agreement = label_agreement(probe, units, options->seed, 10000, true);
-    const auto signal =
-        factor_signal(probe, sweep_factor_changes(db, classifier.feature_dim(), generator.resolution()), options->seed);
+    // The chain: the same concepts measured on rendered and on generated images.
+    const auto segmenter = load_segmenter_parts(study.segmenter, generator.device());
+    const auto chain = factor_chain(
+        probe, probe_rendered_concepts(classifier, *segmenter, rendered),
+        probe_generated_concepts(classifier, generator, *segmenter, options->images, options->seed, study.pairs.psi),
+        sweep_factor_changes(db, classifier.feature_dim(), generator.resolution()), options->seed);
     db.in_transaction([&] {
       db.execute("DROP TABLE IF EXISTS probe; CREATE TABLE probe (unit INTEGER NOT NULL, factor TEXT NOT NULL, "
                  "correlation REAL, partial REAL, PRIMARY KEY (unit, factor)) WITHOUT ROWID;");
@@ -175,16 +182,29 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     report["factor_agreement"] = factor_agreement.to_json();
     report["factor_agreement"].erase("per_unit");
     report["factor_signal"] = nlohmann::json::array();
-    std::string signal_lines;
-    // Bonferroni over the factors tested: the probe expects a positive correlation for each.
-    const double tests = double(signal.size());
-    for (const auto& s : signal) {
-      const double corrected = std::min(1.0, s.p_value * tests);
-      report["factor_signal"].push_back({{"factor", s.factor}, {"measured_as", s.measured_as}, {"units", s.units},
+    report["chain"] = nlohmann::json::array();
+    // Bonferroni over the factors tested.
+    const double tests = double(chain.size());
+    const auto corrected = [tests](const UnitProfileMatch& m) { return std::min(1.0, m.p_value * tests); };
+    const auto match_json = [&](const UnitProfileMatch& m) {
+      return nlohmann::json{{"units", m.units}, {"correlation", m.correlation}, {"p_value", m.p_value},
+                            {"p_bonferroni", corrected(m)}};
+    };
+    const auto cell = [&](const UnitProfileMatch& m) {
+      return fmt::format("{:+.2f}{}", m.correlation, corrected(m) < 0.05 ? "*" : " ");
+    };
+    std::string signal_lines = fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s}", "factor", "measured as",
+                                           "measurement", "generator", "sweep", "end to end");
+    for (const auto& link : chain) {
+      const auto& s = link.end_to_end;
+      report["factor_signal"].push_back({{"factor", link.factor}, {"measured_as", link.measured_as}, {"units", s.units},
                                          {"correlation", s.correlation}, {"p_value", s.p_value},
-                                         {"p_bonferroni", corrected}});
-      signal_lines += fmt::format("\n  {:20s} ({:22s}) r = {:+.3f}, p = {:.4f} (Bonferroni over {}: {:.4f}), {} units",
-                                  s.factor, s.measured_as, s.correlation, s.p_value, signal.size(), corrected, s.units);
+                                         {"p_bonferroni", corrected(s)}});
+      report["chain"].push_back({{"factor", link.factor}, {"measured_as", link.measured_as},
+                                 {"measurement", match_json(link.measurement)}, {"generator", match_json(link.generator)},
+                                 {"sweep", match_json(link.sweep)}, {"end_to_end", match_json(link.end_to_end)}});
+      signal_lines += fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s}", link.factor, link.measured_as,
+                                  cell(link.measurement), cell(link.generator), cell(link.sweep), cell(link.end_to_end));
     }
     report["expressible_units"] = expressible;
     report["probe_images"] = options->images;
@@ -196,11 +216,12 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
                   fmt::format("probe: sweep labels agree with the dataset probe for {}/{} labelled expressible units "
                               "({:.1f}%; chance {:.1f}%, permutation p = {:.4f}); with within-class factors only: "
                               "{}/{} ({:.1f}%; chance {:.1f}%, p = {:.4f})\n"
-                              "factor signal (probe's predicted change vs the sweep's measured change, over units):{}\n-> {}",
+                              "the chain, link by link (correlation over units of the units' partial effects; * Bonferroni p < 0.05 over {} "
+                              "factors):{}\n-> {}",
                               agreement.agreeing, agreement.units, 100 * agreement.agreement, 100 * agreement.chance,
                               agreement.p_value, factor_agreement.agreeing, factor_agreement.units,
                               100 * factor_agreement.agreement, 100 * factor_agreement.chance, factor_agreement.p_value,
-                              signal_lines, file.string()));
+                              chain.size(), signal_lines, file.string()));
   });
 }
 

@@ -18,6 +18,12 @@
 //     the change the probe predicts for a unit's sweep (partial effect x range / unit SD, in
 //     factor SDs) and the change the sweep measured (the factor's concept on each sample's own
 //     class parts), with a permutation p-value.
+//   - the chain (where a sweep keeps or loses the ground truth), per measured factor: the same
+//     factor's concept is measured with the study's segmenter on rendered and on generated
+//     images, and the partial effects of the units on it are compared over units, link by link:
+//     measurement (true factor vs measured concept, rendered images), generator (rendered vs
+//     generated images, same measure), sweep (generated images' partial effects vs the sweep's
+//     measured change) and end to end (the factor signal).
 // REQUIRES
 //   A classifier that takes shapes images; sweep labels as (part name, measure) with part names
 //   from ShapesWorld::part_names(); for the factor signal, a complete sweep database of the study
@@ -34,6 +40,7 @@
 #include <torch/types.h>
 
 #include "linkstyle/models.hpp"
+#include "linkstyle/part_measures.hpp"
 
 namespace linkstyle {
 
@@ -48,6 +55,10 @@ struct UnitProbe {
   std::vector<double> best_correlation;   // signed
 };
 
+struct ShapesBatch;
+
+// Probes every unit over rendered shapes images (ShapesWorld::render_class_balanced).
+UnitProbe probe_shapes_units(const Classifier& classifier, const ShapesBatch& rendered, int64_t batch_size = 256);
 // Renders `images` class-balanced shapes images at `resolution` (seed `seed`) and probes every unit.
 UnitProbe probe_shapes_units(const Classifier& classifier, int64_t images, uint64_t seed, int64_t resolution,
                              int64_t batch_size = 256);
@@ -99,5 +110,54 @@ struct FactorSignal {
 
 std::vector<FactorSignal> factor_signal(const UnitProbe& probe, const SweepFactorChanges& changes, uint64_t seed,
                                         int64_t permutations = 2000);
+
+// The level of each measured factor's concept on each image [N, measured_factors().size()]
+// float64: the measure of the image's own class part (main or secondary) or of the background:
+// area (fraction of the image), luminance (/85), entropy (bits), hue (degrees; parts with mean
+// saturation >= kMinimumSaturationForHue), saturation, angle (degrees), centre (fraction of the
+// side). NaN where the part is missing or under minimum_part_area(side). `classes` [N] index
+// ShapesWorld::class_names().
+torch::Tensor concept_levels(const std::vector<std::vector<PartMeasures>>& parts, const torch::Tensor& classes,
+                             int64_t side);
+
+// The partial effects of every unit on every concept level, as UnitProbe::partial (units and
+// levels standardised within classes, ridge 1e-2), each level over the images where it is
+// defined; hue and angle levels are first centred on their circular mean within each class.
+struct ConceptProbe {
+  torch::Tensor partial;     // [D, F] float64, F = measured_factors().size()
+  torch::Tensor feature_sd;  // [D] float64: each unit's within-class standard deviation
+  std::vector<int64_t> images;  // per level: the images it was defined on
+};
+ConceptProbe probe_concept_levels(const torch::Tensor& features, const torch::Tensor& levels,
+                                  const torch::Tensor& classes);
+
+class PartSource;
+
+// The concept probe over rendered images (their classes), measured with `parts`.
+ConceptProbe probe_rendered_concepts(const Classifier& classifier, const PartSource& parts, const ShapesBatch& rendered,
+                                     int64_t batch_size = 256);
+// The concept probe over `images` generated images, class-balanced over the shapes classes
+// (generator class c = shapes class c), latents drawn as the pairs draw them (seed, psi).
+ConceptProbe probe_generated_concepts(const Classifier& classifier, const Generator& generator,
+                                      const PartSource& parts, int64_t images, uint64_t seed, double psi,
+                                      int64_t batch_size = 256);
+
+// A correlation over units with its permutation p-value (two-sided).
+struct UnitProfileMatch {
+  int64_t units = 0;
+  double correlation = 0, p_value = 1;
+};
+
+struct FactorChain {
+  std::string factor, measured_as;
+  UnitProfileMatch measurement;  // rendered images: true factor vs the measured concept
+  UnitProfileMatch generator;    // the measured concept: rendered vs generated images
+  UnitProfileMatch sweep;        // generated images' predicted change vs the sweep's measured change
+  UnitProfileMatch end_to_end;   // the factor signal
+};
+
+std::vector<FactorChain> factor_chain(const UnitProbe& truth, const ConceptProbe& rendered,
+                                      const ConceptProbe& generated, const SweepFactorChanges& changes,
+                                      uint64_t seed, int64_t permutations = 2000);
 
 }  // namespace linkstyle

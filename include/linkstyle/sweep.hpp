@@ -84,6 +84,17 @@ enum class Overlap { automatic, always, never };
 MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
                                bool keep_images, bool overlap = false);
 
+// Re-encodes, segments and measures images [N, 3, R, R] in [0, 1] (rendered or generated) in
+// batches of `batch_size`, without keeping them; `parts` must not read latents (a segmenter does not).
+MeasuredImages measure_images(const Classifier& classifier, const PartSource& parts, const torch::Tensor& images,
+                              int64_t batch_size);
+
+// An angle difference (degrees) wrapped into [-period/2, period/2).
+double wrap_degrees(double delta, double period);
+
+// Hue is only defined for parts with at least this mean saturation.
+inline constexpr double kMinimumSaturationForHue = 0.1;
+
 // The measures that make a concept (with a part): normalised changes between the two ends of a
 // sweep (docs/sweeps.md): area (relative), luminance (/85), entropy (bits), hue (degrees),
 // saturation, eccentricity, angle (degrees), centre_x, centre_y (fraction of the side), flow_x,

@@ -506,11 +506,12 @@ ConceptProbe probe_generated_concepts(const Classifier& classifier, const Genera
 }
 
 std::vector<FactorChain> factor_chain(const UnitProbe& truth, const ConceptProbe& rendered,
-                                      const ConceptProbe& generated, const SweepFactorChanges& changes,
+                                      const ConceptProbe& generated, const ConceptProbe& rendered_replicate,
+                                      const ConceptProbe& generated_replicate, const SweepFactorChanges& changes,
                                       uint64_t seed, int64_t permutations) {
   const auto& factors = measured_factors();
   const int64_t D = truth.partial.size(0);
-  for (const auto* probe : {&rendered, &generated})
+  for (const auto* probe : {&rendered, &generated, &rendered_replicate, &generated_replicate})
     if (probe->partial.size(0) != D || probe->partial.size(1) != int64_t(factors.size()))
       throw Error("ground truth", "the concept probes and the factor probe differ in their units or factors");
   const auto signal = factor_signal(truth, changes, seed, permutations);
@@ -528,6 +529,10 @@ std::vector<FactorChain> factor_chain(const UnitProbe& truth, const ConceptProbe
     chain.sweep = match_profiles(predicted_changes(generated.partial, column, generated.feature_sd, changes.range),
                                  column_of(changes.change, column), random, permutations);
     chain.end_to_end = {signal[f].units, signal[f].correlation, signal[f].p_value};
+    chain.rendered_reliability = match_profiles(column_of(rendered.partial, column),
+                                                column_of(rendered_replicate.partial, column), random, permutations);
+    chain.generated_reliability = match_profiles(column_of(generated.partial, column),
+                                                 column_of(generated_replicate.partial, column), random, permutations);
     result.push_back(chain);
   }
   return result;

@@ -599,7 +599,9 @@ TEST(GroundTruth, ChainComparesEachLinkOverUnits) {
   SweepFactorChanges changes;
   changes.range = torch::rand({D}, torch::kDouble) + 0.5;
   changes.change = (generated.partial * (changes.range / generated.feature_sd).unsqueeze(1)).clone();  // faithful sweeps
-  const auto chain = factor_chain(truth, rendered, generated, changes, 2, 300);
+  ConceptProbe replicate = rendered;
+  replicate.partial = rendered.partial + 0.1 * torch::randn({D, F}, torch::kDouble);
+  const auto chain = factor_chain(truth, rendered, generated, replicate, generated, changes, 2, 300);
   ASSERT_EQ(chain.size(), size_t(F));
   const auto& link = chain[size_t(background)];
   EXPECT_EQ(link.measured_as, "background luminance");
@@ -612,8 +614,12 @@ TEST(GroundTruth, ChainComparesEachLinkOverUnits) {
   const auto signal = factor_signal(truth, changes, 2, 300);
   EXPECT_EQ(link.end_to_end.correlation, signal[size_t(background)].correlation);
   EXPECT_EQ(link.end_to_end.p_value, signal[size_t(background)].p_value);
+  EXPECT_GT(link.rendered_reliability.correlation, 0.95);
+  EXPECT_LT(link.rendered_reliability.correlation, 1.0);
+  EXPECT_NEAR(link.generated_reliability.correlation, 1.0, 1e-9);
   generated.partial = generated.partial.slice(0, 0, D - 1);
-  testing::expect_error([&] { factor_chain(truth, rendered, generated, changes, 2, 10); }, {"differ"});
+  testing::expect_error([&] { factor_chain(truth, rendered, generated, replicate, replicate, changes, 2, 10); },
+                        {"differ"});
 }
 
 TEST(Sweep, MeasuredImagesDoNotDependOnTheBatch) {

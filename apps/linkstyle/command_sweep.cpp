@@ -158,9 +158,15 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     const auto factor_agreement = label_agreement(probe, units, options->seed, 10000, true);
     // The chain: the same concepts measured on rendered and on generated images.
     const auto segmenter = load_segmenter_parts(study.segmenter, generator.device());
+    // Replicates on other images (seed + 1) bound what each comparison can reach.
+    const auto generated_concepts = [&](uint64_t seed) {
+      return probe_generated_concepts(classifier, generator, *segmenter, options->images, seed, study.pairs.psi);
+    };
     const auto chain = factor_chain(
-        probe, probe_rendered_concepts(classifier, *segmenter, rendered),
-        probe_generated_concepts(classifier, generator, *segmenter, options->images, options->seed, study.pairs.psi),
+        probe, probe_rendered_concepts(classifier, *segmenter, rendered), generated_concepts(options->seed),
+        probe_rendered_concepts(classifier, *segmenter,
+                                ShapesWorld(generator.resolution()).render_class_balanced(options->images, options->seed + 1)),
+        generated_concepts(options->seed + 1),
         sweep_factor_changes(db, classifier.feature_dim(), generator.resolution()), options->seed);
     db.in_transaction([&] {
       db.execute("DROP TABLE IF EXISTS probe; CREATE TABLE probe (unit INTEGER NOT NULL, factor TEXT NOT NULL, "
@@ -193,8 +199,9 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     const auto cell = [&](const UnitProfileMatch& m) {
       return fmt::format("{:+.2f}{}", m.correlation, corrected(m) < 0.05 ? "*" : " ");
     };
-    std::string signal_lines = fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s}", "factor", "measured as",
-                                           "measurement", "generator", "sweep", "end to end");
+    std::string signal_lines =
+        fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s} {:>20s}", "factor", "measured as", "measurement",
+                    "generator", "sweep", "end to end", "reliability r / g");
     for (const auto& link : chain) {
       const auto& s = link.end_to_end;
       report["factor_signal"].push_back({{"factor", link.factor}, {"measured_as", link.measured_as}, {"units", s.units},
@@ -202,9 +209,13 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
                                          {"p_bonferroni", corrected(s)}});
       report["chain"].push_back({{"factor", link.factor}, {"measured_as", link.measured_as},
                                  {"measurement", match_json(link.measurement)}, {"generator", match_json(link.generator)},
-                                 {"sweep", match_json(link.sweep)}, {"end_to_end", match_json(link.end_to_end)}});
-      signal_lines += fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s}", link.factor, link.measured_as,
-                                  cell(link.measurement), cell(link.generator), cell(link.sweep), cell(link.end_to_end));
+                                 {"sweep", match_json(link.sweep)}, {"end_to_end", match_json(link.end_to_end)},
+                                 {"rendered_reliability", match_json(link.rendered_reliability)},
+                                 {"generated_reliability", match_json(link.generated_reliability)}});
+      signal_lines += fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s} {:>13.2f} / {:.2f}", link.factor,
+                                  link.measured_as, cell(link.measurement), cell(link.generator), cell(link.sweep),
+                                  cell(link.end_to_end), link.rendered_reliability.correlation,
+                                  link.generated_reliability.correlation);
     }
     report["expressible_units"] = expressible;
     report["probe_images"] = options->images;
@@ -217,7 +228,8 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
                               "({:.1f}%; chance {:.1f}%, permutation p = {:.4f}); with within-class factors only: "
                               "{}/{} ({:.1f}%; chance {:.1f}%, p = {:.4f})\n"
                               "the chain, link by link (correlation over units of the units' partial effects; * Bonferroni p < 0.05 over {} "
-                              "factors):{}\n-> {}",
+                              "factors; reliability: each concept probe, rendered / generated, against a replicate on "
+                              "other images):{}\n-> {}",
                               agreement.agreeing, agreement.units, 100 * agreement.agreement, 100 * agreement.chance,
                               agreement.p_value, factor_agreement.agreeing, factor_agreement.units,
                               100 * factor_agreement.agreement, 100 * factor_agreement.chance, factor_agreement.p_value,

@@ -23,7 +23,8 @@
 //     images, and the partial effects of the units on it are compared over units, link by link:
 //     measurement (true factor vs measured concept, rendered images), generator (rendered vs
 //     generated images, same measure), sweep (generated images' partial effects vs the sweep's
-//     measured change) and end to end (the factor signal).
+//     measured change) and end to end (the factor signal); each concept probe's reliability is
+//     its correlation with a replicate on other images.
 // REQUIRES
 //   A classifier that takes shapes images; sweep labels as (part name, measure) with part names
 //   from ShapesWorld::part_names(); for the factor signal, a complete sweep database of the study
@@ -154,10 +155,14 @@ struct FactorChain {
   UnitProfileMatch generator;    // the measured concept: rendered vs generated images
   UnitProfileMatch sweep;        // generated images' predicted change vs the sweep's measured change
   UnitProfileMatch end_to_end;   // the factor signal
+  // Split-half ceilings: each concept probe against its replicate on fresh images (another seed).
+  UnitProfileMatch rendered_reliability, generated_reliability;
 };
 
+// The replicates are the same concept probes on other images (for the reliabilities).
 std::vector<FactorChain> factor_chain(const UnitProbe& truth, const ConceptProbe& rendered,
-                                      const ConceptProbe& generated, const SweepFactorChanges& changes,
+                                      const ConceptProbe& generated, const ConceptProbe& rendered_replicate,
+                                      const ConceptProbe& generated_replicate, const SweepFactorChanges& changes,
                                       uint64_t seed, int64_t permutations = 2000);
 
 }  // namespace linkstyle

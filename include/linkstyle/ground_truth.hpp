@@ -17,7 +17,7 @@
 //   - factor signal: per factor with a measurable concept, the correlation over units between
 //     the change the probe predicts for a unit's sweep (partial effect x range / unit SD, in
 //     factor SDs) and the change the sweep measured (the factor's concept on each sample's own
-//     class parts), with a permutation p-value.
+//     class parts), with a permutation p-value;
 //   - the chain (where a sweep keeps or loses the ground truth), per measured factor: the same
 //     factor's concept is measured with the study's segmenter on rendered and on generated
 //     images, and the partial effects of the units on it are compared over units, link by link:
@@ -28,7 +28,8 @@
 // REQUIRES
 //   A classifier that takes shapes images; sweep labels as (part name, measure) with part names
 //   from ShapesWorld::part_names(); for the factor signal, a complete sweep database of the study
-//   whose parts are the shapes world's.
+//   whose parts are the shapes world's; for the concept probes, a segmenter of the shapes world's
+//   parts and, for generated images, a generator whose classes are the shapes world's.
 // ENSURES
 //   Deterministic for a seed and thread count. Only sweep_factor_changes reads (the database).
 #pragma once

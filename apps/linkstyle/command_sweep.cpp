@@ -113,7 +113,9 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
   };
   auto options = std::make_shared<Options>();
   auto* command = app.add_subcommand(
-      "probe", "shapes world: probe every unit against the rendered factors and score the sweep labels against it");
+      "probe",
+      "shapes world: probe every unit against the rendered factors, score the sweep labels against it and trace "
+      "the ground truth link by link (measurement, generator, sweep)");
   add_study_option(*command, options->folder);
   command->add_option("--images", options->images, "rendered images for the probe")->capture_default_str();
   command->add_option("--seed", options->seed, "their seed")->capture_default_str();

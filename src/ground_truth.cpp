@@ -76,10 +76,10 @@ UnitProbe probe_shapes_units(const Classifier& classifier, const ShapesBatch& re
   UnitProbe probe;
   probe.factor_names = ShapesWorld::factor_names();
   const auto within = zr.t().matmul(zf) / double(images);  // [D, F]
-  // Class membership: the correlation of each unit with each class's indicator over all images.
-  const auto pooled_z = [](const torch::Tensor& x) {
-    const auto sd = x.std(0, true, true);
-    return torch::where(sd > 1e-12, (x - x.mean(0, true)) / sd.clamp_min(1e-12), torch::zeros_like(x));
+  // Class membership: the correlation of each unit with each class's indicator over all images
+  // (standardised as one class).
+  const auto pooled_z = [&](const torch::Tensor& x) {
+    return standardise_within_classes(x, torch::zeros({images}, torch::kLong), 1);
   };
   const auto indicators = torch::one_hot(rendered.labels, classes).to(torch::kDouble);
   const auto membership = pooled_z(r).t().matmul(pooled_z(indicators)) / double(images);  // [D, C]
@@ -233,6 +233,11 @@ Agreement label_agreement(const UnitProbe& probe, const std::vector<LabelledUnit
   return result;
 }
 
+int64_t FactorConcept::part_of_class(int64_t label) const {
+  if (role == "background") return 0;
+  return role == "main" ? ShapesWorld::main_part_of_class(label) : ShapesWorld::secondary_part_of_class(label);
+}
+
 const std::vector<FactorConcept>& measured_factors() {
   // Not measured: the proportions (their meaning differs per class), the background hue (the
   // whole circle, where a linear correlation means nothing), the texture frequency and the light.
@@ -282,10 +287,7 @@ SweepFactorChanges sweep_factor_changes(Database& db, int64_t units, int64_t sid
     const auto c = changes.accessor<double, 2>();
     const int64_t label = sample_class[sample];
     for (int64_t f = 0; f < F; ++f) {
-      const auto& role = factors[size_t(f)].role;
-      const int64_t part = role == "background" ? 0
-                           : role == "main"     ? ShapesWorld::main_part_of_class(label)
-                                                : ShapesWorld::secondary_part_of_class(label);
+      const int64_t part = factors[size_t(f)].part_of_class(label);
       const double value = c[part][measure_column[size_t(f)]];
       if (std::isfinite(value)) s_sum[unit][f] += value, s_count[unit][f] += 1;
     }
@@ -401,10 +403,7 @@ torch::Tensor concept_levels(const std::vector<std::vector<PartMeasures>>& parts
     if (label[i] < 0 || label[i] >= class_count)
       throw Error("ground truth", fmt::format("class {} is not a shapes class", label[i]));
     for (size_t f = 0; f < factors.size(); ++f) {
-      const auto& role = factors[f].role;
-      const int64_t part = role == "background" ? 0
-                           : role == "main"     ? ShapesWorld::main_part_of_class(label[i])
-                                                : ShapesWorld::secondary_part_of_class(label[i]);
+      const int64_t part = factors[f].part_of_class(label[i]);
       const auto found = std::find_if(parts[size_t(i)].begin(), parts[size_t(i)].end(),
                                       [&](const PartMeasures& m) { return m.part == int(part); });
       if (found == parts[size_t(i)].end() || !(found->area >= min_area)) continue;

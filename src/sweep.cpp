@@ -117,10 +117,6 @@ auto on_another_thread(F work) {
 // A view of one image's pixels (no copy).
 cv::Mat wrap_pixels(int64_t side, int type, void* data) { return cv::Mat(int(side), int(side), type, data); }
 
-}  // namespace
-
-namespace {
-
 // One batch's classifier outputs, part labels and 8-bit pixels; measure() fills result.parts.
 struct EncodedBatch {
   torch::Tensor features, logits, pixels, labels;
@@ -155,16 +151,6 @@ EncodedBatch encode_batch(const Classifier& classifier, const PartSource& parts,
   return batch;
 }
 
-void finish(MeasuredImages& result, std::vector<torch::Tensor>& features, std::vector<torch::Tensor>& logits,
-            std::vector<torch::Tensor>& images, std::vector<torch::Tensor>& labels) {
-  result.features = torch::cat(features);
-  result.logits = torch::cat(logits);
-  if (!images.empty()) {
-    result.images = torch::cat(images);
-    result.labels = torch::cat(labels);
-  }
-}
-
 }  // namespace
 
 MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
@@ -197,7 +183,12 @@ MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& l
     }
   }
   if (measuring.valid()) measuring.get();
-  finish(result, features, logits, images, labels);
+  result.features = torch::cat(features);
+  result.logits = torch::cat(logits);
+  if (keep_images) {
+    result.images = torch::cat(images);
+    result.labels = torch::cat(labels);
+  }
   return result;
 }
 
@@ -211,7 +202,7 @@ MeasuredImages measure_images(const Classifier& classifier, const PartSource& pa
   const int num_parts = int(parts.part_names().size());
   MeasuredImages result;
   result.parts.resize(size_t(n));
-  std::vector<torch::Tensor> features, logits, kept, labels;
+  std::vector<torch::Tensor> features, logits;
   for (int64_t start = 0; start < n; start += batch_size) {
     const auto batch = encode_batch(classifier, parts, images.slice(0, start, std::min(n, start + batch_size)),
                                     torch::Tensor(), start, classifier.file());
@@ -219,7 +210,8 @@ MeasuredImages measure_images(const Classifier& classifier, const PartSource& pa
     logits.push_back(batch.logits);
     batch.measure(result, num_parts);
   }
-  finish(result, features, logits, kept, labels);
+  result.features = torch::cat(features);
+  result.logits = torch::cat(logits);
   return result;
 }
 

@@ -141,7 +141,8 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     }
     if (study.segmenter.empty())
       throw Error(study.config_file(), "probe measures images with the study's segmenter: set models.segmenter");
-    const auto rendered = ShapesWorld(generator.resolution()).render_class_balanced(options->images, options->seed);
+    const ShapesWorld world(generator.resolution());
+    const auto rendered = world.render_class_balanced(options->images, options->seed);
     const auto probe = probe_shapes_units(classifier, rendered);
     std::vector<LabelledUnit> units;
     int64_t expressible = 0;
@@ -166,8 +167,7 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     };
     const auto chain = factor_chain(
         probe, probe_rendered_concepts(classifier, *segmenter, rendered), generated_concepts(options->seed),
-        probe_rendered_concepts(classifier, *segmenter,
-                                ShapesWorld(generator.resolution()).render_class_balanced(options->images, options->seed + 1)),
+        probe_rendered_concepts(classifier, *segmenter, world.render_class_balanced(options->images, options->seed + 1)),
         generated_concepts(options->seed + 1),
         sweep_factor_changes(db, classifier.feature_dim(), generator.resolution()), options->seed);
     db.in_transaction([&] {
@@ -205,10 +205,10 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
         fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s} {:>20s}", "factor", "measured as", "measurement",
                     "generator", "sweep", "end to end", "reliability r / g");
     for (const auto& link : chain) {
-      const auto& s = link.end_to_end;
-      report["factor_signal"].push_back({{"factor", link.factor}, {"measured_as", link.measured_as}, {"units", s.units},
-                                         {"correlation", s.correlation}, {"p_value", s.p_value},
-                                         {"p_bonferroni", corrected(s)}});
+      auto signal = match_json(link.end_to_end);
+      signal["factor"] = link.factor;
+      signal["measured_as"] = link.measured_as;
+      report["factor_signal"].push_back(signal);
       report["chain"].push_back({{"factor", link.factor}, {"measured_as", link.measured_as},
                                  {"measurement", match_json(link.measurement)}, {"generator", match_json(link.generator)},
                                  {"sweep", match_json(link.sweep)}, {"end_to_end", match_json(link.end_to_end)},

@@ -92,6 +92,8 @@ Agreement label_agreement(const UnitProbe& probe, const std::vector<LabelledUnit
 // sample's class's main or secondary part, or the background.
 struct FactorConcept {
   std::string factor, role, measure;  // role: main, secondary or background
+  // The part that plays the role in an image of class `label` (0 for the background).
+  int64_t part_of_class(int64_t label) const;
 };
 const std::vector<FactorConcept>& measured_factors();
 

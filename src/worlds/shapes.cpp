@@ -57,22 +57,24 @@ struct HueRange {
   double low, high;
 };
 
-// Per class: the main part, the preferred hue ranges of the main and the secondary colour (hues in
-// turns, never crossing red at 0/1) and the secondary colour's saturation.
+// Per class: the main part, the part painted in the secondary colour, the preferred hue ranges of
+// the main and the secondary colour (hues in turns, never crossing red at 0/1) and the secondary
+// colour's saturation.
 struct ClassStyle {
   Part main_part;
+  Part secondary_part;
   HueRange main_hue;
   HueRange secondary_hue;
   double secondary_saturation;
 };
 
 constexpr std::array<ClassStyle, kClassCount> kStyles{{
-    {kCap, {0.02, 0.12}, {0.08, 0.16}, 0.25},       // mushroom: red-orange cap, cream stem
-    {kCarBody, {0.50, 0.75}, {0.50, 0.62}, 0.35},   // car: cyan-blue body, pale blue windows
-    {kBirdBody, {0.12, 0.22}, {0.04, 0.10}, 0.85},  // bird: yellow body, orange beak
-    {kWall, {0.08, 0.18}, {0.02, 0.08}, 0.65},      // house: warm wall, red-brown roof
-    {kCrown, {0.22, 0.42}, {0.05, 0.11}, 0.6},      // tree: green crown, brown trunk
-    {kPetal, {0.75, 0.97}, {0.10, 0.16}, 0.85},     // flower: purple-pink petals, yellow centre
+    {kCap, kStem, {0.02, 0.12}, {0.08, 0.16}, 0.25},       // mushroom: red-orange cap, cream stem
+    {kCarBody, kWindow, {0.50, 0.75}, {0.50, 0.62}, 0.35},   // car: cyan-blue body, pale blue windows
+    {kBirdBody, kBeak, {0.12, 0.22}, {0.04, 0.10}, 0.85},  // bird: yellow body, orange beak
+    {kWall, kRoof, {0.08, 0.18}, {0.02, 0.08}, 0.65},      // house: warm wall, red-brown roof
+    {kCrown, kTrunk, {0.22, 0.42}, {0.05, 0.11}, 0.6},      // tree: green crown, brown trunk
+    {kPetal, kCentre, {0.75, 0.97}, {0.10, 0.16}, 0.85},     // flower: purple-pink petals, yellow centre
 }};
 
 // ---------------------------------------------------------------------------------------------
@@ -520,8 +522,7 @@ int64_t ShapesWorld::main_part_of_class(int64_t label) {
 
 int64_t ShapesWorld::secondary_part_of_class(int64_t label) {
   check_label(label);
-  constexpr std::array<Part, kClassCount> secondary{{kStem, kWindow, kBeak, kRoof, kTrunk, kCentre}};
-  return secondary[static_cast<size_t>(label)];
+  return kStyles[static_cast<size_t>(label)].secondary_part;
 }
 
 const std::vector<std::string>& ShapesWorld::factor_names() {

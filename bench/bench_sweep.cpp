@@ -3,7 +3,7 @@
 //   - raw forward: generator synthesis + classifier features alone, batched (the ceiling);
 //   - each stage alone, batched: synthesis, classifier, segmenter, part measures (where time goes);
 //   - the batched pipeline (measure_latents: synthesis, classifier, head, segmenter, part measures;
-//     on a GPU the part measures of a batch overlap the rendering of the next, as in a sweep);
+//     on a GPU a batch is encoded, segmented and measured beside the rendering of the next, as in a sweep);
 //   - the full sweep (run_sweep on --units units: tuning set, null directions, pipeline, flow,
 //     statistics, SQLite rows, selectivity, strips) from a fresh database;
 //   - a one-image-at-a-time loop through the same pipeline, as the reference code runs.

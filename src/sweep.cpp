@@ -5,9 +5,13 @@
 #include <cmath>
 #include <future>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <ATen/Parallel.h>
+#include <c10/core/Event.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <fmt/format.h>
 #include <opencv2/core.hpp>
 #include <torch/torch.h>
@@ -151,6 +155,13 @@ EncodedBatch encode_batch(const Classifier& classifier, const PartSource& parts,
   return batch;
 }
 
+// A stream of `device` other than its current one, for the work that runs beside the generator's
+// (none on a CPU, whose work has no streams).
+std::optional<c10::Stream> side_stream(const c10::Device& device) {
+  if (!device.is_cuda()) return std::nullopt;
+  return c10::impl::VirtualGuardImpl(device.type()).getStreamFromGlobalPool(device);
+}
+
 }  // namespace
 
 MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
@@ -162,27 +173,54 @@ MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& l
   MeasuredImages result;
   result.parts.resize(size_t(n));
   std::vector<torch::Tensor> features, logits, images, labels;
-  std::future<void> measuring;  // the previous batch's part measures, with overlap
+  const auto keep = [&](const EncodedBatch& batch) {
+    features.push_back(batch.features);
+    logits.push_back(batch.logits);
+    if (keep_images) {
+      images.push_back(batch.pixels);
+      labels.push_back(batch.labels);
+    }
+  };
+  // With overlap, batch k is encoded, segmented and measured on another thread (on a GPU, in a
+  // stream of its own that waits for batch k's synthesis) while batch k + 1 is rendered.
+  std::future<EncodedBatch> encoding;
+  std::optional<c10::Stream> encode_stream;
   for (int64_t start = 0; start < n; start += batch_size) {
     const auto w = latents.slice(0, start, std::min(n, start + batch_size)).to(models.generator.device());
     const auto generated = generator_to_classifier_range(models.generator.synthesis(w));
     if (generated.size(2) != side)
       throw Error(models.generator.file(), "synthesis returned images of another size than its resolution");
-    auto batch = std::make_shared<EncodedBatch>(
-        encode_batch(models.classifier, models.parts, generated, w, start, models.generator.file()));
-    features.push_back(batch->features);
-    logits.push_back(batch->logits);
-    if (measuring.valid()) measuring.get();
-    if (overlap)
-      measuring = on_another_thread([batch, &result, num_parts] { batch->measure(result, num_parts); });
-    else
-      batch->measure(result, num_parts);
-    if (keep_images) {
-      images.push_back(batch->pixels);
-      labels.push_back(batch->labels);
+    if (encoding.valid()) keep(encoding.get());
+    if (!overlap) {
+      auto batch = encode_batch(models.classifier, models.parts, generated, w, start, models.generator.file());
+      batch.measure(result, num_parts);
+      keep(batch);
+      continue;
     }
+    const c10::Device device = generated.device();
+    if (!encode_stream) encode_stream = side_stream(device);
+    std::optional<c10::Event> rendered;
+    if (encode_stream) {
+      const c10::impl::VirtualGuardImpl guard(device.type());
+      rendered.emplace(device.type());
+      rendered->record(guard.getStream(device));
+      // The images and latents were made on the generator's stream and are read on this one.
+      guard.recordDataPtrOnStream(generated.storage().data_ptr(), *encode_stream);
+      guard.recordDataPtrOnStream(w.storage().data_ptr(), *encode_stream);
+    }
+    encoding = on_another_thread([&models, &result, num_parts, generated, w, start, stream = encode_stream,
+                                  rendered = std::move(rendered)]() {
+      std::optional<c10::StreamGuard> on_stream;
+      if (stream) {
+        on_stream.emplace(*stream);
+        rendered->block(*stream);
+      }
+      auto batch = encode_batch(models.classifier, models.parts, generated, w, start, models.generator.file());
+      batch.measure(result, num_parts);
+      return batch;
+    });
   }
-  if (measuring.valid()) measuring.get();
+  if (encoding.valid()) keep(encoding.get());
   result.features = torch::cat(features);
   result.logits = torch::cat(logits);
   if (keep_images) {

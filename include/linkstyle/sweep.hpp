@@ -79,8 +79,9 @@ struct SweepModels {
 enum class Overlap { automatic, always, never };
 
 // Renders, re-encodes, segments and measures `latents` [N, w_dim] in batches of `batch_size`;
-// with keep_images, also returns every image (uint8) and its part labels. With overlap, the part
-// measures of one batch run on another thread while the next batch is rendered.
+// with keep_images, also returns every image (uint8) and its part labels. With overlap, one batch
+// is encoded, segmented and measured on another thread (on a GPU, in a stream of its own) while
+// the next batch is rendered; the results are the same.
 MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
                                bool keep_images, bool overlap = false);
 

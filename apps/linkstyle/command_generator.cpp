@@ -33,6 +33,9 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
   train->add_option("--r1-gamma", options->r1_gamma, "R1 weight")->capture_default_str();
   train->add_option("--guidance-weight", options->guidance_weight, "classifier guidance weight")
       ->capture_default_str();
+  train->add_option("--minibatch-std", options->minibatch_std_group,
+                    "discriminator sees the feature spread over groups of this many samples (0: off)")
+      ->capture_default_str();
   train->add_option("--eval-samples", options->eval_samples_per_class,
                     "samples per class for the model card's evaluation (0: none)")
       ->capture_default_str();

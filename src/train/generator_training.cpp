@@ -214,11 +214,28 @@ struct SpectralConvImpl : torch::nn::Module {
 };
 TORCH_MODULE(SpectralConv);
 
+// x [N, C, H, W] with one more channel: the standard deviation of each feature over groups of
+// `group` samples (samples i, i + N/group, ...), averaged over features and positions, so that the
+// discriminator sees how varied a batch is (a collapsed generator's batches are not).
+torch::Tensor with_minibatch_std(const torch::Tensor& x, int64_t group) {
+  const int64_t n = x.size(0), g = std::min(group, n);
+  if (n % g != 0)
+    throw Error("--minibatch-std", "the batch of " + std::to_string(n) + " is not a multiple of the group " +
+                                       std::to_string(g));
+  const auto grouped = x.reshape({g, n / g, x.size(1), x.size(2), x.size(3)});
+  const auto sd = (grouped - grouped.mean(0)).square().mean(0).add(1e-8).sqrt().mean({1, 2, 3});  // [N/g]
+  return torch::cat({x, sd.view({1, -1, 1, 1, 1}).expand({g, n / g, 1, x.size(2), x.size(3)}).reshape(
+                            {n, 1, x.size(2), x.size(3)})},
+                    1);
+}
+
 // Projected discriminator: one head per classifier stage, each reducing its stage to
 // kHeadChannels x 4 x 4 and scoring it with an unconditional 1x1 output plus a class projection.
+// With a minibatch group > 0, each head's last convolution also sees with_minibatch_std's channel.
 struct ProjectedDiscriminatorImpl : torch::nn::Module {
   ProjectedDiscriminatorImpl(const std::vector<int64_t>& stage_channels,
-                             const std::vector<int64_t>& stage_sides, int64_t classes) {
+                             const std::vector<int64_t>& stage_sides, int64_t classes, int64_t minibatch_group)
+      : minibatch_group(minibatch_group) {
     for (size_t i = 0; i < stage_channels.size(); ++i) {
       torch::nn::Sequential head;
       int64_t channels = stage_channels[i];
@@ -228,8 +245,12 @@ struct ProjectedDiscriminatorImpl : torch::nn::Module {
         head->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
         channels = out;
       }
-      head->push_back(SpectralConv(channels, kHeadChannels, 3, 1, 1));
-      head->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
+      if (minibatch_group > 0) {
+        lasts.push_back(register_module("last" + std::to_string(i), SpectralConv(channels + 1, kHeadChannels, 3, 1, 1)));
+      } else {
+        head->push_back(SpectralConv(channels, kHeadChannels, 3, 1, 1));
+        head->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
+      }
       heads.push_back(register_module("head" + std::to_string(i), head));
       outputs.push_back(register_module("out" + std::to_string(i), SpectralConv(kHeadChannels, 1, 1, 1, 0)));
       embeddings.push_back(register_module("embed" + std::to_string(i),
@@ -241,7 +262,9 @@ struct ProjectedDiscriminatorImpl : torch::nn::Module {
   torch::Tensor forward(const std::vector<torch::Tensor>& stages, const torch::Tensor& classes) {
     torch::Tensor total;
     for (size_t i = 0; i < heads.size(); ++i) {
-      const torch::Tensor h = heads[i]->forward(stages[i]);
+      torch::Tensor h = heads[i]->is_empty() ? stages[i] : heads[i]->forward(stages[i]);
+      if (minibatch_group > 0)
+        h = torch::leaky_relu(lasts[i]->forward(with_minibatch_std(h, minibatch_group)), 0.2);
       const torch::Tensor e = embeddings[i]->forward(classes).unsqueeze(2).unsqueeze(3);
       const torch::Tensor score = outputs[i]->forward(h).squeeze(1) +
                                   (h * e).sum(1) / std::sqrt(double(kHeadChannels));
@@ -251,7 +274,9 @@ struct ProjectedDiscriminatorImpl : torch::nn::Module {
     return total;
   }
 
+  int64_t minibatch_group;
   std::vector<torch::nn::Sequential> heads;
+  std::vector<SpectralConv> lasts;  // with a minibatch group only
   std::vector<SpectralConv> outputs;
   std::vector<torch::nn::Embedding> embeddings;
 };
@@ -416,6 +441,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   if (!(options.d_learning_rate > 0)) throw Error("--d-learning-rate", "must be > 0");
   if (!(options.r1_gamma >= 0)) throw Error("--r1-gamma", "must be >= 0");
   if (!(options.guidance_weight >= 0)) throw Error("--guidance-weight", "must be >= 0");
+  if (options.minibatch_std_group < 0) throw Error("--minibatch-std", "must be >= 0");
   if (options.eval_samples_per_class < 0 || options.eval_samples_per_class == 1)
     throw Error("--eval-samples", "must be 0 (no evaluation) or >= 2");
 
@@ -456,7 +482,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
     }
   }
   torch::manual_seed(options.seed);
-  ProjectedDiscriminator discriminator(stage_channels, stage_sides, classes);
+  ProjectedDiscriminator discriminator(stage_channels, stage_sides, classes, options.minibatch_std_group);
   torch::jit::Module generator, average;
   State state;
   torch::serialize::InputArchive g_optimizer_archive, d_optimizer_archive;
@@ -472,11 +498,14 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       const int64_t seed = value.toInt();
       archive.read("batch_size", value);
       const int64_t batch_size = value.toInt();
+      // Checkpoints from before the option have no group: they were made without it.
+      const int64_t minibatch_group = archive.try_read("minibatch_std_group", value) ? value.toInt() : 0;
       if (world != options.world || seed != static_cast<int64_t>(options.seed) ||
-          batch_size != options.batch_size)
+          batch_size != options.batch_size || minibatch_group != options.minibatch_std_group)
         throw Error(result.checkpoint,
                     "was made for world " + world + ", seed " + std::to_string(seed) +
-                        ", batch size " + std::to_string(batch_size) +
+                        ", batch size " + std::to_string(batch_size) + ", minibatch std group " +
+                        std::to_string(minibatch_group) +
                         "; rerun with those options or remove the checkpoint folder");
       archive.read("classifier_fingerprint", value);
       if (value.toStringRef() != classifier_fingerprint)
@@ -546,6 +575,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
     archive.write("seed", c10::IValue(static_cast<int64_t>(options.seed)));
     archive.write("world", c10::IValue(options.world));
     archive.write("batch_size", c10::IValue(options.batch_size));
+    archive.write("minibatch_std_group", c10::IValue(options.minibatch_std_group));
     archive.write("classifier_fingerprint", c10::IValue(classifier_fingerprint));
     AtomicFile out(result.checkpoint);
     archive.save_to(out.stream());
@@ -660,7 +690,10 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   const Generator shipped = Generator::load(options.output, c10::Device(c10::kCPU));
   nlohmann::json card = {
       {"world", options.world},
-      {"architecture", kArchitecture},
+      {"architecture", options.minibatch_std_group > 0
+                           ? std::string(kArchitecture) + "; minibatch standard deviation over groups of " +
+                                 std::to_string(options.minibatch_std_group) + " before each head's last conv"
+                           : std::string(kArchitecture)},
       {"z_dim", kZDim},
       {"w_dim", kWDim},
       {"resolution", kResolution},
@@ -675,6 +708,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       {"d_learning_rate", options.d_learning_rate},
       {"r1_gamma", options.r1_gamma},
       {"guidance_weight", options.guidance_weight},
+      {"minibatch_std_group", options.minibatch_std_group},
       {"augmentation", "translation 1/8, brightness, saturation, contrast"},
       {"command_line", options.command_line},
       {"training_seconds", result.training_seconds},

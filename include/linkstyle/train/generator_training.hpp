@@ -76,6 +76,7 @@ struct GeneratorTrainingOptions {
   double d_learning_rate = 2e-3;     // discriminator
   double r1_gamma = 0.01;            // R1 weight (lazy, every 16 steps)
   double guidance_weight = 0.5;      // classifier guidance
+  int64_t minibatch_std_group = 0;   // discriminator minibatch standard deviation group (0: none)
   int64_t eval_samples_per_class = 1000;  // for the model card; 0 skips the evaluation
   std::filesystem::path fashion_folder;
   std::string command_line;

@@ -217,6 +217,39 @@ TEST(GeneratorTraining, ResumeChecksClassifierAndStepsAndR1RunsEverySixteenSteps
   testing::expect_error([&] { train_generator(options); }, {"checkpoint.pt", "another classifier"});
 }
 
+TEST(GeneratorTraining, MinibatchSpreadChangesTrainingAndIsKeptOnResume) {
+  ScratchDir dir("generator_training_minibatch");
+  const fs::path classifier = save_classifier(dir);
+  auto plain = small_run(classifier, dir / "plain.pt", 2);
+  train_generator(plain);
+  auto spread = small_run(classifier, dir / "spread.pt", 2);
+  spread.minibatch_std_group = 2;
+  const auto result = train_generator(spread);
+  nlohmann::json card;
+  std::ifstream(result.card) >> card;
+  EXPECT_EQ(card.value("minibatch_std_group", -1), 2);
+  EXPECT_NE(card.value("architecture", "").find("minibatch standard deviation over groups of 2"), std::string::npos);
+  // The same seed without the spread trains another generator.
+  const auto a = parameters_of(dir / "plain.pt"), b = parameters_of(dir / "spread.pt");
+  ASSERT_EQ(a.size(), b.size());
+  bool differs = false;
+  for (size_t i = 0; i < a.size(); ++i) differs = differs || !torch::equal(a[i], b[i]);
+  EXPECT_TRUE(differs);
+  // Its checkpoint resumes only with the same group.
+  auto resumed = small_run(classifier, dir / "spread.pt", 3);
+  testing::expect_error([&] { train_generator(resumed); }, {"checkpoint.pt", "minibatch std group 2"});
+  resumed.minibatch_std_group = 2;
+  EXPECT_EQ(train_generator(resumed).resumed_from, 2);
+  // A batch that is not a multiple of the group, or a negative group, is refused.
+  auto bad = small_run(classifier, dir / "bad.pt", 1);
+  bad.minibatch_std_group = 3;
+  testing::expect_error([&] { train_generator(bad); }, {"--minibatch-std", "multiple"});
+  bad.minibatch_std_group = -1;
+  testing::expect_error([&] { train_generator(bad); }, {"--minibatch-std"});
+  EXPECT_FALSE(fs::exists(dir / "bad.pt"));
+  EXPECT_FALSE(fs::exists(dir / "bad.pt.checkpoint"));
+}
+
 TEST(GeneratorEvaluation, ReportsAgreementDiversityAndWritesAGrid) {
   ScratchDir dir("generator_evaluation");
   const fs::path classifier_file = save_classifier(dir);

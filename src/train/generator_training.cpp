@@ -442,6 +442,10 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   if (!(options.r1_gamma >= 0)) throw Error("--r1-gamma", "must be >= 0");
   if (!(options.guidance_weight >= 0)) throw Error("--guidance-weight", "must be >= 0");
   if (options.minibatch_std_group < 0) throw Error("--minibatch-std", "must be >= 0");
+  if (options.minibatch_std_group > 0 &&
+      options.batch_size % std::min(options.minibatch_std_group, options.batch_size) != 0)
+    throw Error("--minibatch-std", "the batch size " + std::to_string(options.batch_size) +
+                                       " is not a multiple of the group " + std::to_string(options.minibatch_std_group));
   if (options.eval_samples_per_class < 0 || options.eval_samples_per_class == 1)
     throw Error("--eval-samples", "must be 0 (no evaluation) or >= 2");
 

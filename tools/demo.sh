@@ -10,7 +10,8 @@ SECONDS=0
 
 "$linkstyle" init "$study" --classifier "$models/classifier.pt" --generator "$models/generator.pt" \
   --segmenter "$models/segmenter.pt" --samples-per-class 2000 --sweep-samples-per-class 2 --force
-rm -rf "$study/sweeps"   # a rerun starts the sweep afresh
+# A rerun starts afresh (the shipped models may have changed since the last run).
+rm -rf "$study"/{pairs,linking,real,samples,reconstructions,sweeps}
 "$linkstyle" info --study "$study"
 "$linkstyle" pairs --study "$study"
 "$linkstyle" fit --study "$study"

@@ -181,6 +181,12 @@ MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& l
       labels.push_back(batch.labels);
     }
   };
+  const auto encode_and_measure = [&models, &result, num_parts](const torch::Tensor& images, const torch::Tensor& w,
+                                                                 int64_t start) {
+    auto batch = encode_batch(models.classifier, models.parts, images, w, start, models.generator.file());
+    batch.measure(result, num_parts);
+    return batch;
+  };
   // With overlap, batch k is encoded, segmented and measured on another thread (on a GPU, in a
   // stream of its own that waits for batch k's synthesis) while batch k + 1 is rendered.
   std::future<EncodedBatch> encoding;
@@ -192,9 +198,7 @@ MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& l
       throw Error(models.generator.file(), "synthesis returned images of another size than its resolution");
     if (encoding.valid()) keep(encoding.get());
     if (!overlap) {
-      auto batch = encode_batch(models.classifier, models.parts, generated, w, start, models.generator.file());
-      batch.measure(result, num_parts);
-      keep(batch);
+      keep(encode_and_measure(generated, w, start));
       continue;
     }
     const c10::Device device = generated.device();
@@ -208,16 +212,14 @@ MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& l
       guard.recordDataPtrOnStream(generated.storage().data_ptr(), *encode_stream);
       guard.recordDataPtrOnStream(w.storage().data_ptr(), *encode_stream);
     }
-    encoding = on_another_thread([&models, &result, num_parts, generated, w, start, stream = encode_stream,
+    encoding = on_another_thread([&encode_and_measure, generated, w, start, stream = encode_stream,
                                   rendered = std::move(rendered)]() {
       std::optional<c10::StreamGuard> on_stream;
       if (stream) {
         on_stream.emplace(*stream);
         rendered->block(*stream);
       }
-      auto batch = encode_batch(models.classifier, models.parts, generated, w, start, models.generator.file());
-      batch.measure(result, num_parts);
-      return batch;
+      return encode_and_measure(generated, w, start);
     });
   }
   if (encoding.valid()) keep(encoding.get());

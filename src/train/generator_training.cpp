@@ -216,12 +216,10 @@ TORCH_MODULE(SpectralConv);
 
 // x [N, C, H, W] with one more channel: the standard deviation of each feature over groups of
 // `group` samples (samples i, i + N/group, ...), averaged over features and positions, so that the
-// discriminator sees how varied a batch is (a collapsed generator's batches are not).
+// discriminator sees how varied a batch is (a collapsed generator's batches are not). The options
+// check ensures that the group divides N.
 torch::Tensor with_minibatch_std(const torch::Tensor& x, int64_t group) {
   const int64_t n = x.size(0), g = std::min(group, n);
-  if (n % g != 0)
-    throw Error("--minibatch-std", "the batch of " + std::to_string(n) + " is not a multiple of the group " +
-                                       std::to_string(g));
   const auto grouped = x.reshape({g, n / g, x.size(1), x.size(2), x.size(3)});
   const auto sd = (grouped - grouped.mean(0)).square().mean(0).add(1e-8).sqrt().mean({1, 2, 3});  // [N/g]
   return torch::cat({x, sd.view({1, -1, 1, 1, 1}).expand({g, n / g, 1, x.size(2), x.size(3)}).reshape(

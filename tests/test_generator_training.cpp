@@ -250,6 +250,30 @@ TEST(GeneratorTraining, MinibatchSpreadChangesTrainingAndIsKeptOnResume) {
   EXPECT_FALSE(fs::exists(dir / "bad.pt.checkpoint"));
 }
 
+TEST(GeneratorTraining, PixelHeadChangesTrainingAndIsKeptOnResume) {
+  ScratchDir dir("generator_training_pixel_head");
+  const fs::path classifier = save_classifier(dir);
+  train_generator(small_run(classifier, dir / "plain.pt", 2));
+  auto pixel = small_run(classifier, dir / "pixel.pt", 2);
+  pixel.pixel_head = true;
+  const auto result = train_generator(pixel);
+  nlohmann::json card;
+  std::ifstream(result.card) >> card;
+  EXPECT_TRUE(card.value("pixel_head", false));
+  EXPECT_NE(card.value("architecture", "").find("pixel head"), std::string::npos);
+  // The same seed without the pixel head trains another generator.
+  const auto a = parameters_of(dir / "plain.pt"), b = parameters_of(dir / "pixel.pt");
+  ASSERT_EQ(a.size(), b.size());
+  bool differs = false;
+  for (size_t i = 0; i < a.size(); ++i) differs = differs || !torch::equal(a[i], b[i]);
+  EXPECT_TRUE(differs);
+  // Its checkpoint resumes only with the pixel head; a resumed run continues where it stopped.
+  auto resumed = small_run(classifier, dir / "pixel.pt", 3);
+  testing::expect_error([&] { train_generator(resumed); }, {"checkpoint.pt", "a pixel head"});
+  resumed.pixel_head = true;
+  EXPECT_EQ(train_generator(resumed).resumed_from, 2);
+}
+
 TEST(GeneratorEvaluation, ReportsAgreementDiversityAndWritesAGrid) {
   ScratchDir dir("generator_evaluation");
   const fs::path classifier_file = save_classifier(dir);

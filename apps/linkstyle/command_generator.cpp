@@ -36,6 +36,8 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
   train->add_option("--minibatch-std", options->minibatch_std_group,
                     "discriminator sees the feature spread over groups of this many samples (0: off)")
       ->capture_default_str();
+  train->add_flag("--pixel-head", options->pixel_head,
+                  "the discriminator also sees the images themselves, not only the classifier's stages");
   train->add_option("--eval-samples", options->eval_samples_per_class,
                     "samples per class for the model card's evaluation (0: none)")
       ->capture_default_str();

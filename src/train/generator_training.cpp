@@ -40,6 +40,7 @@ constexpr double kMappingLrMultiplier = 0.01;
 constexpr int64_t kResolution = 32;
 constexpr int64_t kR1Interval = 16;
 constexpr int64_t kHeadChannels = 128;
+constexpr int64_t kPixelHeadChannels = 32;  // the pixel head's width after its fromRGB
 constexpr int64_t kWAvgSamples = 4096;
 constexpr uint64_t kShapesTestSeedBase = uint64_t{1} << 63;
 const char* const kArchitecture =
@@ -230,13 +231,22 @@ torch::Tensor with_minibatch_std(const torch::Tensor& x, int64_t group) {
 // Projected discriminator: one head per classifier stage, each reducing its stage to
 // kHeadChannels x 4 x 4 and scoring it with an unconditional 1x1 output plus a class projection.
 // With a minibatch group > 0, each head's last convolution also sees with_minibatch_std's channel.
+// With a pixel head, the first "stage" is the (augmented) image itself, which its head lifts to
+// kPixelHeadChannels with a 1x1 convolution (StyleGAN's fromRGB) before reducing it like the others:
+// the classifier's stages keep what tells the classes apart and may drop what does not (a part's
+// hue), which the pixel head still sees.
 struct ProjectedDiscriminatorImpl : torch::nn::Module {
-  ProjectedDiscriminatorImpl(const std::vector<int64_t>& stage_channels,
-                             const std::vector<int64_t>& stage_sides, int64_t classes, int64_t minibatch_group)
-      : minibatch_group(minibatch_group) {
+  ProjectedDiscriminatorImpl(const std::vector<int64_t>& stage_channels, const std::vector<int64_t>& stage_sides,
+                             int64_t classes, int64_t minibatch_group, bool pixel_head)
+      : minibatch_group(minibatch_group), pixel_head(pixel_head) {
     for (size_t i = 0; i < stage_channels.size(); ++i) {
       torch::nn::Sequential head;
       int64_t channels = stage_channels[i];
+      if (pixel_head && i == 0) {
+        head->push_back(SpectralConv(channels, kPixelHeadChannels, 1, 1, 0));
+        head->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
+        channels = kPixelHeadChannels;
+      }
       for (int64_t side = stage_sides[i]; side > 4; side /= 2) {
         const int64_t out = std::min<int64_t>(kHeadChannels, channels * 2);
         head->push_back(SpectralConv(channels, out, 4, 2, 1));
@@ -256,8 +266,13 @@ struct ProjectedDiscriminatorImpl : torch::nn::Module {
     }
   }
 
-  // Logits [N]: the sum over heads of the spatial mean of each head's score map.
-  torch::Tensor forward(const std::vector<torch::Tensor>& stages, const torch::Tensor& classes) {
+  // Logits [N] of images (augmented, [0, 1]) and their classifier stages: the sum over heads of the
+  // spatial mean of each head's score map.
+  torch::Tensor forward(const torch::Tensor& images, const std::vector<torch::Tensor>& classifier_stages,
+                        const torch::Tensor& classes) {
+    std::vector<torch::Tensor> stages;
+    if (pixel_head) stages.push_back(images);
+    stages.insert(stages.end(), classifier_stages.begin(), classifier_stages.end());
     torch::Tensor total;
     for (size_t i = 0; i < heads.size(); ++i) {
       torch::Tensor h = heads[i]->is_empty() ? stages[i] : heads[i]->forward(stages[i]);
@@ -273,6 +288,7 @@ struct ProjectedDiscriminatorImpl : torch::nn::Module {
   }
 
   int64_t minibatch_group;
+  bool pixel_head;
   std::vector<torch::nn::Sequential> heads;
   std::vector<SpectralConv> lasts;  // with a minibatch group only
   std::vector<SpectralConv> outputs;
@@ -372,6 +388,18 @@ std::vector<torch::Tensor> trainable(torch::jit::Module& module) {
     parameters.push_back(p);
   }
   return parameters;
+}
+
+// The model card's architecture: kArchitecture with the discriminator's options.
+std::string architecture_of(const GeneratorTrainingOptions& options) {
+  std::string text = kArchitecture;
+  if (options.minibatch_std_group > 0)
+    text += "; minibatch standard deviation over groups of " + std::to_string(options.minibatch_std_group) +
+            " before each head's last conv";
+  if (options.pixel_head)
+    text += "; a pixel head on the augmented images (1x1 fromRGB to " + std::to_string(kPixelHeadChannels) +
+            " channels)";
+  return text;
 }
 
 std::vector<torch::Tensor> stages_of(torch::jit::Module& classifier, const torch::Tensor& x) {
@@ -476,6 +504,10 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
 
   // Stage shapes from one probe, for the discriminator heads.
   std::vector<int64_t> stage_channels, stage_sides;
+  if (options.pixel_head) {
+    stage_channels.push_back(3);
+    stage_sides.push_back(kResolution);
+  }
   {
     torch::NoGradGuard no_grad;
     for (const auto& s : stages_of(classifier, torch::zeros({1, 3, kResolution, kResolution}))) {
@@ -484,7 +516,8 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
     }
   }
   torch::manual_seed(options.seed);
-  ProjectedDiscriminator discriminator(stage_channels, stage_sides, classes, options.minibatch_std_group);
+  ProjectedDiscriminator discriminator(stage_channels, stage_sides, classes, options.minibatch_std_group,
+                                       options.pixel_head);
   torch::jit::Module generator, average;
   State state;
   torch::serialize::InputArchive g_optimizer_archive, d_optimizer_archive;
@@ -502,12 +535,14 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       const int64_t batch_size = value.toInt();
       // Checkpoints from before the option have no group: they were made without it.
       const int64_t minibatch_group = archive.try_read("minibatch_std_group", value) ? value.toInt() : 0;
+      const bool pixel_head = archive.try_read("pixel_head", value) ? value.toBool() : false;
       if (world != options.world || seed != static_cast<int64_t>(options.seed) ||
-          batch_size != options.batch_size || minibatch_group != options.minibatch_std_group)
+          batch_size != options.batch_size || minibatch_group != options.minibatch_std_group ||
+          pixel_head != options.pixel_head)
         throw Error(result.checkpoint,
                     "was made for world " + world + ", seed " + std::to_string(seed) +
                         ", batch size " + std::to_string(batch_size) + ", minibatch std group " +
-                        std::to_string(minibatch_group) +
+                        std::to_string(minibatch_group) + ", " + (pixel_head ? "a" : "no") + " pixel head" +
                         "; rerun with those options or remove the checkpoint folder");
       archive.read("classifier_fingerprint", value);
       if (value.toStringRef() != classifier_fingerprint)
@@ -578,6 +613,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
     archive.write("world", c10::IValue(options.world));
     archive.write("batch_size", c10::IValue(options.batch_size));
     archive.write("minibatch_std_group", c10::IValue(options.minibatch_std_group));
+    archive.write("pixel_head", c10::IValue(options.pixel_head));
     archive.write("classifier_fingerprint", c10::IValue(classifier_fingerprint));
     AtomicFile out(result.checkpoint);
     archive.save_to(out.stream());
@@ -610,6 +646,9 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   const auto run_start = std::chrono::steady_clock::now();
   const double seconds_before = state.seconds;
   const int64_t b = options.batch_size;
+  const auto discriminate = [&](const torch::Tensor& augmented, const torch::Tensor& labels) {
+    return discriminator->forward(augmented, stages_of(classifier, augmented), labels);
+  };
   for (int64_t step = state.step + 1; step <= options.steps; ++step) {
     at::Generator rng = at::detail::createCPUGenerator(
         splitmix64(splitmix64(options.seed ^ 0x67616eULL) + static_cast<uint64_t>(step)));
@@ -621,13 +660,13 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       torch::NoGradGuard no_grad;
       fake = (generator.forward({z, batch.labels}).toTensor() + 1.0) * 0.5;
     }
-    const auto d_real = discriminator->forward(stages_of(classifier, augment(batch.images, rng)), batch.labels);
-    const auto d_fake = discriminator->forward(stages_of(classifier, augment(fake, rng)), batch.labels);
+    const auto d_real = discriminate(augment(batch.images, rng), batch.labels);
+    const auto d_fake = discriminate(augment(fake, rng), batch.labels);
     torch::Tensor d_loss = torch::softplus(d_fake).mean() + torch::softplus(-d_real).mean();
     double r1_value = 0;
     if (options.r1_gamma > 0 && step % kR1Interval == 0) {
       const auto images = batch.images.detach().requires_grad_(true);
-      const auto scores = discriminator->forward(stages_of(classifier, augment(images, rng)), batch.labels);
+      const auto scores = discriminate(augment(images, rng), batch.labels);
       const auto gradient = torch::autograd::grad({scores.sum()}, {images}, {}, true, true)[0];
       const auto r1 = gradient.square().sum({1, 2, 3}).mean();
       r1_value = r1.item<double>();
@@ -641,9 +680,10 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
     const auto g_labels = torch::randint(classes, {b}, rng, torch::kLong);
     const auto g_z = torch::randn({b, kZDim}, rng, torch::kFloat);
     const auto g_images = (generator.forward({g_z, g_labels}).toTensor() + 1.0) * 0.5;
-    const auto g_stages = stages_of(classifier, augment(g_images, rng));
+    const auto g_augmented = augment(g_images, rng);
+    const auto g_stages = stages_of(classifier, g_augmented);
     for (auto& p : discriminator->parameters()) p.requires_grad_(false);
-    const auto g_scores = discriminator->forward(g_stages, g_labels);
+    const auto g_scores = discriminator->forward(g_augmented, g_stages, g_labels);
     for (auto& p : discriminator->parameters()) p.requires_grad_(true);
     const auto logits = classifier.get_method("head")({g_stages.back().mean({2, 3})}).toTensor();
     const auto guidance = torch::nn::functional::cross_entropy(logits, g_labels);
@@ -692,10 +732,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   const Generator shipped = Generator::load(options.output, c10::Device(c10::kCPU));
   nlohmann::json card = {
       {"world", options.world},
-      {"architecture", options.minibatch_std_group > 0
-                           ? std::string(kArchitecture) + "; minibatch standard deviation over groups of " +
-                                 std::to_string(options.minibatch_std_group) + " before each head's last conv"
-                           : std::string(kArchitecture)},
+      {"architecture", architecture_of(options)},
       {"z_dim", kZDim},
       {"w_dim", kWDim},
       {"resolution", kResolution},
@@ -711,6 +748,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       {"r1_gamma", options.r1_gamma},
       {"guidance_weight", options.guidance_weight},
       {"minibatch_std_group", options.minibatch_std_group},
+      {"pixel_head", options.pixel_head},
       {"augmentation", "translation 1/8, brightness, saturation, contrast"},
       {"command_line", options.command_line},
       {"training_seconds", result.training_seconds},

@@ -17,7 +17,8 @@
 //       (4, 8, 16, 32 px).
 //   Training: non-saturating logistic loss against a projected discriminator: four small
 //   spectrally normalised convolutional heads on the frozen world classifier's stage outputs
-//   (32 px .. 4 px), each with a class projection; differentiable augmentation (translation by
+//   (32 px .. 4 px), each with a class projection (optionally a fifth head on the images
+//   themselves, and a minibatch standard deviation channel); differentiable augmentation (translation by
 //   up to 1/8 of the side, brightness, saturation, contrast) on real and generated images; lazy
 //   R1 on the real images every 16 steps; classifier guidance (cross-entropy of the frozen
 //   classifier's logits on the augmented generated images toward the intended class, from the
@@ -35,7 +36,7 @@
 //   <output>.checkpoint/checkpoint.pt atomically (generator, its average, discriminator, both
 //   optimisers, step, the classifier's fingerprint) and <output>.preview.png (the average at psi 1,
 //   one row per class); a rerun with the same output and classifier resumes from it (after kill -9
-//   too); another classifier, world, seed or batch size, or fewer steps than reached, is an Error.
+//   too); another classifier, world, seed, batch size or discriminator option, or fewer steps than reached, is an Error.
 //   <output>.log.csv has one row per step (steps 1..steps, no gaps or duplicates across
 //   resumes). At the end w_avg is set to the per-class mean of w over 4096 latents per class,
 //   the averaged generator is written atomically (loads with Generator::load) with its model
@@ -77,6 +78,7 @@ struct GeneratorTrainingOptions {
   double r1_gamma = 0.01;            // R1 weight (lazy, every 16 steps)
   double guidance_weight = 0.5;      // classifier guidance
   int64_t minibatch_std_group = 0;   // discriminator minibatch standard deviation group (0: none)
+  bool pixel_head = false;           // a discriminator head on the images themselves, beside the stages'
   int64_t eval_samples_per_class = 1000;  // for the model card; 0 skips the evaluation
   std::filesystem::path fashion_folder;
   std::string command_line;

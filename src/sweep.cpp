@@ -138,17 +138,21 @@ struct EncodedBatch {
   }
 };
 
-// images [n, 3, side, side] in [0, 1] on any device; latents for sources that read them.
+// images [n, 3, side, side] in [0, 1] on any device; latents for sources that read them. All the
+// device's work is queued before the first copy back, so that a GPU runs it without waiting.
 EncodedBatch encode_batch(const Classifier& classifier, const PartSource& parts, const torch::Tensor& images,
                           const torch::Tensor& latents, int64_t start, const fs::path& source) {
+  const auto r = classifier.features(images.to(classifier.device()));
+  const auto logits = classifier.head(r);
+  const auto labels = parts.label(images, latents);
+  // Quantised where the images are (a GPU copies a quarter of the bytes back).
+  const auto pixels = images.mul(255).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1});
   EncodedBatch batch;
   batch.start = start;
-  const auto r = classifier.features(images.to(classifier.device()));
   batch.features = r.to(torch::kCPU, torch::kFloat);
-  batch.logits = classifier.head(r).to(torch::kCPU, torch::kFloat);
-  batch.labels = parts.label(images, latents).contiguous().to(torch::kCPU, torch::kInt);
-  // Quantised where the images are (a GPU copies a quarter of the bytes back).
-  batch.pixels = images.mul(255).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous().to(torch::kCPU);
+  batch.logits = logits.to(torch::kCPU, torch::kFloat);
+  batch.labels = labels.contiguous().to(torch::kCPU, torch::kInt);
+  batch.pixels = pixels.contiguous().to(torch::kCPU);
   const int64_t side = images.size(2);
   if (images.size(3) != side || batch.labels.size(1) != side || batch.labels.size(2) != side)
     throw Error(source, "images and part labels differ in size");
@@ -162,73 +166,109 @@ std::optional<c10::Stream> side_stream(const c10::Device& device) {
   return c10::impl::VirtualGuardImpl(device.type()).getStreamFromGlobalPool(device);
 }
 
+// One group's results as its batches come in.
+struct GroupInProgress {
+  MeasuredImages result;
+  std::vector<torch::Tensor> features, logits, images, labels;
+  int64_t batches_left = 0;
+};
+
 }  // namespace
 
-MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
-                               bool keep_images, bool overlap) {
+void measure_latent_groups(const SweepModels& models, int64_t groups,
+                           const std::function<torch::Tensor(int64_t group)>& latents_of,
+                           const std::function<void(int64_t group, MeasuredImages&& measured)>& on_measured,
+                           int64_t batch_size, bool keep_images, bool overlap) {
   const torch::NoGradGuard no_grad;
-  const int64_t n = latents.size(0);
+  if (batch_size < 1) throw Error("measure latents", "the batch size must be >= 1");
   const int64_t side = models.generator.resolution();
   const int num_parts = int(models.parts.part_names().size());
-  MeasuredImages result;
-  result.parts.resize(size_t(n));
-  std::vector<torch::Tensor> features, logits, images, labels;
-  const auto keep = [&](const EncodedBatch& batch) {
-    features.push_back(batch.features);
-    logits.push_back(batch.logits);
+  std::map<int64_t, GroupInProgress> in_progress;  // node-based: workers hold references into it
+  const auto keep = [&](int64_t group, const EncodedBatch& batch) {
+    auto& g = in_progress.at(group);
+    g.features.push_back(batch.features);
+    g.logits.push_back(batch.logits);
     if (keep_images) {
-      images.push_back(batch.pixels);
-      labels.push_back(batch.labels);
+      g.images.push_back(batch.pixels);
+      g.labels.push_back(batch.labels);
     }
+    if (--g.batches_left > 0) return;
+    g.result.features = torch::cat(g.features);
+    g.result.logits = torch::cat(g.logits);
+    if (keep_images) {
+      g.result.images = torch::cat(g.images);
+      g.result.labels = torch::cat(g.labels);
+    }
+    auto measured = std::move(g.result);
+    in_progress.erase(group);
+    on_measured(group, std::move(measured));
   };
-  const auto encode_and_measure = [&models, &result, num_parts](const torch::Tensor& images, const torch::Tensor& w,
-                                                                 int64_t start) {
+  const auto encode_and_measure = [&models, num_parts](MeasuredImages& result, const torch::Tensor& images,
+                                                       const torch::Tensor& w, int64_t start) {
     auto batch = encode_batch(models.classifier, models.parts, images, w, start, models.generator.file());
     batch.measure(result, num_parts);
     return batch;
   };
   // With overlap, batch k is encoded, segmented and measured on another thread (on a GPU, in a
-  // stream of its own that waits for batch k's synthesis) while batch k + 1 is rendered.
+  // stream of its own that waits for batch k's synthesis) while batch k + 1 is rendered, across
+  // the groups' boundaries too. Declared after in_progress: an exception waits for the worker
+  // before the results it writes to go away.
   std::future<EncodedBatch> encoding;
+  int64_t encoding_group = -1;
   std::optional<c10::Stream> encode_stream;
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const auto w = latents.slice(0, start, std::min(n, start + batch_size)).to(models.generator.device());
-    const auto generated = generator_to_classifier_range(models.generator.synthesis(w));
-    if (generated.size(2) != side)
-      throw Error(models.generator.file(), "synthesis returned images of another size than its resolution");
-    if (encoding.valid()) keep(encoding.get());
-    if (!overlap) {
-      keep(encode_and_measure(generated, w, start));
-      continue;
-    }
-    const c10::Device device = generated.device();
-    if (!encode_stream) encode_stream = side_stream(device);
-    std::optional<c10::Event> rendered;
-    if (encode_stream) {
-      const c10::impl::VirtualGuardImpl guard(device.type());
-      rendered.emplace(device.type());
-      rendered->record(guard.getStream(device));
-      // The images and latents were made on the generator's stream and are read on this one.
-      guard.recordDataPtrOnStream(generated.storage().data_ptr(), *encode_stream);
-      guard.recordDataPtrOnStream(w.storage().data_ptr(), *encode_stream);
-    }
-    encoding = on_another_thread([&encode_and_measure, generated, w, start, stream = encode_stream,
-                                  rendered = std::move(rendered)]() {
-      std::optional<c10::StreamGuard> on_stream;
-      if (stream) {
-        on_stream.emplace(*stream);
-        rendered->block(*stream);
+  const c10::Device device = models.generator.device();
+  for (int64_t group = 0; group < groups; ++group) {
+    // One copy of the group's latents to the generator's device; to a GPU from pinned memory, so
+    // that it does not wait for the batches already queued there.
+    auto host_latents = latents_of(group).to(torch::kFloat);
+    if (device.is_cuda() && host_latents.device().is_cpu()) host_latents = host_latents.pin_memory();
+    const auto latents = host_latents.to(device, torch::kFloat, /*non_blocking=*/true);
+    const int64_t n = latents.size(0);
+    if (n < 1) throw Error("measure latents", fmt::format("group {} has no latents", group));
+    auto& current = in_progress[group];
+    current.result.parts.resize(size_t(n));
+    current.batches_left = (n + batch_size - 1) / batch_size;
+    for (int64_t start = 0; start < n; start += batch_size) {
+      const auto w = latents.slice(0, start, std::min(n, start + batch_size));
+      const auto generated = generator_to_classifier_range(models.generator.synthesis(w));
+      if (generated.size(2) != side)
+        throw Error(models.generator.file(), "synthesis returned images of another size than its resolution");
+      if (encoding.valid()) keep(encoding_group, encoding.get());
+      if (!overlap) {
+        keep(group, encode_and_measure(current.result, generated, w, start));
+        continue;
       }
-      return encode_and_measure(generated, w, start);
-    });
+      if (!encode_stream) encode_stream = side_stream(generated.device());
+      std::optional<c10::Event> rendered;
+      if (encode_stream) {
+        const c10::impl::VirtualGuardImpl guard(device.type());
+        rendered.emplace(device.type());
+        rendered->record(guard.getStream(generated.device()));
+        // The images and latents were made on the generator's stream and are read on this one.
+        guard.recordDataPtrOnStream(generated.storage().data_ptr(), *encode_stream);
+        guard.recordDataPtrOnStream(w.storage().data_ptr(), *encode_stream);
+      }
+      encoding_group = group;
+      encoding = on_another_thread([&encode_and_measure, &result = current.result, generated, w, start,
+                                    stream = encode_stream, rendered = std::move(rendered)]() {
+        std::optional<c10::StreamGuard> on_stream;
+        if (stream) {
+          on_stream.emplace(*stream);
+          rendered->block(*stream);
+        }
+        return encode_and_measure(result, generated, w, start);
+      });
+    }
   }
-  if (encoding.valid()) keep(encoding.get());
-  result.features = torch::cat(features);
-  result.logits = torch::cat(logits);
-  if (keep_images) {
-    result.images = torch::cat(images);
-    result.labels = torch::cat(labels);
-  }
+  if (encoding.valid()) keep(encoding_group, encoding.get());
+}
+
+MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
+                               bool keep_images, bool overlap) {
+  MeasuredImages result;
+  measure_latent_groups(
+      models, 1, [&](int64_t) { return latents; },
+      [&](int64_t, MeasuredImages&& measured) { result = std::move(measured); }, batch_size, keep_images, overlap);
   return result;
 }
 
@@ -448,14 +488,10 @@ void insert_changes(Database& database, const char* table, const char* key, int6
     }
 }
 
-// A chunk is swept in two parts: `measure_*` renders, encodes, segments and measures its images
-// (the generator's share), and `record_*` computes flow and statistics and writes all its rows in
-// one transaction (the CPU's share), which may run beside the next chunk's `measure_*`.
-MeasuredImages measure_unit_chunk(const SweepContext& context, const std::vector<int64_t>& units) {
-  const auto latents = unit_sweep_latents(context.models.network, context.tuning, units, context.steps);
-  return measure_latents(context.models, latents, context.study.sweep.batch_size, true, context.overlap);
-}
-
+// A chunk is swept in two parts: measure_latent_groups renders, encodes, segments and measures its
+// images (the generator's share) from its latents (`*_sweep_latents`), and `record_*` computes flow
+// and statistics and writes all its rows in one transaction (the CPU's share), which may run
+// beside the next chunks' measures.
 int64_t record_unit_chunk(const SweepContext& context, const std::vector<int64_t>& units,
                           const MeasuredImages& measured) {
   const torch::NoGradGuard no_grad;
@@ -559,9 +595,9 @@ torch::Tensor null_direction(uint64_t seed, int64_t direction, int64_t dim) {
   return u / u.norm();
 }
 
-// Random directions, both ends only, ordered (direction, sample, end).
-MeasuredImages measure_null_chunk(const SweepContext& context, const std::vector<int64_t>& directions,
-                                  const NormBins& bins) {
+// Latents of random directions, both ends only, ordered (direction, sample, end).
+torch::Tensor null_sweep_latents(const SweepContext& context, const std::vector<int64_t>& directions,
+                                 const NormBins& bins) {
   const torch::NoGradGuard no_grad;
   const auto& tuning = context.tuning;
   const int64_t S = tuning.size(), D = tuning.features.size(1);
@@ -572,8 +608,7 @@ MeasuredImages measure_null_chunk(const SweepContext& context, const std::vector
     const auto step = null_direction(context.study.sweep.seed, d, D) * float(norm);
     rows.push_back(torch::stack({tuning.features, tuning.features + step}, 1).reshape({2 * S, D}));
   }
-  const auto latents = context.models.network.apply(torch::cat(rows)).to(torch::kCPU, torch::kFloat);
-  return measure_latents(context.models, latents, context.study.sweep.batch_size, true, context.overlap);
+  return context.models.network.apply(torch::cat(rows));
 }
 
 int64_t record_null_chunk(const SweepContext& context, const std::vector<int64_t>& directions, const NormBins& bins,
@@ -848,8 +883,9 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
     if (options.progress) bar.set(summary.images);
     if (options.stop_after_chunks >= 0 && ++chunks_run >= options.stop_after_chunks) throw SweepInterrupted();
   };
-  // The chunks still to do, null directions first; each is measured, then recorded. With overlap,
-  // chunk k is recorded on another thread while chunk k + 1 is measured.
+  // The chunks still to do, null directions first; each is measured, then recorded. The chunks
+  // are measured as one pipeline; with overlap, chunk k is recorded on another thread while
+  // chunk k + 1 is measured.
   struct Chunk {
     bool null;
     std::vector<int64_t> ids;
@@ -864,18 +900,24 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
     std::vector<int64_t> group(units.begin() + begin, units.begin() + std::min(summary.units, begin + chunk));
     if (!done_units.count(group.front())) chunks.push_back({false, group});
   }
+  const auto latents_of = [&](int64_t k) {
+    const auto& c = chunks[size_t(k)];
+    return c.null ? null_sweep_latents(context, c.ids, bins) : unit_sweep_latents(network, tuning, c.ids, s.steps);
+  };
   const auto record = [&](const Chunk& c, const MeasuredImages& measured) {
     return c.null ? record_null_chunk(context, c.ids, bins, measured) : record_unit_chunk(context, c.ids, measured);
   };
   std::future<int64_t> recording;
-  for (const auto& c : chunks) {
-    auto measured = c.null ? measure_null_chunk(context, c.ids, bins) : measure_unit_chunk(context, c.ids);
+  const auto on_measured = [&](int64_t k, MeasuredImages&& measured) {
+    const auto& c = chunks[size_t(k)];
     if (recording.valid()) after_chunk(recording.get());
     if (context.overlap)
       recording = on_another_thread([&record, &c, measured = std::move(measured)] { return record(c, measured); });
     else
       after_chunk(record(c, measured));
-  }
+  };
+  measure_latent_groups(models, int64_t(chunks.size()), latents_of, on_measured, s.batch_size, true,
+                        context.overlap);
   if (recording.valid()) after_chunk(recording.get());
   bar.finish();
   const auto swept = std::chrono::steady_clock::now();

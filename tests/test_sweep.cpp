@@ -152,6 +152,51 @@ TEST(Sweep, BatchedMeasuresEqualOneImageAtATime) {
   }
 }
 
+TEST(Sweep, GroupsMeasuredAsOnePipelineEqualEachGroupAlone) {
+  ScratchDir dir("sweep-groups");
+  const auto study = make_sweep_study(dir.path());
+  const auto tuning = make_tuning_set(study.config, study.classifier, study.generator, study.network);
+  const auto parts = fit_kmeans_parts(study.generator, tuning.latents, 3, 5);
+  const SweepModels models{study.classifier, study.generator, study.network, *parts};
+  // Groups of 18, 6 and 12 images in batches of 5: batches end inside every group.
+  const std::vector<std::vector<int64_t>> units = {{0}, {1}, {2, 3}};
+  std::vector<torch::Tensor> latents;
+  for (const auto& u : units) latents.push_back(unit_sweep_latents(study.network, tuning, u, 3));
+  latents[1] = latents[1].slice(0, 0, 6);
+  for (const bool overlap : {false, true}) {
+    std::vector<int64_t> order;
+    std::vector<MeasuredImages> grouped;
+    measure_latent_groups(
+        models, int64_t(latents.size()), [&](int64_t g) { return latents[size_t(g)]; },
+        [&](int64_t g, MeasuredImages&& measured) {
+          order.push_back(g);
+          grouped.push_back(std::move(measured));
+        },
+        5, true, overlap);
+    ASSERT_EQ(order, (std::vector<int64_t>{0, 1, 2}));
+    for (size_t g = 0; g < latents.size(); ++g) {
+      const auto alone = measure_latents(models, latents[g], 4, true);
+      EXPECT_TRUE(torch::allclose(grouped[g].features, alone.features, 1e-4, 1e-4));
+      EXPECT_TRUE(torch::equal(grouped[g].images, alone.images));
+      EXPECT_TRUE(torch::equal(grouped[g].labels, alone.labels));
+      ASSERT_EQ(grouped[g].parts.size(), size_t(latents[g].size(0)));
+      for (size_t i = 0; i < alone.parts.size(); ++i) {
+        ASSERT_EQ(grouped[g].parts[i].size(), alone.parts[i].size());
+        for (size_t k = 0; k < alone.parts[i].size(); ++k)
+          EXPECT_EQ(grouped[g].parts[i][k].area, alone.parts[i][k].area);
+      }
+    }
+  }
+  // A group without latents is refused (while the group before it is still being measured).
+  testing::expect_error(
+      [&] {
+        measure_latent_groups(
+            models, 2, [&](int64_t g) { return g == 0 ? latents[0] : latents[0].slice(0, 0, 0); },
+            [](int64_t, MeasuredImages&&) {}, 5, true, true);
+      },
+      {"group 1", "no latents"});
+}
+
 TEST(Sweep, EndpointChangesFollowTheDocumentedNormalisation) {
   PartMeasures a, b;
   a.part = b.part = 1;

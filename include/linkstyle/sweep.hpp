@@ -85,6 +85,15 @@ enum class Overlap { automatic, always, never };
 MeasuredImages measure_latents(const SweepModels& models, const torch::Tensor& latents, int64_t batch_size,
                                bool keep_images, bool overlap = false);
 
+// measure_latents over `groups` groups of latents in order, as one pipeline: latents_of(g) gives
+// group g's latents [N_g, w_dim] (N_g >= 1; called when the pipeline reaches the group), and
+// on_measured(g, ...) receives its results (as measure_latents would return them) in group order,
+// on the calling thread, while the next group is rendered. Batches do not cross groups.
+void measure_latent_groups(const SweepModels& models, int64_t groups,
+                           const std::function<torch::Tensor(int64_t group)>& latents_of,
+                           const std::function<void(int64_t group, MeasuredImages&& measured)>& on_measured,
+                           int64_t batch_size, bool keep_images, bool overlap = false);
+
 // Re-encodes, segments and measures images [N, 3, R, R] in [0, 1] (rendered or generated) in
 // batches of `batch_size`, without keeping them; `parts` must not read latents (a segmenter does not).
 MeasuredImages measure_images(const Classifier& classifier, const PartSource& parts, const torch::Tensor& images,

@@ -1,6 +1,7 @@
 // Tests for the built-in style generator (train/generator_training.hpp): its model contract,
 // truncation, a short adversarial run with resume, determinism, evaluation and the sample grid.
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -294,6 +295,21 @@ TEST(GeneratorEvaluation, ReportsAgreementDiversityAndWritesAGrid) {
   // psi = 0 collapses every class to its mean w: no diversity at all.
   const auto collapsed = evaluate_generator(generator, classifier, "shapes", 8, 0.0, 0);
   EXPECT_NEAR(collapsed.diversity_generated, 0.0, 1e-4);
+  EXPECT_NEAR(collapsed.colour_diversity_generated, 0.0, 1e-6);
+  // Colour diversity: the renders vary in colour; the ratio is generated over real, per class too.
+  EXPECT_GT(e.colour_diversity_real, 0.0);
+  EXPECT_GT(e.colour_diversity_generated, 0.0);
+  EXPECT_NEAR(e.colour_diversity_ratio, e.colour_diversity_generated / e.colour_diversity_real, 1e-12);
+  ASSERT_EQ(e.colour_diversity_ratio_per_class.size(), 6u);
+  const auto json = e.to_json();
+  EXPECT_EQ(json["colour_diversity_ratio"].get<double>(), e.colour_diversity_ratio);
+  EXPECT_EQ(json["agreement"].get<double>(), e.agreement);
+  // Without colour in the real images (a grey world) the ratio is undefined: null in JSON.
+  GeneratorEvaluation grey = e;
+  grey.colour_diversity_ratio = std::numeric_limits<double>::quiet_NaN();
+  grey.colour_diversity_ratio_per_class.assign(6, std::numeric_limits<double>::quiet_NaN());
+  EXPECT_TRUE(grey.to_json()["colour_diversity_ratio"].is_null());
+  EXPECT_TRUE(grey.to_json()["colour_diversity_ratio_per_class"][0].is_null());
 
   write_sample_grid(generator, dir / "grid.png", 5, 0.7, 0, 2);
   const cv::Mat grid = cv::imread((dir / "grid.png").string());

@@ -1,5 +1,6 @@
 // `linkstyle train generator` and `linkstyle eval generator`.
 #include <array>
+#include <cmath>
 #include <memory>
 
 #include <fmt/format.h>
@@ -90,20 +91,18 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
     const auto result = evaluate_generator(generator, classifier, e->world, e->samples_per_class,
                                            e->psi, e->seed, e->fashion_folder);
     if (!e->grid.empty()) write_sample_grid(generator, e->grid, 10, e->psi, e->seed);
-    print_summary(global,
-                  {{"model", e->file}, {"world", e->world}, {"psi", result.psi},
-                   {"samples_per_class", result.samples_per_class},
-                   {"agreement", result.agreement},
-                   {"agreement_per_class", result.agreement_per_class},
-                   {"diversity_generated", result.diversity_generated},
-                   {"diversity_real", result.diversity_real},
-                   {"diversity_ratio", result.diversity_ratio},
-                   {"diversity_ratio_per_class", result.diversity_ratio_per_class},
-                   {"grid", e->grid}},
-                  fmt::format("{}: classifier agreement {:.2f}% at psi {}, diversity {:.1f}% of real "
+    auto summary = result.to_json();
+    summary["model"] = e->file;
+    summary["world"] = e->world;
+    summary["grid"] = e->grid;
+    const std::string colour = std::isfinite(result.colour_diversity_ratio)
+                                   ? fmt::format(", colour diversity {:.1f}% of real", 100.0 * result.colour_diversity_ratio)
+                                   : std::string();
+    print_summary(global, summary,
+                  fmt::format("{}: classifier agreement {:.2f}% at psi {}, diversity {:.1f}% of real{} "
                               "({} samples per class){}",
-                              e->file, 100.0 * result.agreement, result.psi,
-                              100.0 * result.diversity_ratio, result.samples_per_class,
+                              e->file, 100.0 * result.agreement, result.psi, 100.0 * result.diversity_ratio,
+                              colour, result.samples_per_class,
                               e->grid.empty() ? std::string() : "; grid " + e->grid));
   });
 }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -757,17 +758,46 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   if (options.eval_samples_per_class > 0) {
     const auto e = evaluate_generator(shipped, checked, options.world, options.eval_samples_per_class,
                                       0.7, 0, options.fashion_folder);
-    card["evaluation"] = {{"psi", e.psi},
-                          {"samples_per_class", e.samples_per_class},
-                          {"agreement", e.agreement},
-                          {"agreement_per_class", e.agreement_per_class},
-                          {"diversity_generated", e.diversity_generated},
-                          {"diversity_real", e.diversity_real},
-                          {"diversity_ratio", e.diversity_ratio},
-                          {"diversity_ratio_per_class", e.diversity_ratio_per_class}};
+    card["evaluation"] = e.to_json();
   }
   write_file_atomically(result.card, card.dump(2) + "\n");
   return result;
+}
+
+namespace {
+
+// Ratio of two diversities, NaN where the reference has none.
+double diversity_ratio(double generated, double real) {
+  return real > 1e-9 ? generated / real : std::numeric_limits<double>::quiet_NaN();
+}
+
+// Mean pairwise distance of the images' mean colours [N, 3, H, W] in [0, 1] in the chroma plane.
+double colour_diversity(const torch::Tensor& images) {
+  if (images.size(1) != 3) return 0.0;
+  const auto mean = images.to(torch::kCPU, torch::kDouble).mean({2, 3});  // [N, 3]
+  const auto r = mean.select(1, 0), g = mean.select(1, 1), b = mean.select(1, 2);
+  return mean_pairwise_distance(torch::stack({r - (g + b) * 0.5, (g - b) * (std::sqrt(3.0) / 2)}, 1));
+}
+
+}  // namespace
+
+nlohmann::json GeneratorEvaluation::to_json() const {
+  // NaN is not JSON: a ratio without a reference is null.
+  const auto number = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(); };
+  nlohmann::json per_class = nlohmann::json::array();
+  for (double x : colour_diversity_ratio_per_class) per_class.push_back(number(x));
+  return {{"psi", psi},
+          {"samples_per_class", samples_per_class},
+          {"agreement", agreement},
+          {"agreement_per_class", agreement_per_class},
+          {"diversity_generated", diversity_generated},
+          {"diversity_real", diversity_real},
+          {"diversity_ratio", diversity_ratio},
+          {"diversity_ratio_per_class", diversity_ratio_per_class},
+          {"colour_diversity_generated", colour_diversity_generated},
+          {"colour_diversity_real", colour_diversity_real},
+          {"colour_diversity_ratio", number(colour_diversity_ratio)},
+          {"colour_diversity_ratio_per_class", per_class}};
 }
 
 GeneratorEvaluation evaluate_generator(const Generator& generator, const Classifier& classifier,
@@ -793,7 +823,7 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
   constexpr int64_t kChunk = 250;
   int64_t agreeing = 0;
   for (int64_t c = 0; c < classes; ++c) {
-    std::vector<torch::Tensor> generated, real;
+    std::vector<torch::Tensor> generated, real, generated_images;
     int64_t class_agreeing = 0;
     for (int64_t start = 0; start < samples_per_class; start += kChunk) {
       const int64_t n = std::min(kChunk, samples_per_class - start);
@@ -803,6 +833,7 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
       const auto r = classifier.features(images);
       class_agreeing += (classifier.head(r).argmax(1).cpu() == c).sum().item<int64_t>();
       generated.push_back(r.cpu());
+      generated_images.push_back(images.cpu());
     }
     torch::Tensor real_images;
     if (world == "fashion") {
@@ -823,10 +854,16 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
     e.diversity_ratio_per_class.push_back(d > 0 ? g / d : 0.0);
     e.diversity_generated += g / static_cast<double>(classes);
     e.diversity_real += d / static_cast<double>(classes);
+    const double colour_g = colour_diversity(torch::cat(generated_images));
+    const double colour_d = colour_diversity(real_images);
+    e.colour_diversity_ratio_per_class.push_back(diversity_ratio(colour_g, colour_d));
+    e.colour_diversity_generated += colour_g / static_cast<double>(classes);
+    e.colour_diversity_real += colour_d / static_cast<double>(classes);
     agreeing += class_agreeing;
   }
   e.agreement = static_cast<double>(agreeing) / static_cast<double>(samples_per_class * classes);
   e.diversity_ratio = e.diversity_real > 0 ? e.diversity_generated / e.diversity_real : 0.0;
+  e.colour_diversity_ratio = diversity_ratio(e.colour_diversity_generated, e.colour_diversity_real);
   return e;
 }
 

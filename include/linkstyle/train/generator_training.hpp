@@ -47,7 +47,10 @@
 //   diversity: the mean pairwise Euclidean distance of classifier features over the samples of
 //   a class, averaged over classes, divided by the same figure on as many real images per class
 //   (shapes: held-out renders; fashion: the test split, which has about 1000 per class and caps
-//   it; the mean pairwise distance does not depend on the count). Bad options throw linkstyle::Error.
+//   it; the mean pairwise distance does not depend on the count); and the same ratio for the
+//   colour diversity: the mean pairwise distance of the images' mean colours in the chroma plane
+//   (a = R - (G + B)/2, b = sqrt(3)/2 (G - B): the hue is the angle, the chroma the length), NaN
+//   where the real images have no colour (fashion). Bad options throw linkstyle::Error.
 #pragma once
 
 #include <cstdint>
@@ -55,6 +58,7 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <torch/types.h>
 
 #include "linkstyle/models.hpp"
@@ -100,6 +104,11 @@ struct GeneratorEvaluation {
   double diversity_generated = 0, diversity_real = 0;
   double diversity_ratio = 0;                // generated / real
   std::vector<double> diversity_ratio_per_class;
+  double colour_diversity_generated = 0, colour_diversity_real = 0;
+  double colour_diversity_ratio = 0;         // generated / real (NaN without real colour)
+  std::vector<double> colour_diversity_ratio_per_class;
+
+  nlohmann::json to_json() const;
 };
 
 // The untrained generator described above, weights drawn from `seed`.

@@ -275,6 +275,37 @@ TEST(GeneratorTraining, PixelHeadChangesTrainingAndIsKeptOnResume) {
   EXPECT_EQ(train_generator(resumed).resumed_from, 2);
 }
 
+TEST(GeneratorTraining, AugmentationChoiceChangesTrainingAndIsKeptOnResume) {
+  ScratchDir dir("generator_training_augment");
+  const fs::path classifier = save_classifier(dir);
+  std::vector<std::vector<torch::Tensor>> trained;
+  for (const std::string mode : {"all", "translation", "none"}) {
+    auto run = small_run(classifier, dir / (mode + ".pt"), 2);
+    run.augment = mode;
+    const auto result = train_generator(run);
+    nlohmann::json card;
+    std::ifstream(result.card) >> card;
+    EXPECT_EQ(card.value("augmentation", "").find("brightness") != std::string::npos, mode == "all");
+    trained.push_back(parameters_of(dir / (mode + ".pt")));
+  }
+  // Each choice trains another generator from the same seed.
+  for (size_t a = 0; a < trained.size(); ++a)
+    for (size_t b = a + 1; b < trained.size(); ++b) {
+      bool differs = false;
+      for (size_t i = 0; i < trained[a].size(); ++i) differs = differs || !torch::equal(trained[a][i], trained[b][i]);
+      EXPECT_TRUE(differs) << a << " vs " << b;
+    }
+  // A checkpoint resumes only with its own augmentation; an unknown one is refused up front.
+  auto resumed = small_run(classifier, dir / "none.pt", 3);
+  testing::expect_error([&] { train_generator(resumed); }, {"checkpoint.pt", "augmentation none"});
+  resumed.augment = "none";
+  EXPECT_EQ(train_generator(resumed).resumed_from, 2);
+  auto bad = small_run(classifier, dir / "bad.pt", 1);
+  bad.augment = "colour";
+  testing::expect_error([&] { train_generator(bad); }, {"--augment", "colour"});
+  EXPECT_FALSE(fs::exists(dir / "bad.pt.checkpoint"));
+}
+
 TEST(GeneratorEvaluation, ReportsAgreementDiversityAndWritesAGrid) {
   ScratchDir dir("generator_evaluation");
   const fs::path classifier_file = save_classifier(dir);

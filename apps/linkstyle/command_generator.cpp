@@ -37,6 +37,10 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
   train->add_option("--minibatch-std", options->minibatch_std_group,
                     "discriminator sees the feature spread over groups of this many samples (0: off)")
       ->capture_default_str();
+  train->add_option("--augment", options->augment,
+                    "the discriminator's augmentation: all (translation, brightness, saturation, contrast), "
+                    "translation, or none")
+      ->capture_default_str();
   train->add_flag("--pixel-head", options->pixel_head,
                   "the discriminator also sees the images themselves, not only the classifier's stages");
   train->add_option("--eval-samples", options->eval_samples_per_class,

@@ -297,16 +297,21 @@ struct ProjectedDiscriminatorImpl : torch::nn::Module {
 };
 TORCH_MODULE(ProjectedDiscriminator);
 
-// Differentiable augmentation of images in [0, 1]: brightness, saturation, contrast, and a
-// translation by up to 1/8 of the side (zero padding), all drawn from `rng`.
-torch::Tensor augment(const torch::Tensor& x, at::Generator& rng) {
+// Differentiable augmentation of images in [0, 1], drawn from `rng`: with "all", brightness,
+// saturation and contrast, then a translation by up to 1/8 of the side (zero padding); with
+// "translation", the translation only; with "none", the images as they are.
+torch::Tensor augment(const torch::Tensor& x, at::Generator& rng, const std::string& mode) {
+  if (mode == "none") return x;
   const int64_t n = x.size(0);
   auto uniform = [&](std::vector<int64_t> shape) { return torch::rand(shape, rng, torch::kFloat); };
-  torch::Tensor y = x + (uniform({n, 1, 1, 1}) - 0.5);
-  const torch::Tensor grey = y.mean(1, true);
-  y = (y - grey) * (uniform({n, 1, 1, 1}) * 2.0) + grey;
-  const torch::Tensor mean = y.mean({1, 2, 3}, true);
-  y = (y - mean) * (uniform({n, 1, 1, 1}) + 0.5) + mean;
+  torch::Tensor y = x;
+  if (mode == "all") {
+    y = y + (uniform({n, 1, 1, 1}) - 0.5);
+    const torch::Tensor grey = y.mean(1, true);
+    y = (y - grey) * (uniform({n, 1, 1, 1}) * 2.0) + grey;
+    const torch::Tensor mean = y.mean({1, 2, 3}, true);
+    y = (y - mean) * (uniform({n, 1, 1, 1}) + 0.5) + mean;
+  }
   // Integer shifts as windows of the zero-padded batch (twice differentiable, for R1).
   const int64_t max_shift = x.size(3) / 8;
   const torch::Tensor shifts = torch::randint(0, 2 * max_shift + 1, {n, 2}, rng, torch::kLong);
@@ -469,6 +474,8 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   if (!(options.r1_gamma >= 0)) throw Error("--r1-gamma", "must be >= 0");
   if (!(options.guidance_weight >= 0)) throw Error("--guidance-weight", "must be >= 0");
   if (options.minibatch_std_group < 0) throw Error("--minibatch-std", "must be >= 0");
+  if (options.augment != "all" && options.augment != "translation" && options.augment != "none")
+    throw Error("--augment", "must be all, translation or none, got \"" + options.augment + "\"");
   if (options.minibatch_std_group > 0 &&
       options.batch_size % std::min(options.minibatch_std_group, options.batch_size) != 0)
     throw Error("--minibatch-std", "the batch size " + std::to_string(options.batch_size) +
@@ -537,13 +544,15 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       // Checkpoints from before the option have no group: they were made without it.
       const int64_t minibatch_group = archive.try_read("minibatch_std_group", value) ? value.toInt() : 0;
       const bool pixel_head = archive.try_read("pixel_head", value) ? value.toBool() : false;
+      const std::string augmentation = archive.try_read("augment", value) ? value.toStringRef() : "all";
       if (world != options.world || seed != static_cast<int64_t>(options.seed) ||
           batch_size != options.batch_size || minibatch_group != options.minibatch_std_group ||
-          pixel_head != options.pixel_head)
+          pixel_head != options.pixel_head || augmentation != options.augment)
         throw Error(result.checkpoint,
                     "was made for world " + world + ", seed " + std::to_string(seed) +
                         ", batch size " + std::to_string(batch_size) + ", minibatch std group " +
                         std::to_string(minibatch_group) + ", " + (pixel_head ? "a" : "no") + " pixel head" +
+                        ", augmentation " + augmentation +
                         "; rerun with those options or remove the checkpoint folder");
       archive.read("classifier_fingerprint", value);
       if (value.toStringRef() != classifier_fingerprint)
@@ -615,6 +624,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
     archive.write("batch_size", c10::IValue(options.batch_size));
     archive.write("minibatch_std_group", c10::IValue(options.minibatch_std_group));
     archive.write("pixel_head", c10::IValue(options.pixel_head));
+    archive.write("augment", c10::IValue(options.augment));
     archive.write("classifier_fingerprint", c10::IValue(classifier_fingerprint));
     AtomicFile out(result.checkpoint);
     archive.save_to(out.stream());
@@ -661,13 +671,13 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       torch::NoGradGuard no_grad;
       fake = (generator.forward({z, batch.labels}).toTensor() + 1.0) * 0.5;
     }
-    const auto d_real = discriminate(augment(batch.images, rng), batch.labels);
-    const auto d_fake = discriminate(augment(fake, rng), batch.labels);
+    const auto d_real = discriminate(augment(batch.images, rng, options.augment), batch.labels);
+    const auto d_fake = discriminate(augment(fake, rng, options.augment), batch.labels);
     torch::Tensor d_loss = torch::softplus(d_fake).mean() + torch::softplus(-d_real).mean();
     double r1_value = 0;
     if (options.r1_gamma > 0 && step % kR1Interval == 0) {
       const auto images = batch.images.detach().requires_grad_(true);
-      const auto scores = discriminate(augment(images, rng), batch.labels);
+      const auto scores = discriminate(augment(images, rng, options.augment), batch.labels);
       const auto gradient = torch::autograd::grad({scores.sum()}, {images}, {}, true, true)[0];
       const auto r1 = gradient.square().sum({1, 2, 3}).mean();
       r1_value = r1.item<double>();
@@ -681,7 +691,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
     const auto g_labels = torch::randint(classes, {b}, rng, torch::kLong);
     const auto g_z = torch::randn({b, kZDim}, rng, torch::kFloat);
     const auto g_images = (generator.forward({g_z, g_labels}).toTensor() + 1.0) * 0.5;
-    const auto g_augmented = augment(g_images, rng);
+    const auto g_augmented = augment(g_images, rng, options.augment);
     const auto g_stages = stages_of(classifier, g_augmented);
     for (auto& p : discriminator->parameters()) p.requires_grad_(false);
     const auto g_scores = discriminator->forward(g_augmented, g_stages, g_labels);
@@ -750,7 +760,9 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       {"guidance_weight", options.guidance_weight},
       {"minibatch_std_group", options.minibatch_std_group},
       {"pixel_head", options.pixel_head},
-      {"augmentation", "translation 1/8, brightness, saturation, contrast"},
+      {"augmentation", options.augment == "all"           ? "translation 1/8, brightness, saturation, contrast"
+                       : options.augment == "translation" ? "translation 1/8"
+                                                          : "none"},
       {"command_line", options.command_line},
       {"training_seconds", result.training_seconds},
       {"git_revision", training::git_revision()},

@@ -19,7 +19,8 @@
 //   spectrally normalised convolutional heads on the frozen world classifier's stage outputs
 //   (32 px .. 4 px), each with a class projection (optionally a fifth head on the images
 //   themselves, and a minibatch standard deviation channel); differentiable augmentation (translation by
-//   up to 1/8 of the side, brightness, saturation, contrast) on real and generated images; lazy
+//   up to 1/8 of the side, brightness, saturation, contrast with augment "all"; the translation
+//   only with "translation"; none with "none") on real and generated images; lazy
 //   R1 on the real images every 16 steps; classifier guidance (cross-entropy of the frozen
 //   classifier's logits on the augmented generated images toward the intended class, from the
 //   same classifier pass); Adam (betas 0, 0.99); an exponential moving average of the
@@ -83,6 +84,7 @@ struct GeneratorTrainingOptions {
   double guidance_weight = 0.5;      // classifier guidance
   int64_t minibatch_std_group = 0;   // discriminator minibatch standard deviation group (0: none)
   bool pixel_head = false;           // a discriminator head on the images themselves, beside the stages'
+  std::string augment = "all";       // the discriminator's augmentation: all, translation or none
   int64_t eval_samples_per_class = 1000;  // for the model card; 0 skips the evaluation
   std::filesystem::path fashion_folder;
   std::string command_line;

@@ -238,12 +238,12 @@ void measure_latent_groups(const SweepModels& models, int64_t groups,
         keep(group, encode_and_measure(current.result, generated, w, start));
         continue;
       }
-      if (!encode_stream) encode_stream = side_stream(generated.device());
+      if (!encode_stream) encode_stream = side_stream(device);
       std::optional<c10::Event> rendered;
       if (encode_stream) {
         const c10::impl::VirtualGuardImpl guard(device.type());
         rendered.emplace(device.type());
-        rendered->record(guard.getStream(generated.device()));
+        rendered->record(guard.getStream(device));
         // The images and latents were made on the generator's stream and are read on this one.
         guard.recordDataPtrOnStream(generated.storage().data_ptr(), *encode_stream);
         guard.recordDataPtrOnStream(w.storage().data_ptr(), *encode_stream);

@@ -63,6 +63,13 @@ std::vector<torch::Tensor> parameters_of(const fs::path& file) {
   return out;
 }
 
+// Whether two generators' parameters (same architecture) differ anywhere.
+bool parameters_differ(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    if (!torch::equal(a[i], b[i])) return true;
+  return false;
+}
+
 TEST(StyleGenerator, MeetsTheGeneratorContract) {
   ScratchDir dir("style_generator_contract");
   auto module = build_style_generator(world_class_names("shapes"), 0);
@@ -233,9 +240,7 @@ TEST(GeneratorTraining, MinibatchSpreadChangesTrainingAndIsKeptOnResume) {
   // The same seed without the spread trains another generator.
   const auto a = parameters_of(dir / "plain.pt"), b = parameters_of(dir / "spread.pt");
   ASSERT_EQ(a.size(), b.size());
-  bool differs = false;
-  for (size_t i = 0; i < a.size(); ++i) differs = differs || !torch::equal(a[i], b[i]);
-  EXPECT_TRUE(differs);
+  EXPECT_TRUE(parameters_differ(a, b));
   // Its checkpoint resumes only with the same group.
   auto resumed = small_run(classifier, dir / "spread.pt", 3);
   testing::expect_error([&] { train_generator(resumed); }, {"checkpoint.pt", "minibatch std group 2"});
@@ -265,9 +270,7 @@ TEST(GeneratorTraining, PixelHeadChangesTrainingAndIsKeptOnResume) {
   // The same seed without the pixel head trains another generator.
   const auto a = parameters_of(dir / "plain.pt"), b = parameters_of(dir / "pixel.pt");
   ASSERT_EQ(a.size(), b.size());
-  bool differs = false;
-  for (size_t i = 0; i < a.size(); ++i) differs = differs || !torch::equal(a[i], b[i]);
-  EXPECT_TRUE(differs);
+  EXPECT_TRUE(parameters_differ(a, b));
   // Its checkpoint resumes only with the pixel head; a resumed run continues where it stopped.
   auto resumed = small_run(classifier, dir / "pixel.pt", 3);
   testing::expect_error([&] { train_generator(resumed); }, {"checkpoint.pt", "a pixel head"});
@@ -290,11 +293,7 @@ TEST(GeneratorTraining, AugmentationChoiceChangesTrainingAndIsKeptOnResume) {
   }
   // Each choice trains another generator from the same seed.
   for (size_t a = 0; a < trained.size(); ++a)
-    for (size_t b = a + 1; b < trained.size(); ++b) {
-      bool differs = false;
-      for (size_t i = 0; i < trained[a].size(); ++i) differs = differs || !torch::equal(trained[a][i], trained[b][i]);
-      EXPECT_TRUE(differs) << a << " vs " << b;
-    }
+    for (size_t b = a + 1; b < trained.size(); ++b) EXPECT_TRUE(parameters_differ(trained[a], trained[b])) << a << " vs " << b;
   // A checkpoint resumes only with its own augmentation; an unknown one is refused up front.
   auto resumed = small_run(classifier, dir / "none.pt", 3);
   testing::expect_error([&] { train_generator(resumed); }, {"checkpoint.pt", "augmentation none"});

@@ -783,10 +783,12 @@ double diversity_ratio(double generated, double real) {
   return real > 1e-9 ? generated / real : std::numeric_limits<double>::quiet_NaN();
 }
 
-// Mean pairwise distance of the images' mean colours [N, 3, H, W] in [0, 1] in the chroma plane.
-double colour_diversity(const torch::Tensor& images) {
-  if (images.size(1) != 3) return 0.0;
-  const auto mean = images.to(torch::kCPU, torch::kDouble).mean({2, 3});  // [N, 3]
+// Mean colours [N, C] of images [N, C, H, W] in [0, 1] (CPU, float64).
+torch::Tensor mean_colours(const torch::Tensor& images) { return images.mean({2, 3}).to(torch::kCPU, torch::kDouble); }
+
+// Mean pairwise distance of mean colours [N, C] in the chroma plane (0 without three channels).
+double colour_diversity(const torch::Tensor& mean) {
+  if (mean.size(1) != 3) return 0.0;
   const auto r = mean.select(1, 0), g = mean.select(1, 1), b = mean.select(1, 2);
   return mean_pairwise_distance(torch::stack({r - (g + b) * 0.5, (g - b) * (std::sqrt(3.0) / 2)}, 1));
 }
@@ -835,7 +837,7 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
   constexpr int64_t kChunk = 250;
   int64_t agreeing = 0;
   for (int64_t c = 0; c < classes; ++c) {
-    std::vector<torch::Tensor> generated, real, generated_images;
+    std::vector<torch::Tensor> generated, real, generated_colours;
     int64_t class_agreeing = 0;
     for (int64_t start = 0; start < samples_per_class; start += kChunk) {
       const int64_t n = std::min(kChunk, samples_per_class - start);
@@ -845,7 +847,7 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
       const auto r = classifier.features(images);
       class_agreeing += (classifier.head(r).argmax(1).cpu() == c).sum().item<int64_t>();
       generated.push_back(r.cpu());
-      generated_images.push_back(images.cpu());
+      generated_colours.push_back(mean_colours(images));
     }
     torch::Tensor real_images;
     if (world == "fashion") {
@@ -866,8 +868,8 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
     e.diversity_ratio_per_class.push_back(d > 0 ? g / d : 0.0);
     e.diversity_generated += g / static_cast<double>(classes);
     e.diversity_real += d / static_cast<double>(classes);
-    const double colour_g = colour_diversity(torch::cat(generated_images));
-    const double colour_d = colour_diversity(real_images);
+    const double colour_g = colour_diversity(torch::cat(generated_colours));
+    const double colour_d = colour_diversity(mean_colours(real_images));
     e.colour_diversity_ratio_per_class.push_back(diversity_ratio(colour_g, colour_d));
     e.colour_diversity_generated += colour_g / static_cast<double>(classes);
     e.colour_diversity_real += colour_d / static_cast<double>(classes);

@@ -29,8 +29,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // Synthetic pairs that look like the real ones: r = relu of correlated Gaussians (non-negative,
 // sparse-ish, a few dead units), w = r A + b + noise. Written as shards, with the statistics of
 // the training rows accumulated on the way, as `linkstyle pairs` does.
-PairsManifest write_synthetic_pairs(const fs::path& folder, int64_t rows, int64_t d, int64_t w_dim,
-                                    int64_t shard_rows, double holdout_fraction) {
+PairsManifest write_synthetic_pairs(const fs::path& folder, int64_t rows, int64_t d, int64_t w_dim, int64_t shard_rows,
+                                    double holdout_fraction) {
   fs::remove_all(folder);
   fs::create_directories(folder);
   auto generator = at::detail::createCPUGenerator(7);
@@ -82,11 +82,16 @@ int main(int argc, char** argv) {
   fs::path folder = fs::temp_directory_path() / "linkstyle-bench-fit";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--rows") rows = std::stoll(argv[i + 1]);
-    else if (flag == "--threads") threads = std::stoi(argv[i + 1]);
-    else if (flag == "--python") python = argv[i + 1];
-    else if (flag == "--folder") folder = argv[i + 1];
-    else if (flag == "--keep") keep = std::string(argv[i + 1]) == "1";
+    if (flag == "--rows")
+      rows = std::stoll(argv[i + 1]);
+    else if (flag == "--threads")
+      threads = std::stoi(argv[i + 1]);
+    else if (flag == "--python")
+      python = argv[i + 1];
+    else if (flag == "--folder")
+      folder = argv[i + 1];
+    else if (flag == "--keep")
+      keep = std::string(argv[i + 1]) == "1";
   }
   configure_runtime({"cpu", threads});
   fmt::print("bench_fit: N = {}, D = {}, w_dim = {}, {} threads\n", rows, d, w_dim, at::get_num_threads());
@@ -131,25 +136,28 @@ int main(int argc, char** argv) {
   auto intercept = read_npy(folder / "sklearn_intercept.npy");
   auto coef32 = read_npy(folder / "sklearn32_coef.npy");
   const int64_t dead = 8;  // the synthetic data's dead units (columns 0..7)
-  fmt::print("  scikit-learn LinearRegression().fit: {:.2f} s on the float32 shards (+ {:.2f} s to load them); "
-             "{:.2f} s in float64 (live features)\n",
-             sklearn_fit, sklearn["load_seconds"].get<double>(), sklearn["fit64_seconds"].get<double>());
-  fmt::print("  speed-up vs scikit-learn (float32), end to end from the shards: {:.1f}x; with statistics from "
-             "pairs: {:.1f}x\n",
-             sklearn_fit / ours_all, sklearn_fit / ours_reused);
+  fmt::print(
+      "  scikit-learn LinearRegression().fit: {:.2f} s on the float32 shards (+ {:.2f} s to load them); "
+      "{:.2f} s in float64 (live features)\n",
+      sklearn_fit, sklearn["load_seconds"].get<double>(), sklearn["fit64_seconds"].get<double>());
+  fmt::print(
+      "  speed-up vs scikit-learn (float32), end to end from the shards: {:.1f}x; with statistics from "
+      "pairs: {:.1f}x\n",
+      sklearn_fit / ours_all, sklearn_fit / ours_reused);
   // Dead units: their centred columns are zero, so any coefficient fits equally well. Ours (like
   // lstsq's minimum-norm solution) are 0; scikit-learn's are arbitrary, so they are left out.
   auto live = [&](const torch::Tensor& a) { return a.slice(1, dead); };
   fmt::print("  coefficients vs scikit-learn float64 on the live units: relative difference A {:.2e}, b {:.2e}\n",
              relative_difference(live(all_rows.network.weight), live(coef)),
              relative_difference(all_rows.network.bias, intercept));
-  fmt::print("  coefficients vs scikit-learn float32 (live units): relative difference A {:.2e}; "
-             "scikit-learn float32 vs float64: {:.2e}\n",
-             relative_difference(live(all_rows.network.weight), live(coef32)),
-             relative_difference(live(coef32), live(coef)));
-  fmt::print("  dead units: ours are exactly 0 ({}); scikit-learn's float32 fit on all columns gives them up to {:.3g}\n",
-             all_rows.network.weight.slice(1, 0, dead).abs().max().item<double>() == 0.0 ? "yes" : "no",
-             coef32.slice(1, 0, dead).abs().max().item<double>());
+  fmt::print(
+      "  coefficients vs scikit-learn float32 (live units): relative difference A {:.2e}; "
+      "scikit-learn float32 vs float64: {:.2e}\n",
+      relative_difference(live(all_rows.network.weight), live(coef32)), relative_difference(live(coef32), live(coef)));
+  fmt::print(
+      "  dead units: ours are exactly 0 ({}); scikit-learn's float32 fit on all columns gives them up to {:.3g}\n",
+      all_rows.network.weight.slice(1, 0, dead).abs().max().item<double>() == 0.0 ? "yes" : "no",
+      coef32.slice(1, 0, dead).abs().max().item<double>());
   if (keep)
     write_npy(folder / "ours_coef.npy", all_rows.network.weight);
   else

@@ -62,12 +62,18 @@ int main(int argc, char** argv) {
       continue;
     }
     const int64_t value = std::stoll(argv[i + 1]);
-    if (flag == "--threads") threads = int(value);
-    else if (flag == "--units") units = value;
-    else if (flag == "--stage-units") stage_units = value;
-    else if (flag == "--loop-images") loop_images = value;
-    else if (flag == "--batch-size") batch_size = value;
-    else if (flag == "--pairs-per-class") pairs_per_class = value;
+    if (flag == "--threads")
+      threads = int(value);
+    else if (flag == "--units")
+      units = value;
+    else if (flag == "--stage-units")
+      stage_units = value;
+    else if (flag == "--loop-images")
+      loop_images = value;
+    else if (flag == "--batch-size")
+      batch_size = value;
+    else if (flag == "--pairs-per-class")
+      pairs_per_class = value;
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
@@ -92,8 +98,9 @@ int main(int argc, char** argv) {
   study = load_study(folder);
   const auto classifier = Classifier::load(study.classifier, device);
   const auto generator = Generator::load(study.generator, device);
-  std::printf("bench_sweep: shipped shapes models on %s, %d thread(s), batch %lld; making a study (%lld pairs per class) ...\n",
-              device.str().c_str(), at::get_num_threads(), (long long)batch_size, (long long)pairs_per_class);
+  std::printf(
+      "bench_sweep: shipped shapes models on %s, %d thread(s), batch %lld; making a study (%lld pairs per class) ...\n",
+      device.str().c_str(), at::get_num_threads(), (long long)batch_size, (long long)pairs_per_class);
   const auto manifest = generate_pairs(study, classifier, generator);
   FitOptions fit;
   auto linking = fit_from_pairs(manifest, fit, study.pairs.holdout_fraction, false);
@@ -114,10 +121,11 @@ int main(int argc, char** argv) {
     };
   };
   const double raw = images_per_second(n, device, batched([&](const torch::Tensor& w) {
-    classifier.features(generator_to_classifier_range(generator.synthesis(w)));
-  }));
+                                         classifier.features(generator_to_classifier_range(generator.synthesis(w)));
+                                       }));
   const auto images = generator_to_classifier_range(generator.synthesis(latents));
-  const double synthesis_only = images_per_second(n, device, batched([&](const torch::Tensor& w) { generator.synthesis(w); }));
+  const double synthesis_only =
+      images_per_second(n, device, batched([&](const torch::Tensor& w) { generator.synthesis(w); }));
   const double classifier_only = images_per_second(n, device, [&]() {
     for (int64_t s = 0; s < n; s += batch_size) classifier.features(images.slice(0, s, std::min(n, s + batch_size)));
   });
@@ -125,16 +133,19 @@ int main(int argc, char** argv) {
     for (int64_t s = 0; s < n; s += batch_size) parts->label(images.slice(0, s, std::min(n, s + batch_size)), latents);
   });
   const auto labels = parts->label(images, latents).contiguous();
-  const auto pixels = images.to(torch::kCPU).mul(255).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
+  const auto pixels =
+      images.to(torch::kCPU).mul(255).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
   const int side = int(generator.resolution());
   const double measures_only = images_per_second(n, device, [&]() {
     for (int64_t i = 0; i < n; ++i)
-      measure_parts(cv::Mat(side, side, CV_8UC3, pixels[i].data_ptr()), cv::Mat(side, side, CV_32SC1, labels[i].data_ptr()),
-                    int(parts->part_names().size()));
+      measure_parts(cv::Mat(side, side, CV_8UC3, pixels[i].data_ptr()),
+                    cv::Mat(side, side, CV_32SC1, labels[i].data_ptr()), int(parts->part_names().size()));
   });
-  const double pipeline = images_per_second(n, device, [&]() { measure_latents(sweep_models, latents, batch_size, true, device.is_cuda()); });
+  const double pipeline = images_per_second(
+      n, device, [&]() { measure_latents(sweep_models, latents, batch_size, true, device.is_cuda()); });
   const auto loop_latents = latents.slice(0, 0, std::min(n, loop_images));
-  const double loop = images_per_second(loop_latents.size(0), device, [&]() { measure_latents(sweep_models, loop_latents, 1, true); });
+  const double loop =
+      images_per_second(loop_latents.size(0), device, [&]() { measure_latents(sweep_models, loop_latents, 1, true); });
 
   SweepRunOptions options;
   options.progress = false;
@@ -148,10 +159,13 @@ int main(int argc, char** argv) {
   std::printf("    classifier alone                             %8.1f\n", classifier_only);
   std::printf("    segmenter alone                              %8.1f\n", segmenter_only);
   std::printf("    part measures alone (one thread)             %8.1f\n", measures_only);
-  std::printf("  pipeline, batched (+ head, segmenter, measures) %8.1f  = %.0f%% of raw\n", pipeline, 100 * pipeline / raw);
-  std::printf("  full sweep, %lld units + %lld null directions   %8.1f  = %.0f%% of raw, %.1fx the loop (%lld images, %.1f s)\n",
-              (long long)summary.units, (long long)(study.sweep.null_bins * study.sweep.null_directions), full,
-              100 * full / raw, full / loop, (long long)summary.images, summary.seconds);
+  std::printf("  pipeline, batched (+ head, segmenter, measures) %8.1f  = %.0f%% of raw\n", pipeline,
+              100 * pipeline / raw);
+  std::printf(
+      "  full sweep, %lld units + %lld null directions   %8.1f  = %.0f%% of raw, %.1fx the loop (%lld images, %.1f "
+      "s)\n",
+      (long long)summary.units, (long long)(study.sweep.null_bins * study.sweep.null_directions), full,
+      100 * full / raw, full / loop, (long long)summary.images, summary.seconds);
   std::printf("  one image at a time, same pipeline             %8.1f\n", loop);
   fs::remove_all(folder);
   return 0;

@@ -62,8 +62,7 @@ std::string read_file(const fs::path& path) {
 
 void ensure_writable_directory(const fs::path& folder) {
   std::error_code error;
-  if (fs::exists(folder, error) && !fs::is_directory(folder, error))
-    throw Error(folder, "exists and is not a folder");
+  if (fs::exists(folder, error) && !fs::is_directory(folder, error)) throw Error(folder, "exists and is not a folder");
   fs::create_directories(folder, error);
   if (error) throw Error(folder, "cannot create folder: " + error.message());
   if (::access(folder.c_str(), W_OK) != 0) throw Error(folder, "folder is not writable");

@@ -34,8 +34,9 @@ torch::Tensor standardise_within_classes(const torch::Tensor& x, const torch::Te
     if (rows.numel() < 2) continue;
     const auto block = x.index_select(0, rows);
     const auto sd = block.std(0, true, true);
-    out.index_copy_(0, rows, torch::where(sd > 1e-12, (block - block.mean(0, true)) / sd.clamp_min(1e-12),
-                                          torch::zeros_like(block)));
+    out.index_copy_(
+        0, rows,
+        torch::where(sd > 1e-12, (block - block.mean(0, true)) / sd.clamp_min(1e-12), torch::zeros_like(block)));
   }
   return out;
 }
@@ -66,9 +67,10 @@ UnitProbe probe_shapes_units(const Classifier& classifier, const ShapesBatch& re
   const torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> features;
   for (int64_t start = 0; start < images; start += batch_size)
-    features.push_back(classifier.features(rendered.images.slice(0, start, std::min(images, start + batch_size))
-                                               .to(classifier.device()))
-                           .to(torch::kCPU, torch::kDouble));
+    features.push_back(
+        classifier
+            .features(rendered.images.slice(0, start, std::min(images, start + batch_size)).to(classifier.device()))
+            .to(torch::kCPU, torch::kDouble));
   const auto r = torch::cat(features);
   const int64_t classes = int64_t(ShapesWorld::class_names().size());
   const auto zr = standardise_within_classes(r, rendered.labels, classes);
@@ -105,16 +107,23 @@ UnitProbe probe_shapes_units(const Classifier& classifier, int64_t images, uint6
 std::string class_factor(const std::string& class_name) { return "class:" + class_name; }
 
 std::string factor_group(const std::string& factor) {
-  static const std::map<std::string, std::string> groups = {
-      {"position_x", "position_x"},       {"position_y", "position_y"},
-      {"scale", "scale"},                 {"rotation", "rotation"},
-      {"proportion_a", "proportion"},     {"proportion_b", "proportion"},
-      {"main_hue", "main_hue"},           {"main_saturation", "main_saturation"},
-      {"main_value", "main_value"},       {"secondary_hue", "secondary_hue"},
-      {"secondary_value", "secondary_value"}, {"background_hue", "background_hue"},
-      {"background_value", "background_value"}, {"background_gradient", "background_gradient"},
-      {"texture_amplitude", "texture"},   {"texture_frequency", "texture"},
-      {"light_direction", "light_direction"}};
+  static const std::map<std::string, std::string> groups = {{"position_x", "position_x"},
+                                                            {"position_y", "position_y"},
+                                                            {"scale", "scale"},
+                                                            {"rotation", "rotation"},
+                                                            {"proportion_a", "proportion"},
+                                                            {"proportion_b", "proportion"},
+                                                            {"main_hue", "main_hue"},
+                                                            {"main_saturation", "main_saturation"},
+                                                            {"main_value", "main_value"},
+                                                            {"secondary_hue", "secondary_hue"},
+                                                            {"secondary_value", "secondary_value"},
+                                                            {"background_hue", "background_hue"},
+                                                            {"background_value", "background_value"},
+                                                            {"background_gradient", "background_gradient"},
+                                                            {"texture_amplitude", "texture"},
+                                                            {"texture_frequency", "texture"},
+                                                            {"light_direction", "light_direction"}};
   if (factor.rfind("class:", 0) == 0) {
     const auto& names = ShapesWorld::class_names();
     if (std::find(names.begin(), names.end(), factor.substr(6)) != names.end()) return factor;
@@ -139,7 +148,9 @@ std::vector<std::string> concept_groups(const std::string& part_name, const std:
   }
   const bool background = part == 0;
   const std::string role = background ? "background" : main ? "main" : "secondary";
-  const auto one = [](const std::string& group) { return group.empty() ? std::vector<std::string>{} : std::vector{group}; };
+  const auto one = [](const std::string& group) {
+    return group.empty() ? std::vector<std::string>{} : std::vector{group};
+  };
   if (measure == "centre_x" || measure == "flow_x") return one(background ? "" : "position_x");
   if (measure == "centre_y" || measure == "flow_y") return one(background ? "" : "position_y");
   if (measure == "area") {
@@ -158,8 +169,8 @@ std::vector<std::string> concept_groups(const std::string& part_name, const std:
 }
 
 json Agreement::to_json() const {
-  return {{"units", units}, {"agreeing", agreeing}, {"agreement", agreement}, {"chance", chance},
-          {"p_value", p_value}, {"per_unit", per_unit}};
+  return {{"units", units},   {"agreeing", agreeing}, {"agreement", agreement},
+          {"chance", chance}, {"p_value", p_value},   {"per_unit", per_unit}};
 }
 
 namespace {
@@ -203,8 +214,10 @@ Agreement label_agreement(const UnitProbe& probe, const std::vector<LabelledUnit
     probe_groups.push_back(factor_group(factor));
     const bool agree = agrees(sweep_groups.back(), probe_groups.back());
     result.agreeing += agree;
-    result.per_unit.push_back({{"unit", unit.unit}, {"sweep_label", unit.part + " " + unit.measure},
-                               {"sweep_groups", sweep_groups.back()}, {"probe_factor", factor},
+    result.per_unit.push_back({{"unit", unit.unit},
+                               {"sweep_label", unit.part + " " + unit.measure},
+                               {"sweep_groups", sweep_groups.back()},
+                               {"probe_factor", factor},
                                {"probe_group", probe_groups.back()},
                                {"probe_correlation", factors_only ? probe.correlation[unit.unit][best].item<double>()
                                                                   : probe.best_correlation[size_t(unit.unit)]},
@@ -241,13 +254,18 @@ int64_t FactorConcept::part_of_class(int64_t label) const {
 const std::vector<FactorConcept>& measured_factors() {
   // Not measured: the proportions (their meaning differs per class), the background hue (the
   // whole circle, where a linear correlation means nothing), the texture frequency and the light.
-  static const std::vector<FactorConcept> factors = {
-      {"position_x", "main", "centre_x"},        {"position_y", "main", "centre_y"},
-      {"scale", "main", "area"},                 {"rotation", "main", "angle"},
-      {"main_hue", "main", "hue"},               {"main_saturation", "main", "saturation"},
-      {"main_value", "main", "luminance"},       {"secondary_hue", "secondary", "hue"},
-      {"secondary_value", "secondary", "luminance"}, {"background_value", "background", "luminance"},
-      {"background_gradient", "background", "entropy"}, {"texture_amplitude", "main", "entropy"}};
+  static const std::vector<FactorConcept> factors = {{"position_x", "main", "centre_x"},
+                                                     {"position_y", "main", "centre_y"},
+                                                     {"scale", "main", "area"},
+                                                     {"rotation", "main", "angle"},
+                                                     {"main_hue", "main", "hue"},
+                                                     {"main_saturation", "main", "saturation"},
+                                                     {"main_value", "main", "luminance"},
+                                                     {"secondary_hue", "secondary", "hue"},
+                                                     {"secondary_value", "secondary", "luminance"},
+                                                     {"background_value", "background", "luminance"},
+                                                     {"background_gradient", "background", "entropy"},
+                                                     {"texture_amplitude", "main", "entropy"}};
   return factors;
 }
 
@@ -292,9 +310,10 @@ SweepFactorChanges sweep_factor_changes(Database& db, int64_t units, int64_t sid
       if (std::isfinite(value)) s_sum[unit][f] += value, s_count[unit][f] += 1;
     }
   };
-  Database::Statement q(db, "SELECT unit, sample, step, part, area, luminance, entropy, centre_x, centre_y, major_axis, "
-                            "minor_axis, angle, eccentricity, hue, saturation FROM part_metrics "
-                            "ORDER BY unit, sample, step, part");
+  Database::Statement q(db,
+                        "SELECT unit, sample, step, part, area, luminance, entropy, centre_x, centre_y, major_axis, "
+                        "minor_axis, angle, eccentricity, hue, saturation FROM part_metrics "
+                        "ORDER BY unit, sample, step, part");
   const auto value = [&](int column) { return q.is_null(column) ? double(NAN) : q.column_double(column); };
   while (q.step()) {
     if (q.column_int(0) != unit || q.column_int(1) != sample) {
@@ -410,15 +429,24 @@ torch::Tensor concept_levels(const std::vector<std::vector<PartMeasures>>& parts
       const auto& m = *found;
       const auto& measure = factors[f].measure;
       double value = NAN;
-      if (measure == "area") value = m.area / double(side * side);
-      else if (measure == "luminance") value = m.luminance / 85.0;
-      else if (measure == "entropy") value = m.entropy;
-      else if (measure == "hue") value = m.saturation >= kMinimumSaturationForHue ? m.hue_degrees : double(NAN);
-      else if (measure == "saturation") value = m.saturation;
-      else if (measure == "angle") value = m.angle_degrees;
-      else if (measure == "centre_x") value = m.centre_x / double(side);
-      else if (measure == "centre_y") value = m.centre_y / double(side);
-      else throw Error("ground truth", "no level for the measure '" + measure + "'");
+      if (measure == "area")
+        value = m.area / double(side * side);
+      else if (measure == "luminance")
+        value = m.luminance / 85.0;
+      else if (measure == "entropy")
+        value = m.entropy;
+      else if (measure == "hue")
+        value = m.saturation >= kMinimumSaturationForHue ? m.hue_degrees : double(NAN);
+      else if (measure == "saturation")
+        value = m.saturation;
+      else if (measure == "angle")
+        value = m.angle_degrees;
+      else if (measure == "centre_x")
+        value = m.centre_x / double(side);
+      else if (measure == "centre_y")
+        value = m.centre_y / double(side);
+      else
+        throw Error("ground truth", "no level for the measure '" + measure + "'");
       out[i][int64_t(f)] = value;
     }
   }
@@ -454,7 +482,8 @@ ConceptProbe probe_concept_levels(const torch::Tensor& features, const torch::Te
         if (!in_class.any().item<bool>()) continue;
         const auto values = y.masked_select(in_class);
         const double mean = std::atan2(values.mul(to_radians).sin().mean().item<double>(),
-                                       values.mul(to_radians).cos().mean().item<double>()) / to_radians;
+                                       values.mul(to_radians).cos().mean().item<double>()) /
+                            to_radians;
         auto centred = values.clone();
         auto a = centred.accessor<double, 1>();
         for (int64_t i = 0; i < centred.numel(); ++i) a[i] = wrap_degrees(a[i] - mean, period);
@@ -471,14 +500,12 @@ ConceptProbe probe_concept_levels(const torch::Tensor& features, const torch::Te
 ConceptProbe probe_rendered_concepts(const Classifier& classifier, const PartSource& parts, const ShapesBatch& rendered,
                                      int64_t batch_size) {
   const auto measured = measure_images(classifier, parts, rendered.images, batch_size);
-  return probe_concept_levels(measured.features,
-                              concept_levels(measured.parts, rendered.labels, rendered.images.size(2)),
-                              rendered.labels);
+  return probe_concept_levels(
+      measured.features, concept_levels(measured.parts, rendered.labels, rendered.images.size(2)), rendered.labels);
 }
 
-ConceptProbe probe_generated_concepts(const Classifier& classifier, const Generator& generator,
-                                      const PartSource& parts, int64_t images, uint64_t seed, double psi,
-                                      int64_t batch_size) {
+ConceptProbe probe_generated_concepts(const Classifier& classifier, const Generator& generator, const PartSource& parts,
+                                      int64_t images, uint64_t seed, double psi, int64_t batch_size) {
   const torch::NoGradGuard no_grad;
   const auto& names = ShapesWorld::class_names();
   const int64_t classes = int64_t(names.size());
@@ -492,7 +519,8 @@ ConceptProbe probe_generated_concepts(const Classifier& classifier, const Genera
     for (int64_t start = 0, index = 0; start < count; start += batch_size, ++index) {
       const int64_t n = std::min(batch_size, count - start);
       const auto z = draw_latents(seed, c, index, n, generator.z_dim()).to(generator.device());
-      const auto w = generator.mapping(z, torch::full({n}, c, torch::TensorOptions(torch::kLong).device(generator.device())), psi);
+      const auto w =
+          generator.mapping(z, torch::full({n}, c, torch::TensorOptions(torch::kLong).device(generator.device())), psi);
       const auto batch = measure_images(classifier, parts, generator_to_classifier_range(generator.synthesis(w)), n);
       features.push_back(batch.features);
       labels.push_back(torch::full({n}, c, torch::kLong));
@@ -523,8 +551,8 @@ std::vector<FactorChain> factor_chain(const UnitProbe& truth, const ConceptProbe
     chain.measured_as = factors[f].role + " " + factors[f].measure;
     chain.measurement = match_profiles(column_of(truth.partial, factor_column(chain.factor)),
                                        column_of(rendered.partial, column), random, permutations);
-    chain.generator = match_profiles(column_of(rendered.partial, column), column_of(generated.partial, column),
-                                     random, permutations);
+    chain.generator =
+        match_profiles(column_of(rendered.partial, column), column_of(generated.partial, column), random, permutations);
     chain.sweep = match_profiles(predicted_changes(generated.partial, column, generated.feature_sd, changes.range),
                                  column_of(changes.change, column), random, permutations);
     chain.end_to_end = {signal[f].units, signal[f].correlation, signal[f].p_value};

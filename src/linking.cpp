@@ -42,8 +42,7 @@ LinkingStatistics::LinkingStatistics(int64_t feature_dim, int64_t latent_dim)
   moments_ = torch::zeros({p, p}, kDouble);
 }
 
-void LinkingStatistics::add(const torch::Tensor& features, const torch::Tensor& latents,
-                            const std::string& source) {
+void LinkingStatistics::add(const torch::Tensor& features, const torch::Tensor& latents, const std::string& source) {
   if (features.dim() != 2 || features.size(1) != feature_dim_)
     throw Error(source, "features have shape " + shape_string(features) + ", expected [n, " +
                             std::to_string(feature_dim_) + "]");
@@ -62,10 +61,8 @@ void LinkingStatistics::add(const torch::Tensor& features, const torch::Tensor& 
   for (int64_t begin = 0; begin < r.size(0); begin += kFloat32Rows) {
     const int64_t end = std::min(r.size(0), begin + kFloat32Rows);
     // A sum is finite exactly when no element is NaN or Inf (short of float overflow).
-    if (!std::isfinite(r.slice(0, begin, end).sum().item<double>()))
-      throw Error(source, "features contain NaN or Inf");
-    if (!std::isfinite(w.slice(0, begin, end).sum().item<double>()))
-      throw Error(source, "latents contain NaN or Inf");
+    if (!std::isfinite(r.slice(0, begin, end).sum().item<double>())) throw Error(source, "features contain NaN or Inf");
+    if (!std::isfinite(w.slice(0, begin, end).sum().item<double>())) throw Error(source, "latents contain NaN or Inf");
   }
   if (!shift_r_.defined()) {
     // Shifting by a typical row keeps the float32 products and the float64 centring accurate.
@@ -111,9 +108,7 @@ LinkingStatistics::Centred LinkingStatistics::centred() const {
 
 torch::Tensor LinkingStatistics::centred_feature_gram() const { return centred().feature_gram; }
 torch::Tensor LinkingStatistics::centred_cross() const { return centred().cross; }
-torch::Tensor LinkingStatistics::latent_total_sum_of_squares() const {
-  return centred().latent_total_sum_of_squares;
-}
+torch::Tensor LinkingStatistics::latent_total_sum_of_squares() const { return centred().latent_total_sum_of_squares; }
 torch::Tensor LinkingStatistics::feature_mean() const { return centred().feature_mean; }
 torch::Tensor LinkingStatistics::latent_mean() const { return centred().latent_mean; }
 
@@ -134,8 +129,7 @@ LinkingStatistics LinkingStatistics::load(const std::filesystem::path& file) {
     if (it == content.tensors.end()) throw Error(file, "missing tensor '" + name + "'");
     return it->second;
   };
-  if (content.metadata["format"] != "linkstyle-statistics-2")
-    throw Error(file, "not a linkstyle statistics file");
+  if (content.metadata["format"] != "linkstyle-statistics-2") throw Error(file, "not a linkstyle statistics file");
   auto dims = get("dims");
   if (dims.numel() != 2 || dims.scalar_type() != torch::kInt64) throw Error(file, "dims must be 2 int64 values");
   const int64_t d = dims[0].item<int64_t>(), w_dim = dims[1].item<int64_t>();
@@ -216,8 +210,7 @@ LinkingNetwork solve_linking_network(const LinkingStatistics& statistics, const 
     if (options.method == FitMethod::ordinary_least_squares) {
       out.method = "ols";
       auto [factor, info] = torch::linalg_cholesky_ex(g);
-      if (info.item<int64_t>() == 0 &&
-          estimate_inverse_condition(g, factor) > 10.0 * options.rcond) {
+      if (info.item<int64_t>() == 0 && estimate_inverse_condition(g, factor) > 10.0 * options.rcond) {
         solution = torch::cholesky_solve(c, factor);
         out.solver = "cholesky";
         out.rank = live.numel();
@@ -236,8 +229,8 @@ LinkingNetwork solve_linking_network(const LinkingStatistics& statistics, const 
       auto [values, vectors] = torch::linalg_eigh(g);
       values = values.clamp_min(0.0);
       out.rank = live.numel();
-      auto rotated = torch::mm(vectors.t(), c);              // G = V^T C_rw
-      auto energy = rotated.square().sum(1);                 // ||G_i||^2
+      auto rotated = torch::mm(vectors.t(), c);  // G = V^T C_rw
+      auto energy = rotated.square().sum(1);     // ||G_i||^2
       const double total = centred.latent_total_sum_of_squares.sum().item<double>();
       auto gcv = [&](double alpha) {
         // Training residual and effective degrees of freedom for every alpha from (values, energy).
@@ -279,9 +272,9 @@ LinkingNetwork solve_linking_network(const LinkingStatistics& statistics, const 
   if (!torch::isfinite(network.weight).all().item<bool>())
     throw Error("pairs", "the fit produced non-finite coefficients (degenerate data?)");
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  network.metadata = {{"method", out.method}, {"penalty", out.penalty}, {"rank", out.rank},
-                      {"dead_features", out.dead_features}, {"solver", out.solver},
-                      {"training_pairs", n}};
+  network.metadata = {{"method", out.method}, {"penalty", out.penalty},
+                      {"rank", out.rank},     {"dead_features", out.dead_features},
+                      {"solver", out.solver}, {"training_pairs", n}};
   return network;
 }
 
@@ -304,12 +297,10 @@ LinkingNetwork LinkingNetwork::load(const std::filesystem::path& file) {
   LinkingNetwork network;
   network.weight = content.tensors["A"].to(torch::kFloat32);
   network.bias = content.tensors["b"].to(torch::kFloat32);
-  if (network.weight.dim() != 2 || network.bias.dim() != 1 ||
-      network.bias.size(0) != network.weight.size(0))
-    throw Error(file, "A must be [w_dim, D] and b [w_dim]; got A " + shape_string(network.weight) +
-                          ", b " + shape_string(network.bias));
-  if (!torch::isfinite(network.weight).all().item<bool>() ||
-      !torch::isfinite(network.bias).all().item<bool>())
+  if (network.weight.dim() != 2 || network.bias.dim() != 1 || network.bias.size(0) != network.weight.size(0))
+    throw Error(file, "A must be [w_dim, D] and b [w_dim]; got A " + shape_string(network.weight) + ", b " +
+                          shape_string(network.bias));
+  if (!torch::isfinite(network.weight).all().item<bool>() || !torch::isfinite(network.bias).all().item<bool>())
     throw Error(file, "contains NaN or Inf coefficients");
   auto it = content.metadata.find("linkstyle");
   if (it != content.metadata.end()) {
@@ -325,8 +316,8 @@ LinkingNetwork LinkingNetwork::load(const std::filesystem::path& file) {
 // ---------------------------------------------------------------------------------------------
 void LinkingMetrics::add(const torch::Tensor& predicted, const torch::Tensor& truth) {
   if (predicted.sizes() != truth.sizes() || predicted.dim() != 2)
-    throw Error("metrics", "predicted " + shape_string(predicted) + " and true " +
-                               shape_string(truth) + " latents differ in shape");
+    throw Error("metrics", "predicted " + shape_string(predicted) + " and true " + shape_string(truth) +
+                               " latents differ in shape");
   if (predicted.size(0) == 0) return;
   auto p = predicted.to(torch::kCPU, torch::kFloat64);
   auto t = truth.to(torch::kCPU, torch::kFloat64);
@@ -383,7 +374,7 @@ nlohmann::json LinkingMetrics::summary() const {
   double mean = 0.0;
   for (double v : per_dim) mean += v;
   if (!per_dim.empty()) mean /= static_cast<double>(per_dim.size());
-  return {{"pairs", count_}, {"r2", r2()}, {"r2_mean_over_dims", mean}, {"mse", mse()},
+  return {{"pairs", count_},         {"r2", r2()},           {"r2_mean_over_dims", mean}, {"mse", mse()},
           {"cosine", mean_cosine()}, {"r2_per_dim", per_dim}};
 }
 

@@ -18,7 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-
 std::string shard_name(const char* prefix, int64_t index, const char* extension) {
   return fmt::format("{}-{:05}.{}", prefix, index, extension);
 }
@@ -80,10 +79,10 @@ struct ShardBuffer {
 
 }  // namespace
 
-torch::Tensor draw_latents(uint64_t seed, int64_t generator_class, int64_t batch_index,
-                           int64_t batch_size, int64_t z_dim) {
+torch::Tensor draw_latents(uint64_t seed, int64_t generator_class, int64_t batch_index, int64_t batch_size,
+                           int64_t z_dim) {
   const uint64_t key = splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(generator_class)) ^
-                             static_cast<uint64_t>(batch_index));
+                                  static_cast<uint64_t>(batch_index));
   auto generator = at::detail::createCPUGenerator(key);
   return torch::randn({batch_size, z_dim}, generator, torch::kFloat32);
 }
@@ -106,11 +105,11 @@ PairsManifest PairsManifest::load(const fs::path& pairs_folder) {
     m.statistics_holdout_fraction = j.at("statistics_holdout_fraction");
     m.complete = j.at("complete");
     for (const auto& s : j.at("shards"))
-      m.shards.push_back({s.at("features"), s.at("latents"), s.at("labels"), s.at("latent_ids"),
-                          s.at("rows"), s.at("first_row")});
+      m.shards.push_back(
+          {s.at("features"), s.at("latents"), s.at("labels"), s.at("latent_ids"), s.at("rows"), s.at("first_row")});
     for (const auto& c : j.at("classes"))
-      m.classes.push_back({c.at("generator_class"), c.at("classifier_class"), c.at("name"),
-                           c.at("batches_drawn"), c.at("drawn"), c.at("accepted"), c.at("done")});
+      m.classes.push_back({c.at("generator_class"), c.at("classifier_class"), c.at("name"), c.at("batches_drawn"),
+                           c.at("drawn"), c.at("accepted"), c.at("done")});
   } catch (const json::exception& error) {
     throw Error(file, std::string("corrupt manifest: ") + error.what());
   }
@@ -120,23 +119,33 @@ PairsManifest PairsManifest::load(const fs::path& pairs_folder) {
 void PairsManifest::save() const {
   json shards_json = json::array(), classes_json = json::array();
   for (const auto& s : shards)
-    shards_json.push_back({{"features", s.features}, {"latents", s.latents}, {"labels", s.labels},
-                           {"latent_ids", s.latent_ids}, {"rows", s.rows}, {"first_row", s.first_row}});
+    shards_json.push_back({{"features", s.features},
+                           {"latents", s.latents},
+                           {"labels", s.labels},
+                           {"latent_ids", s.latent_ids},
+                           {"rows", s.rows},
+                           {"first_row", s.first_row}});
   for (const auto& c : classes)
-    classes_json.push_back({{"generator_class", c.generator_class}, {"classifier_class", c.classifier_class},
-                            {"name", c.name}, {"batches_drawn", c.batches_drawn}, {"drawn", c.drawn},
-                            {"accepted", c.accepted}, {"done", c.done},
+    classes_json.push_back({{"generator_class", c.generator_class},
+                            {"classifier_class", c.classifier_class},
+                            {"name", c.name},
+                            {"batches_drawn", c.batches_drawn},
+                            {"drawn", c.drawn},
+                            {"accepted", c.accepted},
+                            {"done", c.done},
                             {"acceptance_rate", c.drawn ? double(c.accepted) / c.drawn : 0.0}});
-  json j = {{"format", "linkstyle-pairs-1"}, {"models", models}, {"settings", settings},
-            {"feature_dim", feature_dim}, {"latent_dim", latent_dim}, {"total_rows", total_rows},
-            {"statistics", statistics}, {"statistics_holdout_fraction", statistics_holdout_fraction},
-            {"complete", complete}, {"shards", shards_json}, {"classes", classes_json}};
+  json j = {{"format", "linkstyle-pairs-1"}, {"models", models},
+            {"settings", settings},          {"feature_dim", feature_dim},
+            {"latent_dim", latent_dim},      {"total_rows", total_rows},
+            {"statistics", statistics},      {"statistics_holdout_fraction", statistics_holdout_fraction},
+            {"complete", complete},          {"shards", shards_json},
+            {"classes", classes_json}};
   write_file_atomically(file(), j.dump(2) + "\n");
 }
 
 // ---------------------------------------------------------------------------------------------
-PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier,
-                             const Generator& generator, const PairsRunOptions& options) {
+PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
+                             const PairsRunOptions& options) {
   const auto& p = study.pairs;
   const fs::path folder = study.pairs_folder();
   ensure_writable_directory(folder);
@@ -161,8 +170,8 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
                                     " to start again, or restore the settings");
     for (const char* role : {"classifier", "generator"})
       if (state.models[role]["fingerprint"] != fresh.models[role]["fingerprint"])
-        throw Error(state.file(), fmt::format("was made with another {} ({}); remove {} to start again",
-                                              role, state.models[role]["file"].get<std::string>(), folder.string()));
+        throw Error(state.file(), fmt::format("was made with another {} ({}); remove {} to start again", role,
+                                              state.models[role]["file"].get<std::string>(), folder.string()));
   }
   // A run killed between committing a shard and removing the previous statistics leaves them.
   for (const auto& entry : fs::directory_iterator(folder)) {
@@ -184,9 +193,12 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
   int64_t shards_this_run = 0;
   auto flush = [&]() {
     const int64_t index = static_cast<int64_t>(state.shards.size());
-    PairShard shard{shard_name("r", index, "npy"), shard_name("w", index, "npy"),
-                    shard_name("class", index, "npy"), shard_name("latent", index, "npy"),
-                    buffer.rows, state.total_rows};
+    PairShard shard{shard_name("r", index, "npy"),
+                    shard_name("w", index, "npy"),
+                    shard_name("class", index, "npy"),
+                    shard_name("latent", index, "npy"),
+                    buffer.rows,
+                    state.total_rows};
     auto features = torch::cat(buffer.features), latents = torch::cat(buffer.latents);
     write_npy(folder / shard.features, features);
     write_npy(folder / shard.latents, latents);
@@ -206,8 +218,7 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
     if (!previous_statistics.empty() && previous_statistics != state.statistics)
       fs::remove(folder / previous_statistics);
     buffer.clear();
-    if (options.stop_after_shards >= 0 && ++shards_this_run >= options.stop_after_shards)
-      throw PairsInterrupted();
+    if (options.stop_after_shards >= 0 && ++shards_this_run >= options.stop_after_shards) throw PairsInterrupted();
   };
 
   torch::NoGradGuard no_grad;
@@ -224,8 +235,8 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
       if (!torch::isfinite(w).all().item<bool>())
         throw Error(generator.file(), fmt::format("mapping produced NaN/Inf for class {}", c.generator_class));
       if (!torch::isfinite(r).all().item<bool>())
-        throw Error(classifier.file(), fmt::format("features contain NaN/Inf for generated images of class {}",
-                                                   c.generator_class));
+        throw Error(classifier.file(),
+                    fmt::format("features contain NaN/Inf for generated images of class {}", c.generator_class));
       auto kept = (predicted == c.classifier_class).nonzero().squeeze(1);
       kept = kept.slice(0, 0, std::min<int64_t>(kept.numel(), p.samples_per_class - c.accepted));
       if (kept.numel() > 0) {
@@ -259,18 +270,20 @@ void for_each_pair_shard(const PairsManifest& manifest,
     MappedNpy latents(manifest.folder / shard.latents);
     const auto& r = features.tensor();
     const auto& w = latents.tensor();
-    if (r.dim() != 2 || r.size(0) != shard.rows || r.size(1) != manifest.feature_dim || r.scalar_type() != torch::kFloat32)
-      throw Error(manifest.folder / shard.features,
-                  fmt::format("expected float32 [{}, {}] as listed in manifest.json", shard.rows, manifest.feature_dim));
-    if (w.dim() != 2 || w.size(0) != shard.rows || w.size(1) != manifest.latent_dim || w.scalar_type() != torch::kFloat32)
+    if (r.dim() != 2 || r.size(0) != shard.rows || r.size(1) != manifest.feature_dim ||
+        r.scalar_type() != torch::kFloat32)
+      throw Error(manifest.folder / shard.features, fmt::format("expected float32 [{}, {}] as listed in manifest.json",
+                                                                shard.rows, manifest.feature_dim));
+    if (w.dim() != 2 || w.size(0) != shard.rows || w.size(1) != manifest.latent_dim ||
+        w.scalar_type() != torch::kFloat32)
       throw Error(manifest.folder / shard.latents,
                   fmt::format("expected float32 [{}, {}] as listed in manifest.json", shard.rows, manifest.latent_dim));
     visit(r, w, shard.first_row);
   }
 }
 
-LinkingFit fit_from_pairs(const PairsManifest& manifest, const FitOptions& options,
-                          double holdout_fraction, bool recompute_statistics) {
+LinkingFit fit_from_pairs(const PairsManifest& manifest, const FitOptions& options, double holdout_fraction,
+                          bool recompute_statistics) {
   if (!manifest.complete)
     throw Error(manifest.file(), "the pairs are incomplete: run `linkstyle pairs` to finish them first");
   if (manifest.total_rows == 0) throw Error(manifest.file(), "holds no pairs");

@@ -41,12 +41,10 @@ void check_rgb(const char* subject, const cv::Mat& image, const char* name) {
   if (image.empty()) throw Error(subject, std::string(name) + " is empty");
   if (image.dims != 2) throw Error(subject, std::string(name) + " must be a 2-d image");
   if (image.type() != CV_8UC3)
-    throw Error(subject,
-                std::string(name) + " must be CV_8UC3 (8-bit RGB), got " + cv::typeToString(image.type()));
+    throw Error(subject, std::string(name) + " must be CV_8UC3 (8-bit RGB), got " + cv::typeToString(image.type()));
   if (image.cols > kMaxSide || image.rows > kMaxSide)
-    throw Error(subject, std::string(name) + " is " + std::to_string(image.cols) + "x" +
-                             std::to_string(image.rows) + ", more than " + std::to_string(kMaxSide) +
-                             " pixels on a side");
+    throw Error(subject, std::string(name) + " is " + std::to_string(image.cols) + "x" + std::to_string(image.rows) +
+                             ", more than " + std::to_string(kMaxSide) + " pixels on a side");
 }
 
 // Checks type, size and range; the first value out of range is named with its position.
@@ -55,17 +53,15 @@ void check_labels(const char* subject, const cv::Mat& labels, const char* name, 
   if (labels.type() != CV_32SC1)
     throw Error(subject, std::string(name) + " must be CV_32SC1, got " + cv::typeToString(labels.type()));
   if (labels.size() != size)
-    throw Error(subject, std::string(name) + " is " + std::to_string(labels.cols) + "x" +
-                             std::to_string(labels.rows) + " but the image is " + std::to_string(size.width) +
-                             "x" + std::to_string(size.height));
+    throw Error(subject, std::string(name) + " is " + std::to_string(labels.cols) + "x" + std::to_string(labels.rows) +
+                             " but the image is " + std::to_string(size.width) + "x" + std::to_string(size.height));
   for (int y = 0; y < labels.rows; ++y) {
     const int32_t* row = labels.ptr<int32_t>(y);
     for (int x = 0; x < labels.cols; ++x) {
       // One unsigned comparison covers both ends of [0, num_parts).
       if (static_cast<uint32_t>(row[x]) >= static_cast<uint32_t>(num_parts))
-        throw Error(subject, std::string(name) + " holds " + std::to_string(row[x]) + " at (x " +
-                                 std::to_string(x) + ", y " + std::to_string(y) + "), outside [0, " +
-                                 std::to_string(num_parts) + ")");
+        throw Error(subject, std::string(name) + " holds " + std::to_string(row[x]) + " at (x " + std::to_string(x) +
+                                 ", y " + std::to_string(y) + "), outside [0, " + std::to_string(num_parts) + ")");
     }
   }
 }
@@ -77,9 +73,9 @@ void check_labels(const char* subject, const cv::Mat& labels, const char* name, 
 constexpr int kFixedPointBits = 40;  // 81 log2 81 * 2^40 < 2^53: the sum converts to double exactly
 
 struct EntropyTables {
-  std::array<double, kMaxDiskPixels + 1> log2_of{};          // log2(n), n >= 1
-  std::array<int64_t, kMaxDiskPixels + 1> c_log_c_fixed{};   // round(c log2 c * 2^40)
-  std::array<int, kDiskRows> half_width{};                   // disk row dy: |dx| <= half_width
+  std::array<double, kMaxDiskPixels + 1> log2_of{};         // log2(n), n >= 1
+  std::array<int64_t, kMaxDiskPixels + 1> c_log_c_fixed{};  // round(c log2 c * 2^40)
+  std::array<int, kDiskRows> half_width{};                  // disk row dy: |dx| <= half_width
 
   EntropyTables() {
     for (int c = 1; c <= kMaxDiskPixels; ++c) {
@@ -324,13 +320,19 @@ inline HueVector hue_vector(int r, int g, int b) {
   const double t = (kPi / 3.0) * offset_numerator / spread;
   const double z = t * t;
   const double sin_t =
-      t * (1 + z * (-1.0 / 6 + z * (1.0 / 120 + z * (-1.0 / 5040 + z * (1.0 / 362880 + z * (-1.0 / 39916800 +
-          z * (1.0 / 6227020800.0 + z * (-1.0 / 1307674368000.0))))))));
+      t * (1 + z * (-1.0 / 6 +
+                    z * (1.0 / 120 +
+                         z * (-1.0 / 5040 +
+                              z * (1.0 / 362880 +
+                                   z * (-1.0 / 39916800 + z * (1.0 / 6227020800.0 + z * (-1.0 / 1307674368000.0))))))));
   const double cos_t =
-      1 + z * (-1.0 / 2 + z * (1.0 / 24 + z * (-1.0 / 720 + z * (1.0 / 40320 + z * (-1.0 / 3628800 +
-          z * (1.0 / 479001600 + z * (-1.0 / 87178291200.0 + z * (1.0 / 20922789888000.0))))))));
-  return {base_cos * cos_t - base_sin * sin_t, base_sin * cos_t + base_cos * sin_t,
-          static_cast<double>(spread) / high};
+      1 +
+      z * (-1.0 / 2 +
+           z * (1.0 / 24 + z * (-1.0 / 720 +
+                                z * (1.0 / 40320 + z * (-1.0 / 3628800 +
+                                                        z * (1.0 / 479001600 + z * (-1.0 / 87178291200.0 +
+                                                                                    z * (1.0 / 20922789888000.0))))))));
+  return {base_cos * cos_t - base_sin * sin_t, base_sin * cos_t + base_cos * sin_t, static_cast<double>(spread) / high};
 }
 
 }  // namespace
@@ -402,8 +404,8 @@ std::vector<PartMotion> measure_part_motion(const cv::Mat& first, const cv::Mat&
   check_rgb(kSubject, first, "first");
   check_rgb(kSubject, last, "last");
   if (last.size() != first.size())
-    throw Error(kSubject, "last is " + std::to_string(last.cols) + "x" + std::to_string(last.rows) +
-                              " but first is " + std::to_string(first.cols) + "x" + std::to_string(first.rows));
+    throw Error(kSubject, "last is " + std::to_string(last.cols) + "x" + std::to_string(last.rows) + " but first is " +
+                              std::to_string(first.cols) + "x" + std::to_string(first.rows));
   check_labels(kSubject, first_labels, "first_labels", first.size(), num_parts);
 
   thread_local cv::Mat first_grey, last_grey, flow;

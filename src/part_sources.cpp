@@ -98,7 +98,9 @@ class SegmenterParts : public PartSource {
 class KMeansParts : public PartSource {
  public:
   KMeansParts(Generator generator, torch::Tensor scales, torch::Tensor centres, std::string identity)
-      : generator_(std::move(generator)), scales_(std::move(scales)), centres_(std::move(centres)),
+      : generator_(std::move(generator)),
+        scales_(std::move(scales)),
+        centres_(std::move(centres)),
         identity_(std::move(identity)) {
     for (int64_t k = 0; k < centres_.size(0); ++k) names_.push_back(fmt::format("cluster {}", k));
   }
@@ -135,7 +137,8 @@ class KMeansParts : public PartSource {
     const int64_t per_call = std::max<int64_t>(1, (int64_t(1) << 23) / (side * side * centres_.size(1)));
     std::vector<torch::Tensor> labels;
     for (int64_t start = 0; start < n; start += per_call) {
-      const auto points = descriptors(generator_, latents.slice(0, start, std::min(n, start + per_call)), side, scales_);
+      const auto points =
+          descriptors(generator_, latents.slice(0, start, std::min(n, start + per_call)), side, scales_);
       labels.push_back(nearest_centre(points, centres_));
     }
     return torch::cat(labels).reshape({n, side, side}).to(torch::kInt);
@@ -174,9 +177,8 @@ std::unique_ptr<PartSource> load_segmenter_parts(const fs::path& file, const c10
   return std::make_unique<SegmenterParts>(file, device);
 }
 
-std::unique_ptr<PartSource> fit_kmeans_parts(const Generator& generator, const torch::Tensor& latents,
-                                             int64_t clusters, uint64_t seed, int64_t max_pixels,
-                                             int64_t iterations) {
+std::unique_ptr<PartSource> fit_kmeans_parts(const Generator& generator, const torch::Tensor& latents, int64_t clusters,
+                                             uint64_t seed, int64_t max_pixels, int64_t iterations) {
   if (!generator.has_synthesis_features())
     throw Error(generator.file(), "has no synthesis_features(w): k-means parts need the feature maps");
   if (clusters < 2) throw Error("kmeans parts", "need at least 2 clusters");

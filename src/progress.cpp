@@ -8,8 +8,11 @@
 namespace linkstyle {
 
 ProgressBar::ProgressBar(std::string label, int64_t total)
-    : label_(std::move(label)), total_(total), enabled_(::isatty(STDERR_FILENO) == 1),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(::isatty(STDERR_FILENO) == 1),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 ProgressBar::~ProgressBar() { finish(); }
 
@@ -28,10 +31,9 @@ void ProgressBar::draw() {
   const int width = 30, filled = static_cast<int>(fraction * width);
   const double rate = elapsed > 0 ? done_ / elapsed : 0.0;
   const double eta = (rate > 0 && total_ > done_) ? (total_ - done_) / rate : 0.0;
-  std::fprintf(stderr, "\r%s [%s%s] %lld/%lld %.1f/s ETA %s   ", label_.c_str(),
-               std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
-               static_cast<long long>(done_), static_cast<long long>(total_), rate,
-               fmt::format("{}:{:02}", static_cast<int>(eta) / 60, static_cast<int>(eta) % 60).c_str());
+  std::fprintf(stderr, "\r%s [%s%s] %lld/%lld %.1f/s ETA %s   ", label_.c_str(), std::string(filled, '#').c_str(),
+               std::string(width - filled, '.').c_str(), static_cast<long long>(done_), static_cast<long long>(total_),
+               rate, fmt::format("{}:{:02}", static_cast<int>(eta) / 60, static_cast<int>(eta) % 60).c_str());
   std::fflush(stderr);
 }
 

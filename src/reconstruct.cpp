@@ -50,8 +50,15 @@ torch::Tensor read_image(const fs::path& file) {
 void write_image_row(const fs::path& file, const std::vector<torch::Tensor>& images, int side) {
   std::vector<cv::Mat> panels;
   for (const auto& image : images) {
-    auto hwc = image.detach().to(torch::kCPU).squeeze(0).clamp(0, 1).mul(255).round().to(torch::kUInt8)
-                   .permute({1, 2, 0}).contiguous();
+    auto hwc = image.detach()
+                   .to(torch::kCPU)
+                   .squeeze(0)
+                   .clamp(0, 1)
+                   .mul(255)
+                   .round()
+                   .to(torch::kUInt8)
+                   .permute({1, 2, 0})
+                   .contiguous();
     cv::Mat rgb(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3, hwc.data_ptr());
     cv::Mat bgr, scaled;
     cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
@@ -100,15 +107,18 @@ json reconstruct_images(const Classifier& classifier, const Generator& generator
                .size(std::vector<int64_t>{generator.resolution(), generator.resolution()})
                .mode(torch::kArea));
     write_image_row(png, {side_input, reconstruction}, options.display_side);
-    json result = {
-        {"image", images[i].string()},
-        {"output", png.string()},
-        {"original", {{"class", top_original}, {"name", classifier.class_name(top_original)},
-                      {"probability", p_original[0][top_original].item<double>()}}},
-        {"reconstruction", {{"class", top_reconstruction}, {"name", classifier.class_name(top_reconstruction)},
-                            {"probability", p_reconstruction[0][top_reconstruction].item<double>()}}},
-        {"same_class", top_original == top_reconstruction},
-        {"feature_cosine", cosine}};
+    json result = {{"image", images[i].string()},
+                   {"output", png.string()},
+                   {"original",
+                    {{"class", top_original},
+                     {"name", classifier.class_name(top_original)},
+                     {"probability", p_original[0][top_original].item<double>()}}},
+                   {"reconstruction",
+                    {{"class", top_reconstruction},
+                     {"name", classifier.class_name(top_reconstruction)},
+                     {"probability", p_reconstruction[0][top_reconstruction].item<double>()}}},
+                   {"same_class", top_original == top_reconstruction},
+                   {"feature_cosine", cosine}};
     write_file_atomically(report, result.dump(2) + "\n");
     results.push_back(result);
   }

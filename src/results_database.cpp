@@ -50,7 +50,8 @@ void Database::execute(const std::string& sql) {
 void Database::begin() { execute("BEGIN IMMEDIATE"); }
 void Database::commit() { execute("COMMIT"); }
 void Database::rollback() noexcept {
-  if (connection_ && !sqlite3_get_autocommit(connection_)) sqlite3_exec(connection_, "ROLLBACK", nullptr, nullptr, nullptr);
+  if (connection_ && !sqlite3_get_autocommit(connection_))
+    sqlite3_exec(connection_, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
 bool Database::has_table(const std::string& name) {
@@ -72,8 +73,7 @@ std::optional<int64_t> Database::query_int(const std::string& sql) {
 }
 
 Database::Statement::Statement(Database& database, const std::string& sql) : database_(database) {
-  if (sqlite3_prepare_v2(database.connection_, sql.c_str(), -1, &statement_, nullptr) != SQLITE_OK)
-  {
+  if (sqlite3_prepare_v2(database.connection_, sql.c_str(), -1, &statement_, nullptr) != SQLITE_OK) {
     std::string shown = sql.substr(0, 60);
     for (char& c : shown)
       if (c == '\n' || c == '\r') c = ' ';
@@ -133,10 +133,14 @@ std::string Database::Statement::column_text(int index) const {
 }
 std::string Database::Statement::column_as_text(int index) const {
   switch (sqlite3_column_type(statement_, index)) {
-    case SQLITE_NULL: return "";
-    case SQLITE_INTEGER: return std::to_string(column_int(index));
-    case SQLITE_FLOAT: return fmt::format("{:.17g}", column_double(index));
-    default: return column_text(index);
+    case SQLITE_NULL:
+      return "";
+    case SQLITE_INTEGER:
+      return std::to_string(column_int(index));
+    case SQLITE_FLOAT:
+      return fmt::format("{:.17g}", column_double(index));
+    default:
+      return column_text(index);
   }
 }
 

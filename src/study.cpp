@@ -134,8 +134,7 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   if (p.batch_size <= 0) pairs.fail("batch_size", "must be > 0");
   if (p.shard_size <= 0) pairs.fail("shard_size", "must be > 0");
   if (!(p.psi >= 0.0 && p.psi <= 2.0)) pairs.fail("psi", "must be in [0, 2]");
-  if (!(p.holdout_fraction >= 0.0 && p.holdout_fraction < 1.0))
-    pairs.fail("holdout_fraction", "must be in [0, 1)");
+  if (!(p.holdout_fraction >= 0.0 && p.holdout_fraction < 1.0)) pairs.fail("holdout_fraction", "must be in [0, 1)");
   if (p.max_draws_per_class < 0) pairs.fail("max_draws_per_class", "must be >= 0");
   if (!p.classifier_classes.empty() && p.classifier_classes.size() != p.classes.size())
     pairs.fail("classifier_classes", "must have one entry per class in 'classes'");
@@ -194,9 +193,7 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
 
 }  // namespace
 
-StudyConfig load_study(const fs::path& folder) {
-  return parse_study(folder, read_file(folder / "study.toml"));
-}
+StudyConfig load_study(const fs::path& folder) { return parse_study(folder, read_file(folder / "study.toml")); }
 
 namespace {
 
@@ -204,9 +201,9 @@ std::string toml_path(const fs::path& folder, const fs::path& model) {
   // Store paths relative to the study when they live inside it, so a study folder can move.
   std::error_code error;
   auto relative = fs::relative(model, folder, error);
-  const std::string text =
-      (!error && !relative.empty() && relative.string().rfind("..", 0) != 0) ? relative.string()
-                                                                             : fs::absolute(model).string();
+  const std::string text = (!error && !relative.empty() && relative.string().rfind("..", 0) != 0)
+                               ? relative.string()
+                               : fs::absolute(model).string();
   std::ostringstream quoted;
   quoted << toml::value<std::string>(text);
   return quoted.str();
@@ -265,15 +262,14 @@ significance = {}     # family-wise level of the selectivity tests
                           : "segmenter = " + toml_path(c.folder, c.segmenter) +
                                 "   # TorchScript: segment(images) -> part logits [N, K, H, W]\n",
       integer_list(p.classes),
-      p.classifier_classes.empty()
-          ? std::string()
-          : "classifier_classes = " + integer_list(p.classifier_classes) + "   # the classifier's index of each class\n",
-      p.samples_per_class, p.psi, p.seed, p.batch_size, p.shard_size, p.holdout_fraction,
-      p.max_draws_per_class, c.fit.method, c.fit.penalty, c.fit.rcond, c.sweep.samples_per_class,
-      c.sweep.seed, c.sweep.steps, integer_list(c.sweep.units), c.sweep.batch_size, c.sweep.units_per_chunk,
-      c.sweep.parts, c.sweep.kmeans_parts, c.sweep.null_directions, c.sweep.null_bins, c.sweep.strip_units,
-      c.sweep.strip_samples, c.sweep.min_gain, c.sweep.min_correlation, c.sweep.min_specificity,
-      c.sweep.significance);
+      p.classifier_classes.empty() ? std::string()
+                                   : "classifier_classes = " + integer_list(p.classifier_classes) +
+                                         "   # the classifier's index of each class\n",
+      p.samples_per_class, p.psi, p.seed, p.batch_size, p.shard_size, p.holdout_fraction, p.max_draws_per_class,
+      c.fit.method, c.fit.penalty, c.fit.rcond, c.sweep.samples_per_class, c.sweep.seed, c.sweep.steps,
+      integer_list(c.sweep.units), c.sweep.batch_size, c.sweep.units_per_chunk, c.sweep.parts, c.sweep.kmeans_parts,
+      c.sweep.null_directions, c.sweep.null_bins, c.sweep.strip_units, c.sweep.strip_samples, c.sweep.min_gain,
+      c.sweep.min_correlation, c.sweep.min_specificity, c.sweep.significance);
   // Never write a file that load_study would reject (out-of-range values, a seed beyond int64).
   parse_study(c.folder, text);
   write_file_atomically(c.config_file(), text);

@@ -49,15 +49,16 @@ TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier
       throw Error(study.config_file(), fmt::format("classifier class {} is out of range: the classifier has {} classes",
                                                    k, classifier.num_classes()));
     if (c >= generator.num_classes())
-      throw Error(study.config_file(), fmt::format("class {} is out of range: the generator has {} classes", c,
-                                                   generator.num_classes()));
+      throw Error(study.config_file(),
+                  fmt::format("class {} is out of range: the generator has {} classes", c, generator.num_classes()));
     const auto z = draw_latents(s.seed, c, 0, s.samples_per_class, generator.z_dim()).to(generator.device());
-    const auto labels = torch::full({s.samples_per_class}, c, torch::TensorOptions(torch::kLong).device(generator.device()));
+    const auto labels =
+        torch::full({s.samples_per_class}, c, torch::TensorOptions(torch::kLong).device(generator.device()));
     const auto w = generator.mapping(z, labels, p.psi);
     for (int64_t start = 0; start < s.samples_per_class; start += s.batch_size) {
       const auto images = generator.synthesis(w.slice(0, start, std::min(start + s.batch_size, s.samples_per_class)));
-      features.push_back(
-          classifier.features(generator_to_classifier_range(images).to(classifier.device())).to(torch::kCPU, torch::kFloat));
+      features.push_back(classifier.features(generator_to_classifier_range(images).to(classifier.device()))
+                             .to(torch::kCPU, torch::kFloat));
     }
     generator_classes.push_back(torch::full({s.samples_per_class}, c, torch::kLong));
     classifier_classes.push_back(torch::full({s.samples_per_class}, k, torch::kLong));
@@ -67,8 +68,8 @@ TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier
   if (!torch::isfinite(tuning.features).all().item<bool>())
     throw Error(classifier.file(), "features() returned NaN or Inf for the tuning samples");
   if (tuning.features.size(1) != network.feature_dim())
-    throw Error(study.linking_file(), fmt::format("maps {} features but the classifier has {}",
-                                                  network.feature_dim(), tuning.features.size(1)));
+    throw Error(study.linking_file(), fmt::format("maps {} features but the classifier has {}", network.feature_dim(),
+                                                  tuning.features.size(1)));
   tuning.latents = network.apply(tuning.features).to(torch::kCPU, torch::kFloat).contiguous();
   tuning.generator_classes = torch::cat(generator_classes);
   tuning.classifier_classes = torch::cat(classifier_classes);
@@ -96,11 +97,12 @@ torch::Tensor unit_sweep_latents(const LinkingNetwork& network, const TuningSet&
     if (u < 0 || u >= tuning.features.size(1))
       throw Error("sweep", fmt::format("unit {} is out of range [0, {})", u, tuning.features.size(1)));
   const auto index = torch::tensor(units, torch::kLong);
-  const auto values = sweep_values(tuning, units, steps);                                  // [U, T]
-  const auto current = tuning.features.index_select(1, index).t();                          // [U, S]
+  const auto values = sweep_values(tuning, units, steps);                                         // [U, T]
+  const auto current = tuning.features.index_select(1, index).t();                                // [U, S]
   const auto columns = network.weight.to(torch::kCPU, torch::kFloat).index_select(1, index).t();  // [U, w_dim]
-  const auto delta = values.unsqueeze(1) - current.unsqueeze(2);                            // [U, S, T]
-  const auto latents = tuning.latents.unsqueeze(0).unsqueeze(2) + delta.unsqueeze(3) * columns.unsqueeze(1).unsqueeze(2);
+  const auto delta = values.unsqueeze(1) - current.unsqueeze(2);                                  // [U, S, T]
+  const auto latents =
+      tuning.latents.unsqueeze(0).unsqueeze(2) + delta.unsqueeze(3) * columns.unsqueeze(1).unsqueeze(2);
   return latents.reshape({-1, tuning.latents.size(1)}).contiguous();
 }
 
@@ -296,9 +298,9 @@ MeasuredImages measure_images(const Classifier& classifier, const PartSource& pa
 }
 
 const std::vector<std::string>& concept_measures() {
-  static const std::vector<std::string> names = {"area",         "luminance", "entropy",  "hue",
-                                                 "saturation",   "eccentricity", "angle", "centre_x",
-                                                 "centre_y",     "flow_x",    "flow_y"};
+  static const std::vector<std::string> names = {"area",       "luminance",    "entropy", "hue",
+                                                 "saturation", "eccentricity", "angle",   "centre_x",
+                                                 "centre_y",   "flow_x",       "flow_y"};
   return names;
 }
 
@@ -312,7 +314,19 @@ double minimum_part_area(int64_t side) { return 20.0 * double(side * side) / (12
 
 namespace {
 
-enum Measure { kArea, kLuminance, kEntropy, kHue, kSaturation, kEccentricity, kAngle, kCentreX, kCentreY, kFlowX, kFlowY };
+enum Measure {
+  kArea,
+  kLuminance,
+  kEntropy,
+  kHue,
+  kSaturation,
+  kEccentricity,
+  kAngle,
+  kCentreX,
+  kCentreY,
+  kFlowX,
+  kFlowY
+};
 constexpr int kMeasures = 11;
 
 const PartMeasures* find_part(const std::vector<PartMeasures>& parts, int part) {
@@ -324,8 +338,8 @@ const PartMeasures* find_part(const std::vector<PartMeasures>& parts, int part) 
 }  // namespace
 
 torch::Tensor endpoint_changes(const std::vector<PartMeasures>& first, const std::vector<PartMeasures>& last,
-                               const std::vector<PartMotion>& motion, const torch::Tensor& mean_area,
-                               int64_t num_parts, int64_t side, double min_area) {
+                               const std::vector<PartMotion>& motion, const torch::Tensor& mean_area, int64_t num_parts,
+                               int64_t side, double min_area) {
   auto changes = torch::full({num_parts, kMeasures}, NAN, torch::kDouble);
   auto c = changes.accessor<double, 2>();
   const auto area = mean_area.to(torch::kDouble).contiguous();
@@ -362,11 +376,13 @@ std::unique_ptr<PartSource> make_part_source(const StudyConfig& study, const Gen
   if (kind == "auto")
     kind = !study.segmenter.empty() ? "segmenter" : generator.has_synthesis_features() ? "kmeans" : "none";
   if (kind == "segmenter") {
-    if (study.segmenter.empty()) throw Error(study.config_file(), "sweep.parts is \"segmenter\" but models.segmenter is not set");
+    if (study.segmenter.empty())
+      throw Error(study.config_file(), "sweep.parts is \"segmenter\" but models.segmenter is not set");
     return load_segmenter_parts(study.segmenter, device);
   }
   if (kind == "kmeans")
-    return fit_kmeans_parts(generator, tuning.latents.to(generator.device()), study.sweep.kmeans_parts, study.sweep.seed);
+    return fit_kmeans_parts(generator, tuning.latents.to(generator.device()), study.sweep.kmeans_parts,
+                            study.sweep.seed);
   return whole_image_parts();
 }
 
@@ -435,12 +451,12 @@ struct SweepContext {
 // Per-sample endpoint changes of groups of `per_group` images (one group per sample and sweep),
 // averaged over samples: [G, P, M] mean and [G, P, M] count, with the motion of every group.
 struct GroupChanges {
-  torch::Tensor mean, count;  // [G, P, M] float64 / int64
+  torch::Tensor mean, count;                                 // [G, P, M] float64 / int64
   std::vector<std::vector<std::vector<PartMotion>>> motion;  // [sweep][sample]
 };
 
-GroupChanges group_changes(const SweepContext& context, const MeasuredImages& measured, int64_t sweeps,
-                           int64_t samples, int64_t per_group) {
+GroupChanges group_changes(const SweepContext& context, const MeasuredImages& measured, int64_t sweeps, int64_t samples,
+                           int64_t per_group) {
   const int64_t P = context.num_parts;
   const int64_t side = context.side;
   auto sum = torch::zeros({sweeps, P, kMeasures}, torch::kDouble);
@@ -459,8 +475,8 @@ GroupChanges group_changes(const SweepContext& context, const MeasuredImages& me
       const cv::Mat last_rgb = wrap_pixels(side, CV_8UC3, measured.images[last].data_ptr());
       const cv::Mat first_labels = wrap_pixels(side, CV_32SC1, measured.labels[first].data_ptr());
       auto motion = measure_part_motion(first_rgb, last_rgb, first_labels, int(P));
-      changes[g] = endpoint_changes(measured.parts[first], measured.parts[last], motion, mean_area, P, side,
-                                    context.min_area);
+      changes[g] =
+          endpoint_changes(measured.parts[first], measured.parts[last], motion, mean_area, P, side, context.min_area);
       result.motion[g / samples][g % samples] = std::move(motion);
     }
   });
@@ -477,7 +493,8 @@ GroupChanges group_changes(const SweepContext& context, const MeasuredImages& me
 void insert_changes(Database& database, const char* table, const char* key, int64_t id, const torch::Tensor& mean,
                     const torch::Tensor& count) {
   Database::Statement insert(database, fmt::format("INSERT INTO {} ({}, part, measure, change, samples) "
-                                                   "VALUES (?, ?, ?, ?, ?)", table, key));
+                                                   "VALUES (?, ?, ?, ?, ?)",
+                                                   table, key));
   const auto m = mean.accessor<double, 2>();
   const auto c = count.accessor<int64_t, 2>();
   for (int64_t p = 0; p < mean.size(0); ++p)
@@ -498,19 +515,19 @@ int64_t record_unit_chunk(const SweepContext& context, const std::vector<int64_t
   const auto& tuning = context.tuning;
   const int64_t U = int64_t(units.size()), S = tuning.size(), T = context.steps;
   const int64_t D = tuning.features.size(1);
-  const auto values = sweep_values(tuning, units, T);                          // [U, T]
+  const auto values = sweep_values(tuning, units, T);  // [U, T]
   const auto r = measured.features.to(torch::kDouble).reshape({U, S, T, D});
   const auto logits = measured.logits.reshape({U, S, T, -1});
   const auto changes = group_changes(context, measured, U, S, T);
 
   // Cycle statistics, within samples (values are centred over the steps, activations per sample).
   const auto v = values.to(torch::kDouble);
-  const auto vc = v - v.mean(1, true);                                           // [U, T]
-  const auto rc = r - r.mean(2, true);                                           // [U, S, T, D]
-  const auto v_ss = vc.pow(2).sum(1) * double(S);                                // [U]
-  const auto cov = (rc * vc.unsqueeze(1).unsqueeze(3)).sum({1, 2});              // [U, D]
-  const auto r_ss = rc.pow(2).sum({1, 2});                                       // [U, D]
-  const auto corr_all = cov / (v_ss.unsqueeze(1) * r_ss).sqrt();                // [U, D]
+  const auto vc = v - v.mean(1, true);                               // [U, T]
+  const auto rc = r - r.mean(2, true);                               // [U, S, T, D]
+  const auto v_ss = vc.pow(2).sum(1) * double(S);                    // [U]
+  const auto cov = (rc * vc.unsqueeze(1).unsqueeze(3)).sum({1, 2});  // [U, D]
+  const auto r_ss = rc.pow(2).sum({1, 2});                           // [U, D]
+  const auto corr_all = cov / (v_ss.unsqueeze(1) * r_ss).sqrt();     // [U, D]
   const auto unit_index = torch::tensor(units, torch::kLong);
   const auto own = [&](const torch::Tensor& x) {  // x[u, ..., units[u]] for x [U, ..., D]
     auto shape = x.sizes().vec();
@@ -519,18 +536,18 @@ int64_t record_unit_chunk(const SweepContext& context, const std::vector<int64_t
     view[0] = U;
     return x.gather(x.dim() - 1, unit_index.view(view).expand(shape)).squeeze(-1);
   };
-  const auto delta = (r.select(2, T - 1) - r.select(2, 0)).abs();                // [U, S, D]
-  const auto moved = (r - r.select(2, 0).unsqueeze(2)).abs();                     // [U, S, T, D]
+  const auto delta = (r.select(2, T - 1) - r.select(2, 0)).abs();  // [U, S, D]
+  const auto moved = (r - r.select(2, 0).unsqueeze(2)).abs();      // [U, S, T, D]
   const double others_count = std::max<double>(1.0, double(D - 1));
   const auto moved_other = ((moved.sum(3) - own(moved)) / others_count).contiguous();  // [U, S, T]
-  const auto own_change = own(delta).mean(1);                                       // [U]
-  const auto other_change = ((delta.sum(2) - own(delta)) / others_count).mean(1);  // [U]
-  const auto activation = own(r).contiguous();                                     // [U, S, T]
+  const auto own_change = own(delta).mean(1);                                          // [U]
+  const auto other_change = ((delta.sum(2) - own(delta)) / others_count).mean(1);      // [U]
+  const auto activation = own(r).contiguous();                                         // [U, S, T]
   const auto gain = (own(cov) / v_ss).contiguous();
   const auto correlation = own(corr_all).contiguous();
   const auto sample_class = tuning.classifier_classes.view({1, S, 1, 1}).expand({U, S, T, 1});
   const auto class_logit = logits.gather(3, sample_class).squeeze(3).to(torch::kDouble).contiguous();  // [U, S, T]
-  const auto top = logits.argmax(3).contiguous();                                   // [U, S, T]
+  const auto top = logits.argmax(3).contiguous();                                                      // [U, S, T]
   const auto logit_change = (class_logit.select(2, T - 1) - class_logit.select(2, 0)).mean(1);
   const auto flip_rate = (top.select(2, T - 1) != top.select(2, 0)).to(torch::kDouble).mean(1);
   const auto va = values.to(torch::kDouble).contiguous();
@@ -542,14 +559,17 @@ int64_t record_unit_chunk(const SweepContext& context, const std::vector<int64_t
 
   Database& db = context.database;
   db.in_transaction([&] {
-    Database::Statement unit_row(db, "INSERT INTO units (unit, range_min, range_max, gain, correlation, "
-                                     "off_unit_correlation_p99, specificity, logit_change, class_flip_rate) "
-                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    Database::Statement step_row(db, "INSERT INTO steps (unit, sample, step, value, activation, other_change, "
-                                     "class_logit, top_class) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    Database::Statement part_row(db, "INSERT INTO part_metrics (unit, sample, step, part, area, luminance, entropy, "
-                                     "centre_x, centre_y, major_axis, minor_axis, angle, eccentricity, hue, saturation) "
-                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    Database::Statement unit_row(db,
+                                 "INSERT INTO units (unit, range_min, range_max, gain, correlation, "
+                                 "off_unit_correlation_p99, specificity, logit_change, class_flip_rate) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    Database::Statement step_row(db,
+                                 "INSERT INTO steps (unit, sample, step, value, activation, other_change, "
+                                 "class_logit, top_class) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    Database::Statement part_row(db,
+                                 "INSERT INTO part_metrics (unit, sample, step, part, area, luminance, entropy, "
+                                 "centre_x, centre_y, major_axis, minor_axis, angle, eccentricity, hue, saturation) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     Database::Statement motion_row(db, "INSERT INTO motion (unit, sample, part, dx, dy) VALUES (?, ?, ?, ?, ?)");
     for (int64_t u = 0; u < U; ++u) {
       const int64_t unit = units[u];
@@ -559,14 +579,31 @@ int64_t record_unit_chunk(const SweepContext& context, const std::vector<int64_t
       for (int64_t s = 0; s < S; ++s) {
         for (int64_t t = 0; t < T; ++t) {
           const int64_t image = (u * S + s) * T + t;
-          step_row.bind(1, unit).bind(2, s).bind(3, t).bind(4, a_value[u][t]).bind_finite(5, a_activation[u][s][t])
-              .bind_finite(6, a_moved[u][s][t]).bind_finite(7, a_logit[u][s][t]).bind(8, a_top[u][s][t]);
+          step_row.bind(1, unit)
+              .bind(2, s)
+              .bind(3, t)
+              .bind(4, a_value[u][t])
+              .bind_finite(5, a_activation[u][s][t])
+              .bind_finite(6, a_moved[u][s][t])
+              .bind_finite(7, a_logit[u][s][t])
+              .bind(8, a_top[u][s][t]);
           step_row.run();
           for (const auto& m : measured.parts[image]) {
-            part_row.bind(1, unit).bind(2, s).bind(3, t).bind(4, m.part).bind(5, m.area).bind_finite(6, m.luminance)
-                .bind_finite(7, m.entropy).bind_finite(8, m.centre_x).bind_finite(9, m.centre_y)
-                .bind_finite(10, m.major_axis).bind_finite(11, m.minor_axis).bind_finite(12, m.angle_degrees)
-                .bind_finite(13, m.eccentricity).bind_finite(14, m.hue_degrees).bind_finite(15, m.saturation);
+            part_row.bind(1, unit)
+                .bind(2, s)
+                .bind(3, t)
+                .bind(4, m.part)
+                .bind(5, m.area)
+                .bind_finite(6, m.luminance)
+                .bind_finite(7, m.entropy)
+                .bind_finite(8, m.centre_x)
+                .bind_finite(9, m.centre_y)
+                .bind_finite(10, m.major_axis)
+                .bind_finite(11, m.minor_axis)
+                .bind_finite(12, m.angle_degrees)
+                .bind_finite(13, m.eccentricity)
+                .bind_finite(14, m.hue_degrees)
+                .bind_finite(15, m.saturation);
             part_row.run();
           }
         }
@@ -576,10 +613,15 @@ int64_t record_unit_chunk(const SweepContext& context, const std::vector<int64_t
           motion_row.run();
         }
       }
-      unit_row.bind(1, unit).bind(2, tuning.range_min[unit].item<double>()).bind(3, tuning.range_max[unit].item<double>())
-          .bind_finite(4, gain[u].item<double>()).bind_finite(5, correlation[u].item<double>()).bind_finite(6, off_p99)
+      unit_row.bind(1, unit)
+          .bind(2, tuning.range_min[unit].item<double>())
+          .bind(3, tuning.range_max[unit].item<double>())
+          .bind_finite(4, gain[u].item<double>())
+          .bind_finite(5, correlation[u].item<double>())
+          .bind_finite(6, off_p99)
           .bind_finite(7, (own_change[u] / other_change[u]).item<double>())
-          .bind_finite(8, logit_change[u].item<double>()).bind(9, flip_rate[u].item<double>());
+          .bind_finite(8, logit_change[u].item<double>())
+          .bind(9, flip_rate[u].item<double>());
       unit_row.run();
       insert_changes(db, "part_changes", "unit", unit, changes.mean[u], changes.count[u]);
     }
@@ -684,7 +726,8 @@ std::pair<int64_t, int64_t> finalize(const StudyConfig& study, Database& db, con
     auto a = profile.accessor<double, 2>();
     while (q.step())
       if (!q.is_null(3) && unit_row.count(q.column_int(0)))
-        a[unit_row[q.column_int(0)]][q.column_int(1) * kMeasures + measure_index.at(q.column_text(2))] = q.column_double(3);
+        a[unit_row[q.column_int(0)]][q.column_int(1) * kMeasures + measure_index.at(q.column_text(2))] =
+            q.column_double(3);
   }
   {
     Database::Statement q(db, "SELECT direction, part, measure, change FROM null_changes");
@@ -710,10 +753,12 @@ std::pair<int64_t, int64_t> finalize(const StudyConfig& study, Database& db, con
   int64_t expressible = 0, labelled = 0;
   db.in_transaction([&] {
     db.execute("DELETE FROM selectivity");
-    Database::Statement insert(db, "INSERT INTO selectivity (unit, part, measure, change, z, p, p_empirical, significant) "
-                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    Database::Statement update(db, "UPDATE units SET expressible = ?, label = ?, label_part = ?, label_measure = ?, "
-                                   "label_z = ?, significant_concepts = ? WHERE unit = ?");
+    Database::Statement insert(db,
+                               "INSERT INTO selectivity (unit, part, measure, change, z, p, p_empirical, significant) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    Database::Statement update(db,
+                               "UPDATE units SET expressible = ?, label = ?, label_part = ?, label_measure = ?, "
+                               "label_z = ?, significant_concepts = ? WHERE unit = ?");
     Database::Statement read(db, "SELECT gain, correlation, specificity FROM units WHERE unit = ?");
     const auto z = result.z.accessor<double, 2>();
     const auto pn = result.p_normal.accessor<double, 2>();
@@ -733,8 +778,14 @@ std::pair<int64_t, int64_t> finalize(const StudyConfig& study, Database& db, con
       for (int64_t c = 0; c < C; ++c) {
         if (!std::isfinite(z[i][c])) continue;
         significant += sig[i][c];
-        insert.bind(1, units[i]).bind(2, c / kMeasures).bind(3, concept_measures()[c % kMeasures])
-            .bind_finite(4, prof[i][c]).bind(5, z[i][c]).bind(6, pn[i][c]).bind(7, pe[i][c]).bind(8, int64_t(sig[i][c]));
+        insert.bind(1, units[i])
+            .bind(2, c / kMeasures)
+            .bind(3, concept_measures()[c % kMeasures])
+            .bind_finite(4, prof[i][c])
+            .bind(5, z[i][c])
+            .bind(6, pn[i][c])
+            .bind(7, pe[i][c])
+            .bind(8, int64_t(sig[i][c]));
         insert.run();
       }
       expressible += is_expressible;
@@ -744,7 +795,9 @@ std::pair<int64_t, int64_t> finalize(const StudyConfig& study, Database& db, con
         ++labelled;
         const std::string part = part_names[label / kMeasures], measure = concept_measures()[label % kMeasures];
         update.bind(2, fmt::format("{} {} {}", part, measure, z[i][label] > 0 ? "+" : "-"))
-            .bind(3, part).bind(4, measure).bind(5, z[i][label]);
+            .bind(3, part)
+            .bind(4, measure)
+            .bind(5, z[i][label]);
       } else {
         update.bind(2, std::string("none")).bind_null(3).bind_null(4).bind_null(5);
       }
@@ -817,24 +870,27 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   {
     const auto stored = db.query_text("SELECT value FROM meta WHERE key = 'run'");
     if (stored && *stored != identity)
-      throw Error(db.file(), "was made with other sweep settings, models, linking network or tuning features "
-                             "(another thread count or device changes them); remove it to start again");
+      throw Error(db.file(),
+                  "was made with other sweep settings, models, linking network or tuning features "
+                  "(another thread count or device changes them); remove it to start again");
     if (!stored) {
       db.in_transaction([&] {
-      Database::Statement meta(db, "INSERT INTO meta (key, value) VALUES (?, ?)");
-      meta.bind(1, std::string("run")).bind(2, identity);
-      meta.run();
-      Database::Statement part(db, "INSERT INTO parts (part, name) VALUES (?, ?)");
-      for (size_t p = 0; p < part_source->part_names().size(); ++p) {
-        part.bind(1, int64_t(p)).bind(2, part_source->part_names()[p]);
-        part.run();
-      }
-      Database::Statement sample(db, "INSERT INTO samples (sample, generator_class, classifier_class) VALUES (?, ?, ?)");
-      for (int64_t i = 0; i < tuning.size(); ++i) {
-        sample.bind(1, i).bind(2, tuning.generator_classes[i].item<int64_t>())
-            .bind(3, tuning.classifier_classes[i].item<int64_t>());
-        sample.run();
-      }
+        Database::Statement meta(db, "INSERT INTO meta (key, value) VALUES (?, ?)");
+        meta.bind(1, std::string("run")).bind(2, identity);
+        meta.run();
+        Database::Statement part(db, "INSERT INTO parts (part, name) VALUES (?, ?)");
+        for (size_t p = 0; p < part_source->part_names().size(); ++p) {
+          part.bind(1, int64_t(p)).bind(2, part_source->part_names()[p]);
+          part.run();
+        }
+        Database::Statement sample(db,
+                                   "INSERT INTO samples (sample, generator_class, classifier_class) VALUES (?, ?, ?)");
+        for (int64_t i = 0; i < tuning.size(); ++i) {
+          sample.bind(1, i)
+              .bind(2, tuning.generator_classes[i].item<int64_t>())
+              .bind(3, tuning.classifier_classes[i].item<int64_t>());
+          sample.run();
+        }
       });
     }
   }
@@ -861,8 +917,8 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   context.side = generator.resolution();
   context.steps = s.steps;
   context.min_area = minimum_part_area(context.side);
-  context.overlap = options.overlap == Overlap::always ||
-                    (options.overlap == Overlap::automatic && generator.device().is_cuda());
+  context.overlap =
+      options.overlap == Overlap::always || (options.overlap == Overlap::automatic && generator.device().is_cuda());
 
   const auto done_units = done_ids(db, "SELECT unit FROM units");
   const auto done_directions = done_ids(db, "SELECT direction FROM null_directions");
@@ -916,8 +972,7 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
     else
       after_chunk(record(c, measured));
   };
-  measure_latent_groups(models, int64_t(chunks.size()), latents_of, on_measured, s.batch_size, true,
-                        context.overlap);
+  measure_latent_groups(models, int64_t(chunks.size()), latents_of, on_measured, s.batch_size, true, context.overlap);
   if (recording.valid()) after_chunk(recording.get());
   bar.finish();
   const auto swept = std::chrono::steady_clock::now();
@@ -925,8 +980,10 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   summary.images_per_second = summary.seconds > 0 ? double(summary.images) / summary.seconds : 0.0;
   std::tie(summary.expressible, summary.labelled) = finalize(study, db, units, bins, context.num_parts);
   summary.strips = write_strips(study, context, db, options.strip_units);
-  db.execute(fmt::format("INSERT OR REPLACE INTO meta (key, value) VALUES ('complete', '1'), "
-                         "('part_source', '{}')", part_source->kind()));
+  db.execute(
+      fmt::format("INSERT OR REPLACE INTO meta (key, value) VALUES ('complete', '1'), "
+                  "('part_source', '{}')",
+                  part_source->kind()));
   write_file_atomically(study.sweeps_folder() / "summary.json", summary.to_json().dump(2) + "\n");
   return summary;
 }

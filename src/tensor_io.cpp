@@ -75,8 +75,7 @@ std::string_view bytes_of(const torch::Tensor& contiguous) {
 std::optional<uint64_t> byte_size(const std::vector<int64_t>& shape, c10::ScalarType type) {
   uint64_t total = c10::elementSize(type);
   for (const int64_t dim : shape)
-    if (dim < 0 || __builtin_mul_overflow(total, static_cast<uint64_t>(dim), &total))
-      return std::nullopt;
+    if (dim < 0 || __builtin_mul_overflow(total, static_cast<uint64_t>(dim), &total)) return std::nullopt;
   if (total > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
   return total;
 }
@@ -135,8 +134,8 @@ NpyLayout npy_layout(const fs::path& path, std::string_view bytes) {
   const int major = static_cast<unsigned char>(bytes[6]);
   const int minor = static_cast<unsigned char>(bytes[7]);
   if (minor != 0 || major < 1 || major > 3)
-    throw Error(path, "unsupported npy format version " + std::to_string(major) + "." +
-                          std::to_string(minor) + " (supported: 1.0, 2.0, 3.0)");
+    throw Error(path, "unsupported npy format version " + std::to_string(major) + "." + std::to_string(minor) +
+                          " (supported: 1.0, 2.0, 3.0)");
   const size_t length_bytes = major == 1 ? 2 : 4;
   if (bytes.size() < 8 + length_bytes) throw Error(path, "truncated npy header");
   const size_t prefix = 8 + length_bytes;
@@ -157,10 +156,14 @@ class NpyDictParser {
     while (!consume('}')) {
       const std::string key = parse_string();
       expect(':');
-      if (key == "descr" && !descr) descr = parse_string();
-      else if (key == "fortran_order" && !fortran_order) fortran_order = parse_bool();
-      else if (key == "shape" && !shape) shape = parse_tuple();
-      else fail("unexpected or repeated key '" + key + "'");
+      if (key == "descr" && !descr)
+        descr = parse_string();
+      else if (key == "fortran_order" && !fortran_order)
+        fortran_order = parse_bool();
+      else if (key == "shape" && !shape)
+        shape = parse_tuple();
+      else
+        fail("unexpected or repeated key '" + key + "'");
       if (!consume(',')) {
         expect('}');
         break;
@@ -178,9 +181,7 @@ class NpyDictParser {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& why) const {
-    throw Error(path_, "malformed npy header: " + why);
-  }
+  [[noreturn]] void fail(const std::string& why) const { throw Error(path_, "malformed npy header: " + why); }
 
   void skip_space() {
     while (position_ < text_.size() && std::strchr(" \t\r\n", text_[position_]) != nullptr) ++position_;
@@ -228,8 +229,7 @@ class NpyDictParser {
     const size_t start = position_;
     int64_t value = 0;
     while (position_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[position_]))) {
-      if (__builtin_mul_overflow(value, 10, &value) ||
-          __builtin_add_overflow(value, text_[position_] - '0', &value))
+      if (__builtin_mul_overflow(value, 10, &value) || __builtin_add_overflow(value, text_[position_] - '0', &value))
         fail("dimension too large");
       ++position_;
     }
@@ -339,9 +339,7 @@ NpyHeader open_npy(const fs::path& path, std::ifstream& in) {
 // safetensors
 
 // A name as a JSON string literal, so odd characters cannot break the one-line error message.
-std::string quoted(const std::string& name) {
-  return json(name).dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string quoted(const std::string& name) { return json(name).dump(-1, ' ', false, json::error_handler_t::replace); }
 
 struct SafetensorsEntry {
   std::string name;
@@ -542,7 +540,8 @@ SafetensorsContent read_safetensors(const fs::path& path) {
     covered = entry.end;
   }
   if (covered != buffer.size())
-    throw Error(path, std::to_string(buffer.size() - covered) + " unexpected trailing bytes after the safetensors data");
+    throw Error(path,
+                std::to_string(buffer.size() - covered) + " unexpected trailing bytes after the safetensors data");
 
   for (const SafetensorsEntry& entry : entries)
     content.tensors[entry.name] =

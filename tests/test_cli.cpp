@@ -87,8 +87,10 @@ std::string describe_changes(const std::map<std::string, std::string>& before,
   std::string text;
   for (const auto& [name, content] : after) {
     auto it = before.find(name);
-    if (it == before.end()) text += "  new: " + name + "\n";
-    else if (it->second != content) text += "  changed: " + name + "\n";
+    if (it == before.end())
+      text += "  new: " + name + "\n";
+    else if (it->second != content)
+      text += "  changed: " + name + "\n";
   }
   for (const auto& [name, content] : before)
     if (!after.count(name)) text += "  removed: " + name + "\n";
@@ -371,8 +373,8 @@ TEST_F(CliErrors, LinkingNetworkOfOtherModelsWithTheSameSizes) {
     network.weight = network.weight.slice(1, 0, 16).contiguous();
     network.save(foreign);
   }
-  expect_cli_error("reconstruct -s " + q(fresh) + " --linking " + q(foreign) + " " + q(image_),
-                   "foreign.safetensors", fresh);
+  expect_cli_error("reconstruct -s " + q(fresh) + " --linking " + q(foreign) + " " + q(image_), "foreign.safetensors",
+                   fresh);
 }
 
 TEST_F(CliErrors, ReconstructOfBadImages) {
@@ -466,14 +468,14 @@ TEST_F(CliErrors, MissingStudy) {
 TEST(Cli, HelpForEveryCommand) {
   const CommandResult top = run_cli("--help");
   EXPECT_EQ(top.exit_code, 0) << top.output;
-  for (const char* command : {"init", "info", "pairs", "fit", "sample", "reconstruct", "render",
-                              "train generator", "eval generator"}) {
+  for (const char* command :
+       {"init", "info", "pairs", "fit", "sample", "reconstruct", "render", "train generator", "eval generator"}) {
     const std::string first_word = std::string(command).substr(0, std::string(command).find(' '));
     EXPECT_NE(top.output.find(first_word), std::string::npos) << command << " not in:\n" << top.output;
     const CommandResult help = run_cli(std::string(command) + " --help");
     EXPECT_EQ(help.exit_code, 0) << command << ":\n" << help.output;
-    EXPECT_NE(help.output.find(std::string(command).substr(std::string(command).rfind(' ') + 1)),
-              std::string::npos) << help.output;
+    EXPECT_NE(help.output.find(std::string(command).substr(std::string(command).rfind(' ') + 1)), std::string::npos)
+        << help.output;
     EXPECT_NE(help.output.find("--"), std::string::npos) << help.output;
   }
   // An unknown option is a usage error.
@@ -500,8 +502,7 @@ TEST(Cli, RenderWritesWorldImagesWithTheirLabelsAndFactors) {
   for (const auto& entry : fs::directory_iterator(dir / "fashion"))
     EXPECT_TRUE(entry.is_regular_file()) << entry.path();
   // Bad requests fail with one line naming the option, and write nothing.
-  const CommandResult past_end =
-      run_cli("render --world fashion --count 5 --seed 9998 -o " + (dir / "none").string());
+  const CommandResult past_end = run_cli("render --world fashion --count 5 --seed 9998 -o " + (dir / "none").string());
   EXPECT_NE(past_end.exit_code, 0);
   EXPECT_NE(past_end.output.find("--seed"), std::string::npos) << past_end.output;
   EXPECT_NE(run_cli("render --world shapes --count 0 -o " + (dir / "none").string()).exit_code, 0);
@@ -573,8 +574,7 @@ class CliSweep : public ::testing::Test {
     const fs::path copy = root_->path() / name;
     fs::create_directories(copy);
     for (const char* part : {"study.toml", "models", "pairs", "linking"})
-      if (fitted || std::string(part) != "linking")
-        fs::copy(fitted_ / part, copy / part, fs::copy_options::recursive);
+      if (fitted || std::string(part) != "linking") fs::copy(fitted_ / part, copy / part, fs::copy_options::recursive);
     return copy;
   }
 
@@ -587,8 +587,11 @@ fs::path CliSweep::fitted_;
 TEST_F(CliSweep, SweepAndExportEndToEnd) {
   const fs::path study = study_copy("e2e");
   // study.toml asks for other units, steps and samples than the options: the options win.
-  set_sweep_settings(study, {{"units", "[1, 2]"}, {"null_directions", "8"}, {"null_bins", "1"},
-                             {"strip_units", "1"}, {"strip_samples", "1"}});
+  set_sweep_settings(study, {{"units", "[1, 2]"},
+                             {"null_directions", "8"},
+                             {"null_bins", "1"},
+                             {"strip_units", "1"},
+                             {"strip_samples", "1"}});
   const std::string sweep_arguments = "--threads 1 sweep -s " + q(study) +
                                       " --units 0,3,5 --steps 4 --samples-per-class 3 --batch-size 16 "
                                       "--parts kmeans --strip-units 5";
@@ -618,7 +621,8 @@ TEST_F(CliSweep, SweepAndExportEndToEnd) {
     EXPECT_EQ(file.parent_path(), study / "sweeps" / "strips");
     const std::string name = file.filename().string();
     EXPECT_TRUE(name.rfind("unit-00000-", 0) == 0 || name.rfind("unit-00003-", 0) == 0 ||
-                name.rfind("unit-00005-", 0) == 0) << name;
+                name.rfind("unit-00005-", 0) == 0)
+        << name;
     unit5_strip |= name.rfind("unit-00005-sample-", 0) == 0;
   }
   EXPECT_TRUE(unit5_strip) << summary["strips"].dump();
@@ -689,8 +693,12 @@ TEST_F(CliSweep, KilledSweepResumesToTheSameTables) {
   // One unit per transaction; all 32 units over 18 samples and 5 steps take a few seconds.
   const int64_t samples = 6 * kTinyClasses, steps = 5;
   for (const auto& study : {killed, full})
-    set_sweep_settings(study, {{"units_per_chunk", "1"}, {"samples_per_class", "6"}, {"steps", "5"},
-                               {"null_directions", "8"}, {"null_bins", "1"}, {"strip_units", "0"}});
+    set_sweep_settings(study, {{"units_per_chunk", "1"},
+                               {"samples_per_class", "6"},
+                               {"steps", "5"},
+                               {"null_directions", "8"},
+                               {"null_bins", "1"},
+                               {"strip_units", "0"}});
 
   const fs::path database = killed / "sweeps" / "results.sqlite";
   const pid_t pid = spawn_cli({"--threads", "1", "sweep", "-s", killed.string()});
@@ -788,8 +796,12 @@ TEST_F(CliSweep, ExportAndProbeErrors) {
 
   // A small sweep whose loose thresholds make units expressible and labelled (with k-means part
   // names, "cluster N").
-  set_sweep_settings(study, {{"null_directions", "8"}, {"null_bins", "1"}, {"strip_units", "0"},
-                             {"min_gain", "0"}, {"min_correlation", "-1"}, {"min_specificity", "0"},
+  set_sweep_settings(study, {{"null_directions", "8"},
+                             {"null_bins", "1"},
+                             {"strip_units", "0"},
+                             {"min_gain", "0"},
+                             {"min_correlation", "-1"},
+                             {"min_specificity", "0"},
                              {"significance", "0.5"}});
   cli_ok("--threads 1 sweep -s " + q(study) + " --units 0,1,2 --steps 2 --samples-per-class 2");
 

@@ -69,9 +69,7 @@ torch::Tensor sample(c10::ScalarType dtype, const std::vector<int64_t>& shape) {
   return torch::randint(-2000000000, 2000000000, shape, torch::dtype(dtype));
 }
 
-void write_raw(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void write_raw(const fs::path& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 // Writes `bytes` gzip-compressed with zlib's own gzip writer.
 void write_gzip(const fs::path& path, const std::string& bytes) {
@@ -215,8 +213,10 @@ TEST(Idx, RejectsBadFiles) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     const fs::path path = dir / (c.name + ".idx");
-    if (c.gzip) write_gzip(path, c.bytes);
-    else write_raw(path, c.bytes);
+    if (c.gzip)
+      write_gzip(path, c.bytes);
+    else
+      write_raw(path, c.bytes);
     expect_error([&] { linkstyle::read_idx(path); }, path, c.fragment);
   }
   expect_error([&] { linkstyle::read_idx(dir / "missing.idx"); }, dir / "missing.idx", "file not found");

@@ -129,8 +129,8 @@ TEST(GeneratorTraining, ShortRunWritesModelCardAndLogThenResumes) {
     EXPECT_GT(w0.abs().sum().item<float>(), 0.0f);
   }
   auto card = nlohmann::json::parse(std::ifstream(first.card));
-  for (const char* key : {"world", "architecture", "steps", "seed", "batch_size", "command_line",
-                          "training_seconds", "git_revision", "classifier_fingerprint"})
+  for (const char* key : {"world", "architecture", "steps", "seed", "batch_size", "command_line", "training_seconds",
+                          "git_revision", "classifier_fingerprint"})
     EXPECT_TRUE(card.contains(key)) << key;
   EXPECT_EQ(card["steps"], 2);
 
@@ -142,8 +142,8 @@ TEST(GeneratorTraining, ShortRunWritesModelCardAndLogThenResumes) {
     archive.read("generator", trained_bytes);
     archive.read("average", average_bytes);
     auto module_of = [](const torch::Tensor& bytes) {
-      std::istringstream in(std::string(static_cast<const char*>(bytes.data_ptr()),
-                                        static_cast<size_t>(bytes.numel())));
+      std::istringstream in(
+          std::string(static_cast<const char*>(bytes.data_ptr()), static_cast<size_t>(bytes.numel())));
       return torch::jit::load(in);
     };
     const auto trained = module_of(trained_bytes).parameters();
@@ -293,7 +293,8 @@ TEST(GeneratorTraining, AugmentationChoiceChangesTrainingAndIsKeptOnResume) {
   }
   // Each choice trains another generator from the same seed.
   for (size_t a = 0; a < trained.size(); ++a)
-    for (size_t b = a + 1; b < trained.size(); ++b) EXPECT_TRUE(parameters_differ(trained[a], trained[b])) << a << " vs " << b;
+    for (size_t b = a + 1; b < trained.size(); ++b)
+      EXPECT_TRUE(parameters_differ(trained[a], trained[b])) << a << " vs " << b;
   // A checkpoint resumes only with its own augmentation; an unknown one is refused up front.
   auto resumed = small_run(classifier, dir / "none.pt", 3);
   testing::expect_error([&] { train_generator(resumed); }, {"checkpoint.pt", "augmentation none"});

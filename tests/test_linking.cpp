@@ -46,8 +46,8 @@ double relative_error(const torch::Tensor& actual, const torch::Tensor& expected
 
 // Prints a measured figure so that the agreement levels are visible in the test log.
 void figure(const std::string& name, double value) {
-  std::cout << "[  FIGURE  ] " << name << " = " << std::scientific << std::setprecision(3) << value
-            << std::defaultfloat << std::endl;
+  std::cout << "[  FIGURE  ] " << name << " = " << std::scientific << std::setprecision(3) << value << std::defaultfloat
+            << std::endl;
 }
 
 // Feeds (x, y) to fresh statistics in consecutive chunks of the given row counts (which must sum
@@ -108,8 +108,8 @@ double brute_force_gcv(const torch::Tensor& x, const torch::Tensor& y, double al
   const int64_t n = x.size(0), w_dim = y.size(1);
   auto xc = x64 - x64.mean(0);
   auto system = torch::mm(xc.t(), xc) + alpha * torch::eye(x.size(1), kF64);
-  auto hat = torch::full({n, n}, 1.0 / static_cast<double>(n), kF64) +
-             torch::mm(xc, torch::linalg_solve(system, xc.t()));
+  auto hat =
+      torch::full({n, n}, 1.0 / static_cast<double>(n), kF64) + torch::mm(xc, torch::linalg_solve(system, xc.t()));
   auto residual = y64 - torch::mm(hat, y64);
   const double sse = residual.square().sum().item<double>();
   const double dof = hat.trace().item<double>();
@@ -265,8 +265,7 @@ TEST(LinkingOls, MinimumNormWithDeadAndCollinearFeatures) {
   EXPECT_EQ(network.metadata.value("rank", -1), data.rank);
 
   for (int64_t c : data.zero_columns) EXPECT_TRUE(torch::all(network.weight.select(1, c) == 0).item<bool>()) << c;
-  for (int64_t c : data.constant_columns)
-    EXPECT_TRUE(torch::all(network.weight.select(1, c) == 0).item<bool>()) << c;
+  for (int64_t c : data.constant_columns) EXPECT_TRUE(torch::all(network.weight.select(1, c) == 0).item<bool>()) << c;
 
   const double weight_error = relative_error(network.weight, reference.weight);
   const double bias_error = relative_error(network.bias, reference.bias);
@@ -411,8 +410,7 @@ TEST(LinkingRidge, DeadFeaturesGetZeroAndCollinearAreFine) {
   auto network = solve_linking_network(accumulate(data.x, data.y, {100, 300}), options, &report);
   EXPECT_EQ(report.dead_features, data.dead);
   for (int64_t c : data.zero_columns) EXPECT_TRUE(torch::all(network.weight.select(1, c) == 0).item<bool>()) << c;
-  for (int64_t c : data.constant_columns)
-    EXPECT_TRUE(torch::all(network.weight.select(1, c) == 0).item<bool>()) << c;
+  for (int64_t c : data.constant_columns) EXPECT_TRUE(torch::all(network.weight.select(1, c) == 0).item<bool>()) << c;
   const double error = relative_error(network.weight, reference.weight);
   figure("ridge degenerate alpha=10 weight rel err vs closed form", error);
   EXPECT_LT(error, 1e-4);
@@ -463,8 +461,8 @@ TEST(LinkingRidge, GcvChoosesTheBruteForceArgmin) {
     EXPECT_DOUBLE_EQ(report.gcv_curve[i].first, grid[i]);
     const double error = std::abs(report.gcv_curve[i].second - brute[i]) / brute[i];
     worst_curve_error = std::max(worst_curve_error, error);
-    EXPECT_LT(error, 1e-4) << "alpha " << grid[i] << ": reported " << report.gcv_curve[i].second
-                           << ", brute force " << brute[i];
+    EXPECT_LT(error, 1e-4) << "alpha " << grid[i] << ": reported " << report.gcv_curve[i].second << ", brute force "
+                           << brute[i];
   }
   figure("gcv curve worst rel err vs brute-force hat matrix", worst_curve_error);
   std::cout << "[  FIGURE  ] gcv argmin alpha = " << grid[best] << " (index " << best << " of " << grid.size()
@@ -588,8 +586,11 @@ TEST(LinkingNetworkFile, SaveLoadRoundTripAndApply) {
   LinkingNetwork network;
   network.weight = torch::randn({7, 11});
   network.bias = torch::randn({7});
-  network.metadata = {{"method", "ridge"}, {"penalty", 0.125}, {"models", {{"classifier", "r18"}, {"generator", "sg2"}}},
-                      {"metrics", {{"r2", 0.75}}}, {"note", "ünïcode \"quoted\""}};
+  network.metadata = {{"method", "ridge"},
+                      {"penalty", 0.125},
+                      {"models", {{"classifier", "r18"}, {"generator", "sg2"}}},
+                      {"metrics", {{"r2", 0.75}}},
+                      {"note", "ünïcode \"quoted\""}};
   const auto file = scratch / "linking.safetensors";
   network.save(file);
   auto loaded = LinkingNetwork::load(file);
@@ -609,8 +610,8 @@ TEST(LinkingNetworkFile, SaveLoadRoundTripAndApply) {
 
   // apply(r) = r A^T + b.
   auto r = torch::randn({25, 11}) * 2.0 + 1.0;
-  auto expected = torch::mm(r.to(torch::kFloat64), network.weight.to(torch::kFloat64).t()) +
-                  network.bias.to(torch::kFloat64);
+  auto expected =
+      torch::mm(r.to(torch::kFloat64), network.weight.to(torch::kFloat64).t()) + network.bias.to(torch::kFloat64);
   const double apply_error = relative_error(loaded.apply(r), expected);
   figure("apply rel err vs float64 r A^T + b", apply_error);
   EXPECT_LT(apply_error, 1e-6);
@@ -808,7 +809,9 @@ TEST(LinkingScikitLearn, CoefficientsEqualLinearRegressionAndRidge) {
           << alpha;
   const auto result = linkstyle::testing::run_command(command.str());
   ASSERT_EQ(result.exit_code, 0) << "scikit-learn reference failed (is python3-sklearn installed for " << python
-                                 << "?):\n" << command.str() << "\n" << result.output;
+                                 << "?):\n"
+                                 << command.str() << "\n"
+                                 << result.output;
   std::cout << "[  FIGURE  ] " << result.output;
 
   auto stats = accumulate(x, y, {1, 199, 300});
@@ -835,7 +838,8 @@ TEST(LinkingScikitLearn, CoefficientsEqualLinearRegressionAndRidge) {
     EXPECT_LT(bias_error, 1e-4) << c.name;
     for (int64_t dead : {0, 9, 17}) {
       EXPECT_TRUE(torch::all(network.weight.select(1, dead) == 0).item<bool>()) << c.name << " column " << dead;
-      EXPECT_LT(coef.select(1, dead).abs().max().item<double>(), 1e-8) << "scikit-learn " << c.name << " column " << dead;
+      EXPECT_LT(coef.select(1, dead).abs().max().item<double>(), 1e-8)
+          << "scikit-learn " << c.name << " column " << dead;
     }
   }
 }

@@ -5,8 +5,8 @@
 #include <iterator>
 #include <string>
 
-#include <gtest/gtest.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -143,11 +143,9 @@ TEST_F(TinyModelsTest, GeneratedSamplesAreMostlyAccepted) {
     const auto z = torch::randn({per_class, generator.z_dim()}, rng, torch::kFloat);
     const auto c = torch::full({per_class}, k, torch::kLong);
     const auto images = generator.synthesis(generator.mapping(z, c, 0.7));
-    const auto predicted =
-        classifier.head(classifier.features(generator_to_classifier_range(images))).argmax(1);
+    const auto predicted = classifier.head(classifier.features(generator_to_classifier_range(images))).argmax(1);
     const int64_t hits = (predicted == k).sum().item<int64_t>();
-    std::cout << "[ info     ] class " << k << " acceptance "
-              << static_cast<double>(hits) / per_class << "\n";
+    std::cout << "[ info     ] class " << k << " acceptance " << static_cast<double>(hits) / per_class << "\n";
     accepted += hits;
     total += per_class;
   }
@@ -174,8 +172,7 @@ TEST_F(TinyModelsTest, HeadIsDifferentiable) {
 
 TEST_F(TinyModelsTest, CallsWithoutGradInputsBuildNoGraph) {
   const auto generator = Generator::load(paths_.generator, torch::kCPU);
-  const auto w = generator.mapping(torch::zeros({2, generator.z_dim()}),
-                                   torch::zeros({2}, torch::kLong), 0.5);
+  const auto w = generator.mapping(torch::zeros({2, generator.z_dim()}), torch::zeros({2}, torch::kLong), 0.5);
   EXPECT_FALSE(w.requires_grad());
 }
 
@@ -185,21 +182,30 @@ TEST_F(TinyModelsTest, WrongInputsAreContractErrors) {
   const auto& gfile = paths_.generator;
   const auto& cfile = paths_.classifier;
   const auto c2 = torch::zeros({2}, torch::kLong);
-  expect_error([&] { generator.mapping(torch::zeros({2, generator.z_dim() + 1}), c2, 0.7); },
-               gfile, "z has shape [2,17]");
-  expect_error([&] { generator.mapping(torch::zeros({2, generator.z_dim()}), c2.to(torch::kInt), 0.7); },
-               gfile, "int64");
-  expect_error([&] {
-    generator.mapping(torch::zeros({2, generator.z_dim()}), torch::tensor({0, 3}, torch::kLong), 0.7);
-  }, gfile, "out of range");
-  expect_error([&] { generator.mapping(torch::zeros({2, generator.z_dim()}), torch::zeros({3}, torch::kLong), 0.7); },
-               gfile, "classes has shape");
-  expect_error([&] { generator.synthesis(torch::zeros({2, generator.w_dim() - 1})); }, gfile,
-               "synthesis");
+  expect_error(
+      [&] {
+        generator.mapping(torch::zeros({2, generator.z_dim() + 1}), c2, 0.7);
+      },
+      gfile, "z has shape [2,17]");
+  expect_error(
+      [&] {
+        generator.mapping(torch::zeros({2, generator.z_dim()}), c2.to(torch::kInt), 0.7);
+      },
+      gfile, "int64");
+  expect_error(
+      [&] {
+        generator.mapping(torch::zeros({2, generator.z_dim()}), torch::tensor({0, 3}, torch::kLong), 0.7);
+      },
+      gfile, "out of range");
+  expect_error(
+      [&] {
+        generator.mapping(torch::zeros({2, generator.z_dim()}), torch::zeros({3}, torch::kLong), 0.7);
+      },
+      gfile, "classes has shape");
+  expect_error([&] { generator.synthesis(torch::zeros({2, generator.w_dim() - 1})); }, gfile, "synthesis");
   expect_error([&] { classifier.features(torch::zeros({2, 1, 16, 16})); }, cfile, "features");
   expect_error([&] { classifier.features(torch::zeros({3, 16, 16})); }, cfile, "features");
-  expect_error([&] { classifier.head(torch::zeros({2, classifier.feature_dim() + 2})); }, cfile,
-               "head");
+  expect_error([&] { classifier.head(torch::zeros({2, classifier.feature_dim() + 2})); }, cfile, "head");
 }
 
 TEST(TinyModels, SameSeedGivesIdenticalFiles) {
@@ -286,8 +292,7 @@ def head(self, r: Tensor) -> Tensor:
     return r
 )");
   save_module(m, file);
-  expect_error([&] { Classifier::load(file, torch::kCPU); }, file,
-               "features returned shape [2,3,8,8], expected [2,?]");
+  expect_error([&] { Classifier::load(file, torch::kCPU); }, file, "features returned shape [2,3,8,8], expected [2,?]");
 }
 
 TEST(ModelContract, ClassifierClassNamesMismatch) {
@@ -315,8 +320,7 @@ TEST(ModelContract, GoodScriptedGeneratorLoads) {
   EXPECT_FALSE(generator.has_synthesis_features());
   EXPECT_TRUE(generator.class_names().empty());
   EXPECT_EQ(generator.class_name(1), "class 1");
-  expect_error([&] { generator.synthesis_features(torch::zeros({1, 5})); }, file,
-               "synthesis_features");
+  expect_error([&] { generator.synthesis_features(torch::zeros({1, 5})); }, file, "synthesis_features");
 }
 
 TEST(ModelContract, GeneratorWrongResolution) {
@@ -343,8 +347,7 @@ def synthesis(self, w: Tensor) -> Tensor:
     return torch.zeros([w.size(0), 3, self.resolution, self.resolution])
 )"),
               file);
-  expect_error([&] { Generator::load(file, torch::kCPU); }, file,
-               "mapping returned shape [2,3], expected [2,5]");
+  expect_error([&] { Generator::load(file, torch::kCPU); }, file, "mapping returned shape [2,3], expected [2,5]");
 }
 
 TEST(ModelContract, GeneratorMissingAttribute) {
@@ -357,16 +360,15 @@ def synthesis(self, w: Tensor) -> Tensor:
     return torch.zeros([w.size(0), 3, 8, 8])
 )"),
               file);
-  expect_error([&] { Generator::load(file, torch::kCPU); }, file,
-               "missing attribute 'resolution'");
+  expect_error([&] { Generator::load(file, torch::kCPU); }, file, "missing attribute 'resolution'");
 }
 
 TEST(ModelContract, GeneratorBadAttributeValue) {
   ScratchDir folder("models-attr-value");
   const auto file = folder / "zero_attr_generator.pt";
-  save_module(scripted_generator({{"z_dim", 0}, {"w_dim", 5}, {"num_classes", 2}, {"resolution", 8}},
-                                 kGoodGeneratorSource),
-              file);
+  save_module(
+      scripted_generator({{"z_dim", 0}, {"w_dim", 5}, {"num_classes", 2}, {"resolution", 8}}, kGoodGeneratorSource),
+      file);
   expect_error([&] { Generator::load(file, torch::kCPU); }, file, "'z_dim' must be > 0");
 }
 

@@ -113,7 +113,8 @@ std::vector<std::string> pairs_differences(const fs::path& a, const fs::path& b)
     if (bytes_of(a / name) != bytes_of(b / name)) differences.push_back(name + " differs");
   }
   if (portable_manifest(a) != portable_manifest(b))
-    differences.push_back("manifest differs:\n" + portable_manifest(a).dump(1) + "\nvs\n" + portable_manifest(b).dump(1));
+    differences.push_back("manifest differs:\n" + portable_manifest(a).dump(1) + "\nvs\n" +
+                          portable_manifest(b).dump(1));
   return differences;
 }
 
@@ -192,8 +193,7 @@ TEST(Pairs, InterruptedRunResumesToTheSameBytes) {
     EXPECT_GE(partial.shards[0].rows, kShardSize);
     // Only the latest statistics file is kept.
     int stats_files = 0;
-    for (const auto& name : file_names(resumed.config.pairs_folder()))
-      stats_files += name.rfind("stats-", 0) == 0;
+    for (const auto& name : file_names(resumed.config.pairs_folder())) stats_files += name.rfind("stats-", 0) == 0;
     EXPECT_EQ(stats_files, 1);
     EXPECT_TRUE(fs::exists(resumed.config.pairs_folder() / partial.statistics));
   }
@@ -322,8 +322,7 @@ TEST(Pairs, EveryRowIsAcceptedAndClassesAreFull) {
   const auto loaded = PairsManifest::load(s.config.pairs_folder());
   EXPECT_TRUE(loaded.complete);
   EXPECT_EQ(loaded.total_rows, manifest.total_rows);
-  for (const auto& name : file_names(s.config.pairs_folder()))
-    EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name;
+  for (const auto& name : file_names(s.config.pairs_folder())) EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name;
 }
 
 TEST(Pairs, ClassSubsetKeepsTheOrderAndMaxDrawsStopsAClass) {

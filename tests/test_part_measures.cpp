@@ -20,9 +20,7 @@ using linkstyle::testing::expect_error;
 
 constexpr double kPi = 3.14159265358979323846;
 
-cv::Mat solid(int width, int height, cv::Vec3b colour) {
-  return cv::Mat(height, width, CV_8UC3, cv::Scalar(colour));
-}
+cv::Mat solid(int width, int height, cv::Vec3b colour) { return cv::Mat(height, width, CV_8UC3, cv::Scalar(colour)); }
 cv::Mat zero_labels(const cv::Mat& image) { return cv::Mat::zeros(image.size(), CV_32SC1); }
 
 // Labels pixels where `mask` (8-bit) is non-zero with `part`.
@@ -187,8 +185,7 @@ TEST(PartMeasures, EllipseMatchesOpenCVComponents) {
       for (const auto& m : measure_parts(image, labels, parts)) {
         SCOPED_TRACE(::testing::Message() << size << " parts " << parts << " part " << m.part);
         cv::Mat components, stats, centroids;
-        const int count =
-            cv::connectedComponentsWithStats(labels == m.part, components, stats, centroids, 8, CV_32S);
+        const int count = cv::connectedComponentsWithStats(labels == m.part, components, stats, centroids, 8, CV_32S);
         std::vector<int> first_pixel(count, -1);
         for (int i = 0; i < size.area(); ++i) {
           const int component = components.at<int>(i / size.width, i % size.width);
@@ -488,8 +485,11 @@ TEST(PartMeasures, BadInputThrows) {
 TEST(PartMotion, BadInputThrows) {
   const cv::Mat image = solid(8, 6, {1, 2, 3});
   const cv::Mat labels = zero_labels(image);
-  expect_error([&] { measure_part_motion(image, solid(8, 7, {0, 0, 0}), labels, 1); },
-               {"measure_part_motion: ", "last is 8x7"});
+  expect_error(
+      [&] {
+        measure_part_motion(image, solid(8, 7, {0, 0, 0}), labels, 1);
+      },
+      {"measure_part_motion: ", "last is 8x7"});
   expect_error([&] { measure_part_motion(image, cv::Mat(6, 8, CV_8UC1, cv::Scalar(0)), labels, 1); },
                {"measure_part_motion: ", "CV_8UC3"});
   expect_error([&] { measure_part_motion(image, image, cv::Mat::zeros(5, 8, CV_32SC1), 1); },

@@ -74,8 +74,7 @@ TEST(SegmentationMetrics, CountsIntersectionOverUnionOverAllImages) {
   EXPECT_DOUBLE_EQ(segmentation_metrics(truth, truth, 4).mean_iou, 1.0);
 
   testing::expect_error([&] { segmentation_metrics(predicted, truth, 3); }, {"[0, 3)"});
-  testing::expect_error([&] { segmentation_metrics(predicted.view({2, 4}), truth.view({2, 4}), 4); },
-                        {"[N,H,W]"});
+  testing::expect_error([&] { segmentation_metrics(predicted.view({2, 4}), truth.view({2, 4}), 4); }, {"[N,H,W]"});
 }
 
 TEST(SegmenterTraining, UntrainedModuleMeetsTheContract) {
@@ -83,8 +82,7 @@ TEST(SegmenterTraining, UntrainedModuleMeetsTheContract) {
   auto module = build_unet_segmenter(ShapesWorld::part_names(), 1);
   EXPECT_EQ(module.attr("resolution").toInt(), 32);
   EXPECT_EQ(module.attr("part_names").toListRef().size(), 18u);
-  const auto logits =
-      module.get_method("segment")({torch::rand({2, 3, 32, 32})}).toTensor();
+  const auto logits = module.get_method("segment")({torch::rand({2, 3, 32, 32})}).toTensor();
   EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 18, 32, 32}));
   // Fully convolutional: other sizes give logits of their size.
   EXPECT_EQ(module.get_method("segment")({torch::rand({1, 3, 48, 40})}).toTensor().sizes(),
@@ -114,8 +112,7 @@ TEST(SegmenterTraining, SmokeRunWritesModelCardAndLog) {
   auto module = torch::jit::load(result.model.string());
   module.eval();
   const auto images = ShapesWorld(32).render_class_balanced(3, 5).images;
-  EXPECT_EQ(module.get_method("segment")({images}).toTensor().sizes(),
-            (std::vector<int64_t>{3, 18, 32, 32}));
+  EXPECT_EQ(module.get_method("segment")({images}).toTensor().sizes(), (std::vector<int64_t>{3, 18, 32, 32}));
   for (const auto& p : module.parameters()) EXPECT_FALSE(p.requires_grad());
 
   std::ifstream card_in(result.card);
@@ -215,8 +212,7 @@ TEST(SegmenterTraining, CommandLineTrainsAndEvaluates) {
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_NE(eval.output.find("mean IoU"), std::string::npos) << eval.output;
   EXPECT_NE(eval.output.find("background"), std::string::npos) << eval.output;
-  const auto eval_json =
-      testing::run_cli("--json eval segmenter '" + model + "' --test-images 6");
+  const auto eval_json = testing::run_cli("--json eval segmenter '" + model + "' --test-images 6");
   ASSERT_EQ(eval_json.exit_code, 0) << eval_json.output;
   const auto figures = nlohmann::json::parse(eval_json.output.substr(eval_json.output.find('{')));
   EXPECT_DOUBLE_EQ(figures.at("mean_iou").get<double>(), card.at("mean_iou").get<double>());

@@ -51,9 +51,12 @@ double hue_of(double r, double g, double b) {
   const double range = high - low;
   if (range <= 0) return 0;
   double h = 0;
-  if (high == r) h = (g - b) / range;
-  else if (high == g) h = 2 + (b - r) / range;
-  else h = 4 + (r - g) / range;
+  if (high == r)
+    h = (g - b) / range;
+  else if (high == g)
+    h = 2 + (b - r) / range;
+  else
+    h = 4 + (r - g) / range;
   h /= 6;
   return h < 0 ? h + 1 : h;
 }
@@ -86,21 +89,20 @@ TEST(ShapesNames, ClassesPartsAndFactors) {
 
   const auto& factors = ShapesWorld::factor_names();
   EXPECT_EQ(std::set<std::string>(factors.begin(), factors.end()).size(), factors.size());
-  for (const char* name : {"position_x", "position_y", "scale", "rotation", "proportion_a", "proportion_b",
-                           "main_hue", "main_saturation", "main_value", "secondary_hue", "secondary_value",
-                           "background_hue", "background_value", "background_gradient", "texture_amplitude",
-                           "texture_frequency", "light_direction"})
+  for (const char* name :
+       {"position_x", "position_y", "scale", "rotation", "proportion_a", "proportion_b", "main_hue", "main_saturation",
+        "main_value", "secondary_hue", "secondary_value", "background_hue", "background_value", "background_gradient",
+        "texture_amplitude", "texture_frequency", "light_direction"})
     EXPECT_GE(factor_index(name), 0) << name;
 }
 
 TEST(ShapesNames, PartsOfEachClass) {
-  const std::vector<std::vector<std::string>> expected = {
-      {"cap", "stem"},
-      {"car body", "wheel", "window"},
-      {"bird body", "head", "beak", "wing", "tail"},
-      {"wall", "roof", "door", "window"},
-      {"trunk", "crown"},
-      {"petal", "centre", "stem"}};
+  const std::vector<std::vector<std::string>> expected = {{"cap", "stem"},
+                                                          {"car body", "wheel", "window"},
+                                                          {"bird body", "head", "beak", "wing", "tail"},
+                                                          {"wall", "roof", "door", "window"},
+                                                          {"trunk", "crown"},
+                                                          {"petal", "centre", "stem"}};
   const std::vector<std::string> main_parts = {"cap", "car body", "bird body", "wall", "crown", "petal"};
   const std::vector<std::string> secondary_parts = {"stem", "window", "beak", "roof", "trunk", "centre"};
   ASSERT_EQ(class_count(), 6);
@@ -189,8 +191,8 @@ TEST(ShapesOutput, MasksUseOnlyTheClassParts) {
     EXPECT_GT(share, 0.03) << "image " << i;
     EXPECT_LT(share, 0.6) << "image " << i;
     const int64_t last = world.resolution() - 1;
-    EXPECT_FALSE((object[0].any() | object[last].any() | object.select(1, 0).any() | object.select(1, last).any())
-                     .item<bool>())
+    EXPECT_FALSE(
+        (object[0].any() | object[last].any() | object.select(1, 0).any() | object.select(1, last).any()).item<bool>())
         << "image " << i << " touches the frame";
   }
 }
@@ -214,8 +216,8 @@ TEST(ShapesOutput, EveryPartIsVisible) {
       for (const int64_t part : ShapesWorld::parts_of_class(label)) all = all && counts[i][part].item<int64_t>() >= 10;
       complete += all ? 1 : 0;
     }
-    EXPECT_GE(complete, per_class * 95 / 100) << ShapesWorld::class_names()[label] << ": " << complete << " of "
-                                              << per_class;
+    EXPECT_GE(complete, per_class * 95 / 100)
+        << ShapesWorld::class_names()[label] << ": " << complete << " of " << per_class;
   }
 }
 
@@ -317,7 +319,8 @@ PartHues part_hues(const ShapesBatch& batch, const std::string& factor_name, int
 }
 
 TEST(ShapesFactors, MainHueMatchesTheMainPartPixels) {
-  const auto hues = part_hues(ShapesWorld(64).render_class_balanced(200, 21), "main_hue", &ShapesWorld::main_part_of_class);
+  const auto hues =
+      part_hues(ShapesWorld(64).render_class_balanced(200, 21), "main_hue", &ShapesWorld::main_part_of_class);
   ASSERT_EQ(hues.hidden, 0);
   const double r = correlation(hues.factor, hues.measured);
   EXPECT_GT(r, 0.8);
@@ -326,8 +329,8 @@ TEST(ShapesFactors, MainHueMatchesTheMainPartPixels) {
 }
 
 TEST(ShapesFactors, SecondaryHueMatchesTheSecondaryPartPixels) {
-  const auto hues = part_hues(ShapesWorld(64).render_class_balanced(300, 22), "secondary_hue",
-                              &ShapesWorld::secondary_part_of_class);
+  const auto hues =
+      part_hues(ShapesWorld(64).render_class_balanced(300, 22), "secondary_hue", &ShapesWorld::secondary_part_of_class);
   EXPECT_GT(hues.factor.size(), 250u);
   const double r = correlation(hues.factor, hues.measured);
   EXPECT_GT(r, 0.8);
@@ -366,7 +369,8 @@ TEST(ShapesGrid, WritesAReadableSampleGrid) {
   const ShapesBatch batch = world.render(labels, seed_list);
 
   const int cell = static_cast<int>(resolution * zoom), gap = 4;
-  const int width = static_cast<int>(seeds) * (2 * cell + 3 * gap), height = static_cast<int>(class_count()) * (cell + gap);
+  const int width = static_cast<int>(seeds) * (2 * cell + 3 * gap),
+            height = static_cast<int>(class_count()) * (cell + gap);
   cv::Mat grid(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
   const int64_t part_count = static_cast<int64_t>(ShapesWorld::part_names().size());
   std::vector<cv::Vec3b> palette(static_cast<size_t>(part_count), cv::Vec3b(0, 0, 0));
@@ -385,7 +389,8 @@ TEST(ShapesGrid, WritesAReadableSampleGrid) {
     const torch::Tensor parts = batch.parts[i].contiguous();
     const int64_t* p = parts.data_ptr<int64_t>();
     for (int y = 0; y < resolution; ++y)
-      for (int x = 0; x < resolution; ++x) mask.at<cv::Vec3b>(y, x) = palette[static_cast<size_t>(p[y * resolution + x])];
+      for (int x = 0; x < resolution; ++x)
+        mask.at<cv::Vec3b>(y, x) = palette[static_cast<size_t>(p[y * resolution + x])];
     const int left = column * (2 * cell + 3 * gap), top = row * (cell + gap);
     cv::resize(image, grid(cv::Rect(left, top, cell, cell)), cv::Size(cell, cell), 0, 0, cv::INTER_NEAREST);
     cv::resize(mask, grid(cv::Rect(left + cell + gap, top, cell, cell)), cv::Size(cell, cell), 0, 0, cv::INTER_NEAREST);

@@ -81,7 +81,8 @@ TEST(ShippedModels, FashionClassifierMeetsItsBar) {
 
   auto card = read_card(file);
   EXPECT_EQ(card.value("world", ""), "fashion");
-  EXPECT_NEAR(card.value("test_accuracy", 0.0), accuracy, 5e-4);  // a few borderline images may flip with the thread count
+  EXPECT_NEAR(card.value("test_accuracy", 0.0), accuracy,
+              5e-4);  // a few borderline images may flip with the thread count
   EXPECT_FALSE(card.value("command_line", "").empty());
   EXPECT_NE(card.value("git_revision", "unknown"), "unknown");
 }

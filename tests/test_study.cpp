@@ -47,7 +47,8 @@ void expect_load_error(const fs::path& folder, const std::vector<std::string>& p
   } catch (const Error& e) {
     const std::string message = e.what();
     EXPECT_NE(message.find("study.toml"), std::string::npos) << message;
-    for (const auto& part : parts) EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
+    for (const auto& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << "multi-line message: " << message;
   } catch (const std::exception& e) {
     ADD_FAILURE() << "threw something other than linkstyle::Error: " << e.what();
@@ -61,7 +62,8 @@ void expect_write_error(const StudyConfig& config, const std::vector<std::string
   } catch (const Error& e) {
     const std::string message = e.what();
     EXPECT_NE(message.find("study.toml"), std::string::npos) << message;
-    for (const auto& part : parts) EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
+    for (const auto& part : parts)
+      EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << "multi-line message: " << message;
   }
 }
@@ -79,8 +81,8 @@ TEST(Study, WriteLoadRoundTripKeepsEveryField) {
   ScratchDir elsewhere("study-roundtrip-models");
   StudyConfig config;
   config.folder = dir.path();
-  config.classifier = dir / "models/my classifier.pt";     // inside the study: stored relative
-  config.generator = elsewhere / "gen \"quoted\".pt";     // outside: stored absolute
+  config.classifier = dir / "models/my classifier.pt";  // inside the study: stored relative
+  config.generator = elsewhere / "gen \"quoted\".pt";   // outside: stored absolute
   config.pairs.classes = {4, 0, 2};
   config.pairs.classifier_classes = {7, 1, 3};
   config.pairs.samples_per_class = 1234;
@@ -204,9 +206,8 @@ TEST(StudyErrors, UnknownKeyInPairs) {
 }
 
 TEST(StudyErrors, UnknownKeyInModelsAndFit) {
-  expect_load_error_for(
-      "[models]\nclassifier = \"c.pt\"\ngenerator = \"g.pt\"\ndiscriminator = \"d.pt\"\n",
-      {"models.discriminator", "unknown"});
+  expect_load_error_for("[models]\nclassifier = \"c.pt\"\ngenerator = \"g.pt\"\ndiscriminator = \"d.pt\"\n",
+                        {"models.discriminator", "unknown"});
   expect_load_error_for(study_text("", "alpha = 1.0\n"), {"fit.alpha", "unknown"});
 }
 
@@ -251,23 +252,22 @@ TEST(StudyErrors, OutOfRangeValues) {
   expect_load_error_for(study_text("classes = [0, 1]\nclassifier_classes = [0]\n"), {"pairs.classifier_classes"});
   expect_load_error_for(study_text("psi = nan\n"), {"pairs.psi"});
   expect_load_error_for(study_text("", "rcond = 0\n"), {"fit.rcond"});
-  expect_load_error_for(
-      "[models]\nclassifier = \"c.pt\"\ngenerator = \"g.pt\"\n[pairs]\nsamples_per_class = 0\n",
-      {"pairs.samples_per_class"});
-  expect_load_error_for(
-      "[models]\nclassifier = \"c.pt\"\ngenerator = \"g.pt\"\n[fit]\nmethod = \"lasso\"\n", {"fit.method"});
+  expect_load_error_for("[models]\nclassifier = \"c.pt\"\ngenerator = \"g.pt\"\n[pairs]\nsamples_per_class = 0\n",
+                        {"pairs.samples_per_class"});
+  expect_load_error_for("[models]\nclassifier = \"c.pt\"\ngenerator = \"g.pt\"\n[fit]\nmethod = \"lasso\"\n",
+                        {"fit.method"});
 }
 
 TEST(StudyErrors, SyntaxErrorNamesTheLine) {
   // Line 7 holds the broken value.
   const std::string text =
-      "[models]\n"                 // 1
-      "classifier = \"c.pt\"\n"    // 2
-      "generator = \"g.pt\"\n"     // 3
-      "\n"                         // 4
-      "[pairs]\n"                  // 5
-      "seed = 1\n"                 // 6
-      "psi = = 0.5\n";             // 7
+      "[models]\n"               // 1
+      "classifier = \"c.pt\"\n"  // 2
+      "generator = \"g.pt\"\n"   // 3
+      "\n"                       // 4
+      "[pairs]\n"                // 5
+      "seed = 1\n"               // 6
+      "psi = = 0.5\n";           // 7
   expect_load_error_for(text, {"line 7"});
   expect_load_error_for("[models\nclassifier = \"c.pt\"\n", {"line 1"});
   // A table defined twice is a syntax error too (line 10 is the second [models]).

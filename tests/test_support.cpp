@@ -15,8 +15,7 @@ namespace linkstyle::testing {
 ScratchDir::ScratchDir(const std::string& name) {
   std::random_device device;
   path_ = std::filesystem::temp_directory_path() /
-          ("linkstyle-test-" + name + "-" + std::to_string(::getpid()) + "-" +
-           std::to_string(device()));
+          ("linkstyle-test-" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(device()));
   std::filesystem::remove_all(path_);
   std::filesystem::create_directories(path_);
 }

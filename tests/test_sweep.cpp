@@ -107,7 +107,8 @@ TEST(Sweep, UnitSweepLatentsSetOneUnitAndKeepTheOthers) {
         r[units[u]] = low + (high - low) * double(t) / double(T - 1);
         const auto expected = study.network.apply(r.unsqueeze(0))[0];
         const auto actual = latents[(int64_t(u) * tuning.size() + s) * T + t];
-        EXPECT_TRUE(torch::allclose(actual, expected, 1e-4, 1e-4)) << "unit " << units[u] << " sample " << s << " step " << t;
+        EXPECT_TRUE(torch::allclose(actual, expected, 1e-4, 1e-4))
+            << "unit " << units[u] << " sample " << s << " step " << t;
       }
   testing::expect_error([&] { unit_sweep_latents(study.network, tuning, {99}, 3); }, {"unit 99", "out of range"});
 }
@@ -256,11 +257,11 @@ TEST(Selectivity, OnlyAChangeBeyondTheNullIsSignificant) {
   auto null_values = torch::randn({1, M, C}, generator, torch::kDouble);
   null_values.index_put_({0, torch::indexing::Slice(0, M - 3), 3}, NAN);  // concept 3: too few null values
   auto profile = torch::zeros({3, C}, torch::kDouble);
-  profile[0][1] = 12.0;   // far beyond the null
-  profile[0][2] = -6.0;   // also, but weaker
-  profile[1][0] = 0.5;    // inside the null
-  profile[2][2] = 2.5;    // p = 0.012 > 0.05 / 3
-  profile[2][3] = 50.0;   // not testable
+  profile[0][1] = 12.0;  // far beyond the null
+  profile[0][2] = -6.0;  // also, but weaker
+  profile[1][0] = 0.5;   // inside the null
+  profile[2][2] = 2.5;   // p = 0.012 > 0.05 / 3
+  profile[2][3] = 50.0;  // not testable
   const auto result = score_selectivity(profile, {0, 0, 0}, null_values, 0.05);
   EXPECT_EQ(result.label, (std::vector<int64_t>{1, -1, -1}));
   EXPECT_TRUE(result.significant[0][1].item<bool>());
@@ -342,8 +343,10 @@ TEST(Sweep, RunWritesEveryRowOnceAndARerunAddsNothing) {
   EXPECT_EQ(db.query_int("SELECT count(*) FROM part_metrics WHERE area < 1"), 0);
   EXPECT_EQ(db.query_text("SELECT value FROM meta WHERE key = 'complete'"), "1");
   // Step values run from the unit's minimum to its maximum over the tuning samples.
-  EXPECT_EQ(db.query_int("SELECT count(*) FROM steps JOIN units USING (unit) WHERE step = 0 AND value != range_min"), 0);
-  EXPECT_EQ(db.query_int("SELECT count(*) FROM steps JOIN units USING (unit) WHERE step = 2 AND value != range_max"), 0);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM steps JOIN units USING (unit) WHERE step = 0 AND value != range_min"),
+            0);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM steps JOIN units USING (unit) WHERE step = 2 AND value != range_max"),
+            0);
   ASSERT_EQ(summary.strips.size(), 1u);
   EXPECT_TRUE(fs::exists(summary.strips[0]));
   EXPECT_TRUE(fs::exists(study.config.sweeps_folder() / "summary.json"));
@@ -542,17 +545,18 @@ TEST(GroundTruth, SweepFactorChangesUseEachSamplesOwnClassParts) {
       " hue REAL, saturation REAL);"
       "INSERT INTO samples VALUES (0, 0, 0), (1, 1, 1);"  // a mushroom (main part: cap) and a car (car body)
       "INSERT INTO units VALUES (3, 0.5, 2.5);");
-  Database::Statement row(db, "INSERT INTO part_metrics VALUES (3, ?, ?, ?, 100, ?, 1, 16, 16, 8, 4, 10, 0.5, 30, 0.5)");
+  Database::Statement row(db,
+                          "INSERT INTO part_metrics VALUES (3, ?, ?, ?, 100, ?, 1, 16, 16, 8, 4, 10, 0.5, 30, 0.5)");
   const auto add = [&](int64_t sample, int64_t step, int64_t part, double luminance) {
     row.bind(1, sample).bind(2, step).bind(3, part).bind(4, luminance);
     row.run();
   };
   for (int64_t step = 0; step < 3; ++step) {
-    add(0, step, 0, 40);                 // background, unchanged
-    add(0, step, 1, 20 + 8.5 * step);    // cap: +17 = +0.2 of 85
-    add(0, step, 3, 60 - 17 * step);     // car body in a mushroom sample: not its class's part
-    add(1, step, 0, 40 + 8.5 * step);    // background: +0.2
-    add(1, step, 3, 10 + 25.5 * step);   // car body: +0.6
+    add(0, step, 0, 40);                // background, unchanged
+    add(0, step, 1, 20 + 8.5 * step);   // cap: +17 = +0.2 of 85
+    add(0, step, 3, 60 - 17 * step);    // car body in a mushroom sample: not its class's part
+    add(1, step, 0, 40 + 8.5 * step);   // background: +0.2
+    add(1, step, 3, 10 + 25.5 * step);  // car body: +0.6
   }
   const auto changes = sweep_factor_changes(db, 5, 32);
   const auto& factors = measured_factors();
@@ -590,16 +594,16 @@ TEST(GroundTruth, ConceptLevelsReadEachImagesOwnClassParts) {
   const auto at = [&](int64_t image, const std::string& factor) {
     return levels[image][measured_factor_index(factor)].item<double>();
   };
-  EXPECT_DOUBLE_EQ(at(0, "main_value"), 0.2);         // the cap's luminance / 85
-  EXPECT_DOUBLE_EQ(at(0, "scale"), 300.0 / 1024.0);   // the cap's share of the image
+  EXPECT_DOUBLE_EQ(at(0, "main_value"), 0.2);        // the cap's luminance / 85
+  EXPECT_DOUBLE_EQ(at(0, "scale"), 300.0 / 1024.0);  // the cap's share of the image
   EXPECT_DOUBLE_EQ(at(0, "main_hue"), 350);
   EXPECT_DOUBLE_EQ(at(0, "position_x"), 0.25);
   EXPECT_DOUBLE_EQ(at(0, "position_y"), 0.75);
   EXPECT_DOUBLE_EQ(at(0, "rotation"), 170);
-  EXPECT_DOUBLE_EQ(at(0, "secondary_value"), 0.8);    // the stem
-  EXPECT_TRUE(std::isnan(at(0, "secondary_hue")));    // the stem is grey
+  EXPECT_DOUBLE_EQ(at(0, "secondary_value"), 0.8);  // the stem
+  EXPECT_TRUE(std::isnan(at(0, "secondary_hue")));  // the stem is grey
   EXPECT_DOUBLE_EQ(at(0, "background_value"), 0.5);
-  EXPECT_DOUBLE_EQ(at(1, "main_value"), 0.4);         // the car body, not the cap
+  EXPECT_DOUBLE_EQ(at(1, "main_value"), 0.4);  // the car body, not the cap
   EXPECT_DOUBLE_EQ(at(1, "main_saturation"), 0.9);
   EXPECT_TRUE(std::isnan(at(1, "secondary_value")));  // the window is too small
   EXPECT_DOUBLE_EQ(at(1, "background_value"), 0.1);
@@ -614,7 +618,8 @@ TEST(GroundTruth, ConceptProbeFindsAPlantedUnitOnTheHueCircle) {
   auto levels = torch::randn({n, int64_t(measured_factors().size())}, torch::kDouble);
   // Unit 3 drives the main part's hue; in class 0 the hues straddle 0 degrees.
   const int64_t hue = measured_factor_index("main_hue");
-  const auto offset = torch::where(classes == 0, torch::full({n}, 350.0, torch::kDouble), classes.to(torch::kDouble) * 50);
+  const auto offset =
+      torch::where(classes == 0, torch::full({n}, 350.0, torch::kDouble), classes.to(torch::kDouble) * 50);
   const auto degrees = offset + 30 * features.select(1, 3) + torch::randn({n}, torch::kDouble);
   levels.select(1, hue).copy_(degrees.remainder(360));
   levels[5][hue] = NAN;  // not measured on one image: left out
@@ -639,11 +644,12 @@ TEST(GroundTruth, ChainComparesEachLinkOverUnits) {
   rendered.partial = torch::randn({D, F}, torch::kDouble);
   const int64_t background = measured_factor_index("background_value");
   rendered.partial.select(1, background).copy_(truth.partial.select(1, 12) * 2);  // measured faithfully
-  generated.partial = torch::randn({D, F}, torch::kDouble);                        // a generator of another world
+  generated.partial = torch::randn({D, F}, torch::kDouble);                       // a generator of another world
   generated.feature_sd = torch::rand({D}, torch::kDouble) + 0.5;
   SweepFactorChanges changes;
   changes.range = torch::rand({D}, torch::kDouble) + 0.5;
-  changes.change = (generated.partial * (changes.range / generated.feature_sd).unsqueeze(1)).clone();  // faithful sweeps
+  changes.change =
+      (generated.partial * (changes.range / generated.feature_sd).unsqueeze(1)).clone();  // faithful sweeps
   ConceptProbe replicate = rendered;
   replicate.partial = rendered.partial + 0.1 * torch::randn({D, F}, torch::kDouble);
   const auto chain = factor_chain(truth, rendered, generated, replicate, generated, changes, 2, 300);
@@ -669,10 +675,10 @@ TEST(GroundTruth, ChainComparesEachLinkOverUnits) {
 
 TEST(Sweep, MeasuredImagesDoNotDependOnTheBatch) {
   const torch::NoGradGuard no_grad;
-  const auto classifier = Classifier::load(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/classifier.pt",
-                                           c10::Device(c10::kCPU));
-  const auto segmenter = load_segmenter_parts(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/segmenter.pt",
-                                              c10::Device(c10::kCPU));
+  const auto classifier =
+      Classifier::load(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/classifier.pt", c10::Device(c10::kCPU));
+  const auto segmenter =
+      load_segmenter_parts(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/segmenter.pt", c10::Device(c10::kCPU));
   const auto batch = ShapesWorld(32).render_class_balanced(10, 3);
   const auto whole = measure_images(classifier, *segmenter, batch.images, 10);
   const auto split = measure_images(classifier, *segmenter, batch.images, 3);
@@ -696,8 +702,8 @@ TEST(Sweep, MeasuredImagesDoNotDependOnTheBatch) {
 }
 
 TEST(GroundTruth, ProbeCorrelatesWithinClasses) {
-  const auto classifier = Classifier::load(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/classifier.pt",
-                                           c10::Device(c10::kCPU));
+  const auto classifier =
+      Classifier::load(fs::path(LINKSTYLE_SOURCE_DIR) / "models/shapes/classifier.pt", c10::Device(c10::kCPU));
   const int64_t images = 120;
   const auto probe = probe_shapes_units(classifier, images, 5, 32, 50);
   ASSERT_EQ(probe.correlation.sizes(), (std::vector<int64_t>{classifier.feature_dim(), 17 + 6}));
@@ -711,7 +717,7 @@ TEST(GroundTruth, ProbeCorrelatesWithinClasses) {
   const auto r = classifier.features(batch.images).to(torch::kDouble);
   int64_t unit = 0;
   while (r.select(1, unit).std().item<double>() == 0) ++unit;  // a unit that varies
-  const int64_t factor = 6;                                     // main_hue
+  const int64_t factor = 6;                                    // main_hue
   double sum = 0;
   for (int64_t c = 0; c < 6; ++c) {
     const auto rows = (batch.labels == c).nonzero().squeeze(1);
@@ -723,7 +729,8 @@ TEST(GroundTruth, ProbeCorrelatesWithinClasses) {
   EXPECT_NEAR(probe.correlation[unit][factor].item<double>(), sum / double(images), 1e-6);
   // Class membership: the plain Pearson correlation with the bird indicator over all images.
   const auto x = r.select(1, unit), y = (batch.labels == 2).to(torch::kDouble);
-  const double pearson = (((x - x.mean()) / x.std()) * ((y - y.mean()) / y.std())).sum().item<double>() / double(images);
+  const double pearson =
+      (((x - x.mean()) / x.std()) * ((y - y.mean()) / y.std())).sum().item<double>() / double(images);
   EXPECT_NEAR(probe.correlation[unit][17 + 2].item<double>(), pearson, 1e-6);
   // Partial effects solve the ridge normal equations on the within-class standardised data, and
   // the unit SD pools the within-class variances.
@@ -733,11 +740,14 @@ TEST(GroundTruth, ProbeCorrelatesWithinClasses) {
     const auto rows = (batch.labels == c).nonzero().squeeze(1);
     const auto x = r.index_select(0, rows), y = batch.factors.to(torch::kDouble).index_select(0, rows);
     const auto sx = x.std(0, true, true), sy = y.std(0, true, true);
-    zr.index_copy_(0, rows, torch::where(sx > 1e-12, (x - x.mean(0, true)) / sx.clamp_min(1e-12), torch::zeros_like(x)));
-    zf.index_copy_(0, rows, torch::where(sy > 1e-12, (y - y.mean(0, true)) / sy.clamp_min(1e-12), torch::zeros_like(y)));
+    zr.index_copy_(0, rows,
+                   torch::where(sx > 1e-12, (x - x.mean(0, true)) / sx.clamp_min(1e-12), torch::zeros_like(x)));
+    zf.index_copy_(0, rows,
+                   torch::where(sy > 1e-12, (y - y.mean(0, true)) / sy.clamp_min(1e-12), torch::zeros_like(y)));
     pooled += x.var(0, true) * double(rows.numel());
   }
-  const auto lhs = (zr.t().matmul(zr) / double(images) + 1e-2 * torch::eye(r.size(1), torch::kDouble)).matmul(probe.partial);
+  const auto lhs =
+      (zr.t().matmul(zr) / double(images) + 1e-2 * torch::eye(r.size(1), torch::kDouble)).matmul(probe.partial);
   EXPECT_LT((lhs - zr.t().matmul(zf) / double(images)).abs().max().item<double>(), 1e-8);
   EXPECT_NEAR(probe.feature_sd[unit].item<double>(), std::sqrt(pooled[unit].item<double>() / double(images)), 1e-9);
   EXPECT_EQ(probe.best_factor[unit], probe.correlation[unit].abs().argmax().item<int64_t>());

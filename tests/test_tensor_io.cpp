@@ -48,9 +48,7 @@ void expect_error(const std::function<void()>& action, const fs::path& path, con
   linkstyle::testing::expect_error(action, {path.string(), fragment});
 }
 
-void write_raw(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void write_raw(const fs::path& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 std::string le_bytes(uint64_t value, size_t count) {
   std::string out;
@@ -96,8 +94,9 @@ TEST(Npy, HeaderMatchesNumpyByteForByte) {
 
 TEST(Npy, ShapeSpellingForScalarsAndVectors) {
   EXPECT_NE(linkstyle::encode_npy(torch::tensor(1.5)).find("'shape': (), }"), std::string::npos);
-  EXPECT_NE(linkstyle::encode_npy(torch::zeros({7}, torch::kLong)).find("'descr': '<i8', 'fortran_order': False, "
-                                                                        "'shape': (7,), }"),
+  EXPECT_NE(linkstyle::encode_npy(torch::zeros({7}, torch::kLong))
+                .find("'descr': '<i8', 'fortran_order': False, "
+                      "'shape': (7,), }"),
             std::string::npos);
   EXPECT_NE(linkstyle::encode_npy(torch::zeros({1}, torch::kBool)).find("'|b1'"), std::string::npos);
 }
@@ -198,8 +197,7 @@ TEST(Npy, RejectsCorruptFiles) {
       {"bad_bool", make_npy("{'descr': '<f4', 'fortran_order': 0, 'shape': (2,), }", f4x2), "malformed npy header"},
       {"negative", make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", f4x2),
        "malformed npy header"},
-      {"not_tuple", make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2), }", f4x2),
-       "malformed npy header"},
+      {"not_tuple", make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2), }", f4x2), "malformed npy header"},
       {"junk_after", make_npy(good + " x", f4x2), "malformed npy header"},
       {"huge_dim", make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", f4x2),
        "malformed npy header"},
@@ -300,9 +298,10 @@ TEST(Safetensors, RejectsCorruptFiles) {
        "shape needs 16"},
       {"truncated", make_safetensors(ok, data8.substr(0, 5)), "past the 5-byte buffer"},
       {"trailing", make_safetensors(ok, data8 + "xyz"), "trailing bytes"},
-      {"overlap", make_safetensors(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+      {"overlap",
+       make_safetensors(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
                                        "b": {"dtype": "U8", "shape": [4], "data_offsets": [4, 8]}})",
-                                   data8),
+                        data8),
        "overlaps"},
       {"gap", make_safetensors(R"({"a": {"dtype": "U8", "shape": [4], "data_offsets": [4, 8]}})", data8),
        "unused bytes"},
@@ -337,11 +336,18 @@ TEST(TensorIo, UnwritableTargetsThrowAndLeaveNoFiles) {
   EXPECT_TRUE(fs::is_empty(dir / "folder"));
 
   // Unsupported dtypes fail before anything is created.
-  expect_error([&] { linkstyle::write_npy(dir / "h.npy", tensor.to(torch::kHalf)); }, dir / "h.npy", "unsupported dtype");
-  expect_error([&] { linkstyle::write_safetensors(dir / "h.st", {{"h", tensor.to(torch::kHalf)}}); }, dir / "h.st",
+  expect_error([&] { linkstyle::write_npy(dir / "h.npy", tensor.to(torch::kHalf)); }, dir / "h.npy",
                "unsupported dtype");
-  expect_error([&] { linkstyle::write_safetensors(dir / "m.st", {{"__metadata__", tensor}}); }, dir / "m.st",
-               "reserved");
+  expect_error(
+      [&] {
+        linkstyle::write_safetensors(dir / "h.st", {{"h", tensor.to(torch::kHalf)}});
+      },
+      dir / "h.st", "unsupported dtype");
+  expect_error(
+      [&] {
+        linkstyle::write_safetensors(dir / "m.st", {{"__metadata__", tensor}});
+      },
+      dir / "m.st", "reserved");
   EXPECT_EQ(folder_entries(dir.path()), (std::vector<std::string>{"blocker", "folder"}));
 }
 
@@ -392,9 +398,9 @@ for name, info in header.items():
 print(len(header))
 )";
   fs::create_directory(dir / "st");
-  const auto st_run = linkstyle::testing::run_command("/usr/bin/python3 -c " + shell_quote(reader) + " " +
-                                                      shell_quote(st_path.string()) + " " +
-                                                      shell_quote((dir / "st").string()));
+  const auto st_run =
+      linkstyle::testing::run_command("/usr/bin/python3 -c " + shell_quote(reader) + " " +
+                                      shell_quote(st_path.string()) + " " + shell_quote((dir / "st").string()));
   ASSERT_EQ(st_run.exit_code, 0) << st_run.output;
   EXPECT_EQ(st_run.output, std::to_string(tensors.size()) + "\n");
   for (const auto& [name, tensor] : tensors)

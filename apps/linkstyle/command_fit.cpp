@@ -49,18 +49,18 @@ void register_fit(CLI::App& app, GlobalOptions& global) {
         {"held_out", fit.held_out},
         {"gcv", gcv},
         {"statistics_reused", fit.statistics_reused},
-        {"seconds", {{"statistics", fit.seconds_statistics}, {"solve", fit.seconds_solve},
-                     {"metrics", fit.seconds_metrics}}}};
+        {"seconds",
+         {{"statistics", fit.seconds_statistics}, {"solve", fit.seconds_solve}, {"metrics", fit.seconds_metrics}}}};
     write_file_atomically(study.fit_report_file(), report.dump(2) + "\n");
     auto summary = report;
     summary["held_out"].erase("r2_per_dim");
     summary["fit_report"] = study.fit_report_file().string();
-    print_summary(global, summary,
-                  fmt::format("fit: {} on {} pairs -> {}; held-out R2 {:.4f}, MSE {:.4g}, cosine {:.4f} ({} pairs)",
-                              fit.report.method, fit.network.metadata["training_pairs"].get<int64_t>(),
-                              study.linking_file().string(), fit.held_out.value("r2", 0.0),
-                              fit.held_out.value("mse", 0.0), fit.held_out.value("cosine", 0.0),
-                              fit.held_out.value("pairs", 0)));
+    print_summary(
+        global, summary,
+        fmt::format("fit: {} on {} pairs -> {}; held-out R2 {:.4f}, MSE {:.4g}, cosine {:.4f} ({} pairs)",
+                    fit.report.method, fit.network.metadata["training_pairs"].get<int64_t>(),
+                    study.linking_file().string(), fit.held_out.value("r2", 0.0), fit.held_out.value("mse", 0.0),
+                    fit.held_out.value("cosine", 0.0), fit.held_out.value("pairs", 0)));
   });
 }
 

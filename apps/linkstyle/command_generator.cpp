@@ -15,8 +15,9 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
   auto options = std::make_shared<GeneratorTrainingOptions>();
   auto paths = std::make_shared<std::array<std::string, 3>>();  // output, classifier, fashion
   auto* train = app.get_subcommand("train")->add_subcommand(
-      "generator", "train the world's class-conditional style-based generator (32 px) against "
-                   "a projected discriminator over the frozen classifier");
+      "generator",
+      "train the world's class-conditional style-based generator (32 px) against "
+      "a projected discriminator over the frozen classifier");
   train->add_option("--world", options->world, "shapes or fashion")
       ->required()
       ->check(CLI::IsMember({"shapes", "fashion"}));
@@ -27,24 +28,25 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
   train->add_option("--batch-size", options->batch_size)->capture_default_str();
   train->add_option("--checkpoint-every", options->checkpoint_every, "steps between checkpoints")
       ->capture_default_str();
-  train->add_option("--learning-rate", options->learning_rate, "generator Adam learning rate")
-      ->capture_default_str();
+  train->add_option("--learning-rate", options->learning_rate, "generator Adam learning rate")->capture_default_str();
   train->add_option("--d-learning-rate", options->d_learning_rate, "discriminator Adam learning rate")
       ->capture_default_str();
   train->add_option("--r1-gamma", options->r1_gamma, "R1 weight")->capture_default_str();
-  train->add_option("--guidance-weight", options->guidance_weight, "classifier guidance weight")
+  train->add_option("--guidance-weight", options->guidance_weight, "classifier guidance weight")->capture_default_str();
+  train
+      ->add_option("--minibatch-std", options->minibatch_std_group,
+                   "discriminator sees the feature spread over groups of this many samples (0: off)")
       ->capture_default_str();
-  train->add_option("--minibatch-std", options->minibatch_std_group,
-                    "discriminator sees the feature spread over groups of this many samples (0: off)")
-      ->capture_default_str();
-  train->add_option("--augment", options->augment,
-                    "the discriminator's augmentation: all (translation, brightness, saturation, contrast), "
-                    "translation, or none")
+  train
+      ->add_option("--augment", options->augment,
+                   "the discriminator's augmentation: all (translation, brightness, saturation, contrast), "
+                   "translation, or none")
       ->capture_default_str();
   train->add_flag("--pixel-head", options->pixel_head,
                   "the discriminator also sees the images themselves, not only the classifier's stages");
-  train->add_option("--eval-samples", options->eval_samples_per_class,
-                    "samples per class for the model card's evaluation (0: none)")
+  train
+      ->add_option("--eval-samples", options->eval_samples_per_class,
+                   "samples per class for the model card's evaluation (0: none)")
       ->capture_default_str();
   train->add_option("--fashion-folder", (*paths)[2], "Fashion-MNIST files (default: Debian's)");
   train->fallthrough();
@@ -56,15 +58,16 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
     options->command_line = training::own_command_line();
     const auto result = train_generator(*options);
     print_summary(global,
-                  {{"model", result.model.string()}, {"card", result.card.string()},
-                   {"log", result.log.string()}, {"world", options->world}, {"steps", result.steps},
+                  {{"model", result.model.string()},
+                   {"card", result.card.string()},
+                   {"log", result.log.string()},
+                   {"world", options->world},
+                   {"steps", result.steps},
                    {"resumed_from", result.resumed_from},
                    {"training_seconds", result.training_seconds}},
-                  fmt::format("wrote {} ({} steps{}, {:.0f} s); figures in {}", result.model.string(),
-                              result.steps,
-                              result.resumed_from > 0
-                                  ? fmt::format(", resumed from step {}", result.resumed_from)
-                                  : std::string(),
+                  fmt::format("wrote {} ({} steps{}, {:.0f} s); figures in {}", result.model.string(), result.steps,
+                              result.resumed_from > 0 ? fmt::format(", resumed from step {}", result.resumed_from)
+                                                      : std::string(),
                               result.training_seconds, result.card.string()));
   });
 
@@ -77,9 +80,7 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
   auto e = std::make_shared<EvalOptions>();
   auto* eval = app.get_subcommand("eval")->add_subcommand(
       "generator", "print a generator's classifier agreement and diversity (and write a sample grid)");
-  eval->add_option("--world", e->world, "shapes or fashion")
-      ->required()
-      ->check(CLI::IsMember({"shapes", "fashion"}));
+  eval->add_option("--world", e->world, "shapes or fashion")->required()->check(CLI::IsMember({"shapes", "fashion"}));
   eval->add_option("file", e->file, "generator TorchScript file")->required();
   eval->add_option("--classifier", e->classifier, "the world's classifier")->required();
   eval->add_option("--samples-per-class", e->samples_per_class)->capture_default_str();
@@ -92,22 +93,22 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
     const auto device = configure_runtime(global.runtime);
     const auto generator = Generator::load(e->file, device);
     const auto classifier = Classifier::load(e->classifier, device);
-    const auto result = evaluate_generator(generator, classifier, e->world, e->samples_per_class,
-                                           e->psi, e->seed, e->fashion_folder);
+    const auto result =
+        evaluate_generator(generator, classifier, e->world, e->samples_per_class, e->psi, e->seed, e->fashion_folder);
     if (!e->grid.empty()) write_sample_grid(generator, e->grid, 10, e->psi, e->seed);
     auto summary = result.to_json();
     summary["model"] = e->file;
     summary["world"] = e->world;
     summary["grid"] = e->grid;
-    const std::string colour = std::isfinite(result.colour_diversity_ratio)
-                                   ? fmt::format(", colour diversity {:.1f}% of real", 100.0 * result.colour_diversity_ratio)
-                                   : std::string();
+    const std::string colour =
+        std::isfinite(result.colour_diversity_ratio)
+            ? fmt::format(", colour diversity {:.1f}% of real", 100.0 * result.colour_diversity_ratio)
+            : std::string();
     print_summary(global, summary,
                   fmt::format("{}: classifier agreement {:.2f}% at psi {}, diversity {:.1f}% of real{} "
                               "({} samples per class){}",
-                              e->file, 100.0 * result.agreement, result.psi, 100.0 * result.diversity_ratio,
-                              colour, result.samples_per_class,
-                              e->grid.empty() ? std::string() : "; grid " + e->grid));
+                              e->file, 100.0 * result.agreement, result.psi, 100.0 * result.diversity_ratio, colour,
+                              result.samples_per_class, e->grid.empty() ? std::string() : "; grid " + e->grid));
   });
 }
 

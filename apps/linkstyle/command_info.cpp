@@ -19,20 +19,24 @@ void register_info(CLI::App& app, GlobalOptions& global) {
     auto [study, classifier, generator] = load_study_models(*folder, global);
     std::vector<std::string> classes;
     for (int64_t c = 0; c < generator.num_classes(); ++c) classes.push_back(generator.class_name(c));
-    nlohmann::json summary = {
-        {"study", study.folder.string()},
-        {"classifier", {{"file", classifier.file().string()}, {"feature_dim", classifier.feature_dim()},
-                        {"num_classes", classifier.num_classes()}}},
-        {"generator", {{"file", generator.file().string()}, {"z_dim", generator.z_dim()},
-                       {"w_dim", generator.w_dim()}, {"num_classes", generator.num_classes()},
-                       {"resolution", generator.resolution()},
-                       {"synthesis_features", generator.has_synthesis_features()}}},
-        {"generator_classes", classes}};
+    nlohmann::json summary = {{"study", study.folder.string()},
+                              {"classifier",
+                               {{"file", classifier.file().string()},
+                                {"feature_dim", classifier.feature_dim()},
+                                {"num_classes", classifier.num_classes()}}},
+                              {"generator",
+                               {{"file", generator.file().string()},
+                                {"z_dim", generator.z_dim()},
+                                {"w_dim", generator.w_dim()},
+                                {"num_classes", generator.num_classes()},
+                                {"resolution", generator.resolution()},
+                                {"synthesis_features", generator.has_synthesis_features()}}},
+                              {"generator_classes", classes}};
     std::string pairs_line = "pairs: none yet";
     if (fs::exists(study.pairs_folder() / "manifest.json")) {
       auto manifest = PairsManifest::load(study.pairs_folder());
-      summary["pairs"] = {{"rows", manifest.total_rows}, {"shards", manifest.shards.size()},
-                          {"complete", manifest.complete}};
+      summary["pairs"] = {
+          {"rows", manifest.total_rows}, {"shards", manifest.shards.size()}, {"complete", manifest.complete}};
       pairs_line = fmt::format("pairs: {} rows in {} shards{}", manifest.total_rows, manifest.shards.size(),
                                manifest.complete ? "" : " (incomplete)");
     }
@@ -49,8 +53,8 @@ void register_info(CLI::App& app, GlobalOptions& global) {
                 << fmt::format("classifier {}: D = {}, {} classes\n", classifier.file().string(),
                                classifier.feature_dim(), classifier.num_classes())
                 << fmt::format("generator {}: z_dim = {}, w_dim = {}, {} classes, {}x{}\n", generator.file().string(),
-                               generator.z_dim(), generator.w_dim(), generator.num_classes(),
-                               generator.resolution(), generator.resolution())
+                               generator.z_dim(), generator.w_dim(), generator.num_classes(), generator.resolution(),
+                               generator.resolution())
                 << fmt::format("classes: {}\n", fmt::join(classes, ", ")) << pairs_line << "\n";
     }
     print_summary(global, summary, linking_line);

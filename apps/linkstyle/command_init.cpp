@@ -25,7 +25,9 @@ void register_init(CLI::App& app, GlobalOptions& global) {
   command->add_option("--generator", options->generator, "generator TorchScript file");
   command->add_option("--segmenter", options->segmenter,
                       "part segmenter TorchScript file (segment(images) -> [N,K,H,W]) for the sweep measures");
-  command->add_option("--sweep-samples-per-class", options->sweep_samples_per_class, "tuning samples per class of the sweeps")
+  command
+      ->add_option("--sweep-samples-per-class", options->sweep_samples_per_class,
+                   "tuning samples per class of the sweeps")
       ->capture_default_str();
   command->add_flag("--tiny", options->tiny, "build small random models into <folder>/models and use them");
   command->add_option("--tiny-seed", options->tiny_seed, "seed of the tiny models")->capture_default_str();
@@ -80,14 +82,16 @@ void register_init(CLI::App& app, GlobalOptions& global) {
     auto generator = Generator::load(config.generator, c10::Device(c10::kCPU));
     for (int64_t c : config.pairs.classes)
       if (c < 0 || c >= generator.num_classes())
-        throw Error("--classes", fmt::format("class {} is out of range: the generator has {} classes", c,
-                                             generator.num_classes()));
+        throw Error("--classes",
+                    fmt::format("class {} is out of range: the generator has {} classes", c, generator.num_classes()));
     write_study(config);
     load_study(config.folder);  // what we wrote must read back
     rollback.created.clear();
     print_summary(global,
-                  {{"study", config.folder.string()}, {"config", config.config_file().string()},
-                   {"classifier", config.classifier.string()}, {"generator", config.generator.string()}},
+                  {{"study", config.folder.string()},
+                   {"config", config.config_file().string()},
+                   {"classifier", config.classifier.string()},
+                   {"generator", config.generator.string()}},
                   fmt::format("wrote {} (classifier {}, generator {})", config.config_file().string(),
                               config.classifier.string(), config.generator.string()));
   });

@@ -21,8 +21,11 @@ void register_pairs(CLI::App& app, GlobalOptions& global) {
     std::string short_classes;
     for (const auto& c : manifest.classes) {
       const double rate = c.drawn ? double(c.accepted) / double(c.drawn) : 0.0;
-      classes.push_back({{"class", c.generator_class}, {"name", c.name}, {"drawn", c.drawn},
-                         {"accepted", c.accepted}, {"acceptance_rate", rate}});
+      classes.push_back({{"class", c.generator_class},
+                         {"name", c.name},
+                         {"drawn", c.drawn},
+                         {"accepted", c.accepted},
+                         {"acceptance_rate", rate}});
       drawn += c.drawn;
       accepted += c.accepted;
       short_classes += fmt::format("{}{} {:.0f}%", short_classes.empty() ? "" : ", ", c.name, 100 * rate);
@@ -31,9 +34,13 @@ void register_pairs(CLI::App& app, GlobalOptions& global) {
                    c.name, c.accepted, study.pairs.samples_per_class, c.drawn);
     }
     print_summary(global,
-                  {{"pairs_folder", manifest.folder.string()}, {"rows", manifest.total_rows},
-                   {"shards", manifest.shards.size()}, {"drawn", drawn}, {"accepted", accepted},
-                   {"classes", classes}, {"seconds", seconds}},
+                  {{"pairs_folder", manifest.folder.string()},
+                   {"rows", manifest.total_rows},
+                   {"shards", manifest.shards.size()},
+                   {"drawn", drawn},
+                   {"accepted", accepted},
+                   {"classes", classes},
+                   {"seconds", seconds}},
                   fmt::format("pairs: {} rows in {} shards in {} (acceptance: {}) [{:.1f} s]", manifest.total_rows,
                               manifest.shards.size(), manifest.folder.string(), short_classes, seconds));
   });

@@ -40,11 +40,12 @@ void register_reconstruct(CLI::App& app, GlobalOptions& global) {
     for (const auto& r : results) same += r["same_class"].get<bool>(), cosine += r["feature_cosine"].get<double>();
     const double n = static_cast<double>(results.size());
     print_summary(global,
-                  {{"output", reconstruction.output_folder.string()}, {"images", results},
-                   {"same_class_rate", same / n}, {"mean_feature_cosine", cosine / n}},
+                  {{"output", reconstruction.output_folder.string()},
+                   {"images", results},
+                   {"same_class_rate", same / n},
+                   {"mean_feature_cosine", cosine / n}},
                   fmt::format("reconstruct: {} images -> {}; same top-1 class for {}/{}, mean cosine(r, r') {:.3f}",
-                              results.size(), reconstruction.output_folder.string(), same, results.size(),
-                              cosine / n));
+                              results.size(), reconstruction.output_folder.string(), same, results.size(), cosine / n));
   });
 }
 

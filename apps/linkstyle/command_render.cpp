@@ -25,16 +25,15 @@ void register_render(CLI::App& app, GlobalOptions& global) {
     uint64_t seed = 0;
   };
   auto options = std::make_shared<Options>();
-  auto* command = app.add_subcommand(
-      "render", "write real images of a built-in world as PNG files, with their labels (and, for "
-                "shapes, factors) in images.json");
+  auto* command = app.add_subcommand("render",
+                                     "write real images of a built-in world as PNG files, with their labels (and, for "
+                                     "shapes, factors) in images.json");
   command->add_option("--world", options->world, "shapes or fashion")
       ->required()
       ->check(CLI::IsMember({"shapes", "fashion"}));
   command->add_option("-o,--output", options->output, "output folder")->required();
   command->add_option("--count", options->count, "images (shapes: classes in turn)")->capture_default_str();
-  command->add_option("--seed", options->seed, "shapes: scene seed; fashion: first test image")
-      ->capture_default_str();
+  command->add_option("--seed", options->seed, "shapes: scene seed; fashion: first test image")->capture_default_str();
   command->add_option("--resolution", options->resolution, "shapes: image side")->capture_default_str();
   command->add_option("--fashion-folder", options->fashion_folder, "Fashion-MNIST files (default: Debian's)");
   command->callback([options, &global]() {
@@ -82,8 +81,7 @@ void register_render(CLI::App& app, GlobalOptions& global) {
     if (factors.defined()) document["factor_names"] = ShapesWorld::factor_names();
     write_file_atomically(output / "images.json", document.dump(2) + "\n");
     print_summary(global, {{"output", output.string()}, {"images", written}},
-                  fmt::format("render: wrote {} {} images to {}", written.size(), options->world,
-                              output.string()));
+                  fmt::format("render: wrote {} {} images to {}", written.size(), options->world, output.string()));
   });
 }
 

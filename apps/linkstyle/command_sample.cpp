@@ -38,8 +38,9 @@ void register_sample(CLI::App& app, GlobalOptions& global) {
     std::vector<std::string> written;
     for (int64_t c : classes) {
       auto z = draw_latents(options->seed, c, 0, options->per_class, generator.z_dim());
-      auto w = generator.mapping(z.to(generator.device()), torch::full({options->per_class}, c, torch::kInt64)
-                                                               .to(generator.device()), study.pairs.psi);
+      auto w = generator.mapping(z.to(generator.device()),
+                                 torch::full({options->per_class}, c, torch::kInt64).to(generator.device()),
+                                 study.pairs.psi);
       auto images = generator_to_classifier_range(generator.synthesis(w));
       for (int64_t i = 0; i < options->per_class; ++i) {
         const fs::path file = output / fmt::format("class{}-{}.png", c, i);

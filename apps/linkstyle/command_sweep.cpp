@@ -34,12 +34,14 @@ void register_sweep_command(CLI::App& app, GlobalOptions& global) {
   };
   auto options = std::make_shared<Options>();
   auto* command = app.add_subcommand(
-      "sweep", "sweep every unit (or --units) through its range, re-encode and measure the images -> sweeps/results.sqlite");
+      "sweep",
+      "sweep every unit (or --units) through its range, re-encode and measure the images -> sweeps/results.sqlite");
   add_study_option(*command, options->folder);
   command->add_option("--units", options->units, "units to sweep (default: sweep.units of study.toml, empty = all)")
       ->delimiter(',');
   command->add_option("--steps", options->steps, "values per unit (default: sweep.steps)");
-  command->add_option("--samples-per-class", options->samples_per_class, "tuning samples per class (default: sweep.samples_per_class)");
+  command->add_option("--samples-per-class", options->samples_per_class,
+                      "tuning samples per class (default: sweep.samples_per_class)");
   command->add_option("--batch-size", options->batch_size, "images per forward call (default: sweep.batch_size)");
   command->add_option("--parts", options->parts, "auto, segmenter, kmeans or none (default: sweep.parts)");
   command->add_option("--strip-units", options->strip_units, "also write strip PNGs of these units")->delimiter(',');
@@ -63,11 +65,12 @@ void register_sweep_command(CLI::App& app, GlobalOptions& global) {
     SweepRunOptions run;
     run.strip_units = options->strip_units;
     const auto summary = run_sweep(study, classifier, generator, network, run);
-    print_summary(global, summary.to_json(),
-                  fmt::format("sweep: {} units ({} resumed), {} images at {:.0f}/s; {} expressible, {} with a significant "
-                              "concept; parts from {}; results in {}",
-                              summary.units, summary.units_resumed, summary.images, summary.images_per_second,
-                              summary.expressible, summary.labelled, summary.part_source, summary.database.string()));
+    print_summary(
+        global, summary.to_json(),
+        fmt::format("sweep: {} units ({} resumed), {} images at {:.0f}/s; {} expressible, {} with a significant "
+                    "concept; parts from {}; results in {}",
+                    summary.units, summary.units_resumed, summary.images, summary.images_per_second,
+                    summary.expressible, summary.labelled, summary.part_source, summary.database.string()));
   });
 }
 
@@ -129,15 +132,17 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     if (db.query_text("SELECT value FROM meta WHERE key = 'complete'").value_or("0") != "1")
       throw Error(db.file(), "the sweep is not complete (run `linkstyle sweep`)");
     if (classifier.num_classes() != int64_t(ShapesWorld::class_names().size()))
-      throw Error(study.classifier, fmt::format("has {} classes; probe needs a classifier of the shapes world ({} classes)",
-                                                classifier.num_classes(), ShapesWorld::class_names().size()));
+      throw Error(study.classifier,
+                  fmt::format("has {} classes; probe needs a classifier of the shapes world ({} classes)",
+                              classifier.num_classes(), ShapesWorld::class_names().size()));
     {
       std::vector<std::string> names;
       Database::Statement q(db, "SELECT name FROM parts ORDER BY part");
       while (q.step()) names.push_back(q.column_text(0));
       if (names != ShapesWorld::part_names())
-        throw Error(db.file(), "its parts are not the shapes world's (sweep with the shapes segmenter: "
-                               "models.segmenter = models/shapes/segmenter.pt)");
+        throw Error(db.file(),
+                    "its parts are not the shapes world's (sweep with the shapes segmenter: "
+                    "models.segmenter = models/shapes/segmenter.pt)");
     }
     if (study.segmenter.empty())
       throw Error(study.config_file(), "probe measures images with the study's segmenter: set models.segmenter");
@@ -147,8 +152,9 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     std::vector<LabelledUnit> units;
     int64_t expressible = 0;
     {
-      Database::Statement q(db, "SELECT unit, label_part, label_measure FROM units WHERE expressible = 1 "
-                                "ORDER BY correlation DESC, unit");
+      Database::Statement q(db,
+                            "SELECT unit, label_part, label_measure FROM units WHERE expressible = 1 "
+                            "ORDER BY correlation DESC, unit");
       while (q.step()) {
         ++expressible;
         if (q.is_null(1)) continue;
@@ -167,12 +173,14 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     };
     const auto chain = factor_chain(
         probe, probe_rendered_concepts(classifier, *segmenter, rendered), generated_concepts(options->seed),
-        probe_rendered_concepts(classifier, *segmenter, world.render_class_balanced(options->images, options->seed + 1)),
+        probe_rendered_concepts(classifier, *segmenter,
+                                world.render_class_balanced(options->images, options->seed + 1)),
         generated_concepts(options->seed + 1),
         sweep_factor_changes(db, classifier.feature_dim(), generator.resolution()), options->seed);
     db.in_transaction([&] {
-      db.execute("DROP TABLE IF EXISTS probe; CREATE TABLE probe (unit INTEGER NOT NULL, factor TEXT NOT NULL, "
-                 "correlation REAL, partial REAL, PRIMARY KEY (unit, factor)) WITHOUT ROWID;");
+      db.execute(
+          "DROP TABLE IF EXISTS probe; CREATE TABLE probe (unit INTEGER NOT NULL, factor TEXT NOT NULL, "
+          "correlation REAL, partial REAL, PRIMARY KEY (unit, factor)) WITHOUT ROWID;");
       Database::Statement insert(db, "INSERT INTO probe (unit, factor, correlation, partial) VALUES (?, ?, ?, ?)");
       const auto c = probe.correlation.accessor<double, 2>();
       const auto b = probe.partial.accessor<double, 2>();
@@ -195,8 +203,8 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
     const double tests = double(chain.size());
     const auto corrected = [tests](const UnitProfileMatch& m) { return std::min(1.0, m.p_value * tests); };
     const auto match_json = [&](const UnitProfileMatch& m) {
-      return nlohmann::json{{"units", m.units}, {"correlation", m.correlation}, {"p_value", m.p_value},
-                            {"p_bonferroni", corrected(m)}};
+      return nlohmann::json{
+          {"units", m.units}, {"correlation", m.correlation}, {"p_value", m.p_value}, {"p_bonferroni", corrected(m)}};
     };
     const auto cell = [&](const UnitProfileMatch& m) {
       return fmt::format("{:+.2f}{}", m.correlation, corrected(m) < 0.05 ? "*" : " ");
@@ -209,9 +217,12 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
       signal["factor"] = link.factor;
       signal["measured_as"] = link.measured_as;
       report["factor_signal"].push_back(signal);
-      report["chain"].push_back({{"factor", link.factor}, {"measured_as", link.measured_as},
-                                 {"measurement", match_json(link.measurement)}, {"generator", match_json(link.generator)},
-                                 {"sweep", match_json(link.sweep)}, {"end_to_end", match_json(link.end_to_end)},
+      report["chain"].push_back({{"factor", link.factor},
+                                 {"measured_as", link.measured_as},
+                                 {"measurement", match_json(link.measurement)},
+                                 {"generator", match_json(link.generator)},
+                                 {"sweep", match_json(link.sweep)},
+                                 {"end_to_end", match_json(link.end_to_end)},
                                  {"rendered_reliability", match_json(link.rendered_reliability)},
                                  {"generated_reliability", match_json(link.generated_reliability)}});
       signal_lines += fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s} {:>13.2f} / {:.2f}", link.factor,
@@ -229,7 +240,8 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
                   fmt::format("probe: sweep labels agree with the dataset probe for {}/{} labelled expressible units "
                               "({:.1f}%; chance {:.1f}%, permutation p = {:.4f}); with within-class factors only: "
                               "{}/{} ({:.1f}%; chance {:.1f}%, p = {:.4f})\n"
-                              "the chain, link by link (correlation over units of the units' partial effects; * Bonferroni p < 0.05 over {} "
+                              "the chain, link by link (correlation over units of the units' partial effects; * "
+                              "Bonferroni p < 0.05 over {} "
                               "factors; reliability: each concept probe, rendered / generated, against a replicate on "
                               "other images):{}\n-> {}",
                               agreement.agreeing, agreement.units, 100 * agreement.agreement, 100 * agreement.chance,

@@ -45,8 +45,8 @@ void register_train(CLI::App& app, GlobalOptions& global) {
   auto options = std::make_shared<ClassifierTrainingOptions>();
   auto output = std::make_shared<std::string>();
   auto fashion_folder = std::make_shared<std::string>();
-  auto* classifier = train->add_subcommand(
-      "classifier", "train the world's classifier (small ResNet) into a TorchScript file");
+  auto* classifier =
+      train->add_subcommand("classifier", "train the world's classifier (small ResNet) into a TorchScript file");
   classifier->add_option("--world", options->world, "shapes or fashion")
       ->required()
       ->check(CLI::IsMember({"shapes", "fashion"}));
@@ -54,12 +54,11 @@ void register_train(CLI::App& app, GlobalOptions& global) {
   classifier->add_option("--steps", options->steps, "training steps")->capture_default_str();
   classifier->add_option("--seed", options->seed)->capture_default_str();
   classifier->add_option("--batch-size", options->batch_size)->capture_default_str();
-  classifier->add_option("--checkpoint-every", options->checkpoint_every,
-                         "steps between checkpoints")->capture_default_str();
+  classifier->add_option("--checkpoint-every", options->checkpoint_every, "steps between checkpoints")
+      ->capture_default_str();
   classifier->add_option("--learning-rate", options->learning_rate, "initial Adam learning rate")
       ->capture_default_str();
-  classifier->add_option("--test-images", options->test_images, "shapes test images")
-      ->capture_default_str();
+  classifier->add_option("--test-images", options->test_images, "shapes test images")->capture_default_str();
   classifier->add_option("--fashion-folder", *fashion_folder, "Fashion-MNIST files (default: Debian's)");
   classifier->fallthrough();
   classifier->callback([options, output, fashion_folder, &global]() {
@@ -68,17 +67,20 @@ void register_train(CLI::App& app, GlobalOptions& global) {
     options->fashion_folder = *fashion_folder;
     options->command_line = training::own_command_line();
     const auto result = train_classifier(*options);
-    print_summary(global,
-                  {{"model", result.model.string()}, {"card", result.card.string()},
-                   {"log", result.log.string()}, {"world", options->world}, {"steps", result.steps},
-                   {"resumed_from", result.resumed_from}, {"test_accuracy", result.test_accuracy},
-                   {"training_seconds", result.training_seconds}},
-                  fmt::format("wrote {} ({} steps{}, test accuracy {:.2f}%, {:.0f} s)",
-                              result.model.string(), result.steps,
-                              result.resumed_from > 0
-                                  ? fmt::format(", resumed from step {}", result.resumed_from)
-                                  : std::string(),
-                              100.0 * result.test_accuracy, result.training_seconds));
+    print_summary(
+        global,
+        {{"model", result.model.string()},
+         {"card", result.card.string()},
+         {"log", result.log.string()},
+         {"world", options->world},
+         {"steps", result.steps},
+         {"resumed_from", result.resumed_from},
+         {"test_accuracy", result.test_accuracy},
+         {"training_seconds", result.training_seconds}},
+        fmt::format(
+            "wrote {} ({} steps{}, test accuracy {:.2f}%, {:.0f} s)", result.model.string(), result.steps,
+            result.resumed_from > 0 ? fmt::format(", resumed from step {}", result.resumed_from) : std::string(),
+            100.0 * result.test_accuracy, result.training_seconds));
   });
   auto segmenter_options = std::make_shared<SegmenterTrainingOptions>();
   auto segmenter_output = std::make_shared<std::string>();
@@ -88,19 +90,16 @@ void register_train(CLI::App& app, GlobalOptions& global) {
   segmenter->add_option("--steps", segmenter_options->steps, "training steps")->capture_default_str();
   segmenter->add_option("--seed", segmenter_options->seed)->capture_default_str();
   segmenter->add_option("--batch-size", segmenter_options->batch_size)->capture_default_str();
-  segmenter->add_option("--checkpoint-every", segmenter_options->checkpoint_every,
-                        "steps between checkpoints")->capture_default_str();
-  segmenter->add_option("--learning-rate", segmenter_options->learning_rate,
-                        "initial Adam learning rate")->capture_default_str();
+  segmenter->add_option("--checkpoint-every", segmenter_options->checkpoint_every, "steps between checkpoints")
+      ->capture_default_str();
+  segmenter->add_option("--learning-rate", segmenter_options->learning_rate, "initial Adam learning rate")
+      ->capture_default_str();
   segmenter->add_option("--width", segmenter_options->width, "channels of the first U-Net level (then 2x, 4x)")
       ->capture_default_str();
-  segmenter->add_option("--resolution", segmenter_options->resolution, "training image size")
-      ->capture_default_str();
-  segmenter->add_option("--test-images", segmenter_options->test_images, "held-out test images")
-      ->capture_default_str();
+  segmenter->add_option("--resolution", segmenter_options->resolution, "training image size")->capture_default_str();
+  segmenter->add_option("--test-images", segmenter_options->test_images, "held-out test images")->capture_default_str();
   auto no_augment = std::make_shared<bool>(false);
-  segmenter->add_flag("--no-augment", *no_augment,
-                      "no brightness/contrast/noise jitter of the training images");
+  segmenter->add_flag("--no-augment", *no_augment, "no brightness/contrast/noise jitter of the training images");
   segmenter->fallthrough();
   segmenter->callback([segmenter_options, segmenter_output, no_augment, &global]() {
     configure_runtime(global.runtime);
@@ -109,19 +108,20 @@ void register_train(CLI::App& app, GlobalOptions& global) {
     segmenter_options->command_line = training::own_command_line();
     const auto result = train_segmenter(*segmenter_options);
     auto summary = metrics_json(result.test);
-    summary.update({{"model", result.model.string()}, {"card", result.card.string()},
-                    {"log", result.log.string()}, {"steps", result.steps},
+    summary.update({{"model", result.model.string()},
+                    {"card", result.card.string()},
+                    {"log", result.log.string()},
+                    {"steps", result.steps},
                     {"resumed_from", result.resumed_from},
                     {"training_seconds", result.training_seconds}});
-    print_summary(global, summary,
-                  fmt::format("wrote {} ({} steps{}, mean IoU {:.3f}, pixel accuracy {:.2f}% on {} "
-                              "held-out images, {:.0f} s)",
-                              result.model.string(), result.steps,
-                              result.resumed_from > 0
-                                  ? fmt::format(", resumed from step {}", result.resumed_from)
-                                  : std::string(),
-                              result.test.mean_iou, 100.0 * result.test.pixel_accuracy,
-                              result.test.images, result.training_seconds));
+    print_summary(
+        global, summary,
+        fmt::format(
+            "wrote {} ({} steps{}, mean IoU {:.3f}, pixel accuracy {:.2f}% on {} "
+            "held-out images, {:.0f} s)",
+            result.model.string(), result.steps,
+            result.resumed_from > 0 ? fmt::format(", resumed from step {}", result.resumed_from) : std::string(),
+            result.test.mean_iou, 100.0 * result.test.pixel_accuracy, result.test.images, result.training_seconds));
   });
 }
 
@@ -138,27 +138,22 @@ void register_eval(CLI::App& app, GlobalOptions& global) {
       ->required()
       ->check(CLI::IsMember({"shapes", "fashion"}));
   classifier->add_option("file", options->file, "classifier TorchScript file")->required();
-  classifier->add_option("--test-images", options->test_images, "shapes test images")
-      ->capture_default_str();
-  classifier->add_option("--fashion-folder", options->fashion_folder,
-                         "Fashion-MNIST files (default: Debian's)");
+  classifier->add_option("--test-images", options->test_images, "shapes test images")->capture_default_str();
+  classifier->add_option("--fashion-folder", options->fashion_folder, "Fashion-MNIST files (default: Debian's)");
   classifier->fallthrough();
   classifier->callback([options, &global]() {
     const auto device = configure_runtime(global.runtime);
     const auto model = Classifier::load(options->file, device);
-    const double accuracy = classifier_test_accuracy(model, options->world, options->test_images,
-                                                     options->fashion_folder);
-    print_summary(global,
-                  {{"model", options->file}, {"world", options->world}, {"test_accuracy", accuracy}},
-                  fmt::format("{}: test accuracy {:.2f}% on {}", options->file, 100.0 * accuracy,
-                              options->world));
+    const double accuracy =
+        classifier_test_accuracy(model, options->world, options->test_images, options->fashion_folder);
+    print_summary(global, {{"model", options->file}, {"world", options->world}, {"test_accuracy", accuracy}},
+                  fmt::format("{}: test accuracy {:.2f}% on {}", options->file, 100.0 * accuracy, options->world));
   });
 
-  auto* segmenter = eval->add_subcommand(
-      "segmenter", "print a shapes segmenter's mean IoU, per-part IoU and pixel accuracy");
+  auto* segmenter =
+      eval->add_subcommand("segmenter", "print a shapes segmenter's mean IoU, per-part IoU and pixel accuracy");
   segmenter->add_option("file", options->file, "segmenter TorchScript file")->required();
-  segmenter->add_option("--test-images", options->test_images, "held-out test images")
-      ->capture_default_str();
+  segmenter->add_option("--test-images", options->test_images, "held-out test images")->capture_default_str();
   segmenter->fallthrough();
   segmenter->callback([options, &global]() {
     const auto device = configure_runtime(global.runtime);
@@ -169,8 +164,8 @@ void register_eval(CLI::App& app, GlobalOptions& global) {
     print_summary(global, summary,
                   fmt::format("{}: mean IoU {:.3f}, pixel accuracy {:.2f}% on {} held-out shapes "
                               "images\nper-part IoU: {}",
-                              options->file, metrics.mean_iou, 100.0 * metrics.pixel_accuracy,
-                              metrics.images, part_iou_line(metrics)));
+                              options->file, metrics.mean_iou, 100.0 * metrics.pixel_accuracy, metrics.images,
+                              part_iou_line(metrics)));
   });
 }
 

@@ -40,9 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--device", global.runtime.device, "cpu (default) or cuda")->capture_default_str();
   app.add_option("--threads", global.runtime.threads, "intra-op threads (0: all cores)")->capture_default_str();
   app.add_flag("--json", global.json, "print a machine-readable JSON summary on stdout");
-  for (auto* registrar : {register_init, register_info, register_pairs, register_fit, register_sample,
-                          register_reconstruct, register_train, register_eval, register_generator,
-                          register_render, register_sweep})
+  for (auto* registrar :
+       {register_init, register_info, register_pairs, register_fit, register_sample, register_reconstruct,
+        register_train, register_eval, register_generator, register_render, register_sweep})
     registrar(app, global);
   // Global options may also follow the subcommand name.
   for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->fallthrough();

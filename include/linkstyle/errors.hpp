@@ -19,8 +19,7 @@ class Error : public std::runtime_error {
   Error(const std::string& subject, const std::string& problem)
       : std::runtime_error(subject + ": " + problem), subject_(subject) {}
   Error(const char* subject, const std::string& problem) : Error(std::string(subject), problem) {}
-  Error(const std::filesystem::path& file, const std::string& problem)
-      : Error(file.string(), problem) {}
+  Error(const std::filesystem::path& file, const std::string& problem) : Error(file.string(), problem) {}
 
   const std::string& subject() const { return subject_; }
 

@@ -128,8 +128,8 @@ torch::Tensor concept_levels(const std::vector<std::vector<PartMeasures>>& parts
 // levels standardised within classes, ridge 1e-2), each level over the images where it is
 // defined; hue and angle levels are first centred on their circular mean within each class.
 struct ConceptProbe {
-  torch::Tensor partial;     // [D, F] float64, F = measured_factors().size()
-  torch::Tensor feature_sd;  // [D] float64: each unit's within-class standard deviation
+  torch::Tensor partial;        // [D, F] float64, F = measured_factors().size()
+  torch::Tensor feature_sd;     // [D] float64: each unit's within-class standard deviation
   std::vector<int64_t> images;  // per level: the images it was defined on
 };
 ConceptProbe probe_concept_levels(const torch::Tensor& features, const torch::Tensor& levels,
@@ -142,9 +142,8 @@ ConceptProbe probe_rendered_concepts(const Classifier& classifier, const PartSou
                                      int64_t batch_size = 256);
 // The concept probe over `images` generated images, class-balanced over the shapes classes
 // (generator class c = shapes class c), latents drawn as the pairs draw them (seed, psi).
-ConceptProbe probe_generated_concepts(const Classifier& classifier, const Generator& generator,
-                                      const PartSource& parts, int64_t images, uint64_t seed, double psi,
-                                      int64_t batch_size = 256);
+ConceptProbe probe_generated_concepts(const Classifier& classifier, const Generator& generator, const PartSource& parts,
+                                      int64_t images, uint64_t seed, double psi, int64_t batch_size = 256);
 
 // A correlation over units with its permutation p-value (two-sided).
 struct UnitProfileMatch {

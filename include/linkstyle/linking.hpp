@@ -38,8 +38,7 @@ class LinkingStatistics {
 
   // Adds rows of features [n, D] and latents [n, w_dim] (any float dtype, any device).
   // `source` names where the rows come from, for the error on NaN/Inf or wrong shapes.
-  void add(const torch::Tensor& features, const torch::Tensor& latents,
-           const std::string& source = "pairs");
+  void add(const torch::Tensor& features, const torch::Tensor& latents, const std::string& source = "pairs");
 
   int64_t count() const;
   int64_t feature_dim() const { return feature_dim_; }
@@ -86,11 +85,11 @@ struct FitOptions {
 };
 
 struct FitReport {
-  std::string method;           // "ols" or "ridge"
-  double penalty = 0.0;         // ridge alpha (absolute, as scikit-learn's Ridge(alpha))
-  int64_t rank = 0;             // effective rank of C_rr used by the solution
-  int64_t dead_features = 0;    // features with zero variance (coefficients set to 0)
-  std::string solver;           // "cholesky" or "eigh"
+  std::string method;                                // "ols" or "ridge"
+  double penalty = 0.0;                              // ridge alpha (absolute, as scikit-learn's Ridge(alpha))
+  int64_t rank = 0;                                  // effective rank of C_rr used by the solution
+  int64_t dead_features = 0;                         // features with zero variance (coefficients set to 0)
+  std::string solver;                                // "cholesky" or "eigh"
   std::vector<std::pair<double, double>> gcv_curve;  // (penalty, GCV mean squared error)
   double seconds = 0.0;
 };

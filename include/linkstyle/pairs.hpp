@@ -73,17 +73,16 @@ struct PairsInterrupted : std::runtime_error {
 };
 
 // Generates (or resumes) the pairs of a study; returns the final manifest.
-PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier,
-                             const Generator& generator, const PairsRunOptions& options = {});
+PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
+                             const PairsRunOptions& options = {});
 
 // The latents of (class, batch) as generate_pairs draws them: [batch_size, z_dim] float32.
-torch::Tensor draw_latents(uint64_t seed, int64_t generator_class, int64_t batch_index,
-                           int64_t batch_size, int64_t z_dim);
+torch::Tensor draw_latents(uint64_t seed, int64_t generator_class, int64_t batch_index, int64_t batch_size,
+                           int64_t z_dim);
 
 // Calls visit(features [n,D], latents [n,w_dim], first_row) for every shard, memory-mapped.
-void for_each_pair_shard(
-    const PairsManifest& manifest,
-    const std::function<void(const torch::Tensor&, const torch::Tensor&, int64_t)>& visit);
+void for_each_pair_shard(const PairsManifest& manifest,
+                         const std::function<void(const torch::Tensor&, const torch::Tensor&, int64_t)>& visit);
 
 // Fits the study's linking network from its pairs (using the statistics accumulated while the
 // pairs were made unless recompute is set) and measures it on the held-out rows.
@@ -94,7 +93,7 @@ struct LinkingFit {
   bool statistics_reused = false;
   double seconds_statistics = 0.0, seconds_solve = 0.0, seconds_metrics = 0.0;
 };
-LinkingFit fit_from_pairs(const PairsManifest& manifest, const FitOptions& options,
-                          double holdout_fraction, bool recompute_statistics);
+LinkingFit fit_from_pairs(const PairsManifest& manifest, const FitOptions& options, double holdout_fraction,
+                          bool recompute_statistics);
 
 }  // namespace linkstyle

@@ -21,9 +21,9 @@
 namespace linkstyle {
 
 struct PartMeasures {
-  int part = 0;           // label value
-  double area = 0;        // pixels of the part mask M
-  double luminance = 0;   // mean over M of (0.299 R + 0.587 G + 0.114 B) / 3, R,G,B in 0..255 (max 85)
+  int part = 0;          // label value
+  double area = 0;       // pixels of the part mask M
+  double luminance = 0;  // mean over M of (0.299 R + 0.587 G + 0.114 B) / 3, R,G,B in 0..255 (max 85)
   // Mean over M of the local entropy (bits) of the 8-bit grey image (cv::COLOR_RGB2GRAY): the
   // histogram of the grey levels inside a disk of radius 5 (81 pixels, clipped to the image).
   double entropy = 0;
@@ -55,7 +55,7 @@ struct PartMotion {
 // 9 px box window, 3 iterations, polynomial neighbourhood 5 with sigma 1.1. Like any local flow
 // it sees motion only where there is texture or an edge: inside a large flat part the mean is
 // biased towards 0.
-std::vector<PartMotion> measure_part_motion(const cv::Mat& first, const cv::Mat& last,
-                                            const cv::Mat& first_labels, int num_parts);
+std::vector<PartMotion> measure_part_motion(const cv::Mat& first, const cv::Mat& last, const cv::Mat& first_labels,
+                                            int num_parts);
 
 }  // namespace linkstyle

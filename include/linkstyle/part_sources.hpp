@@ -48,9 +48,8 @@ std::unique_ptr<PartSource> load_segmenter_parts(const std::filesystem::path& fi
 
 // Fits k-means with `clusters` centres on the feature-map pixels of the images made from
 // `latents` (at most `max_pixels` pixels, drawn with `seed`).
-std::unique_ptr<PartSource> fit_kmeans_parts(const Generator& generator, const torch::Tensor& latents,
-                                             int64_t clusters, uint64_t seed, int64_t max_pixels = 20000,
-                                             int64_t iterations = 30);
+std::unique_ptr<PartSource> fit_kmeans_parts(const Generator& generator, const torch::Tensor& latents, int64_t clusters,
+                                             uint64_t seed, int64_t max_pixels = 20000, int64_t iterations = 30);
 
 std::unique_ptr<PartSource> whole_image_parts();
 

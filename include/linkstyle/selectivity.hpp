@@ -35,11 +35,11 @@ struct NormBins {
 NormBins assign_norm_bins(const std::vector<double>& ranges, int64_t bins);
 
 struct Selectivity {
-  torch::Tensor z;               // [U, C] float64 (NaN: not tested)
-  torch::Tensor p_normal;        // [U, C]
-  torch::Tensor p_empirical;     // [U, C]
-  torch::Tensor significant;     // [U, C] bool
-  std::vector<int64_t> label;    // per unit: concept index, -1 when none is significant
+  torch::Tensor z;             // [U, C] float64 (NaN: not tested)
+  torch::Tensor p_normal;      // [U, C]
+  torch::Tensor p_empirical;   // [U, C]
+  torch::Tensor significant;   // [U, C] bool
+  std::vector<int64_t> label;  // per unit: concept index, -1 when none is significant
 };
 
 Selectivity score_selectivity(const torch::Tensor& profile, const std::vector<int64_t>& unit_bins,

@@ -60,7 +60,7 @@ struct StudyConfig {
   std::filesystem::path folder;
   std::filesystem::path classifier;  // resolved (absolute or relative to cwd)
   std::filesystem::path generator;
-  std::filesystem::path segmenter;   // optional: segment(images) -> [N, K, H, W] (empty: none)
+  std::filesystem::path segmenter;  // optional: segment(images) -> [N, K, H, W] (empty: none)
   PairsSettings pairs;
   FitSettings fit;
   SweepSettings sweep;

@@ -41,10 +41,10 @@ namespace linkstyle {
 
 // The tuning samples a sweep starts from.
 struct TuningSet {
-  torch::Tensor features;            // r0 [S, D] float32
-  torch::Tensor latents;             // L(r0) [S, w_dim] float32
-  torch::Tensor generator_classes;   // [S] int64
-  torch::Tensor classifier_classes;  // [S] int64
+  torch::Tensor features;              // r0 [S, D] float32
+  torch::Tensor latents;               // L(r0) [S, w_dim] float32
+  torch::Tensor generator_classes;     // [S] int64
+  torch::Tensor classifier_classes;    // [S] int64
   torch::Tensor range_min, range_max;  // [D] float32: each unit's range over the samples
   int64_t size() const { return features.size(0); }
 };
@@ -59,11 +59,11 @@ torch::Tensor unit_sweep_latents(const LinkingNetwork& network, const TuningSet&
 
 // The measured form of a batch of latents: what the classifier and the part measures see.
 struct MeasuredImages {
-  torch::Tensor features;  // r' [N, D] float32 (CPU)
-  torch::Tensor logits;    // [N, K] float32 (CPU)
+  torch::Tensor features;                        // r' [N, D] float32 (CPU)
+  torch::Tensor logits;                          // [N, K] float32 (CPU)
   std::vector<std::vector<PartMeasures>> parts;  // per image
-  torch::Tensor images;    // [N, R, R, 3] uint8 (CPU), only when asked for
-  torch::Tensor labels;    // [N, R, R] int32 (CPU), only when asked for
+  torch::Tensor images;                          // [N, R, R, 3] uint8 (CPU), only when asked for
+  torch::Tensor labels;                          // [N, R, R] int32 (CPU), only when asked for
 };
 
 struct SweepModels {
@@ -115,8 +115,8 @@ const std::vector<std::string>& concept_measures();
 // part motion from dense optical flow; parts whose mean area over `areas_over_steps` is under
 // `min_area` are NaN.
 torch::Tensor endpoint_changes(const std::vector<PartMeasures>& first, const std::vector<PartMeasures>& last,
-                               const std::vector<PartMotion>& motion, const torch::Tensor& mean_area,
-                               int64_t num_parts, int64_t side, double min_area);
+                               const std::vector<PartMotion>& motion, const torch::Tensor& mean_area, int64_t num_parts,
+                               int64_t side, double min_area);
 
 // The smallest mean area a part must have to be measured: 20 px at 128 x 128, scaled to side^2.
 double minimum_part_area(int64_t side);
@@ -139,7 +139,7 @@ struct SweepSummary {
   std::filesystem::path database;
   std::string part_source;
   int64_t units = 0, units_resumed = 0, expressible = 0, labelled = 0;
-  int64_t images = 0;           // rendered and measured in this run (strips excluded)
+  int64_t images = 0;  // rendered and measured in this run (strips excluded)
   double seconds = 0, images_per_second = 0;
   std::vector<std::filesystem::path> strips;
   nlohmann::json to_json() const;

@@ -58,8 +58,7 @@ struct SafetensorsContent {
   MetadataMap metadata;  // the "__metadata__" entry (string -> string)
 };
 
-void write_safetensors(const std::filesystem::path& path, const TensorMap& tensors,
-                       const MetadataMap& metadata = {});
+void write_safetensors(const std::filesystem::path& path, const TensorMap& tensors, const MetadataMap& metadata = {});
 SafetensorsContent read_safetensors(const std::filesystem::path& path);
 
 }  // namespace linkstyle

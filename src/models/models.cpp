@@ -92,32 +92,25 @@ std::shared_ptr<torch::jit::Module> load_module(const fs::path& file, const c10:
   return module;
 }
 
-void require_method(const torch::jit::Module& module, const fs::path& file, const char* name,
-                    const char* role) {
+void require_method(const torch::jit::Module& module, const fs::path& file, const char* name, const char* role) {
   if (!module.find_method(name))
-    throw Error(file, std::string("missing method '") + name + "' required by the " + role +
-                          " contract " + kContract);
+    throw Error(file, std::string("missing method '") + name + "' required by the " + role + " contract " + kContract);
 }
 
-int64_t positive_int_attribute(const torch::jit::Module& module, const fs::path& file,
-                               const char* name) {
+int64_t positive_int_attribute(const torch::jit::Module& module, const fs::path& file, const char* name) {
   if (!module.hasattr(name))
-    throw Error(file, std::string("missing attribute '") + name +
-                          "' required by the generator contract " + kContract);
+    throw Error(file, std::string("missing attribute '") + name + "' required by the generator contract " + kContract);
   const c10::IValue value = module.attr(name);
   if (!value.isInt())
-    throw Error(file, std::string("attribute '") + name + "' must be an int, found " +
-                          value.tagKind());
+    throw Error(file, std::string("attribute '") + name + "' must be an int, found " + value.tagKind());
   const int64_t number = value.toInt();
   if (number <= 0)
-    throw Error(file, std::string("attribute '") + name + "' must be > 0, found " +
-                          std::to_string(number));
+    throw Error(file, std::string("attribute '") + name + "' must be > 0, found " + std::to_string(number));
   return number;
 }
 
 // Optional class_names: List[str]. Empty when absent.
-std::vector<std::string> class_names_attribute(const torch::jit::Module& module,
-                                               const fs::path& file) {
+std::vector<std::string> class_names_attribute(const torch::jit::Module& module, const fs::path& file) {
   std::vector<std::string> names;
   if (!module.hasattr("class_names")) return names;
   const c10::IValue value = module.attr("class_names");
@@ -142,38 +135,33 @@ c10::IValue call(const torch::jit::Module& module, const fs::path& file, const c
   }
 }
 
-torch::Tensor call_tensor(const torch::jit::Module& module, const fs::path& file,
-                          const char* name, std::vector<c10::IValue> inputs) {
+torch::Tensor call_tensor(const torch::jit::Module& module, const fs::path& file, const char* name,
+                          std::vector<c10::IValue> inputs) {
   c10::IValue out = call(module, file, name, std::move(inputs));
-  if (!out.isTensor())
-    throw Error(file, std::string(name) + " returned " + out.tagKind() + ", expected a Tensor");
+  if (!out.isTensor()) throw Error(file, std::string(name) + " returned " + out.tagKind() + ", expected a Tensor");
   return out.toTensor();
 }
 
 void check_output(const fs::path& file, const char* name, const torch::Tensor& out,
                   const std::vector<int64_t>& expected) {
   if (!shape_matches(out, expected))
-    throw Error(file, std::string(name) + " returned shape " + shape_string(out.sizes()) +
-                          ", expected " + expected_string(expected));
+    throw Error(file, std::string(name) + " returned shape " + shape_string(out.sizes()) + ", expected " +
+                          expected_string(expected));
   if (!out.is_floating_point())
-    throw Error(file, std::string(name) + " returned dtype " +
-                          std::string(c10::toString(out.scalar_type())) +
+    throw Error(file, std::string(name) + " returned dtype " + std::string(c10::toString(out.scalar_type())) +
                           ", expected a floating-point tensor");
 }
 
 // Checks an input tensor's rank, sizes (negative = any) and floating dtype.
-void check_input(const fs::path& file, const char* method, const char* what,
-                 const torch::Tensor& tensor, const std::vector<int64_t>& expected) {
-  if (!tensor.defined())
-    throw Error(file, std::string(method) + ": " + what + " is an undefined tensor");
+void check_input(const fs::path& file, const char* method, const char* what, const torch::Tensor& tensor,
+                 const std::vector<int64_t>& expected) {
+  if (!tensor.defined()) throw Error(file, std::string(method) + ": " + what + " is an undefined tensor");
   if (!shape_matches(tensor, expected))
-    throw Error(file, std::string(method) + ": " + what + " has shape " +
-                          shape_string(tensor.sizes()) + ", expected " +
+    throw Error(file, std::string(method) + ": " + what + " has shape " + shape_string(tensor.sizes()) + ", expected " +
                           expected_string(expected));
   if (!tensor.is_floating_point())
     throw Error(file, std::string(method) + ": " + what + " has dtype " +
-                          std::string(c10::toString(tensor.scalar_type())) +
-                          ", expected a floating-point tensor");
+                          std::string(c10::toString(tensor.scalar_type())) + ", expected a floating-point tensor");
 }
 
 std::string default_class_name(const std::vector<std::string>& names, int64_t k) {
@@ -207,31 +195,27 @@ Classifier Classifier::load(const fs::path& file, const c10::Device& device) {
   int64_t input_size = 64;
   if (module.hasattr("input_size")) {
     const c10::IValue value = module.attr("input_size");
-    if (!value.isInt() || value.toInt() <= 0)
-      throw Error(file, "attribute 'input_size' must be an int > 0");
+    if (!value.isInt() || value.toInt() <= 0) throw Error(file, "attribute 'input_size' must be an int > 0");
     input_size = value.toInt();
   }
 
   torch::NoGradGuard no_grad;
-  const auto probe = torch::zeros({2, 3, input_size, input_size},
-                                  torch::TensorOptions().dtype(torch::kFloat).device(device));
+  const auto probe =
+      torch::zeros({2, 3, input_size, input_size}, torch::TensorOptions().dtype(torch::kFloat).device(device));
   const torch::Tensor r = call_tensor(module, file, "features", {probe});
   check_output(file, "features", r, {2, -1});
-  if (r.size(1) <= 0) throw Error(file, "features returned shape " + shape_string(r.sizes()) +
-                                            ", expected [2,D] with D > 0");
+  if (r.size(1) <= 0)
+    throw Error(file, "features returned shape " + shape_string(r.sizes()) + ", expected [2,D] with D > 0");
   model.feature_dim_ = r.size(1);
 
   const torch::Tensor logits = call_tensor(module, file, "head", {r});
   check_output(file, "head", logits, {2, -1});
   if (logits.size(1) <= 0)
-    throw Error(file, "head returned shape " + shape_string(logits.sizes()) +
-                          ", expected [2,K] with K > 0");
+    throw Error(file, "head returned shape " + shape_string(logits.sizes()) + ", expected [2,K] with K > 0");
   model.num_classes_ = logits.size(1);
-  if (!model.class_names_.empty() &&
-      static_cast<int64_t>(model.class_names_.size()) != model.num_classes_)
+  if (!model.class_names_.empty() && static_cast<int64_t>(model.class_names_.size()) != model.num_classes_)
     throw Error(file, "attribute 'class_names' has " + std::to_string(model.class_names_.size()) +
-                          " names but head returns " + std::to_string(model.num_classes_) +
-                          " classes");
+                          " names but head returns " + std::to_string(model.num_classes_) + " classes");
   return model;
 }
 
@@ -270,8 +254,7 @@ Generator Generator::load(const fs::path& file, const c10::Device& device) {
   model.num_classes_ = positive_int_attribute(module, file, "num_classes");
   model.resolution_ = positive_int_attribute(module, file, "resolution");
   model.class_names_ = class_names_attribute(module, file);
-  if (!model.class_names_.empty() &&
-      static_cast<int64_t>(model.class_names_.size()) != model.num_classes_)
+  if (!model.class_names_.empty() && static_cast<int64_t>(model.class_names_.size()) != model.num_classes_)
     throw Error(file, "attribute 'class_names' has " + std::to_string(model.class_names_.size()) +
                           " names but num_classes is " + std::to_string(model.num_classes_));
   model.has_synthesis_features_ = module.find_method("synthesis_features").has_value();
@@ -288,28 +271,26 @@ Generator Generator::load(const fs::path& file, const c10::Device& device) {
   return model;
 }
 
-torch::Tensor Generator::mapping(const torch::Tensor& z, const torch::Tensor& classes,
-                                 double psi) const {
+torch::Tensor Generator::mapping(const torch::Tensor& z, const torch::Tensor& classes, double psi) const {
   check_input(file_, "mapping", "z", z, {-1, z_dim_});
   if (!classes.defined()) throw Error(file_, "mapping: classes is an undefined tensor");
   if (!shape_matches(classes, {z.size(0)}))
-    throw Error(file_, "mapping: classes has shape " + shape_string(classes.sizes()) +
-                           ", expected [" + std::to_string(z.size(0)) + "]");
+    throw Error(file_, "mapping: classes has shape " + shape_string(classes.sizes()) + ", expected [" +
+                           std::to_string(z.size(0)) + "]");
   if (classes.scalar_type() != torch::kLong)
-    throw Error(file_, "mapping: classes has dtype " +
-                           std::string(c10::toString(classes.scalar_type())) +
-                           ", expected int64");
+    throw Error(file_,
+                "mapping: classes has dtype " + std::string(c10::toString(classes.scalar_type())) + ", expected int64");
   if (!std::isfinite(psi)) throw Error(file_, "mapping: psi must be finite");
   if (classes.numel() > 0) {
     const int64_t low = classes.min().item<int64_t>();
     const int64_t high = classes.max().item<int64_t>();
     if (low < 0 || high >= num_classes_)
-      throw Error(file_, "mapping: class index " + std::to_string(low < 0 ? low : high) +
-                             " out of range [0," + std::to_string(num_classes_) + ")");
+      throw Error(file_, "mapping: class index " + std::to_string(low < 0 ? low : high) + " out of range [0," +
+                             std::to_string(num_classes_) + ")");
   }
   GradScope scope(z);
-  const torch::Tensor w = call_tensor(*module_, file_, "mapping",
-                                      {z.to(device_, torch::kFloat), classes.to(device_), psi});
+  const torch::Tensor w =
+      call_tensor(*module_, file_, "mapping", {z.to(device_, torch::kFloat), classes.to(device_), psi});
   check_output(file_, "mapping", w, {z.size(0), w_dim_});
   return w;
 }
@@ -317,40 +298,34 @@ torch::Tensor Generator::mapping(const torch::Tensor& z, const torch::Tensor& cl
 torch::Tensor Generator::synthesis(const torch::Tensor& w) const {
   check_input(file_, "synthesis", "w", w, {-1, w_dim_});
   GradScope scope(w);
-  const torch::Tensor images =
-      call_tensor(*module_, file_, "synthesis", {w.to(device_, torch::kFloat)});
+  const torch::Tensor images = call_tensor(*module_, file_, "synthesis", {w.to(device_, torch::kFloat)});
   check_output(file_, "synthesis", images, {w.size(0), 3, resolution_, resolution_});
   return images;
 }
 
 std::vector<torch::Tensor> Generator::synthesis_features(const torch::Tensor& w) const {
-  if (!has_synthesis_features_)
-    throw Error(file_, "the generator has no synthesis_features method");
+  if (!has_synthesis_features_) throw Error(file_, "the generator has no synthesis_features method");
   check_input(file_, "synthesis_features", "w", w, {-1, w_dim_});
   GradScope scope(w);
-  const c10::IValue out =
-      call(*module_, file_, "synthesis_features", {w.to(device_, torch::kFloat)});
+  const c10::IValue out = call(*module_, file_, "synthesis_features", {w.to(device_, torch::kFloat)});
   if (!out.isTensorList() && !(out.isList() || out.isTuple()))
-    throw Error(file_, std::string("synthesis_features returned ") + out.tagKind() +
-                           ", expected List[Tensor]");
+    throw Error(file_, std::string("synthesis_features returned ") + out.tagKind() + ", expected List[Tensor]");
   std::vector<torch::Tensor> maps;
   if (out.isTensorList()) {
     maps = out.toTensorVector();
   } else {
-    const auto elements = out.isTuple() ? out.toTupleRef().elements().vec()
-                                        : out.toListRef().vec();
+    const auto elements = out.isTuple() ? out.toTupleRef().elements().vec() : out.toListRef().vec();
     for (const c10::IValue& element : elements) {
       if (!element.isTensor())
-        throw Error(file_, "synthesis_features returned a list holding " +
-                               std::string(element.tagKind()) + ", expected tensors");
+        throw Error(file_, "synthesis_features returned a list holding " + std::string(element.tagKind()) +
+                               ", expected tensors");
       maps.push_back(element.toTensor());
     }
   }
   for (const torch::Tensor& map : maps)
     if (map.dim() < 1 || map.size(0) != w.size(0))
-      throw Error(file_, "synthesis_features returned a map of shape " +
-                             shape_string(map.sizes()) + ", expected batch size " +
-                             std::to_string(w.size(0)) + " first");
+      throw Error(file_, "synthesis_features returned a map of shape " + shape_string(map.sizes()) +
+                             ", expected batch size " + std::to_string(w.size(0)) + " first");
   return maps;
 }
 

@@ -20,12 +20,11 @@ namespace {
 
 constexpr int64_t kSamplesPerClass = 256;  // for w_avg and the head's class means
 constexpr double kCalibrationPsi = 0.7;
-constexpr double kEmbeddingScale = 2.0;     // class embeddings dominate z in the mapping
+constexpr double kEmbeddingScale = 2.0;  // class embeddings dominate z in the mapping
 constexpr double kLeakySlope = 0.2;
 
 // Normal weights scaled by gain / sqrt(fan_in), drawn from the builder's private generator.
-torch::Tensor init_weight(at::Generator& rng, c10::IntArrayRef sizes, int64_t fan_in,
-                          double gain = 1.0) {
+torch::Tensor init_weight(at::Generator& rng, c10::IntArrayRef sizes, int64_t fan_in, double gain = 1.0) {
   return torch::randn(sizes, rng, torch::kFloat) * (gain / std::sqrt(static_cast<double>(fan_in)));
 }
 
@@ -40,8 +39,7 @@ c10::List<std::string> tiny_class_names(int64_t count) {
 void check_spec(const fs::path& folder, const TinyModelSpec& spec) {
   auto positive = [&](const char* name, int64_t value) {
     if (value <= 0)
-      throw Error(folder, std::string("tiny model spec: ") + name + " must be > 0, got " +
-                              std::to_string(value));
+      throw Error(folder, std::string("tiny model spec: ") + name + " must be > 0, got " + std::to_string(value));
   };
   positive("z_dim", spec.z_dim);
   positive("w_dim", spec.w_dim);
@@ -49,8 +47,7 @@ void check_spec(const fs::path& folder, const TinyModelSpec& spec) {
   positive("resolution", spec.resolution);
   positive("feature_dim", spec.feature_dim);
   if (spec.resolution % 4 != 0)
-    throw Error(folder, "tiny model spec: resolution must be a multiple of 4, got " +
-                            std::to_string(spec.resolution));
+    throw Error(folder, "tiny model spec: resolution must be a multiple of 4, got " + std::to_string(spec.resolution));
 }
 
 // Spatial sizes of the synthesis stages after the 4x4 start: doubling, the last one clipped to
@@ -80,26 +77,19 @@ torch::jit::Module build_generator(const TinyModelSpec& spec, at::Generator& rng
   m.register_attribute("w_dim", c10::IntType::get(), spec.w_dim);
   m.register_attribute("num_classes", c10::IntType::get(), spec.num_classes);
   m.register_attribute("resolution", c10::IntType::get(), spec.resolution);
-  m.register_attribute("class_names", c10::ListType::ofStrings(),
-                       tiny_class_names(spec.num_classes));
+  m.register_attribute("class_names", c10::ListType::ofStrings(), tiny_class_names(spec.num_classes));
 
   const double leaky_gain = std::sqrt(2.0 / (1.0 + kLeakySlope * kLeakySlope));
-  m.register_parameter("embed",
-                       torch::randn({spec.num_classes, embed_dim}, rng, torch::kFloat) *
-                           kEmbeddingScale,
+  m.register_parameter("embed", torch::randn({spec.num_classes, embed_dim}, rng, torch::kFloat) * kEmbeddingScale,
                        false);
-  m.register_parameter("map1_w",
-                       init_weight(rng, {spec.z_dim + embed_dim, hidden},
-                                   spec.z_dim + embed_dim, leaky_gain),
+  m.register_parameter("map1_w", init_weight(rng, {spec.z_dim + embed_dim, hidden}, spec.z_dim + embed_dim, leaky_gain),
                        false);
   m.register_parameter("map1_b", zeros({hidden}), false);
   m.register_parameter("map2_w", init_weight(rng, {hidden, spec.w_dim}, hidden), false);
   m.register_parameter("map2_b", zeros({spec.w_dim}), false);
   m.register_buffer("w_avg", zeros({spec.num_classes, spec.w_dim}));
 
-  m.register_parameter("syn_in_w",
-                       init_weight(rng, {spec.w_dim, start_channels * 16}, spec.w_dim, leaky_gain),
-                       false);
+  m.register_parameter("syn_in_w", init_weight(rng, {spec.w_dim, start_channels * 16}, spec.w_dim, leaky_gain), false);
   m.register_parameter("syn_in_b", zeros({start_channels * 16}), false);
   int64_t channels = start_channels;
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -118,23 +108,23 @@ torch::jit::Module build_generator(const TinyModelSpec& spec, at::Generator& rng
 def mapping(self, z: Tensor, c: Tensor, psi: float) -> Tensor:
     e = self.embed.index_select(0, c)
     h = torch.cat([z, e], 1)
-    h = )" + leaky("torch.matmul(h, self.map1_w) + self.map1_b") + R"(
+    h = )" + leaky("torch.matmul(h, self.map1_w) + self.map1_b") +
+                       R"(
     w = torch.matmul(h, self.map2_w) + self.map2_b
     avg = self.w_avg.index_select(0, c)
     return avg + psi * (w - avg)
 
 def synthesis_features(self, w: Tensor) -> List[Tensor]:
     x = torch.matmul(w, self.syn_in_w) + self.syn_in_b
-    x = )" + leaky("x.reshape([w.size(0), " + std::to_string(start_channels) + ", 4, 4])") + R"(
+    x = )" + leaky("x.reshape([w.size(0), " + std::to_string(start_channels) + ", 4, 4])") +
+                       R"(
     maps: List[Tensor] = [x]
 )";
   for (size_t i = 0; i < sizes.size(); ++i) {
     const std::string side = std::to_string(sizes[i]);
     const std::string conv = "conv" + std::to_string(i);
     source += "    x = torch.upsample_nearest2d(x, [" + side + ", " + side + "])\n";
-    source += "    x = " +
-              leaky("torch.conv2d(x, self." + conv + "_w, self." + conv + "_b, [1, 1], [1, 1])") +
-              "\n";
+    source += "    x = " + leaky("torch.conv2d(x, self." + conv + "_w, self." + conv + "_b, [1, 1], [1, 1])") + "\n";
     source += "    maps.append(x)\n";
   }
   source += R"(    return maps
@@ -154,14 +144,11 @@ torch::jit::Module build_classifier(const TinyModelSpec& spec, at::Generator& rn
   const int64_t hidden = 16;
   torch::jit::Module m("TinyClassifier");
   m.register_attribute("input_size", c10::IntType::get(), spec.resolution);
-  m.register_attribute("class_names", c10::ListType::ofStrings(),
-                       tiny_class_names(spec.num_classes));
+  m.register_attribute("class_names", c10::ListType::ofStrings(), tiny_class_names(spec.num_classes));
   const double relu_gain = std::sqrt(2.0);
   m.register_parameter("conv1_w", init_weight(rng, {hidden, 3, 3, 3}, 27, relu_gain), false);
   m.register_parameter("conv1_b", zeros({hidden}), false);
-  m.register_parameter("conv2_w",
-                       init_weight(rng, {spec.feature_dim, hidden, 3, 3}, hidden * 9, relu_gain),
-                       false);
+  m.register_parameter("conv2_w", init_weight(rng, {spec.feature_dim, hidden, 3, 3}, hidden * 9, relu_gain), false);
   m.register_parameter("conv2_b", zeros({spec.feature_dim}), false);
   // Set by calibrate_head.
   m.register_parameter("head_w", zeros({spec.num_classes, spec.feature_dim}), false);
@@ -199,8 +186,7 @@ void estimate_w_avg(torch::jit::Module& generator, const TinyModelSpec& spec, at
 // Data-dependent output scale: rescales the two colour paths so that each contributes a
 // pre-tanh standard deviation of kOutputStd over samples at psi = 1 (few saturated pixels),
 // and sets the output bias so that each channel is centred.
-void normalise_output(torch::jit::Module& generator, const TinyModelSpec& spec,
-                      at::Generator& rng) {
+void normalise_output(torch::jit::Module& generator, const TinyModelSpec& spec, at::Generator& rng) {
   constexpr double kOutputStd = 0.5;
   const int64_t n = kSamplesPerClass;
   const auto z = torch::randn({n * spec.num_classes, spec.z_dim}, rng, torch::kFloat);
@@ -225,8 +211,8 @@ void normalise_output(torch::jit::Module& generator, const TinyModelSpec& spec,
 //             = [r . (mu_k - m) - (||mu_k||^2 - ||m||^2) / 2] / sigma^2 + const'(r),
 // with m the mean of the class means (centring only keeps the logits small; the argmax and
 // the softmax are unchanged).
-void calibrate_head(torch::jit::Module& classifier, const torch::jit::Module& generator,
-                    const TinyModelSpec& spec, at::Generator& rng) {
+void calibrate_head(torch::jit::Module& classifier, const torch::jit::Module& generator, const TinyModelSpec& spec,
+                    at::Generator& rng) {
   std::vector<torch::Tensor> means;
   torch::Tensor squared_deviation = torch::zeros({}, torch::kDouble);
   for (int64_t k = 0; k < spec.num_classes; ++k) {

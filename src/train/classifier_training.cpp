@@ -41,7 +41,6 @@ const char* const kArchitecture =
     "resnet: stem conv3x3 32; 4 stages x 1 basic block (32, 64, 128, 256; stride 2 at stages 2-4; "
     "1x1 projection shortcut); group norm (8 groups); global average pool; linear head";
 
-
 // Kaiming-normal conv weights, drawn from the builder's private generator.
 torch::Tensor conv_weight(at::Generator& rng, int64_t out, int64_t in, int64_t kernel) {
   const double fan_in = static_cast<double>(in * kernel * kernel);
@@ -54,8 +53,8 @@ std::string conv(const std::string& x, const std::string& weight, int64_t stride
 }
 
 std::string norm(const std::string& x, const std::string& name) {
-  return "torch.group_norm(" + x + ", " + std::to_string(kGroups) + ", self." + name + "_g, self." +
-         name + "_b, 1e-5, True)";
+  return "torch.group_norm(" + x + ", " + std::to_string(kGroups) + ", self." + name + "_g, self." + name +
+         "_b, 1e-5, True)";
 }
 
 // The forward pass of a built-in classifier from the input to the last stage's output h, as
@@ -64,7 +63,8 @@ std::string resnet_body(const torch::jit::Module& m, bool collect_stages) {
   std::string body = R"(    if x.size(2) != self.input_size or x.size(3) != self.input_size:
         x = torch.upsample_bilinear2d(x, [self.input_size, self.input_size], False)
     x = (x - 0.5) / 0.5
-    h = torch.relu()" + norm(conv("x", "stem_w", 1, 1), "stem_n") + ")\n";
+    h = torch.relu()" +
+                     norm(conv("x", "stem_w", 1, 1), "stem_n") + ")\n";
   if (collect_stages) body += "    stages: List[Tensor] = []\n";
   for (int stage = 1; stage <= 4; ++stage) {
     const std::string b = "b" + std::to_string(stage);
@@ -81,8 +81,7 @@ std::string resnet_body(const torch::jit::Module& m, bool collect_stages) {
 }
 
 std::string feature_pyramid_source(const torch::jit::Module& m) {
-  return "def feature_pyramid(self, x: Tensor) -> List[Tensor]:\n" + resnet_body(m, true) +
-         "    return stages\n";
+  return "def feature_pyramid(self, x: Tensor) -> List[Tensor]:\n" + resnet_body(m, true) + "    return stages\n";
 }
 
 void check_world(const std::string& world) {
@@ -99,8 +98,8 @@ class TrainingData {
  public:
   TrainingData(const ClassifierTrainingOptions& options) : options_(options) {
     if (options.world == "fashion") {
-      fashion_ = FashionMnist::load(
-          options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, true);
+      fashion_ =
+          FashionMnist::load(options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, true);
     } else {
       // Training seeds: (seed << 40) + index of the image in the run, below 2^63.
       if (options.seed >= (uint64_t{1} << 22))
@@ -122,8 +121,8 @@ class TrainingData {
       auto rendered = world_.render(labels, seeds);
       return {rendered.images, rendered.labels};
     }
-    at::Generator rng = at::detail::createCPUGenerator(
-        splitmix64(splitmix64(options_.seed) + static_cast<uint64_t>(step)));
+    at::Generator rng =
+        at::detail::createCPUGenerator(splitmix64(splitmix64(options_.seed) + static_cast<uint64_t>(step)));
     const int64_t n = fashion_.images.size(0);
     const auto index = torch::randint(n, {b}, rng, torch::kLong);
     auto images = fashion_.images.index_select(0, index);
@@ -136,8 +135,7 @@ class TrainingData {
     const auto offset = offsets.accessor<int64_t, 2>();
     std::vector<torch::Tensor> crops;
     crops.reserve(static_cast<size_t>(b));
-    for (int64_t i = 0; i < b; ++i)
-      crops.push_back(padded[i].narrow(1, offset[i][0], 32).narrow(2, offset[i][1], 32));
+    for (int64_t i = 0; i < b; ++i) crops.push_back(padded[i].narrow(1, offset[i][0], 32).narrow(2, offset[i][1], 32));
     return {torch::stack(crops).contiguous(), labels};
   }
 
@@ -161,8 +159,7 @@ double test_accuracy(const std::string& world, int64_t test_images, const fs::pa
   int64_t count = 0;
   FashionMnist fashion;
   if (world == "fashion") {
-    fashion = FashionMnist::load(fashion_folder.empty() ? default_fashion_folder() : fashion_folder,
-                                 false);
+    fashion = FashionMnist::load(fashion_folder.empty() ? default_fashion_folder() : fashion_folder, false);
     count = fashion.images.size(0);
   } else {
     if (test_images < 1) throw Error("--test-images", "must be >= 1");
@@ -199,9 +196,8 @@ struct Checkpoint {
   double seconds = 0;
 };
 
-void write_checkpoint(const fs::path& file, const torch::jit::Module& module,
-                      const torch::optim::Adam& optimizer, const ClassifierTrainingOptions& options,
-                      const Checkpoint& state) {
+void write_checkpoint(const fs::path& file, const torch::jit::Module& module, const torch::optim::Adam& optimizer,
+                      const ClassifierTrainingOptions& options, const Checkpoint& state) {
   torch::serialize::OutputArchive archive;
   archive.write("module", module_bytes(module));
   torch::serialize::OutputArchive optimizer_archive;
@@ -224,8 +220,8 @@ const std::vector<std::string>& world_class_names(const std::string& world) {
   return world == "shapes" ? ShapesWorld::class_names() : FashionMnist::class_names();
 }
 
-torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class_names,
-                                           uint64_t seed, int64_t input_size) {
+torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class_names, uint64_t seed,
+                                           int64_t input_size) {
   torch::NoGradGuard no_grad;
   at::Generator rng = at::detail::createCPUGenerator(seed);
   const int64_t classes = static_cast<int64_t>(class_names.size());
@@ -267,8 +263,7 @@ def head(self, r: Tensor) -> Tensor:
 def forward(self, x: Tensor) -> Tensor:
     return self.head(self.features(x))
 )";
-  m.register_parameter("head_w",
-                       torch::randn({classes, in}, rng, torch::kFloat) * (0.01 / std::sqrt(double(in))),
+  m.register_parameter("head_w", torch::randn({classes, in}, rng, torch::kFloat) * (0.01 / std::sqrt(double(in))),
                        false);
   m.register_parameter("head_b", torch::zeros({classes}, torch::kFloat), false);
   m.define(source);
@@ -277,11 +272,10 @@ def forward(self, x: Tensor) -> Tensor:
 
 void define_feature_pyramid(torch::jit::Module& classifier, const fs::path& file) {
   if (classifier.find_method("feature_pyramid")) return;
-  for (const char* name : {"stem_w", "stem_n_g", "b1_c1_w", "b2_c1_w", "b3_c1_w", "b4_c1_w",
-                           "b4_n2_g", "input_size"})
+  for (const char* name : {"stem_w", "stem_n_g", "b1_c1_w", "b2_c1_w", "b3_c1_w", "b4_c1_w", "b4_n2_g", "input_size"})
     if (!classifier.hasattr(name))
-      throw Error(file, std::string("is not a built-in linkstyle classifier (no '") + name +
-                            "'), so it has no stages to read");
+      throw Error(
+          file, std::string("is not a built-in linkstyle classifier (no '") + name + "'), so it has no stages to read");
   try {
     classifier.define(feature_pyramid_source(classifier));
   } catch (const c10::Error& e) {
@@ -289,23 +283,20 @@ void define_feature_pyramid(torch::jit::Module& classifier, const fs::path& file
   }
 }
 
-double classifier_test_accuracy(const Classifier& classifier, const std::string& world,
-                                int64_t test_images, const fs::path& fashion_folder) {
+double classifier_test_accuracy(const Classifier& classifier, const std::string& world, int64_t test_images,
+                                const fs::path& fashion_folder) {
   if (classifier.num_classes() != static_cast<int64_t>(world_class_names(world).size()))
-    throw Error(classifier.file(), "has " + std::to_string(classifier.num_classes()) +
-                                       " classes, the " + world + " world " +
-                                       std::to_string(world_class_names(world).size()));
-  return test_accuracy(world, test_images, fashion_folder, [&](const torch::Tensor& x) {
-    return classifier.head(classifier.features(x));
-  });
+    throw Error(classifier.file(), "has " + std::to_string(classifier.num_classes()) + " classes, the " + world +
+                                       " world " + std::to_string(world_class_names(world).size()));
+  return test_accuracy(world, test_images, fashion_folder,
+                       [&](const torch::Tensor& x) { return classifier.head(classifier.features(x)); });
 }
 
 ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& options) {
   check_world(options.world);
   if (options.output.empty()) throw Error("--output", "pass the model file to write (-o FILE)");
   if (options.steps < 1) throw Error("--steps", "must be >= 1, got " + std::to_string(options.steps));
-  if (options.batch_size < 1)
-    throw Error("--batch-size", "must be >= 1, got " + std::to_string(options.batch_size));
+  if (options.batch_size < 1) throw Error("--batch-size", "must be >= 1, got " + std::to_string(options.batch_size));
   if (options.checkpoint_every < 1)
     throw Error("--checkpoint-every", "must be >= 1, got " + std::to_string(options.checkpoint_every));
   if (options.learning_rate <= 0) throw Error("--learning-rate", "must be > 0");
@@ -337,12 +328,10 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
       const int64_t seed = value.toInt();
       archive.read("batch_size", value);
       const int64_t batch_size = value.toInt();
-      if (world != options.world || seed != static_cast<int64_t>(options.seed) ||
-          batch_size != options.batch_size)
-        throw Error(result.checkpoint,
-                    "was made for world " + world + ", seed " + std::to_string(seed) +
-                        ", batch size " + std::to_string(batch_size) +
-                        "; rerun with those options or remove the checkpoint folder");
+      if (world != options.world || seed != static_cast<int64_t>(options.seed) || batch_size != options.batch_size)
+        throw Error(result.checkpoint, "was made for world " + world + ", seed " + std::to_string(seed) +
+                                           ", batch size " + std::to_string(batch_size) +
+                                           "; rerun with those options or remove the checkpoint folder");
       archive.read("step", value);
       state.step = value.toInt();
       archive.read("seconds", value);
@@ -353,8 +342,7 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
       archive.read("optimizer", optimizer_archive);
       resumed = true;
     } catch (const c10::Error& e) {
-      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") +
-                                         e.what_without_backtrace());
+      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") + e.what_without_backtrace());
     }
   } else {
     module = build_resnet_classifier(world_class_names(options.world), options.seed);
@@ -383,13 +371,11 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
   const auto run_start = std::chrono::steady_clock::now();
   const double seconds_before = state.seconds;
   auto elapsed = [&] {
-    return seconds_before +
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
   };
   for (int64_t step = state.step + 1; step <= options.steps; ++step) {
     const double lr = training::cosine_learning_rate(options.learning_rate, step, options.steps);
-    for (auto& group : optimizer.param_groups())
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     const Batch batch = data.batch(step);
     const torch::Tensor logits = call(module, "forward", batch.images);
     const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch.labels);
@@ -398,15 +384,13 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
     optimizer.step();
     const double loss_value = loss.item<double>();
     if (!std::isfinite(loss_value))
-      throw Error(options.output, "training diverged at step " + std::to_string(step) +
-                                      " (loss is not finite)");
-    const double accuracy =
-        (logits.detach().argmax(1) == batch.labels).to(torch::kFloat).mean().item<double>();
+      throw Error(options.output, "training diverged at step " + std::to_string(step) + " (loss is not finite)");
+    const double accuracy = (logits.detach().argmax(1) == batch.labels).to(torch::kFloat).mean().item<double>();
     state.step = step;
     state.seconds = elapsed();
     char row[160];
-    std::snprintf(row, sizeof row, "%lld,%.6f,%.6f,%.3f\n", static_cast<long long>(step), loss_value,
-                  accuracy, state.seconds);
+    std::snprintf(row, sizeof row, "%lld,%.6f,%.6f,%.3f\n", static_cast<long long>(step), loss_value, accuracy,
+                  state.seconds);
     log << row << std::flush;
     if (step % options.checkpoint_every == 0 || step == options.steps)
       write_checkpoint(result.checkpoint, module, optimizer, options, state);
@@ -421,9 +405,8 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
   torch::NoGradGuard no_grad;
   for (auto& p : parameters) p.requires_grad_(false);
   module.eval();
-  result.test_accuracy =
-      test_accuracy(options.world, options.test_images, options.fashion_folder,
-                    [&](const torch::Tensor& x) { return call(module, "forward", x); });
+  result.test_accuracy = test_accuracy(options.world, options.test_images, options.fashion_folder,
+                                       [&](const torch::Tensor& x) { return call(module, "forward", x); });
   training::save_module_atomically(module, options.output);
   Classifier::load(options.output, c10::Device(c10::kCPU));  // the contract holds
   nlohmann::json card = {

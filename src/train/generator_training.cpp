@@ -116,13 +116,15 @@ def mapping(self, z: Tensor, c: Tensor, psi: float) -> Tensor:
     return avg + psi * (w - avg)
 
 def modulated(self, x: Tensor, w: Tensor, affine_w: Tensor, affine_b: Tensor, weight: Tensor, bias: Tensor, demodulate: bool) -> Tensor:
-    s = torch.linear(w, affine_w * )" + number(1.0 / std::sqrt(double(kWDim))) + R"(, affine_b)
+    s = torch.linear(w, affine_w * )" +
+            number(1.0 / std::sqrt(double(kWDim))) + R"(, affine_b)
     k = weight * (float(weight.size(1) * weight.size(2) * weight.size(3)) ** -0.5)
     y = torch.conv2d(x * s.unsqueeze(2).unsqueeze(3), k, None, [1, 1], [k.size(2) // 2, k.size(3) // 2])
     if demodulate:
         d = torch.rsqrt(torch.mm(s.square(), k.square().sum([2, 3]).t()) + 1e-8)
         y = y * d.unsqueeze(2).unsqueeze(3)
-        return torch.leaky_relu(y + bias.view(1, -1, 1, 1), 0.2) * )" + number(std::sqrt(2.0)) + R"(
+        return torch.leaky_relu(y + bias.view(1, -1, 1, 1), 0.2) * )" +
+            number(std::sqrt(2.0)) + R"(
     return y + bias.view(1, -1, 1, 1)
 
 def synthesis_all(self, w: Tensor) -> Tuple[Tensor, List[Tensor]]:
@@ -131,18 +133,16 @@ def synthesis_all(self, w: Tensor) -> Tuple[Tensor, List[Tensor]]:
 )";
   const auto& blocks = synthesis_blocks();
   m.register_parameter("const", randn({blocks[0].channels, 4, 4}), false);
-  auto add_layer = [&](const std::string& name, int64_t in_channels, int64_t out_channels,
-                       int64_t kernel, bool demodulate) {
+  auto add_layer = [&](const std::string& name, int64_t in_channels, int64_t out_channels, int64_t kernel,
+                       bool demodulate) {
     m.register_parameter(name + "_aw", randn({in_channels, kWDim}), false);
     m.register_parameter(name + "_ab", torch::ones({in_channels}), false);
     m.register_parameter(name + "_w", randn({out_channels, in_channels, kernel, kernel}), false);
     m.register_parameter(name + "_b", torch::zeros({out_channels}), false);
-    return "self.modulated({x}, w, self." + name + "_aw, self." + name + "_ab, self." + name +
-           "_w, self." + name + "_b, " + (demodulate ? "True" : "False") + ")";
+    return "self.modulated({x}, w, self." + name + "_aw, self." + name + "_ab, self." + name + "_w, self." + name +
+           "_b, " + (demodulate ? "True" : "False") + ")";
   };
-  auto call_on = [](std::string call, const std::string& x) {
-    return call.replace(call.find("{x}"), 3, x);
-  };
+  auto call_on = [](std::string call, const std::string& x) { return call.replace(call.find("{x}"), 3, x); };
   int64_t channels = blocks[0].channels;
   for (size_t i = 0; i < blocks.size(); ++i) {
     const Block& block = blocks[i];
@@ -190,18 +190,18 @@ struct SpectralConvImpl : torch::nn::Module {
     weight = register_parameter(
         "weight", torch::randn({out, in, kernel, kernel}) * std::sqrt(2.0 / double(in * kernel * kernel)));
     bias = register_parameter("bias", torch::zeros({out}));
-    u = register_buffer("u", torch::nn::functional::normalize(
-                                 torch::randn({out}), torch::nn::functional::NormalizeFuncOptions().dim(0)));
+    u = register_buffer("u", torch::nn::functional::normalize(torch::randn({out}),
+                                                              torch::nn::functional::NormalizeFuncOptions().dim(0)));
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
     const auto matrix = weight.view({weight.size(0), -1});
     if (is_training()) {
       torch::NoGradGuard no_grad;
-      const auto v = torch::nn::functional::normalize(
-          torch::mv(matrix.t(), u), torch::nn::functional::NormalizeFuncOptions().dim(0));
-      u.copy_(torch::nn::functional::normalize(torch::mv(matrix, v),
-                                               torch::nn::functional::NormalizeFuncOptions().dim(0)));
+      const auto v = torch::nn::functional::normalize(torch::mv(matrix.t(), u),
+                                                      torch::nn::functional::NormalizeFuncOptions().dim(0));
+      u.copy_(
+          torch::nn::functional::normalize(torch::mv(matrix, v), torch::nn::functional::NormalizeFuncOptions().dim(0)));
     }
     // A copy of u: later forward passes update u in place while this graph still needs it.
     const auto u_now = u.clone();
@@ -224,9 +224,9 @@ torch::Tensor with_minibatch_std(const torch::Tensor& x, int64_t group) {
   const int64_t n = x.size(0), g = std::min(group, n);
   const auto grouped = x.reshape({g, n / g, x.size(1), x.size(2), x.size(3)});
   const auto sd = (grouped - grouped.mean(0)).square().mean(0).add(1e-8).sqrt().mean({1, 2, 3});  // [N/g]
-  return torch::cat({x, sd.view({1, -1, 1, 1, 1}).expand({g, n / g, 1, x.size(2), x.size(3)}).reshape(
-                            {n, 1, x.size(2), x.size(3)})},
-                    1);
+  return torch::cat(
+      {x, sd.view({1, -1, 1, 1, 1}).expand({g, n / g, 1, x.size(2), x.size(3)}).reshape({n, 1, x.size(2), x.size(3)})},
+      1);
 }
 
 // Projected discriminator: one head per classifier stage, each reducing its stage to
@@ -255,15 +255,15 @@ struct ProjectedDiscriminatorImpl : torch::nn::Module {
         channels = out;
       }
       if (minibatch_group > 0) {
-        lasts.push_back(register_module("last" + std::to_string(i), SpectralConv(channels + 1, kHeadChannels, 3, 1, 1)));
+        lasts.push_back(
+            register_module("last" + std::to_string(i), SpectralConv(channels + 1, kHeadChannels, 3, 1, 1)));
       } else {
         head->push_back(SpectralConv(channels, kHeadChannels, 3, 1, 1));
         head->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
       }
       heads.push_back(register_module("head" + std::to_string(i), head));
       outputs.push_back(register_module("out" + std::to_string(i), SpectralConv(kHeadChannels, 1, 1, 1, 0)));
-      embeddings.push_back(register_module("embed" + std::to_string(i),
-                                           torch::nn::Embedding(classes, kHeadChannels)));
+      embeddings.push_back(register_module("embed" + std::to_string(i), torch::nn::Embedding(classes, kHeadChannels)));
     }
   }
 
@@ -277,11 +277,9 @@ struct ProjectedDiscriminatorImpl : torch::nn::Module {
     torch::Tensor total;
     for (size_t i = 0; i < heads.size(); ++i) {
       torch::Tensor h = heads[i]->is_empty() ? stages[i] : heads[i]->forward(stages[i]);
-      if (minibatch_group > 0)
-        h = torch::leaky_relu(lasts[i]->forward(with_minibatch_std(h, minibatch_group)), 0.2);
+      if (minibatch_group > 0) h = torch::leaky_relu(lasts[i]->forward(with_minibatch_std(h, minibatch_group)), 0.2);
       const torch::Tensor e = embeddings[i]->forward(classes).unsqueeze(2).unsqueeze(3);
-      const torch::Tensor score = outputs[i]->forward(h).squeeze(1) +
-                                  (h * e).sum(1) / std::sqrt(double(kHeadChannels));
+      const torch::Tensor score = outputs[i]->forward(h).squeeze(1) + (h * e).sum(1) / std::sqrt(double(kHeadChannels));
       const torch::Tensor logit = score.mean({1, 2});
       total = total.defined() ? total + logit : logit;
     }
@@ -333,8 +331,8 @@ class RealImages {
  public:
   explicit RealImages(const GeneratorTrainingOptions& options) : options_(options) {
     if (options.world == "fashion")
-      fashion_ = FashionMnist::load(
-          options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, true);
+      fashion_ =
+          FashionMnist::load(options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, true);
     else if (options.seed >= (uint64_t{1} << 22))
       throw Error("--seed", "must be < 2^22 for the shapes world, got " + std::to_string(options.seed));
   }
@@ -380,8 +378,8 @@ torch::Tensor module_state(torch::nn::Module& module) {
 
 void load_module_state(torch::nn::Module& module, const torch::Tensor& bytes) {
   const auto contiguous = bytes.contiguous();
-  std::istringstream in(std::string(static_cast<const char*>(contiguous.data_ptr()),
-                                    static_cast<size_t>(contiguous.numel())));
+  std::istringstream in(
+      std::string(static_cast<const char*>(contiguous.data_ptr()), static_cast<size_t>(contiguous.numel())));
   torch::serialize::InputArchive archive;
   archive.load_from(in);
   module.load(archive);
@@ -403,8 +401,8 @@ std::string architecture_of(const GeneratorTrainingOptions& options) {
     text += "; minibatch standard deviation over groups of " + std::to_string(options.minibatch_std_group) +
             " before each head's last conv";
   if (options.pixel_head)
-    text += "; a pixel head on the augmented images (1x1 fromRGB to " + std::to_string(kPixelHeadChannels) +
-            " channels)";
+    text +=
+        "; a pixel head on the augmented images (1x1 fromRGB to " + std::to_string(kPixelHeadChannels) + " channels)";
   return text;
 }
 
@@ -437,17 +435,16 @@ void set_w_avg(torch::jit::Module& generator, int64_t classes, uint64_t seed) {
 
 // Writes images [rows*columns, 3, S, S] in [0, 1] as a PNG grid (2-px white gaps, `zoom` x
 // nearest-neighbour), atomically.
-void write_grid_png(const torch::Tensor& images, int64_t rows, int64_t columns, int64_t zoom,
-                    const fs::path& file) {
+void write_grid_png(const torch::Tensor& images, int64_t rows, int64_t columns, int64_t zoom, const fs::path& file) {
   const int64_t classes = rows;
   const int64_t side = images.size(2), pad = 2;
   const int64_t cell = side * zoom + pad;
   auto grid = torch::ones({3, classes * cell + pad, columns * cell + pad});
   for (int64_t i = 0; i < classes * columns; ++i) {
-    const auto image = torch::nn::functional::interpolate(
-        images[i].unsqueeze(0), torch::nn::functional::InterpolateFuncOptions()
-                                    .size(std::vector<int64_t>{side * zoom, side * zoom})
-                                    .mode(torch::kNearest))[0];
+    const auto image = torch::nn::functional::interpolate(images[i].unsqueeze(0),
+                                                          torch::nn::functional::InterpolateFuncOptions()
+                                                              .size(std::vector<int64_t>{side * zoom, side * zoom})
+                                                              .mode(torch::kNearest))[0];
     const int64_t row = i / columns, column = i % columns;
     grid.narrow(1, pad + row * cell, side * zoom).narrow(2, pad + column * cell, side * zoom).copy_(image);
   }
@@ -465,8 +462,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   if (options.output.empty()) throw Error("--output", "pass the model file to write (-o FILE)");
   if (options.classifier.empty()) throw Error("--classifier", "pass the world's classifier file");
   if (options.steps < 1) throw Error("--steps", "must be >= 1, got " + std::to_string(options.steps));
-  if (options.batch_size < 2)
-    throw Error("--batch-size", "must be >= 2, got " + std::to_string(options.batch_size));
+  if (options.batch_size < 2) throw Error("--batch-size", "must be >= 2, got " + std::to_string(options.batch_size));
   if (options.checkpoint_every < 1)
     throw Error("--checkpoint-every", "must be >= 1, got " + std::to_string(options.checkpoint_every));
   if (!(options.learning_rate > 0)) throw Error("--learning-rate", "must be > 0");
@@ -479,7 +475,8 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   if (options.minibatch_std_group > 0 &&
       options.batch_size % std::min(options.minibatch_std_group, options.batch_size) != 0)
     throw Error("--minibatch-std", "the batch size " + std::to_string(options.batch_size) +
-                                       " is not a multiple of the group " + std::to_string(options.minibatch_std_group));
+                                       " is not a multiple of the group " +
+                                       std::to_string(options.minibatch_std_group));
   if (options.eval_samples_per_class < 0 || options.eval_samples_per_class == 1)
     throw Error("--eval-samples", "must be 0 (no evaluation) or >= 2");
 
@@ -495,9 +492,8 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   const auto& class_names = world_class_names(options.world);
   const int64_t classes = static_cast<int64_t>(class_names.size());
   if (checked.num_classes() != classes)
-    throw Error(options.classifier, "has " + std::to_string(checked.num_classes()) +
-                                        " classes, the " + options.world + " world " +
-                                        std::to_string(classes));
+    throw Error(options.classifier, "has " + std::to_string(checked.num_classes()) + " classes, the " + options.world +
+                                        " world " + std::to_string(classes));
   torch::jit::Module classifier = torch::jit::load(options.classifier.string());
   define_feature_pyramid(classifier, options.classifier);
   classifier.eval();
@@ -545,20 +541,18 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       const int64_t minibatch_group = archive.try_read("minibatch_std_group", value) ? value.toInt() : 0;
       const bool pixel_head = archive.try_read("pixel_head", value) ? value.toBool() : false;
       const std::string augmentation = archive.try_read("augment", value) ? value.toStringRef() : "all";
-      if (world != options.world || seed != static_cast<int64_t>(options.seed) ||
-          batch_size != options.batch_size || minibatch_group != options.minibatch_std_group ||
-          pixel_head != options.pixel_head || augmentation != options.augment)
-        throw Error(result.checkpoint,
-                    "was made for world " + world + ", seed " + std::to_string(seed) +
-                        ", batch size " + std::to_string(batch_size) + ", minibatch std group " +
-                        std::to_string(minibatch_group) + ", " + (pixel_head ? "a" : "no") + " pixel head" +
-                        ", augmentation " + augmentation +
-                        "; rerun with those options or remove the checkpoint folder");
+      if (world != options.world || seed != static_cast<int64_t>(options.seed) || batch_size != options.batch_size ||
+          minibatch_group != options.minibatch_std_group || pixel_head != options.pixel_head ||
+          augmentation != options.augment)
+        throw Error(result.checkpoint, "was made for world " + world + ", seed " + std::to_string(seed) +
+                                           ", batch size " + std::to_string(batch_size) + ", minibatch std group " +
+                                           std::to_string(minibatch_group) + ", " + (pixel_head ? "a" : "no") +
+                                           " pixel head" + ", augmentation " + augmentation +
+                                           "; rerun with those options or remove the checkpoint folder");
       archive.read("classifier_fingerprint", value);
       if (value.toStringRef() != classifier_fingerprint)
-        throw Error(result.checkpoint, "was made with another classifier (fingerprint " +
-                                           value.toStringRef() + ", " + options.classifier.string() +
-                                           " has " + classifier_fingerprint +
+        throw Error(result.checkpoint, "was made with another classifier (fingerprint " + value.toStringRef() + ", " +
+                                           options.classifier.string() + " has " + classifier_fingerprint +
                                            "); pass that classifier or remove the checkpoint folder");
       archive.read("step", value);
       state.step = value.toInt();
@@ -577,8 +571,7 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       archive.read("g_optimizer", g_optimizer_archive);
       archive.read("d_optimizer", d_optimizer_archive);
     } catch (const c10::Error& e) {
-      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") +
-                                         e.what_without_backtrace());
+      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") + e.what_without_backtrace());
     }
   } else {
     generator = build_style_generator(class_names, options.seed);
@@ -594,16 +587,14 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   }
   const auto adam = torch::optim::AdamOptions(options.learning_rate).betas({0.0, 0.99}).eps(1e-8);
   torch::optim::Adam g_optimizer(g_parameters, adam);
-  torch::optim::Adam d_optimizer(
-      discriminator->parameters(),
-      torch::optim::AdamOptions(options.d_learning_rate).betas({0.0, 0.99}).eps(1e-8));
+  torch::optim::Adam d_optimizer(discriminator->parameters(),
+                                 torch::optim::AdamOptions(options.d_learning_rate).betas({0.0, 0.99}).eps(1e-8));
   if (resumed) {
     try {
       g_optimizer.load(g_optimizer_archive);
       d_optimizer.load(d_optimizer_archive);
     } catch (const c10::Error& e) {
-      throw Error(result.checkpoint, std::string("cannot restore the optimisers: ") +
-                                         e.what_without_backtrace());
+      throw Error(result.checkpoint, std::string("cannot restore the optimisers: ") + e.what_without_backtrace());
     }
   }
 
@@ -713,16 +704,14 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
 
     const double d_value = d_loss.item<double>(), g_value = g_loss.item<double>();
     if (!std::isfinite(d_value) || !std::isfinite(g_value))
-      throw Error(options.output, "training diverged at step " + std::to_string(step) +
-                                      " (loss is not finite)");
+      throw Error(options.output, "training diverged at step " + std::to_string(step) + " (loss is not finite)");
     state.step = step;
-    state.seconds = seconds_before +
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+    state.seconds =
+        seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
     char row[256];
-    std::snprintf(row, sizeof row, "%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.3f\n",
-                  static_cast<long long>(step), d_value, g_value, d_real.mean().item<double>(),
-                  d_fake.mean().item<double>(), r1_value, guidance.item<double>(),
-                  (logits.argmax(1) == g_labels).to(torch::kFloat).mean().item<double>(),
+    std::snprintf(row, sizeof row, "%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.3f\n", static_cast<long long>(step),
+                  d_value, g_value, d_real.mean().item<double>(), d_fake.mean().item<double>(), r1_value,
+                  guidance.item<double>(), (logits.argmax(1) == g_labels).to(torch::kFloat).mean().item<double>(),
                   state.seconds);
     log << row << std::flush;
     if (step % options.checkpoint_every == 0 || step == options.steps) {
@@ -768,8 +757,8 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       {"git_revision", training::git_revision()},
   };
   if (options.eval_samples_per_class > 0) {
-    const auto e = evaluate_generator(shipped, checked, options.world, options.eval_samples_per_class,
-                                      0.7, 0, options.fashion_folder);
+    const auto e = evaluate_generator(shipped, checked, options.world, options.eval_samples_per_class, 0.7, 0,
+                                      options.fashion_folder);
     card["evaluation"] = e.to_json();
   }
   write_file_atomically(result.card, card.dump(2) + "\n");
@@ -815,15 +804,15 @@ nlohmann::json GeneratorEvaluation::to_json() const {
 }
 
 GeneratorEvaluation evaluate_generator(const Generator& generator, const Classifier& classifier,
-                                       const std::string& world, int64_t samples_per_class,
-                                       double psi, uint64_t seed, const fs::path& fashion_folder) {
+                                       const std::string& world, int64_t samples_per_class, double psi, uint64_t seed,
+                                       const fs::path& fashion_folder) {
   check_world(world);
   const int64_t classes = static_cast<int64_t>(world_class_names(world).size());
-  for (const auto& [file, count] : {std::pair{generator.file(), generator.num_classes()},
-                                    std::pair{classifier.file(), classifier.num_classes()}})
+  for (const auto& [file, count] :
+       {std::pair{generator.file(), generator.num_classes()}, std::pair{classifier.file(), classifier.num_classes()}})
     if (count != classes)
-      throw Error(file, "has " + std::to_string(count) + " classes, the " + world + " world " +
-                            std::to_string(classes));
+      throw Error(file,
+                  "has " + std::to_string(count) + " classes, the " + world + " world " + std::to_string(classes));
   if (samples_per_class < 2) throw Error("--samples-per-class", "must be >= 2");
   torch::NoGradGuard no_grad;
   GeneratorEvaluation e;
@@ -861,7 +850,8 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
       real_images = shapes.render(labels, seeds).images;
     }
     for (int64_t start = 0; start < real_images.size(0); start += kChunk)
-      real.push_back(classifier.features(real_images.narrow(0, start, std::min(kChunk, real_images.size(0) - start))).cpu());
+      real.push_back(
+          classifier.features(real_images.narrow(0, start, std::min(kChunk, real_images.size(0) - start))).cpu());
     const double g = mean_pairwise_distance(torch::cat(generated));
     const double d = mean_pairwise_distance(torch::cat(real));
     e.agreement_per_class.push_back(static_cast<double>(class_agreeing) / static_cast<double>(samples_per_class));
@@ -881,8 +871,8 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
   return e;
 }
 
-void write_sample_grid(const Generator& generator, const fs::path& file, int64_t columns, double psi,
-                       uint64_t seed, int64_t zoom) {
+void write_sample_grid(const Generator& generator, const fs::path& file, int64_t columns, double psi, uint64_t seed,
+                       int64_t zoom) {
   if (columns < 1 || zoom < 1) throw Error(file, "a sample grid needs columns >= 1 and zoom >= 1");
   torch::NoGradGuard no_grad;
   const int64_t classes = generator.num_classes();

@@ -49,29 +49,24 @@ torch::Tensor conv_weight(at::Generator& rng, int64_t out, int64_t in, int64_t k
 
 // "torch.relu(group_norm(conv3x3(x)))" for the parameters named `name`_w, `name`_g, `name`_b.
 std::string conv_norm_relu(const std::string& x, const std::string& name) {
-  return "torch.relu(torch.group_norm(torch.conv2d(" + x + ", self." + name +
-         "_w, None, [1, 1], [1, 1]), " + std::to_string(kGroups) + ", self." + name + "_g, self." +
-         name + "_b, 1e-5, True))";
+  return "torch.relu(torch.group_norm(torch.conv2d(" + x + ", self." + name + "_w, None, [1, 1], [1, 1]), " +
+         std::to_string(kGroups) + ", self." + name + "_g, self." + name + "_b, 1e-5, True))";
 }
 
 void check_options(const SegmenterTrainingOptions& options) {
   if (options.output.empty()) throw Error("--output", "pass the model file to write (-o FILE)");
   if (options.steps < 1) throw Error("--steps", "must be >= 1, got " + std::to_string(options.steps));
-  if (options.batch_size < 1)
-    throw Error("--batch-size", "must be >= 1, got " + std::to_string(options.batch_size));
+  if (options.batch_size < 1) throw Error("--batch-size", "must be >= 1, got " + std::to_string(options.batch_size));
   if (options.checkpoint_every < 1)
     throw Error("--checkpoint-every", "must be >= 1, got " + std::to_string(options.checkpoint_every));
   if (!(options.learning_rate > 0)) throw Error("--learning-rate", "must be > 0");
-  if (options.test_images < 1)
-    throw Error("--test-images", "must be >= 1, got " + std::to_string(options.test_images));
+  if (options.test_images < 1) throw Error("--test-images", "must be >= 1, got " + std::to_string(options.test_images));
   if (options.width < 8 || options.width % kGroups != 0)
     throw Error("--width", "must be a multiple of 8 and at least 8, got " + std::to_string(options.width));
   if (options.resolution < 16 || options.resolution > 256 || options.resolution % 4 != 0)
-    throw Error("--resolution", "must be a multiple of 4 in [16, 256], got " +
-                                    std::to_string(options.resolution));
+    throw Error("--resolution", "must be a multiple of 4 in [16, 256], got " + std::to_string(options.resolution));
   // Training seeds: (seed << 40) + index of the image in the run, below 2^63.
-  if (options.seed >= (uint64_t{1} << 22))
-    throw Error("--seed", "must be < 2^22, got " + std::to_string(options.seed));
+  if (options.seed >= (uint64_t{1} << 22)) throw Error("--seed", "must be < 2^22, got " + std::to_string(options.seed));
 }
 
 struct Batch {
@@ -150,9 +145,8 @@ struct Checkpoint {
   double seconds = 0;
 };
 
-void write_checkpoint(const fs::path& file, const torch::jit::Module& module,
-                      const torch::optim::Adam& optimizer, const SegmenterTrainingOptions& options,
-                      const Checkpoint& state) {
+void write_checkpoint(const fs::path& file, const torch::jit::Module& module, const torch::optim::Adam& optimizer,
+                      const SegmenterTrainingOptions& options, const Checkpoint& state) {
   torch::serialize::OutputArchive archive;
   archive.write("module", training::module_bytes(module));
   torch::serialize::OutputArchive optimizer_archive;
@@ -180,8 +174,8 @@ nlohmann::json part_iou_json(const SegmentationMetrics& m) {
 
 }  // namespace
 
-torch::jit::Module build_unet_segmenter(const std::vector<std::string>& part_names, uint64_t seed,
-                                        int64_t resolution, int64_t width) {
+torch::jit::Module build_unet_segmenter(const std::vector<std::string>& part_names, uint64_t seed, int64_t resolution,
+                                        int64_t width) {
   if (width < 8 || width % kGroups != 0)
     throw Error("segmenter", fmt::format("width must be a multiple of {} and at least 8, got {}", kGroups, width));
   torch::NoGradGuard no_grad;
@@ -214,20 +208,30 @@ torch::jit::Module build_unet_segmenter(const std::vector<std::string>& part_nam
   m.define(R"(
 def segment(self, x: Tensor) -> Tensor:
     x = (x - 0.5) / 0.5
-    e1 = )" + conv_norm_relu("x", "e1a") + R"(
-    e1 = )" + conv_norm_relu("e1", "e1b") + R"(
+    e1 = )" +
+           conv_norm_relu("x", "e1a") + R"(
+    e1 = )" +
+           conv_norm_relu("e1", "e1b") + R"(
     h = torch.max_pool2d(e1, [2, 2], [2, 2])
-    e2 = )" + conv_norm_relu("h", "e2a") + R"(
-    e2 = )" + conv_norm_relu("e2", "e2b") + R"(
+    e2 = )" +
+           conv_norm_relu("h", "e2a") + R"(
+    e2 = )" +
+           conv_norm_relu("e2", "e2b") + R"(
     h = torch.max_pool2d(e2, [2, 2], [2, 2])
-    h = )" + conv_norm_relu("h", "e3a") + R"(
-    h = )" + conv_norm_relu("h", "e3b") + R"(
+    h = )" +
+           conv_norm_relu("h", "e3a") + R"(
+    h = )" +
+           conv_norm_relu("h", "e3b") + R"(
     h = torch.cat([torch.upsample_bilinear2d(h, [e2.size(2), e2.size(3)], False), e2], 1)
-    h = )" + conv_norm_relu("h", "d2a") + R"(
-    h = )" + conv_norm_relu("h", "d2b") + R"(
+    h = )" +
+           conv_norm_relu("h", "d2a") + R"(
+    h = )" +
+           conv_norm_relu("h", "d2b") + R"(
     h = torch.cat([torch.upsample_bilinear2d(h, [e1.size(2), e1.size(3)], False), e1], 1)
-    h = )" + conv_norm_relu("h", "d1a") + R"(
-    h = )" + conv_norm_relu("h", "d1b") + R"(
+    h = )" +
+           conv_norm_relu("h", "d1a") + R"(
+    h = )" +
+           conv_norm_relu("h", "d1b") + R"(
     return torch.conv2d(h, self.head_w, self.head_b)
 
 def forward(self, x: Tensor) -> Tensor:
@@ -255,8 +259,7 @@ torch::jit::Module load_segmenter(const fs::path& file, c10::Device device) {
     throw Error(file, "part_names must be List[str] and resolution int");
   }
   if (names != ShapesWorld::part_names())
-    throw Error(file, "its part_names (" + std::to_string(names.size()) +
-                          ") are not the shapes world's parts");
+    throw Error(file, "its part_names (" + std::to_string(names.size()) + ") are not the shapes world's parts");
   module.eval();
   return module;
 }
@@ -340,11 +343,10 @@ SegmenterTrainingResult train_segmenter(const SegmenterTrainingOptions& options)
                                            "; rerun with that --width or remove the checkpoint folder");
       if (seed != static_cast<int64_t>(options.seed) || batch_size != options.batch_size ||
           resolution != options.resolution || augment != options.augment)
-        throw Error(result.checkpoint,
-                    "was made for seed " + std::to_string(seed) + ", batch size " +
-                        std::to_string(batch_size) + ", resolution " + std::to_string(resolution) +
-                        (augment ? ", with" : ", without") +
-                        " augmentation; rerun with those options or remove the checkpoint folder");
+        throw Error(result.checkpoint, "was made for seed " + std::to_string(seed) + ", batch size " +
+                                           std::to_string(batch_size) + ", resolution " + std::to_string(resolution) +
+                                           (augment ? ", with" : ", without") +
+                                           " augmentation; rerun with those options or remove the checkpoint folder");
       archive.read("step", value);
       state.step = value.toInt();
       archive.read("seconds", value);
@@ -355,8 +357,7 @@ SegmenterTrainingResult train_segmenter(const SegmenterTrainingOptions& options)
       archive.read("optimizer", optimizer_archive);
       resumed = true;
     } catch (const c10::Error& e) {
-      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") +
-                                         e.what_without_backtrace());
+      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") + e.what_without_backtrace());
     }
   } else {
     module = build_unet_segmenter(part_names, options.seed, options.resolution, options.width);
@@ -384,13 +385,11 @@ SegmenterTrainingResult train_segmenter(const SegmenterTrainingOptions& options)
   const auto run_start = std::chrono::steady_clock::now();
   const double seconds_before = state.seconds;
   auto elapsed = [&] {
-    return seconds_before +
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
   };
   for (int64_t step = state.step + 1; step <= options.steps; ++step) {
     const double lr = training::cosine_learning_rate(options.learning_rate, step, options.steps);
-    for (auto& group : optimizer.param_groups())
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     const Batch batch = training_batch(world, options, step);
     const torch::Tensor logits = segment(module, batch.images);
     const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch.parts);
@@ -399,15 +398,13 @@ SegmenterTrainingResult train_segmenter(const SegmenterTrainingOptions& options)
     optimizer.step();
     const double loss_value = loss.item<double>();
     if (!std::isfinite(loss_value))
-      throw Error(options.output, "training diverged at step " + std::to_string(step) +
-                                      " (loss is not finite)");
-    const double accuracy =
-        (logits.detach().argmax(1) == batch.parts).to(torch::kFloat).mean().item<double>();
+      throw Error(options.output, "training diverged at step " + std::to_string(step) + " (loss is not finite)");
+    const double accuracy = (logits.detach().argmax(1) == batch.parts).to(torch::kFloat).mean().item<double>();
     state.step = step;
     state.seconds = elapsed();
     char row[160];
-    std::snprintf(row, sizeof row, "%lld,%.6f,%.6f,%.3f\n", static_cast<long long>(step), loss_value,
-                  accuracy, state.seconds);
+    std::snprintf(row, sizeof row, "%lld,%.6f,%.6f,%.3f\n", static_cast<long long>(step), loss_value, accuracy,
+                  state.seconds);
     log << row << std::flush;
     if (step % options.checkpoint_every == 0 || step == options.steps)
       write_checkpoint(result.checkpoint, module, optimizer, options, state);

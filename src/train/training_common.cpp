@@ -26,9 +26,7 @@ std::string git_revision() {
   return out.size() == 40 ? out : "unknown";
 }
 
-fs::path with_suffix(const fs::path& file, const std::string& suffix) {
-  return fs::path(file.string() + suffix);
-}
+fs::path with_suffix(const fs::path& file, const std::string& suffix) { return fs::path(file.string() + suffix); }
 
 torch::Tensor module_bytes(const torch::jit::Module& module) {
   std::ostringstream out;
@@ -41,8 +39,8 @@ torch::Tensor module_bytes(const torch::jit::Module& module) {
 
 torch::jit::Module module_from_bytes(const torch::Tensor& bytes) {
   const auto contiguous = bytes.contiguous();
-  std::istringstream in(std::string(static_cast<const char*>(contiguous.data_ptr()),
-                                    static_cast<size_t>(contiguous.numel())));
+  std::istringstream in(
+      std::string(static_cast<const char*>(contiguous.data_ptr()), static_cast<size_t>(contiguous.numel())));
   return torch::jit::load(in);
 }
 

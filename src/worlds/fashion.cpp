@@ -83,8 +83,10 @@ class GzipSource : public ByteSource {
       stream_.avail_out = static_cast<uInt>(chunk);
       const int status = inflate(&stream_, Z_NO_FLUSH);
       produced += chunk - stream_.avail_out;
-      if (status == Z_STREAM_END) member_ended_ = true;
-      else if (status != Z_OK && status != Z_BUF_ERROR) fail(stream_.msg != nullptr ? stream_.msg : zError(status));
+      if (status == Z_STREAM_END)
+        member_ended_ = true;
+      else if (status != Z_OK && status != Z_BUF_ERROR)
+        fail(stream_.msg != nullptr ? stream_.msg : zError(status));
     }
     return produced;
   }
@@ -171,10 +173,17 @@ void swap_words(void* data, size_t count, Swap swap) {
 void big_endian_to_host(torch::Tensor& tensor) {
   const size_t count = static_cast<size_t>(tensor.numel());
   switch (tensor.element_size()) {
-    case 2: swap_words<uint16_t>(tensor.data_ptr(), count, [](uint16_t w) { return __builtin_bswap16(w); }); break;
-    case 4: swap_words<uint32_t>(tensor.data_ptr(), count, [](uint32_t w) { return __builtin_bswap32(w); }); break;
-    case 8: swap_words<uint64_t>(tensor.data_ptr(), count, [](uint64_t w) { return __builtin_bswap64(w); }); break;
-    default: break;
+    case 2:
+      swap_words<uint16_t>(tensor.data_ptr(), count, [](uint16_t w) { return __builtin_bswap16(w); });
+      break;
+    case 4:
+      swap_words<uint32_t>(tensor.data_ptr(), count, [](uint32_t w) { return __builtin_bswap32(w); });
+      break;
+    case 8:
+      swap_words<uint64_t>(tensor.data_ptr(), count, [](uint64_t w) { return __builtin_bswap64(w); });
+      break;
+    default:
+      break;
   }
 }
 
@@ -194,11 +203,10 @@ torch::Tensor read_idx_from(const fs::path& path, ByteSource& source, bool gzip)
 
   unsigned char magic[4];
   const size_t magic_size = read_fully(source, reinterpret_cast<char*>(magic), sizeof(magic));
-  if (magic_size < sizeof(magic))
-    throw Error(path, "not an IDX file (shorter than the 4-byte magic)");
+  if (magic_size < sizeof(magic)) throw Error(path, "not an IDX file (shorter than the 4-byte magic)");
   if (magic[0] != 0 || magic[1] != 0)
-    throw Error(path, "not an IDX file (the magic must start with two zero bytes, found " + hex_byte(magic[0]) +
-                          " " + hex_byte(magic[1]) + ")");
+    throw Error(path, "not an IDX file (the magic must start with two zero bytes, found " + hex_byte(magic[0]) + " " +
+                          hex_byte(magic[1]) + ")");
   const IdxType* type = nullptr;
   for (const auto& candidate : kIdxTypes)
     if (candidate.code == magic[2]) type = &candidate;
@@ -216,8 +224,7 @@ torch::Tensor read_idx_from(const fs::path& path, ByteSource& source, bool gzip)
   for (size_t i = 0; i < rank; ++i) dims[i] = read_be32(&dim_bytes[4 * i]);
 
   const std::optional<uint64_t> count = element_count(dims);
-  if (!count)
-    throw Error(path, "absurd IDX dims " + shape_text(dims) + ": more than 2^31 elements");
+  if (!count) throw Error(path, "absurd IDX dims " + shape_text(dims) + ": more than 2^31 elements");
 
   torch::Tensor tensor = torch::empty(dims, torch::TensorOptions().dtype(type->dtype));
   const size_t needed = static_cast<size_t>(*count) * c10::elementSize(type->dtype);
@@ -334,8 +341,8 @@ FashionMnist FashionMnist::load(const fs::path& folder, bool train) {
   // The labels are tiny; read them first so their errors come without decoding the images.
   const torch::Tensor labels = read_part(labels_path);
   if (labels.scalar_type() != c10::kByte || labels.dim() != 1)
-    throw Error(labels_path, "expected a 1-d uint8 IDX file of labels, found " + std::to_string(labels.dim()) +
-                                 "-d " + c10::toString(labels.scalar_type()));
+    throw Error(labels_path, "expected a 1-d uint8 IDX file of labels, found " + std::to_string(labels.dim()) + "-d " +
+                                 c10::toString(labels.scalar_type()));
   const uint8_t* label_data = labels.data_ptr<uint8_t>();
   for (int64_t i = 0; i < labels.numel(); ++i)
     if (label_data[i] >= kClasses)

@@ -20,27 +20,59 @@ namespace linkstyle {
 
 namespace {
 
-constexpr int kSupersample = 4;     // objects are drawn at 4x the output resolution (the
-                                    // mask's block test reads 4 bytes at a time)
-constexpr int kShift = 4;           // fractional bits of the polygon vertices given to OpenCV
+constexpr int kSupersample = 4;  // objects are drawn at 4x the output resolution (the
+                                 // mask's block test reads 4 bytes at a time)
+constexpr int kShift = 4;        // fractional bits of the polygon vertices given to OpenCV
 constexpr int64_t kMinResolution = 16;
 constexpr double kPi = 3.14159265358979323846;
 
 enum Class : int64_t { kMushroom, kCar, kBird, kHouse, kTree, kFlower, kClassCount };
 
 enum Part : uint8_t {
-  kBackground, kCap, kStem, kCarBody, kWheel, kWindow, kBirdBody, kHead, kBeak, kWing, kTail,
-  kWall, kRoof, kDoor, kTrunk, kCrown, kPetal, kCentre, kPartCount
+  kBackground,
+  kCap,
+  kStem,
+  kCarBody,
+  kWheel,
+  kWindow,
+  kBirdBody,
+  kHead,
+  kBeak,
+  kWing,
+  kTail,
+  kWall,
+  kRoof,
+  kDoor,
+  kTrunk,
+  kCrown,
+  kPetal,
+  kCentre,
+  kPartCount
 };
 
 enum Factor : int {
-  kPositionX, kPositionY, kScale, kRotation, kProportionA, kProportionB, kMainHue,
-  kMainSaturation, kMainValue, kSecondaryHue, kSecondaryValue, kBackgroundHue, kBackgroundValue,
-  kBackgroundGradient, kTextureAmplitude, kTextureFrequency, kLightDirection, kFactorCount
+  kPositionX,
+  kPositionY,
+  kScale,
+  kRotation,
+  kProportionA,
+  kProportionB,
+  kMainHue,
+  kMainSaturation,
+  kMainValue,
+  kSecondaryHue,
+  kSecondaryValue,
+  kBackgroundHue,
+  kBackgroundValue,
+  kBackgroundGradient,
+  kTextureAmplitude,
+  kTextureFrequency,
+  kLightDirection,
+  kFactorCount
 };
 
 // How factors map to drawing quantities (documented in docs/worlds.md).
-constexpr double kFrameMargin = 0.01;             // the unit circle stays this far inside the frame
+constexpr double kFrameMargin = 0.01;               // the unit circle stays this far inside the frame
 constexpr double kUnitMin = 0.36, kUnitSpan = 0.1;  // object unit / resolution; objects fit the unit circle
 constexpr double kMaxRotationDeg = 25.0;
 constexpr double kMainSaturationMin = 0.45, kMainSaturationSpan = 0.5;
@@ -48,10 +80,10 @@ constexpr double kMainValueMin = 0.5, kMainValueSpan = 0.45;
 constexpr double kSecondaryValueMin = 0.35, kSecondaryValueSpan = 0.6;
 constexpr double kBackgroundSaturation = 0.3;
 constexpr double kBackgroundValueMin = 0.3, kBackgroundValueSpan = 0.65;
-constexpr double kGradientDepth = 0.5;            // bottom row darkened by up to this share
-constexpr double kStripeDepth = 0.45;             // stripe troughs darkened by up to this share
+constexpr double kGradientDepth = 0.5;                             // bottom row darkened by up to this share
+constexpr double kStripeDepth = 0.45;                              // stripe troughs darkened by up to this share
 constexpr double kStripeCyclesMin = 1.5, kStripeCyclesSpan = 3.5;  // cycles per object unit
-constexpr double kShadeDepth = 0.3;               // the side away from the light, darkened
+constexpr double kShadeDepth = 0.3;                                // the side away from the light, darkened
 
 struct HueRange {
   double low, high;
@@ -69,17 +101,16 @@ struct ClassStyle {
 };
 
 constexpr std::array<ClassStyle, kClassCount> kStyles{{
-    {kCap, kStem, {0.02, 0.12}, {0.08, 0.16}, 0.25},       // mushroom: red-orange cap, cream stem
-    {kCarBody, kWindow, {0.50, 0.75}, {0.50, 0.62}, 0.35},   // car: cyan-blue body, pale blue windows
-    {kBirdBody, kBeak, {0.12, 0.22}, {0.04, 0.10}, 0.85},  // bird: yellow body, orange beak
-    {kWall, kRoof, {0.08, 0.18}, {0.02, 0.08}, 0.65},      // house: warm wall, red-brown roof
+    {kCap, kStem, {0.02, 0.12}, {0.08, 0.16}, 0.25},        // mushroom: red-orange cap, cream stem
+    {kCarBody, kWindow, {0.50, 0.75}, {0.50, 0.62}, 0.35},  // car: cyan-blue body, pale blue windows
+    {kBirdBody, kBeak, {0.12, 0.22}, {0.04, 0.10}, 0.85},   // bird: yellow body, orange beak
+    {kWall, kRoof, {0.08, 0.18}, {0.02, 0.08}, 0.65},       // house: warm wall, red-brown roof
     {kCrown, kTrunk, {0.22, 0.42}, {0.05, 0.11}, 0.6},      // tree: green crown, brown trunk
-    {kPetal, kCentre, {0.75, 0.97}, {0.10, 0.16}, 0.85},     // flower: purple-pink petals, yellow centre
+    {kPetal, kCentre, {0.75, 0.97}, {0.10, 0.16}, 0.85},    // flower: purple-pink petals, yellow centre
 }};
 
 // ---------------------------------------------------------------------------------------------
 // Randomness: a splitmix64 stream per image, so images never share state.
-
 
 class Random {
  public:
@@ -134,12 +165,18 @@ Rgb hsv(double hue, double saturation, double value) {
   const auto t = static_cast<float>(value * (1 - saturation * (1 - f)));
   const auto v = static_cast<float>(value);
   switch (sector) {
-    case 0: return {v, t, p};
-    case 1: return {q, v, p};
-    case 2: return {p, v, t};
-    case 3: return {p, q, v};
-    case 4: return {t, p, v};
-    default: return {v, p, q};
+    case 0:
+      return {v, t, p};
+    case 1:
+      return {q, v, p};
+    case 2:
+      return {p, v, t};
+    case 3:
+      return {p, q, v};
+    case 4:
+      return {t, p, v};
+    default:
+      return {v, p, q};
   }
 }
 
@@ -168,8 +205,12 @@ class Canvas {
  public:
   // `ids` is the supersampled paint-id image, already cleared to the background (paint 0).
   Canvas(cv::Mat& ids, double centre_x, double centre_y, double unit, double angle)
-      : ids_(ids), centre_x_(centre_x), centre_y_(centre_y), unit_(unit),
-        cos_(std::cos(angle)), sin_(std::sin(angle)) {}
+      : ids_(ids),
+        centre_x_(centre_x),
+        centre_y_(centre_y),
+        unit_(unit),
+        cos_(std::cos(angle)),
+        sin_(std::sin(angle)) {}
 
   // Shifts the object's origin (in object units) so that its extent is centred.
   void set_origin(double x, double y) { origin_ = {x, y}; }
@@ -185,8 +226,7 @@ class Canvas {
     pixels.clear();
     for (const Point& p : points) pixels.push_back(to_pixel(p));
     if (convex) {
-      cv::fillConvexPoly(ids_, pixels.data(), static_cast<int>(pixels.size()), cv::Scalar(paint),
-                         cv::LINE_8, kShift);
+      cv::fillConvexPoly(ids_, pixels.data(), static_cast<int>(pixels.size()), cv::Scalar(paint), cv::LINE_8, kShift);
     } else {
       const cv::Point* contour = pixels.data();
       const int count = static_cast<int>(pixels.size());
@@ -204,8 +244,8 @@ class Canvas {
   }
 
   // Points on an elliptic arc from angle `from` to `to` (degrees; 0 = +x, 90 = +y, i.e. down).
-  static std::vector<Point> arc(double cx, double cy, double rx, double ry, double degrees,
-                                double from, double to, int segments) {
+  static std::vector<Point> arc(double cx, double cy, double rx, double ry, double degrees, double from, double to,
+                                int segments) {
     const double turn = degrees * kPi / 180;
     const double c = std::cos(turn), s = std::sin(turn);
     std::vector<Point> points;
@@ -244,10 +284,10 @@ struct Colours {
 
 Colours colours_of(int64_t label, const std::array<double, kFactorCount>& f) {
   const ClassStyle& style = kStyles[static_cast<size_t>(label)];
-  return {hsv(f[kMainHue], kMainSaturationMin + kMainSaturationSpan * f[kMainSaturation],
-              kMainValueMin + kMainValueSpan * f[kMainValue]),
-          hsv(f[kSecondaryHue], style.secondary_saturation,
-              kSecondaryValueMin + kSecondaryValueSpan * f[kSecondaryValue])};
+  return {
+      hsv(f[kMainHue], kMainSaturationMin + kMainSaturationSpan * f[kMainSaturation],
+          kMainValueMin + kMainValueSpan * f[kMainValue]),
+      hsv(f[kSecondaryHue], style.secondary_saturation, kSecondaryValueMin + kSecondaryValueSpan * f[kSecondaryValue])};
 }
 
 // a: cap width, b: stem length.
@@ -266,13 +306,20 @@ void draw_mushroom(Canvas& canvas, const Colours& colours, double a, double b) {
 
 // a: body length, b: wheel size.
 void draw_car(Canvas& canvas, const Colours& colours, double a, double b) {
-  const double half = 0.62 + 0.3 * a;         // half the body length
-  const double wheel = 0.15 + 0.09 * b;        // wheel radius
+  const double half = 0.62 + 0.3 * a;    // half the body length
+  const double wheel = 0.15 + 0.09 * b;  // wheel radius
   const double bottom = 0.25, roof = -0.42, shoulder = -0.12;
   canvas.set_origin(0, -(roof + bottom + wheel) / 2);
   const uint8_t body = canvas.paint(kCarBody, colours.main, true);
-  canvas.polygon({{-half, bottom}, {half, bottom}, {half, -0.02}, {half - 0.06, -0.1}, {0.42 * half, shoulder},
-                  {0.22 * half, roof}, {-0.38 * half, roof}, {-0.55 * half, shoulder}, {-half + 0.05, -0.1},
+  canvas.polygon({{-half, bottom},
+                  {half, bottom},
+                  {half, -0.02},
+                  {half - 0.06, -0.1},
+                  {0.42 * half, shoulder},
+                  {0.22 * half, roof},
+                  {-0.38 * half, roof},
+                  {-0.55 * half, shoulder},
+                  {-half + 0.05, -0.1},
                   {-half, -0.02}},
                  body, false);
   // Windows: the cabin less a margin, split by a pillar.
@@ -280,8 +327,10 @@ void draw_car(Canvas& canvas, const Colours& colours, double a, double b) {
   auto front_edge = [&](double y) { return 0.42 * half - 0.2 * half * (shoulder - y) / (shoulder - roof); };
   const double low = -0.16, high = -0.37, margin = 0.05;
   const uint8_t window = canvas.paint(kWindow, colours.secondary);
-  canvas.polygon({{rear_edge(low) + margin, low}, {-0.04, low}, {-0.04, high}, {rear_edge(high) + margin, high}}, window);
-  canvas.polygon({{0.03, low}, {front_edge(low) - margin, low}, {front_edge(high) - margin, high}, {0.03, high}}, window);
+  canvas.polygon({{rear_edge(low) + margin, low}, {-0.04, low}, {-0.04, high}, {rear_edge(high) + margin, high}},
+                 window);
+  canvas.polygon({{0.03, low}, {front_edge(low) - margin, low}, {front_edge(high) - margin, high}, {0.03, high}},
+                 window);
   const uint8_t tyre = canvas.paint(kWheel, grey(0.12f));
   const uint8_t hub = canvas.paint(kWheel, grey(0.6f));
   for (const double side : {-1.0, 1.0}) {
@@ -390,19 +439,31 @@ void render_one(int64_t label, const std::array<double, kFactorCount>& f, int re
   const Colours colours = colours_of(label, f);
   const double a = f[kProportionA], b = f[kProportionB];
   switch (label) {
-    case kMushroom: draw_mushroom(canvas, colours, a, b); break;
-    case kCar: draw_car(canvas, colours, a, b); break;
-    case kBird: draw_bird(canvas, colours, a, b); break;
-    case kHouse: draw_house(canvas, colours, a, b); break;
-    case kTree: draw_tree(canvas, colours, a, b); break;
-    default: draw_flower(canvas, colours, a, b); break;
+    case kMushroom:
+      draw_mushroom(canvas, colours, a, b);
+      break;
+    case kCar:
+      draw_car(canvas, colours, a, b);
+      break;
+    case kBird:
+      draw_bird(canvas, colours, a, b);
+      break;
+    case kHouse:
+      draw_house(canvas, colours, a, b);
+      break;
+    case kTree:
+      draw_tree(canvas, colours, a, b);
+      break;
+    default:
+      draw_flower(canvas, colours, a, b);
+      break;
   }
 
   // Colour the drawing: background gradient; shading toward the light and stripes (along the
   // object's own x axis) on the object.
   std::vector<Paint> paints = canvas.paints();
-  paints[0].colour = hsv(f[kBackgroundHue], kBackgroundSaturation,
-                         kBackgroundValueMin + kBackgroundValueSpan * f[kBackgroundValue]);
+  paints[0].colour =
+      hsv(f[kBackgroundHue], kBackgroundSaturation, kBackgroundValueMin + kBackgroundValueSpan * f[kBackgroundValue]);
   const double light = 2 * kPi * f[kLightDirection];
   const auto light_x = static_cast<float>(std::cos(light) / unit);
   const auto light_y = static_cast<float>(-std::sin(light) / unit);  // y points down
@@ -440,8 +501,7 @@ void render_one(int64_t label, const std::array<double, kFactorCount>& f, int re
   for (int y = 0; y < resolution; ++y) {
     const float* row = scratch.image.ptr<float>(y);
     for (int x = 0; x < resolution; ++x)
-      for (int c = 0; c < 3; ++c)
-        image_out[c * plane + y * resolution + x] = std::clamp(row[3 * x + c], 0.0f, 1.0f);
+      for (int c = 0; c < 3; ++c) image_out[c * plane + y * resolution + x] = std::clamp(row[3 * x + c], 0.0f, 1.0f);
   }
 
   // The mask: per output pixel, the part covering most of its 4x4 block (ties to the
@@ -497,21 +557,27 @@ const std::vector<std::string>& ShapesWorld::class_names() {
 }
 
 const std::vector<std::string>& ShapesWorld::part_names() {
-  static const std::vector<std::string> names = {
-      "background", "cap",  "stem", "car body", "wheel", "window", "bird body", "head",  "beak",
-      "wing",       "tail", "wall", "roof",     "door",  "trunk",  "crown",     "petal", "centre"};
+  static const std::vector<std::string> names = {"background", "cap",  "stem",  "car body", "wheel", "window",
+                                                 "bird body",  "head", "beak",  "wing",     "tail",  "wall",
+                                                 "roof",       "door", "trunk", "crown",    "petal", "centre"};
   return names;
 }
 
 std::vector<int64_t> ShapesWorld::parts_of_class(int64_t label) {
   check_label(label);
   switch (label) {
-    case kMushroom: return {kCap, kStem};
-    case kCar: return {kCarBody, kWheel, kWindow};
-    case kBird: return {kBirdBody, kHead, kBeak, kWing, kTail};
-    case kHouse: return {kWall, kRoof, kDoor, kWindow};
-    case kTree: return {kTrunk, kCrown};
-    default: return {kPetal, kCentre, kStem};
+    case kMushroom:
+      return {kCap, kStem};
+    case kCar:
+      return {kCarBody, kWheel, kWindow};
+    case kBird:
+      return {kBirdBody, kHead, kBeak, kWing, kTail};
+    case kHouse:
+      return {kWall, kRoof, kDoor, kWindow};
+    case kTree:
+      return {kTrunk, kCrown};
+    default:
+      return {kPetal, kCentre, kStem};
   }
 }
 
@@ -526,11 +592,12 @@ int64_t ShapesWorld::secondary_part_of_class(int64_t label) {
 }
 
 const std::vector<std::string>& ShapesWorld::factor_names() {
-  static const std::vector<std::string> names = {
-      "position_x",      "position_y",      "scale",          "rotation",        "proportion_a",
-      "proportion_b",    "main_hue",        "main_saturation", "main_value",     "secondary_hue",
-      "secondary_value", "background_hue",  "background_value", "background_gradient",
-      "texture_amplitude", "texture_frequency", "light_direction"};
+  static const std::vector<std::string> names = {"position_x",        "position_y",          "scale",
+                                                 "rotation",          "proportion_a",        "proportion_b",
+                                                 "main_hue",          "main_saturation",     "main_value",
+                                                 "secondary_hue",     "secondary_value",     "background_hue",
+                                                 "background_value",  "background_gradient", "texture_amplitude",
+                                                 "texture_frequency", "light_direction"};
   return names;
 }
 

@@ -59,16 +59,16 @@ struct ClassifierTrainingOptions {
   int64_t batch_size = 128;
   int64_t checkpoint_every = 200;
   double learning_rate = 2e-3;
-  int64_t test_images = 2000;  // shapes only; fashion uses the whole test split
+  int64_t test_images = 2000;            // shapes only; fashion uses the whole test split
   std::filesystem::path fashion_folder;  // empty: default_fashion_folder()
   std::string command_line;              // recorded in the model card
   bool progress = true;                  // draw a ProgressBar (only on a terminal)
 };
 
 struct ClassifierTrainingResult {
-  int64_t steps = 0;          // steps done in total
-  int64_t resumed_from = 0;   // step of the checkpoint resumed from (0: fresh start)
-  double test_accuracy = 0;   // in [0, 1]
+  int64_t steps = 0;            // steps done in total
+  int64_t resumed_from = 0;     // step of the checkpoint resumed from (0: fresh start)
+  double test_accuracy = 0;     // in [0, 1]
   double training_seconds = 0;  // over all runs, resumes included
   std::filesystem::path model, card, log, checkpoint;
 };
@@ -76,8 +76,8 @@ struct ClassifierTrainingResult {
 ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& options);
 
 // The untrained ResNet module described above, weights drawn from `seed`.
-torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class_names,
-                                           uint64_t seed, int64_t input_size = 32);
+torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class_names, uint64_t seed,
+                                           int64_t input_size = 32);
 
 // Adds feature_pyramid (above) to a loaded built-in classifier that lacks it (files written
 // before the method existed); Error naming `file` when the module is not a built-in classifier.
@@ -87,8 +87,7 @@ void define_feature_pyramid(torch::jit::Module& classifier, const std::filesyste
 const std::vector<std::string>& world_class_names(const std::string& world);
 
 // Test accuracy in [0, 1] of a classifier on a world's held-out test set (see above).
-double classifier_test_accuracy(const Classifier& classifier, const std::string& world,
-                                int64_t test_images = 2000,
+double classifier_test_accuracy(const Classifier& classifier, const std::string& world, int64_t test_images = 2000,
                                 const std::filesystem::path& fashion_folder = {});
 
 }  // namespace linkstyle

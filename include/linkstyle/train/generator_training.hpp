@@ -37,21 +37,18 @@
 //   <output>.checkpoint/checkpoint.pt atomically (generator, its average, discriminator, both
 //   optimisers, step, the classifier's fingerprint) and <output>.preview.png (the average at psi 1,
 //   one row per class); a rerun with the same output and classifier resumes from it (after kill -9
-//   too); another classifier, world, seed, batch size or discriminator option, or fewer steps than reached, is an Error.
-//   <output>.log.csv has one row per step (steps 1..steps, no gaps or duplicates across
-//   resumes). At the end w_avg is set to the per-class mean of w over 4096 latents per class,
-//   the averaged generator is written atomically (loads with Generator::load) with its model
-//   card <output>.json (architecture, options, command_line, git_revision, training_seconds,
-//   and the evaluation below on `eval_samples_per_class`).
-//   evaluate_generator() draws samples_per_class latents per class (seeded) at `psi` and
-//   reports the share the classifier assigns to the intended class, and the within-class
-//   diversity: the mean pairwise Euclidean distance of classifier features over the samples of
-//   a class, averaged over classes, divided by the same figure on as many real images per class
-//   (shapes: held-out renders; fashion: the test split, which has about 1000 per class and caps
-//   it; the mean pairwise distance does not depend on the count); and the same ratio for the
-//   colour diversity: the mean pairwise distance of the images' mean colours in the chroma plane
-//   (a = R - (G + B)/2, b = sqrt(3)/2 (G - B): the hue is the angle, the chroma the length), NaN
-//   where the real images have no colour (fashion). Bad options throw linkstyle::Error.
+//   too); another classifier, world, seed, batch size or discriminator option, or fewer steps than reached, is an
+//   Error. <output>.log.csv has one row per step (steps 1..steps, no gaps or duplicates across resumes). At the end
+//   w_avg is set to the per-class mean of w over 4096 latents per class, the averaged generator is written atomically
+//   (loads with Generator::load) with its model card <output>.json (architecture, options, command_line, git_revision,
+//   training_seconds, and the evaluation below on `eval_samples_per_class`). evaluate_generator() draws
+//   samples_per_class latents per class (seeded) at `psi` and reports the share the classifier assigns to the intended
+//   class, and the within-class diversity: the mean pairwise Euclidean distance of classifier features over the samples
+//   of a class, averaged over classes, divided by the same figure on as many real images per class (shapes: held-out
+//   renders; fashion: the test split, which has about 1000 per class and caps it; the mean pairwise distance does not
+//   depend on the count); and the same ratio for the colour diversity: the mean pairwise distance of the images' mean
+//   colours in the chroma plane (a = R - (G + B)/2, b = sqrt(3)/2 (G - B): the hue is the angle, the chroma the
+//   length), NaN where the real images have no colour (fashion). Bad options throw linkstyle::Error.
 #pragma once
 
 #include <cstdint>
@@ -78,13 +75,13 @@ struct GeneratorTrainingOptions {
   uint64_t seed = 0;
   int64_t batch_size = 32;
   int64_t checkpoint_every = 100;
-  double learning_rate = 2e-3;       // generator
-  double d_learning_rate = 2e-3;     // discriminator
-  double r1_gamma = 0.01;            // R1 weight (lazy, every 16 steps)
-  double guidance_weight = 0.5;      // classifier guidance
-  int64_t minibatch_std_group = 0;   // discriminator minibatch standard deviation group (0: none)
-  bool pixel_head = false;           // a discriminator head on the images themselves, beside the stages'
-  std::string augment = "all";       // the discriminator's augmentation: all, translation or none
+  double learning_rate = 2e-3;            // generator
+  double d_learning_rate = 2e-3;          // discriminator
+  double r1_gamma = 0.01;                 // R1 weight (lazy, every 16 steps)
+  double guidance_weight = 0.5;           // classifier guidance
+  int64_t minibatch_std_group = 0;        // discriminator minibatch standard deviation group (0: none)
+  bool pixel_head = false;                // a discriminator head on the images themselves, beside the stages'
+  std::string augment = "all";            // the discriminator's augmentation: all, translation or none
   int64_t eval_samples_per_class = 1000;  // for the model card; 0 skips the evaluation
   std::filesystem::path fashion_folder;
   std::string command_line;
@@ -101,13 +98,13 @@ struct GeneratorTrainingResult {
 struct GeneratorEvaluation {
   double psi = 0.7;
   int64_t samples_per_class = 0;
-  double agreement = 0;                      // share assigned to the intended class, all classes
+  double agreement = 0;  // share assigned to the intended class, all classes
   std::vector<double> agreement_per_class;
   double diversity_generated = 0, diversity_real = 0;
-  double diversity_ratio = 0;                // generated / real
+  double diversity_ratio = 0;  // generated / real
   std::vector<double> diversity_ratio_per_class;
   double colour_diversity_generated = 0, colour_diversity_real = 0;
-  double colour_diversity_ratio = 0;         // generated / real (NaN without real colour)
+  double colour_diversity_ratio = 0;  // generated / real (NaN without real colour)
   std::vector<double> colour_diversity_ratio_per_class;
 
   nlohmann::json to_json() const;
@@ -119,13 +116,12 @@ torch::jit::Module build_style_generator(const std::vector<std::string>& class_n
 GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options);
 
 GeneratorEvaluation evaluate_generator(const Generator& generator, const Classifier& classifier,
-                                       const std::string& world, int64_t samples_per_class = 1000,
-                                       double psi = 0.7, uint64_t seed = 0,
-                                       const std::filesystem::path& fashion_folder = {});
+                                       const std::string& world, int64_t samples_per_class = 1000, double psi = 0.7,
+                                       uint64_t seed = 0, const std::filesystem::path& fashion_folder = {});
 
 // A PNG grid (one row per class, `columns` samples at `psi`, each image scaled up `zoom` times),
 // written atomically.
-void write_sample_grid(const Generator& generator, const std::filesystem::path& file,
-                       int64_t columns = 10, double psi = 0.7, uint64_t seed = 0, int64_t zoom = 2);
+void write_sample_grid(const Generator& generator, const std::filesystem::path& file, int64_t columns = 10,
+                       double psi = 0.7, uint64_t seed = 0, int64_t zoom = 2);
 
 }  // namespace linkstyle

@@ -7,11 +7,10 @@
 //     segment(images [N,3,H,W] float in [0,1]) -> logits [N,K,H,W], K = part_names().size() =
 //       ShapesWorld::part_names().size() (18, label 0 = background); argmax over dim 1 is the
 //       predicted part mask. Fully convolutional: (x - 0.5) / 0.5; encoder of three levels
-//       (width, 2 width, 4 width channels, width 32 by default; two conv3x3 + group norm (8 groups) + ReLU each; 2x2 max pooling
-//       between levels); decoder with bilinear upsampling, concatenated skip connections and two
-//       conv3x3 + group norm + ReLU per level (2 width, width channels); 1x1 conv head. H and W should
-//       be multiples of 4 (other sizes work, the skips are resized); it is trained at
-//       `resolution`. forward(x) = segment(x).
+//       (width, 2 width, 4 width channels, width 32 by default; two conv3x3 + group norm (8 groups) + ReLU each; 2x2
+//       max pooling between levels); decoder with bilinear upsampling, concatenated skip connections and two conv3x3 +
+//       group norm + ReLU per level (2 width, width channels); 1x1 conv head. H and W should be multiples of 4 (other
+//       sizes work, the skips are resized); it is trained at `resolution`. forward(x) = segment(x).
 //     attributes part_names (List[str]) and resolution (int, the training resolution).
 //   Training data: ShapesWorld at the training resolution (32 by default, the size the
 //   project's generators make), fresh rendered batches every step with their part masks.
@@ -71,10 +70,10 @@ struct SegmenterTrainingOptions {
 };
 
 struct SegmentationMetrics {
-  double mean_iou = 0;        // over the labels present in the ground truth
-  double pixel_accuracy = 0;  // in [0, 1]
-  std::vector<double> part_iou;        // per label; NaN where the label is absent from the truth
-  std::vector<int64_t> truth_pixels;   // per label, ground-truth pixel count
+  double mean_iou = 0;                // over the labels present in the ground truth
+  double pixel_accuracy = 0;          // in [0, 1]
+  std::vector<double> part_iou;       // per label; NaN where the label is absent from the truth
+  std::vector<int64_t> truth_pixels;  // per label, ground-truth pixel count
   int64_t images = 0;
 };
 
@@ -93,8 +92,7 @@ torch::jit::Module build_unet_segmenter(const std::vector<std::string>& part_nam
                                         int64_t resolution = 32, int64_t width = 32);
 
 // Loads a segmenter file onto `device` in evaluation mode and checks the contract above.
-torch::jit::Module load_segmenter(const std::filesystem::path& file,
-                                  c10::Device device = c10::Device(c10::kCPU));
+torch::jit::Module load_segmenter(const std::filesystem::path& file, c10::Device device = c10::Device(c10::kCPU));
 
 // Metrics of predicted part masks against true ones (both [N,H,W] int64 in [0, num_labels)).
 SegmentationMetrics segmentation_metrics(const torch::Tensor& predicted, const torch::Tensor& truth,

@@ -26,6 +26,7 @@
 #include "linkstyle/pairs.hpp"
 #include "linkstyle/runtime.hpp"
 #include "linkstyle/sweep.hpp"
+#include "linkstyle/tuning_set.hpp"
 
 namespace fs = std::filesystem;
 using namespace linkstyle;
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
   const auto& network = linking.network;
 
   const auto tuning = make_tuning_set(study, classifier, generator, network);
-  const auto parts = make_part_source(study, generator, tuning, device);
+  const auto parts = make_part_source(study, generator, tuning.latents, device);
   const SweepModels sweep_models{classifier, generator, network, *parts};
   std::vector<int64_t> unit_list(study.sweep.units.begin(), study.sweep.units.begin() + std::min(units, stage_units));
   const auto latents = unit_sweep_latents(network, tuning, unit_list, study.sweep.steps);

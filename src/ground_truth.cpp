@@ -10,11 +10,12 @@
 #include <torch/torch.h>
 
 #include "linkstyle/errors.hpp"
-#include "linkstyle/pairs.hpp"
+#include "linkstyle/generation.hpp"
+#include "linkstyle/image_pipeline.hpp"
 #include "linkstyle/part_measures.hpp"
 #include "linkstyle/part_sources.hpp"
 #include "linkstyle/results_database.hpp"
-#include "linkstyle/sweep.hpp"
+#include "linkstyle/concept_changes.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 #include "splitmix.hpp"
 
@@ -269,25 +270,15 @@ const std::vector<FactorConcept>& measured_factors() {
   return factors;
 }
 
-SweepFactorChanges sweep_factor_changes(Database& db, int64_t units, int64_t side) {
+SweepFactorChanges sweep_factor_changes(ResultsDatabase& results, int64_t units, int64_t side) {
   const int64_t P = int64_t(ShapesWorld::part_names().size());
   const auto& measures = concept_measures();
   const auto& factors = measured_factors();
   const int64_t F = int64_t(factors.size());
-  std::map<int64_t, int64_t> sample_class;
-  {
-    Database::Statement q(db, "SELECT sample, generator_class FROM samples");
-    while (q.step()) sample_class[q.column_int(0)] = q.column_int(1);
-  }
-  const int64_t last_step = db.query_int("SELECT max(step) FROM part_metrics").value_or(0);
+  const auto sample_class = results.sample_generator_classes();
+  const int64_t last_step = results.last_step();
   SweepFactorChanges result;
-  result.range = torch::full({units}, NAN, torch::kDouble);
-  {
-    Database::Statement q(db, "SELECT unit, range_max - range_min FROM units");
-    while (q.step())
-      if (q.column_int(0) >= 0 && q.column_int(0) < units && !q.is_null(1))
-        result.range[q.column_int(0)] = q.column_double(1);
-  }
+  result.range = results.unit_ranges(units);
   auto sum = torch::zeros({units, F}, torch::kDouble);
   auto count = torch::zeros({units, F}, torch::kDouble);
   auto s_sum = sum.accessor<double, 2>();
@@ -303,36 +294,25 @@ SweepFactorChanges sweep_factor_changes(Database& db, int64_t units, int64_t sid
     if (unit < 0 || unit >= units || !sample_class.count(sample)) return;
     const auto changes = endpoint_changes(first, last, {}, mean_area, P, side, minimum_part_area(side));
     const auto c = changes.accessor<double, 2>();
-    const int64_t label = sample_class[sample];
+    const int64_t label = sample_class.at(sample);
     for (int64_t f = 0; f < F; ++f) {
       const int64_t part = factors[size_t(f)].part_of_class(label);
       const double value = c[part][measure_column[size_t(f)]];
       if (std::isfinite(value)) s_sum[unit][f] += value, s_count[unit][f] += 1;
     }
   };
-  Database::Statement q(db,
-                        "SELECT unit, sample, step, part, area, luminance, entropy, centre_x, centre_y, major_axis, "
-                        "minor_axis, angle, eccentricity, hue, saturation FROM part_metrics "
-                        "ORDER BY unit, sample, step, part");
-  const auto value = [&](int column) { return q.is_null(column) ? double(NAN) : q.column_double(column); };
-  while (q.step()) {
-    if (q.column_int(0) != unit || q.column_int(1) != sample) {
+  results.for_each_part_metrics([&](int64_t row_unit, int64_t row_sample, int64_t step, const PartMeasures& m) {
+    if (row_unit != unit || row_sample != sample) {
       flush();
-      unit = q.column_int(0), sample = q.column_int(1);
+      unit = row_unit, sample = row_sample;
       first.clear(), last.clear();
       mean_area.zero_();
     }
-    const int64_t step = q.column_int(2), part = q.column_int(3);
-    if (part < 0 || part >= P) throw Error(db.file(), fmt::format("part {} is not a shapes part", part));
-    PartMeasures m;
-    m.part = int(part);
-    m.area = value(4), m.luminance = value(5), m.entropy = value(6), m.centre_x = value(7), m.centre_y = value(8);
-    m.major_axis = value(9), m.minor_axis = value(10), m.angle_degrees = value(11), m.eccentricity = value(12);
-    m.hue_degrees = value(13), m.saturation = value(14);
-    mean_area[part] += m.area / double(last_step + 1);
+    if (m.part < 0 || m.part >= P) throw Error(results.file(), fmt::format("part {} is not a shapes part", m.part));
+    mean_area[m.part] += m.area / double(last_step + 1);
     if (step == 0) first.push_back(m);
     if (step == last_step) last.push_back(m);
-  }
+  });
   flush();
   result.change = sum / count;  // NaN where no sample measured it
   return result;
@@ -518,10 +498,8 @@ ConceptProbe probe_generated_concepts(const Classifier& classifier, const Genera
     const int64_t count = images / classes + (c < images % classes);
     for (int64_t start = 0, index = 0; start < count; start += batch_size, ++index) {
       const int64_t n = std::min(batch_size, count - start);
-      const auto z = draw_latents(seed, c, index, n, generator.z_dim()).to(generator.device());
-      const auto w =
-          generator.mapping(z, torch::full({n}, c, torch::TensorOptions(torch::kLong).device(generator.device())), psi);
-      const auto batch = measure_images(classifier, parts, generator_to_classifier_range(generator.synthesis(w)), n);
+      const auto w = class_latents(generator, seed, c, index, n, psi);
+      const auto batch = measure_images(classifier, parts, render_latents(generator, w), n);
       features.push_back(batch.features);
       labels.push_back(torch::full({n}, c, torch::kLong));
       measured.insert(measured.end(), batch.parts.begin(), batch.parts.end());

@@ -182,6 +182,71 @@ double estimate_inverse_condition(const torch::Tensor& matrix, const torch::Tens
 
 }  // namespace
 
+namespace {
+
+// Ordinary least squares on the live features: Cholesky when well conditioned, else the
+// minimum-norm solution from the eigenvectors above rcond.
+torch::Tensor solve_ordinary_least_squares(const torch::Tensor& g, const torch::Tensor& c, double rcond,
+                                           FitReport& out) {
+  out.method = "ols";
+  auto [factor, info] = torch::linalg_cholesky_ex(g);
+  if (info.item<int64_t>() == 0 && estimate_inverse_condition(g, factor) > 10.0 * rcond) {
+    out.solver = "cholesky";
+    out.rank = g.size(0);
+    return torch::cholesky_solve(c, factor);
+  }
+  auto [values, vectors] = torch::linalg_eigh(g);
+  auto keep = values > rcond * values.max().item<double>();
+  auto kept_values = values.index({keep});
+  auto kept_vectors = vectors.index({torch::indexing::Slice(), keep});
+  out.solver = "eigh";
+  out.rank = kept_values.numel();
+  return torch::mm(kept_vectors, torch::mm(kept_vectors.t(), c) / kept_values.unsqueeze(1));
+}
+
+// Ridge on the live features, with the given penalty or the best of the grid by generalised
+// cross-validation (the training residual and degrees of freedom from the eigenvalues).
+torch::Tensor solve_ridge(const torch::Tensor& g, const torch::Tensor& c, double latent_total_sum_of_squares,
+                          int64_t n, const FitOptions& options, FitReport& out) {
+  out.method = "ridge";
+  out.solver = "eigh";
+  auto [values, vectors] = torch::linalg_eigh(g);
+  values = values.clamp_min(0.0);
+  out.rank = g.size(0);
+  const int64_t w_dim = c.size(1);
+  auto rotated = torch::mm(vectors.t(), c);  // G = V^T C_rw
+  auto energy = rotated.square().sum(1);     // ||G_i||^2
+  auto gcv = [&](double alpha) {
+    auto shrink = 1.0 / (values + alpha);
+    const double sse = latent_total_sum_of_squares - 2.0 * (shrink * energy).sum().item<double>() +
+                       (shrink.square() * values * energy).sum().item<double>();
+    const double dof = (values * shrink).sum().item<double>() + 1.0;  // + intercept
+    const double denominator = 1.0 - dof / static_cast<double>(n);
+    return sse / (static_cast<double>(n) * static_cast<double>(w_dim) * denominator * denominator);
+  };
+  double alpha = 0.0;
+  if (options.penalty) {
+    alpha = *options.penalty;
+    if (!(alpha >= 0.0)) throw SettingError("fit.penalty", "must be >= 0");
+  } else {
+    std::vector<double> grid = options.penalty_grid;
+    if (grid.empty()) {
+      const double mean_eigenvalue = std::max(values.mean().item<double>(), 1e-300);
+      for (int k = -16; k <= 4; ++k) grid.push_back(mean_eigenvalue * std::pow(10.0, k / 2.0));
+    }
+    double best = std::numeric_limits<double>::infinity();
+    for (double candidate : grid) {
+      const double score = gcv(candidate);
+      out.gcv_curve.emplace_back(candidate, score);
+      if (std::isfinite(score) && score < best) best = score, alpha = candidate;
+    }
+  }
+  out.penalty = alpha;
+  return torch::mm(vectors, rotated / (values + alpha).unsqueeze(1));
+}
+
+}  // namespace
+
 LinkingNetwork solve_linking_network(const LinkingStatistics& statistics, const FitOptions& options,
                                      FitReport* report) {
   const auto started = std::chrono::steady_clock::now();
@@ -206,61 +271,10 @@ LinkingNetwork solve_linking_network(const LinkingStatistics& statistics, const 
   if (live.numel() > 0) {
     auto g = gram.index_select(0, live).index_select(1, live);
     auto c = cross.index_select(0, live);
-    torch::Tensor solution;
-    if (options.method == FitMethod::ordinary_least_squares) {
-      out.method = "ols";
-      auto [factor, info] = torch::linalg_cholesky_ex(g);
-      if (info.item<int64_t>() == 0 && estimate_inverse_condition(g, factor) > 10.0 * options.rcond) {
-        solution = torch::cholesky_solve(c, factor);
-        out.solver = "cholesky";
-        out.rank = live.numel();
-      } else {
-        auto [values, vectors] = torch::linalg_eigh(g);
-        auto keep = values > options.rcond * values.max().item<double>();
-        auto kept_values = values.index({keep});
-        auto kept_vectors = vectors.index({torch::indexing::Slice(), keep});
-        solution = torch::mm(kept_vectors, torch::mm(kept_vectors.t(), c) / kept_values.unsqueeze(1));
-        out.solver = "eigh";
-        out.rank = kept_values.numel();
-      }
-    } else {
-      out.method = "ridge";
-      out.solver = "eigh";
-      auto [values, vectors] = torch::linalg_eigh(g);
-      values = values.clamp_min(0.0);
-      out.rank = live.numel();
-      auto rotated = torch::mm(vectors.t(), c);  // G = V^T C_rw
-      auto energy = rotated.square().sum(1);     // ||G_i||^2
-      const double total = centred.latent_total_sum_of_squares.sum().item<double>();
-      auto gcv = [&](double alpha) {
-        // Training residual and effective degrees of freedom for every alpha from (values, energy).
-        auto shrink = 1.0 / (values + alpha);
-        const double sse = total - 2.0 * (shrink * energy).sum().item<double>() +
-                           (shrink.square() * values * energy).sum().item<double>();
-        const double dof = (values * shrink).sum().item<double>() + 1.0;  // + intercept
-        const double denominator = 1.0 - dof / static_cast<double>(n);
-        return sse / (static_cast<double>(n) * static_cast<double>(w_dim) * denominator * denominator);
-      };
-      double alpha = 0.0;
-      if (options.penalty) {
-        alpha = *options.penalty;
-        if (!(alpha >= 0.0)) throw Error("--penalty", "must be >= 0");
-      } else {
-        std::vector<double> grid = options.penalty_grid;
-        if (grid.empty()) {
-          const double mean_eigenvalue = std::max(values.mean().item<double>(), 1e-300);
-          for (int k = -16; k <= 4; ++k) grid.push_back(mean_eigenvalue * std::pow(10.0, k / 2.0));
-        }
-        double best = std::numeric_limits<double>::infinity();
-        for (double candidate : grid) {
-          const double score = gcv(candidate);
-          out.gcv_curve.emplace_back(candidate, score);
-          if (std::isfinite(score) && score < best) best = score, alpha = candidate;
-        }
-      }
-      out.penalty = alpha;
-      solution = torch::mm(vectors, rotated / (values + alpha).unsqueeze(1));
-    }
+    const auto solution =
+        options.method == FitMethod::ordinary_least_squares
+            ? solve_ordinary_least_squares(g, c, options.rcond, out)
+            : solve_ridge(g, c, centred.latent_total_sum_of_squares.sum().item<double>(), n, options, out);
     coefficients.index_copy_(0, live, solution);
   }
 

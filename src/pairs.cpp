@@ -1,5 +1,7 @@
 #include "linkstyle/pairs.hpp"
 
+#include "linkstyle/generation.hpp"
+
 #include <chrono>
 
 #include <fmt/format.h>
@@ -7,6 +9,7 @@
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
+#include "linkstyle/generation.hpp"
 #include "linkstyle/progress.hpp"
 #include "linkstyle/tensor_io.hpp"
 #include "splitmix.hpp"
@@ -79,14 +82,6 @@ struct ShardBuffer {
 
 }  // namespace
 
-torch::Tensor draw_latents(uint64_t seed, int64_t generator_class, int64_t batch_index, int64_t batch_size,
-                           int64_t z_dim) {
-  const uint64_t key = splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(generator_class)) ^
-                                  static_cast<uint64_t>(batch_index));
-  auto generator = at::detail::createCPUGenerator(key);
-  return torch::randn({batch_size, z_dim}, generator, torch::kFloat32);
-}
-
 // ---------------------------------------------------------------------------------------------
 PairsManifest PairsManifest::load(const fs::path& pairs_folder) {
   PairsManifest m;
@@ -144,8 +139,11 @@ void PairsManifest::save() const {
 }
 
 // ---------------------------------------------------------------------------------------------
-PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
-                             const PairsRunOptions& options) {
+namespace {
+
+// The manifest to continue: a fresh one, or the folder's own when it was made with the same
+// settings and models. Leftovers of a killed run (temporary files, superseded statistics) go.
+PairsManifest start_or_resume_pairs(const StudyConfig& study, const Classifier& classifier, const Generator& generator) {
   const auto& p = study.pairs;
   const fs::path folder = study.pairs_folder();
   ensure_writable_directory(folder);
@@ -178,84 +176,99 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
     const std::string name = entry.path().filename().string();
     if (name.rfind("stats-", 0) == 0 && name != state.statistics) fs::remove(entry.path());
   }
-  if (state.complete) return state;
+  return state;
+}
 
+// Writes the buffer as the next shard, adds its training rows to the statistics and commits the
+// manifest.
+void commit_shard(PairsManifest& state, ShardBuffer& buffer, LinkingStatistics& statistics, double holdout_fraction) {
+  const fs::path& folder = state.folder;
+  const int64_t index = static_cast<int64_t>(state.shards.size());
+  PairShard shard{shard_name("r", index, "npy"),
+                  shard_name("w", index, "npy"),
+                  shard_name("class", index, "npy"),
+                  shard_name("latent", index, "npy"),
+                  buffer.rows,
+                  state.total_rows};
+  auto features = torch::cat(buffer.features), latents = torch::cat(buffer.latents);
+  write_npy(folder / shard.features, features);
+  write_npy(folder / shard.latents, latents);
+  write_npy(folder / shard.labels, torch::cat(buffer.labels));
+  write_npy(folder / shard.latent_ids, torch::cat(buffer.latent_ids));
+  std::vector<int64_t> training_rows;
+  for (int64_t i = 0; i < shard.rows; ++i)
+    if (!is_held_out(shard.first_row + i, holdout_fraction)) training_rows.push_back(i);
+  auto rows = torch::tensor(training_rows, torch::kInt64);
+  statistics.add(features.index_select(0, rows), latents.index_select(0, rows), folder / shard.features);
+  const std::string previous_statistics = state.statistics;
+  state.statistics = shard_name("stats", index, "safetensors");
+  statistics.save(folder / state.statistics);
+  state.shards.push_back(shard);
+  state.total_rows += shard.rows;
+  state.save();  // the commit point
+  if (!previous_statistics.empty() && previous_statistics != state.statistics) fs::remove(folder / previous_statistics);
+  buffer.clear();
+}
+
+// Draws the class's next batch and keeps the samples the classifier assigns to it (up to the
+// class's target); returns how many were kept.
+int64_t draw_and_keep(ClassProgress& c, const PairsSettings& p, const Classifier& classifier,
+                      const Generator& generator, ShardBuffer& buffer) {
+  const auto samples =
+      generate_and_encode(generator, classifier, p.seed, c.generator_class, c.batches_drawn, p.batch_size, p.psi);
+  const auto predicted = classifier.head(samples.features).argmax(1).to(torch::kCPU);
+  const auto w = samples.latents.to(torch::kCPU, torch::kFloat32);
+  const auto r = samples.features.to(torch::kCPU, torch::kFloat32);
+  if (!torch::isfinite(w).all().item<bool>())
+    throw Error(generator.file(), fmt::format("mapping produced NaN/Inf for class {}", c.generator_class));
+  if (!torch::isfinite(r).all().item<bool>())
+    throw Error(classifier.file(),
+                fmt::format("features contain NaN/Inf for generated images of class {}", c.generator_class));
+  auto kept = (predicted == c.classifier_class).nonzero().squeeze(1);
+  kept = kept.slice(0, 0, std::min<int64_t>(kept.numel(), p.samples_per_class - c.accepted));
+  if (kept.numel() > 0) {
+    buffer.latents.push_back(w.index_select(0, kept));
+    buffer.features.push_back(r.index_select(0, kept));
+    buffer.labels.push_back(torch::full({kept.numel()}, c.generator_class, torch::kInt64));
+    buffer.latent_ids.push_back(kept + c.batches_drawn * p.batch_size);
+    buffer.rows += kept.numel();
+  }
+  c.batches_drawn += 1;
+  c.drawn += p.batch_size;
+  c.accepted += kept.numel();
+  return kept.numel();
+}
+
+}  // namespace
+
+PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
+                             const PairsRunOptions& options) {
+  const auto& p = study.pairs;
+  PairsManifest state = start_or_resume_pairs(study, classifier, generator);
+  if (state.complete) return state;
   LinkingStatistics statistics(state.feature_dim, state.latent_dim);
-  if (!state.statistics.empty()) statistics = LinkingStatistics::load(folder / state.statistics);
+  if (!state.statistics.empty()) statistics = LinkingStatistics::load(state.folder / state.statistics);
 
   const int64_t max_draws = p.max_draws_per_class > 0 ? p.max_draws_per_class : 50 * p.samples_per_class;
   int64_t target_total = 0, accepted_total = 0;
   for (const auto& c : state.classes) target_total += p.samples_per_class, accepted_total += c.accepted;
   ProgressBar progress("pairs", target_total);
   progress.set(accepted_total);
-
   ShardBuffer buffer;
-  int64_t shards_this_run = 0;
-  auto flush = [&]() {
-    const int64_t index = static_cast<int64_t>(state.shards.size());
-    PairShard shard{shard_name("r", index, "npy"),
-                    shard_name("w", index, "npy"),
-                    shard_name("class", index, "npy"),
-                    shard_name("latent", index, "npy"),
-                    buffer.rows,
-                    state.total_rows};
-    auto features = torch::cat(buffer.features), latents = torch::cat(buffer.latents);
-    write_npy(folder / shard.features, features);
-    write_npy(folder / shard.latents, latents);
-    write_npy(folder / shard.labels, torch::cat(buffer.labels));
-    write_npy(folder / shard.latent_ids, torch::cat(buffer.latent_ids));
-    std::vector<int64_t> training_rows;
-    for (int64_t i = 0; i < shard.rows; ++i)
-      if (!is_held_out(shard.first_row + i, p.holdout_fraction)) training_rows.push_back(i);
-    auto rows = torch::tensor(training_rows, torch::kInt64);
-    statistics.add(features.index_select(0, rows), latents.index_select(0, rows), folder / shard.features);
-    const std::string previous_statistics = state.statistics;
-    state.statistics = shard_name("stats", index, "safetensors");
-    statistics.save(folder / state.statistics);
-    state.shards.push_back(shard);
-    state.total_rows += shard.rows;
-    state.save();  // the commit point
-    if (!previous_statistics.empty() && previous_statistics != state.statistics)
-      fs::remove(folder / previous_statistics);
-    buffer.clear();
-    if (options.stop_after_shards >= 0 && ++shards_this_run >= options.stop_after_shards) throw PairsInterrupted();
+  const auto commit = [&] {
+    commit_shard(state, buffer, statistics, p.holdout_fraction);
+    stop_if_requested(options.stop_requested, "pairs");
   };
-
   torch::NoGradGuard no_grad;
   for (auto& c : state.classes) {
     while (!c.done) {
-      auto z = draw_latents(p.seed, c.generator_class, c.batches_drawn, p.batch_size, generator.z_dim());
-      auto labels = torch::full({p.batch_size}, c.generator_class, torch::kInt64);
-      auto w = generator.mapping(z.to(generator.device()), labels.to(generator.device()), p.psi);
-      auto images = generator.synthesis(w);
-      auto r = classifier.features(generator_to_classifier_range(images).to(classifier.device()));
-      auto predicted = classifier.head(r).argmax(1).to(torch::kCPU);
-      w = w.to(torch::kCPU, torch::kFloat32);
-      r = r.to(torch::kCPU, torch::kFloat32);
-      if (!torch::isfinite(w).all().item<bool>())
-        throw Error(generator.file(), fmt::format("mapping produced NaN/Inf for class {}", c.generator_class));
-      if (!torch::isfinite(r).all().item<bool>())
-        throw Error(classifier.file(),
-                    fmt::format("features contain NaN/Inf for generated images of class {}", c.generator_class));
-      auto kept = (predicted == c.classifier_class).nonzero().squeeze(1);
-      kept = kept.slice(0, 0, std::min<int64_t>(kept.numel(), p.samples_per_class - c.accepted));
-      if (kept.numel() > 0) {
-        buffer.latents.push_back(w.index_select(0, kept));
-        buffer.features.push_back(r.index_select(0, kept));
-        buffer.labels.push_back(torch::full({kept.numel()}, c.generator_class, torch::kInt64));
-        buffer.latent_ids.push_back(kept + c.batches_drawn * p.batch_size);
-        buffer.rows += kept.numel();
-      }
-      c.batches_drawn += 1;
-      c.drawn += p.batch_size;
-      c.accepted += kept.numel();
-      accepted_total += kept.numel();
+      accepted_total += draw_and_keep(c, p, classifier, generator, buffer);
       c.done = c.accepted >= p.samples_per_class || c.drawn >= max_draws;
       progress.set(accepted_total);
-      if (buffer.rows >= p.shard_size) flush();
+      if (buffer.rows >= p.shard_size) commit();
     }
   }
-  if (buffer.rows > 0) flush();
+  if (buffer.rows > 0) commit();
   progress.finish();
   state.complete = true;
   state.save();

@@ -255,4 +255,20 @@ std::unique_ptr<PartSource> fit_kmeans_parts(const Generator& generator, const t
 
 std::unique_ptr<PartSource> whole_image_parts() { return std::make_unique<WholeImageParts>(); }
 
+std::unique_ptr<PartSource> make_part_source(const StudyConfig& study, const Generator& generator,
+                                             const torch::Tensor& tuning_latents, const c10::Device& device) {
+  std::string kind = study.sweep.parts;
+  if (kind == "auto")
+    kind = !study.segmenter.empty() ? "segmenter" : generator.has_synthesis_features() ? "kmeans" : "none";
+  if (kind == "segmenter") {
+    if (study.segmenter.empty())
+      throw Error(study.config_file(), "sweep.parts is \"segmenter\" but models.segmenter is not set");
+    return load_segmenter_parts(study.segmenter, device);
+  }
+  if (kind == "kmeans")
+    return fit_kmeans_parts(generator, tuning_latents.to(generator.device()), study.sweep.kmeans_parts,
+                            study.sweep.seed);
+  return whole_image_parts();
+}
+
 }  // namespace linkstyle

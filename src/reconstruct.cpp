@@ -73,8 +73,13 @@ void write_image_row(const fs::path& file, const std::vector<torch::Tensor>& ima
   write_file_atomically(file, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
 }
 
+void check_reconstruction_options(const ReconstructionOptions& options) {
+  if (options.display_side <= 0) throw SettingError("reconstruct.side", "must be > 0");
+}
+
 json reconstruct_images(const Classifier& classifier, const Generator& generator, const LinkingNetwork& network,
                         const std::vector<fs::path>& images, const ReconstructionOptions& options) {
+  check_reconstruction_options(options);
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> inputs;
   std::map<std::string, fs::path> stems;

@@ -130,26 +130,12 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   pairs.read("holdout_fraction", p.holdout_fraction);
   pairs.read("max_draws_per_class", p.max_draws_per_class);
   pairs.reject_unknown_keys();
-  if (p.samples_per_class <= 0) pairs.fail("samples_per_class", "must be > 0");
-  if (p.batch_size <= 0) pairs.fail("batch_size", "must be > 0");
-  if (p.shard_size <= 0) pairs.fail("shard_size", "must be > 0");
-  if (!(p.psi >= 0.0 && p.psi <= 2.0)) pairs.fail("psi", "must be in [0, 2]");
-  if (!(p.holdout_fraction >= 0.0 && p.holdout_fraction < 1.0)) pairs.fail("holdout_fraction", "must be in [0, 1)");
-  if (p.max_draws_per_class < 0) pairs.fail("max_draws_per_class", "must be >= 0");
-  if (!p.classifier_classes.empty() && p.classifier_classes.size() != p.classes.size())
-    pairs.fail("classifier_classes", "must have one entry per class in 'classes'");
-  for (int64_t c : p.classes)
-    if (c < 0) pairs.fail("classes", "must be >= 0");
-
   FitSettings& f = config.fit;
   TableReader fit(file, root["fit"].as_table(), "fit");
   fit.read("method", f.method);
   fit.read("penalty", f.penalty);
   fit.read("rcond", f.rcond);
   fit.reject_unknown_keys();
-  if (f.method != "ols" && f.method != "ridge") fit.fail("method", "must be \"ols\" or \"ridge\"");
-  if (!(f.rcond > 0.0 && f.rcond < 1.0)) fit.fail("rcond", "must be in (0, 1)");
-
   SweepSettings& w = config.sweep;
   TableReader sweep(file, root["sweep"].as_table(), "sweep");
   sweep.read("samples_per_class", w.samples_per_class);
@@ -169,29 +155,58 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   sweep.read("min_specificity", w.min_specificity);
   sweep.read("significance", w.significance);
   sweep.reject_unknown_keys();
-  if (w.samples_per_class <= 0) sweep.fail("samples_per_class", "must be > 0");
-  if (w.steps < 2) sweep.fail("steps", "must be >= 2");
-  if (w.batch_size <= 0) sweep.fail("batch_size", "must be > 0");
-  if (w.units_per_chunk <= 0) sweep.fail("units_per_chunk", "must be > 0");
-  if (w.parts != "auto" && w.parts != "segmenter" && w.parts != "kmeans" && w.parts != "none")
-    sweep.fail("parts", "must be \"auto\", \"segmenter\", \"kmeans\" or \"none\"");
-  if (w.kmeans_parts < 2 || w.kmeans_parts > 64) sweep.fail("kmeans_parts", "must be in [2, 64]");
-  if (w.null_directions < 5) sweep.fail("null_directions", "must be >= 5 (the null needs 5 values to be tested)");
-  if (w.null_bins < 1) sweep.fail("null_bins", "must be >= 1");
-  if (w.strip_units < 0) sweep.fail("strip_units", "must be >= 0");
-  if (w.strip_samples < 0) sweep.fail("strip_samples", "must be >= 0");
-  if (!(w.min_gain >= 0.0)) sweep.fail("min_gain", "must be >= 0");
-  if (!(w.min_correlation >= -1.0 && w.min_correlation <= 1.0)) sweep.fail("min_correlation", "must be in [-1, 1]");
-  if (!(w.min_specificity >= 0.0)) sweep.fail("min_specificity", "must be >= 0");
-  if (!(w.significance > 0.0 && w.significance < 1.0)) sweep.fail("significance", "must be in (0, 1)");
-  if (w.parts == "segmenter" && config.segmenter.empty())
-    sweep.fail("parts", "is \"segmenter\" but models.segmenter is not set");
-  for (int64_t u : w.units)
-    if (u < 0) sweep.fail("units", "must be >= 0");
+  try {
+    check_study_settings(config);
+  } catch (const SettingError& error) {
+    throw Error(file, fmt::format("'{}' {}", error.setting(), error.problem()));
+  }
   return config;
 }
 
 }  // namespace
+
+// Throws SettingError naming the first setting out of its range.
+void check_study_settings(const StudyConfig& config) {
+  const auto fail = [](const std::string& setting, const std::string& problem) {
+    throw SettingError(setting, problem);
+  };
+  const PairsSettings& p = config.pairs;
+  const FitSettings& f = config.fit;
+  const SweepSettings& w = config.sweep;
+  if (p.samples_per_class <= 0) fail("pairs.samples_per_class", "must be > 0");
+  if (p.batch_size <= 0) fail("pairs.batch_size", "must be > 0");
+  if (p.shard_size <= 0) fail("pairs.shard_size", "must be > 0");
+  if (!(p.psi >= 0.0 && p.psi <= 2.0)) fail("pairs.psi", "must be in [0, 2]");
+  if (!(p.holdout_fraction >= 0.0 && p.holdout_fraction < 1.0)) fail("pairs.holdout_fraction", "must be in [0, 1)");
+  if (p.max_draws_per_class < 0) fail("pairs.max_draws_per_class", "must be >= 0");
+  if (!p.classifier_classes.empty() && p.classifier_classes.size() != p.classes.size())
+    fail("pairs.classifier_classes", "must have one entry per class in 'classes'");
+  for (int64_t c : p.classes)
+    if (c < 0) fail("pairs.classes", "must be >= 0");
+
+  if (f.method != "ols" && f.method != "ridge") fail("fit.method", "must be \"ols\" or \"ridge\"");
+  if (!(f.rcond > 0.0 && f.rcond < 1.0)) fail("fit.rcond", "must be in (0, 1)");
+
+  if (w.samples_per_class <= 0) fail("sweep.samples_per_class", "must be > 0");
+  if (w.steps < 2) fail("sweep.steps", "must be >= 2");
+  if (w.batch_size <= 0) fail("sweep.batch_size", "must be > 0");
+  if (w.units_per_chunk <= 0) fail("sweep.units_per_chunk", "must be > 0");
+  if (w.parts != "auto" && w.parts != "segmenter" && w.parts != "kmeans" && w.parts != "none")
+    fail("sweep.parts", "must be \"auto\", \"segmenter\", \"kmeans\" or \"none\"");
+  if (w.kmeans_parts < 2 || w.kmeans_parts > 64) fail("sweep.kmeans_parts", "must be in [2, 64]");
+  if (w.null_directions < 5) fail("sweep.null_directions", "must be >= 5 (the null needs 5 values to be tested)");
+  if (w.null_bins < 1) fail("sweep.null_bins", "must be >= 1");
+  if (w.strip_units < 0) fail("sweep.strip_units", "must be >= 0");
+  if (w.strip_samples < 0) fail("sweep.strip_samples", "must be >= 0");
+  if (!(w.min_gain >= 0.0)) fail("sweep.min_gain", "must be >= 0");
+  if (!(w.min_correlation >= -1.0 && w.min_correlation <= 1.0)) fail("sweep.min_correlation", "must be in [-1, 1]");
+  if (!(w.min_specificity >= 0.0)) fail("sweep.min_specificity", "must be >= 0");
+  if (!(w.significance > 0.0 && w.significance < 1.0)) fail("sweep.significance", "must be in (0, 1)");
+  if (w.parts == "segmenter" && config.segmenter.empty())
+    fail("sweep.parts", "is \"segmenter\" but models.segmenter is not set");
+  for (int64_t u : w.units)
+    if (u < 0) fail("sweep.units", "must be >= 0");
+}
 
 StudyConfig load_study(const fs::path& folder) { return parse_study(folder, read_file(folder / "study.toml")); }
 

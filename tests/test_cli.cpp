@@ -23,7 +23,7 @@
 
 #include "linkstyle/linking.hpp"
 #include "linkstyle/reconstruct.hpp"
-#include "linkstyle/results_database.hpp"
+#include "linkstyle/sqlite_database.hpp"
 #include "linkstyle/tiny_models.hpp"
 #include "test_support.hpp"
 
@@ -688,24 +688,60 @@ int64_t committed_units(const fs::path& database) {
   }
 }
 
+// A sweep of one unit per transaction that takes a few seconds: all 32 units over 18 samples and
+// 5 steps.
+constexpr int64_t kSlowSweepSamples = 6 * kTinyClasses, kSlowSweepSteps = 5;
+void set_slow_sweep_settings(const fs::path& study) {
+  set_sweep_settings(study, {{"units_per_chunk", "1"},
+                             {"samples_per_class", "6"},
+                             {"steps", "5"},
+                             {"null_directions", "8"},
+                             {"null_bins", "1"},
+                             {"strip_units", "0"}});
+}
+
+// Starts a sweep of `study` and waits (up to 120 s) until it has committed a unit.
+pid_t sweep_until_first_unit(const fs::path& study) {
+  const pid_t pid = spawn_cli({"--threads", "1", "sweep", "-s", study.string()});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (pid > 0 && committed_units(study / "sweeps" / "results.sqlite") < 1 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return pid;
+}
+
+TEST_F(CliSweep, CtrlCStopsAfterAChunkWithStatus130AndTheSweepResumes) {
+  const fs::path study = study_copy("interrupted");
+  const int64_t samples = kSlowSweepSamples, steps = kSlowSweepSteps;
+  set_slow_sweep_settings(study);
+  const pid_t pid = sweep_until_first_unit(study);
+  ASSERT_GT(pid, 0);
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "Ctrl-C must end the sweep cleanly, status " << status;
+  if (WEXITSTATUS(status) == 0) {
+    std::cout << "[ NOTE     ] the sweep finished before Ctrl-C reached it\n";
+    return;
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const json partial = cli_json("export -s " + q(study) + " units steps -o " + q(root_->path() / "interrupted-csv"));
+  const int64_t partial_units = partial["units"].value("rows", -1);
+  EXPECT_GE(partial_units, 1);
+  EXPECT_LT(partial_units, kTinyUnits);
+  EXPECT_EQ(partial["steps"].value("rows", -1), partial_units * samples * steps) << "half a chunk committed";
+  const json resumed = cli_json("--threads 1 sweep -s " + q(study));
+  EXPECT_EQ(resumed.value("units_resumed", -1), partial_units) << resumed.dump();
+  EXPECT_EQ(resumed.value("images", -1), (kTinyUnits - partial_units) * samples * steps) << resumed.dump();
+}
+
 TEST_F(CliSweep, KilledSweepResumesToTheSameTables) {
   const fs::path killed = study_copy("killed"), full = study_copy("full");
-  // One unit per transaction; all 32 units over 18 samples and 5 steps take a few seconds.
-  const int64_t samples = 6 * kTinyClasses, steps = 5;
-  for (const auto& study : {killed, full})
-    set_sweep_settings(study, {{"units_per_chunk", "1"},
-                               {"samples_per_class", "6"},
-                               {"steps", "5"},
-                               {"null_directions", "8"},
-                               {"null_bins", "1"},
-                               {"strip_units", "0"}});
-
+  const int64_t samples = kSlowSweepSamples, steps = kSlowSweepSteps;
+  for (const auto& study : {killed, full}) set_slow_sweep_settings(study);
   const fs::path database = killed / "sweeps" / "results.sqlite";
-  const pid_t pid = spawn_cli({"--threads", "1", "sweep", "-s", killed.string()});
+  const pid_t pid = sweep_until_first_unit(killed);
   ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (committed_units(database) < 1 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ::kill(pid, SIGKILL);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);

@@ -1,4 +1,5 @@
 // Tests for study.toml (study.hpp): write/load round trip and the one-line errors of load_study.
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -322,6 +323,37 @@ TEST(Study, SweepSettingsAndSegmenterRoundTrip) {
   EXPECT_DOUBLE_EQ(loaded.sweep.min_gain, 0.125);
   EXPECT_DOUBLE_EQ(loaded.sweep.significance, 0.01);
   EXPECT_EQ(loaded.results_database(), dir / "sweeps" / "results.sqlite");
+}
+
+}  // namespace
+}  // namespace linkstyle
+
+namespace linkstyle {
+namespace {
+
+TEST(StudySettings, EachSettingIsCheckedInOnePlaceAndNamedInItsError) {
+  StudyConfig config;
+  EXPECT_NO_THROW(check_study_settings(config));  // the defaults are valid
+  const auto setting_of_error = [](const StudyConfig& bad) {
+    try {
+      check_study_settings(bad);
+    } catch (const SettingError& error) {
+      return error.setting() + ": " + error.problem();
+    }
+    return std::string("no error");
+  };
+  StudyConfig steps = config;
+  steps.sweep.steps = 1;
+  EXPECT_EQ(setting_of_error(steps), "sweep.steps: must be >= 2");
+  StudyConfig psi = config;
+  psi.pairs.psi = NAN;
+  EXPECT_EQ(setting_of_error(psi), "pairs.psi: must be in [0, 2]");
+  StudyConfig method = config;
+  method.fit.method = "lasso";
+  EXPECT_EQ(setting_of_error(method), "fit.method: must be \"ols\" or \"ridge\"");
+  // With the file the value came from, the message names both.
+  const SettingError from_file("sweep.units", "lists a unit twice", "S/study.toml");
+  EXPECT_EQ(std::string(from_file.what()), "S/study.toml: 'sweep.units' lists a unit twice");
 }
 
 }  // namespace

@@ -55,4 +55,9 @@ CommandResult run_cli(const std::string& arguments) {
   return run_command(std::string(LINKSTYLE_CLI) + " " + arguments);
 }
 
+std::function<bool()> stop_after(int64_t commits) {
+  if (commits < 0) return {};
+  return [commits, count = int64_t(0)]() mutable { return ++count >= commits; };
+}
+
 }  // namespace linkstyle::testing

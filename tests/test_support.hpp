@@ -1,6 +1,7 @@
 // Shared helpers for the tests: scratch folders and running the CLI.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -31,6 +32,10 @@ CommandResult run_command(const std::string& command_line);
 // Expects `action` to throw linkstyle::Error (not another exception) whose message is one line
 // and contains every fragment.
 void expect_error(const std::function<void()>& action, const std::vector<std::string>& fragments);
+
+// A stop request that says yes after `commits` commits (never when commits < 0): a run stopped
+// part-way, as Ctrl-C stops it.
+std::function<bool()> stop_after(int64_t commits);
 
 // Runs the linkstyle CLI with the given arguments (already shell-quoted where needed).
 CommandResult run_cli(const std::string& arguments);

@@ -14,7 +14,11 @@ void register_pairs(CLI::App& app, GlobalOptions& global) {
   command->callback([folder, &global]() {
     auto [study, classifier, generator] = load_study_models(*folder, global);
     const auto started = std::chrono::steady_clock::now();
-    auto manifest = generate_pairs(study, classifier, generator);
+    // Ctrl-C stops after the shard being written; the same command resumes.
+    stop_on_interrupt_signals();
+    PairsRunOptions run;
+    run.stop_requested = interrupt_requested;
+    auto manifest = generate_pairs(study, classifier, generator, run);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     nlohmann::json classes = nlohmann::json::array();
     int64_t drawn = 0, accepted = 0;

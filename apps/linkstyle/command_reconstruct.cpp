@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "linkstyle/errors.hpp"
 #include "linkstyle/reconstruct.hpp"
+#include "linkstyle/study_linking.hpp"
 
 namespace linkstyle::cli {
 
@@ -22,17 +23,16 @@ void register_reconstruct(CLI::App& app, GlobalOptions& global) {
   command->add_option("images", options->images, "image files (PNG, JPEG, ...)")->required();
   command->add_option("-o,--output", options->output, "output folder (default: <study>/reconstructions)");
   command->add_option("--linking", options->linking, "linking network (default: <study>/linking/linking.safetensors)");
-  command->add_option("--side", options->side, "pixels per panel in the PNG")->capture_default_str();
+  map_setting(global, "reconstruct.side",
+              command->add_option("--side", options->side, "pixels per panel in the PNG")->capture_default_str());
   command->callback([options, &global]() {
     namespace fs = std::filesystem;
-    if (options->side <= 0) throw Error("--side", "must be > 0");
-    auto [study, classifier, generator] = load_study_models(options->folder, global);
-    const fs::path linking_file = options->linking.empty() ? study.linking_file() : fs::path(options->linking);
-    auto network = LinkingNetwork::load(linking_file);
-    check_linking_network_matches(network, linking_file, classifier, generator);
     ReconstructionOptions reconstruction;
-    reconstruction.output_folder = options->output.empty() ? study.reconstructions_folder() : fs::path(options->output);
     reconstruction.display_side = options->side;
+    check_reconstruction_options(reconstruction);
+    auto [study, classifier, generator] = load_study_models(options->folder, global);
+    const auto network = load_study_linking(study, classifier, generator, options->linking);
+    reconstruction.output_folder = options->output.empty() ? study.reconstructions_folder() : fs::path(options->output);
     std::vector<fs::path> images(options->images.begin(), options->images.end());
     auto results = reconstruct_images(classifier, generator, network, images, reconstruction);
     int64_t same = 0;

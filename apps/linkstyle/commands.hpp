@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -17,7 +18,12 @@ namespace linkstyle::cli {
 struct GlobalOptions {
   RuntimeOptions runtime;
   bool json = false;
+  // The flag that sets each library setting ("sweep.steps" -> --steps), for its errors.
+  std::map<std::string, const CLI::Option*> setting_flags;
 };
+
+// Records that `flag` sets `setting`: a SettingError about it names the flag when it was given.
+void map_setting(GlobalOptions& global, const std::string& setting, const CLI::Option* flag);
 
 // Prints `summary` as JSON (with --json) or the human line.
 void print_summary(const GlobalOptions& global, const nlohmann::json& summary, const std::string& line);

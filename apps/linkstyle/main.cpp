@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "linkstyle/cancellation.hpp"
 #include "linkstyle/errors.hpp"
 
 namespace linkstyle::cli {
@@ -15,6 +16,17 @@ void print_summary(const GlobalOptions& global, const nlohmann::json& summary, c
     std::cout << summary.dump(2) << std::endl;
   else
     std::cout << line << std::endl;
+}
+
+void map_setting(GlobalOptions& global, const std::string& setting, const CLI::Option* flag) {
+  global.setting_flags[setting] = flag;
+}
+
+// A setting's error names the flag that set it, or the setting when the value came from elsewhere.
+std::string setting_error_line(const GlobalOptions& global, const linkstyle::SettingError& error) {
+  const auto flag = global.setting_flags.find(error.setting());
+  if (flag == global.setting_flags.end() || flag->second->count() == 0) return error.what();
+  return flag->second->get_name() + ": " + error.problem();
 }
 
 CLI::Option* add_study_option(CLI::App& command, std::string& folder) {
@@ -50,6 +62,13 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
+  } catch (const linkstyle::Cancelled& stopped) {
+    // Interrupted (Ctrl-C, SIGTERM) after a commit: what was done stays, the same command resumes.
+    std::fprintf(stderr, "%s\n", stopped.what());
+    return 130;
+  } catch (const linkstyle::SettingError& error) {
+    std::fprintf(stderr, "error: %s\n", setting_error_line(global, error).c_str());
+    return 2;
   } catch (const linkstyle::Error& error) {
     std::fprintf(stderr, "error: %s\n", error.what());
     return 2;

@@ -5,7 +5,8 @@
 //   mismatch, a wrong shape, NaN in data, an unwritable path.
 // ENSURES
 //   what() is a single line "<subject>: <problem>", where subject names the file (or option) at
-//   fault. The CLI prints it as "error: <what()>" and exits with status 2.
+//   fault. The CLI prints it as "error: <what()>" and exits with status 2. SettingError names a
+//   setting; the CLI replaces it with the flag that set it.
 #pragma once
 
 #include <filesystem>
@@ -25,6 +26,22 @@ class Error : public std::runtime_error {
 
  private:
   std::string subject_;
+};
+
+// A setting with a bad value, named as in study.toml ("sweep.steps") or as "<stage>.<setting>"
+// for a stage's own settings ("probe.images"); with the file the value came from, what() is
+// "<file>: '<setting>' <problem>". The CLI names its flag instead when the flag set it.
+class SettingError : public Error {
+ public:
+  SettingError(const std::string& setting, const std::string& problem, const std::filesystem::path& file = {})
+      : Error(file.empty() ? setting : file.string(), file.empty() ? problem : "'" + setting + "' " + problem),
+        setting_(setting),
+        problem_(problem) {}
+  const std::string& setting() const { return setting_; }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::string setting_, problem_;
 };
 
 }  // namespace linkstyle

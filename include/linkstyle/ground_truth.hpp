@@ -43,10 +43,11 @@
 
 #include "linkstyle/models.hpp"
 #include "linkstyle/part_measures.hpp"
+#include "linkstyle/results_database.hpp"
 
 namespace linkstyle {
 
-class Database;
+class ResultsDatabase;
 
 struct UnitProbe {
   std::vector<std::string> factor_names;  // ShapesWorld::factor_names(), then class_factor(c) per class
@@ -71,11 +72,6 @@ std::string class_factor(const std::string& class_name);
 std::string factor_group(const std::string& factor);
 // The factor groups a concept reflects (none for some, e.g. the background's centre).
 std::vector<std::string> concept_groups(const std::string& part_name, const std::string& measure);
-
-struct LabelledUnit {
-  int64_t unit = 0;
-  std::string part, measure;  // the sweep label
-};
 
 struct Agreement {
   int64_t units = 0, agreeing = 0;
@@ -104,7 +100,7 @@ struct SweepFactorChanges {
 
 // Reads a complete sweep database (parts = the shapes world's) of a classifier with `units` units
 // at image side `side`, and averages each factor's concept change over the samples.
-SweepFactorChanges sweep_factor_changes(Database& db, int64_t units, int64_t side);
+SweepFactorChanges sweep_factor_changes(ResultsDatabase& results, int64_t units, int64_t side);
 
 struct FactorSignal {
   std::string factor, measured_as;  // e.g. "background_value", "background luminance"

@@ -28,6 +28,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
+#include "linkstyle/cancellation.hpp"
+#include "linkstyle/generation.hpp"
 #include "linkstyle/linking.hpp"
 #include "linkstyle/models.hpp"
 #include "linkstyle/study.hpp"
@@ -64,21 +66,13 @@ struct PairsManifest {
 };
 
 struct PairsRunOptions {
-  // For tests: stop (throwing PairsInterrupted) after writing this many shards in this run.
-  int64_t stop_after_shards = -1;
-};
-
-struct PairsInterrupted : std::runtime_error {
-  PairsInterrupted() : std::runtime_error("pairs run interrupted") {}
+  // Asked after each shard is committed: true stops the run (Cancelled); it resumes later.
+  StopRequested stop_requested;
 };
 
 // Generates (or resumes) the pairs of a study; returns the final manifest.
 PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
                              const PairsRunOptions& options = {});
-
-// The latents of (class, batch) as generate_pairs draws them: [batch_size, z_dim] float32.
-torch::Tensor draw_latents(uint64_t seed, int64_t generator_class, int64_t batch_index, int64_t batch_size,
-                           int64_t z_dim);
 
 // Calls visit(features [n,D], latents [n,w_dim], first_row) for every shard, memory-mapped.
 void for_each_pair_shard(const PairsManifest& manifest,

@@ -28,6 +28,7 @@
 #include <torch/types.h>
 
 #include "linkstyle/models.hpp"
+#include "linkstyle/study.hpp"
 
 namespace linkstyle {
 
@@ -52,5 +53,10 @@ std::unique_ptr<PartSource> fit_kmeans_parts(const Generator& generator, const t
                                              uint64_t seed, int64_t max_pixels = 20000, int64_t iterations = 30);
 
 std::unique_ptr<PartSource> whole_image_parts();
+
+// The part source a study's settings ask for (sweep.parts; "auto": the segmenter when set, else
+// k-means on `tuning_latents` when the generator exposes its feature maps, else the whole image).
+std::unique_ptr<PartSource> make_part_source(const StudyConfig& study, const Generator& generator,
+                                             const torch::Tensor& tuning_latents, const c10::Device& device);
 
 }  // namespace linkstyle

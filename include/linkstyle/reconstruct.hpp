@@ -38,6 +38,9 @@ struct ReconstructionOptions {
   int display_side = 256;  // pixels per panel in the PNG
 };
 
+// Throws SettingError("reconstruct.side") for a display side < 1.
+void check_reconstruction_options(const ReconstructionOptions& options);
+
 // Returns the per-image results (also written to disk) as a JSON array.
 nlohmann::json reconstruct_images(const Classifier& classifier, const Generator& generator,
                                   const LinkingNetwork& network, const std::vector<std::filesystem::path>& images,

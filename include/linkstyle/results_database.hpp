@@ -1,105 +1,155 @@
 // linkstyle/results_database.hpp
 //
 // WHAT THIS REPRESENTS
-//   The SQLite database where a sweep keeps its results (schema in docs/sweeps.md), behind a
-//   small RAII wrapper: a connection, prepared statements with typed binding, transactions, and
-//   a CSV export of any table or query.
+//   A study's results database (sweeps/results.sqlite, schema in docs/sweeps.md), and the only
+//   code in linkstyle that speaks SQL to it: the schema, typed writers for each stage's rows
+//   (a sweep's chunks, its verdicts, the ground-truth probe) and typed readers for the stages
+//   that come after (selectivity, strips, ground truth, export).
 // REQUIRES
-//   A path in a writable folder (create) or an existing SQLite file (open).
+//   create_or_open: a path in a writable folder; open_existing: a file that exists.
 // ENSURES
-//   Every SQLite failure throws linkstyle::Error naming the database file and SQLite's message.
-//   Transactions are all-or-nothing, also when the process is killed (SQLite's journal): a
-//   reader never sees half a chunk. The CSV export writes atomically (RFC 4180 quoting, a header
-//   row, NULL as an empty field, numbers with 17 significant digits).
+//   The file carries linkstyle's application id and schema version (SQLite's application_id and
+//   user_version); a database of another version, an older linkstyle or another program is
+//   refused with an error that names the file and says what to do. Every writer commits its rows
+//   in one transaction: a killed process leaves whole chunks only. Errors name the file.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
-struct sqlite3;
-struct sqlite3_stmt;
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "linkstyle/part_measures.hpp"
 
 namespace linkstyle {
 
-class Database {
- public:
-  enum class Mode { open_existing, create_or_open };
-  Database(const std::filesystem::path& file, Mode mode);
-  ~Database();
-  Database(const Database&) = delete;
-  Database& operator=(const Database&) = delete;
+class Database;
 
-  void execute(const std::string& sql);
-
-  class Statement {
-   public:
-    Statement(Database& database, const std::string& sql);
-    ~Statement();
-    Statement(const Statement&) = delete;
-    Statement& operator=(const Statement&) = delete;
-    // Parameters are numbered from 1.
-    Statement& bind(int index, double value);
-    Statement& bind(int index, int64_t value);
-    Statement& bind(int index, int value) { return bind(index, int64_t(value)); }
-    Statement& bind(int index, const std::string& value);
-    Statement& bind_null(int index);
-    // Binds a double, or NULL when it is not finite.
-    Statement& bind_finite(int index, double value);
-    // Runs one step: true when a row is available.
-    bool step();
-    // Runs to completion and resets, ready for the next binding.
-    void run();
-    void reset();
-    int columns() const;
-    std::string column_name(int index) const;
-    bool is_null(int index) const;
-    double column_double(int index) const;
-    int64_t column_int(int index) const;
-    std::string column_text(int index) const;
-    // The text SQLite would print for the column (numbers with full precision), "" for NULL.
-    std::string column_as_text(int index) const;
-
-   private:
-    Database& database_;
-    sqlite3_stmt* statement_ = nullptr;
-  };
-
-  // Runs `sql` (one statement) and returns the first column of the first row, if any.
-  std::optional<std::string> query_text(const std::string& sql);
-  std::optional<int64_t> query_int(const std::string& sql);
-
-  void begin();
-  void commit();
-  void rollback() noexcept;
-  // Runs `body` in one transaction: committed when it returns, rolled back when it throws.
-  template <typename Body>
-  void in_transaction(Body&& body) {
-    begin();
-    try {
-      body();
-      commit();
-    } catch (...) {
-      rollback();
-      throw;
-    }
-  }
-  // True when a table or view of that name exists.
-  bool has_table(const std::string& name);
-
-  const std::filesystem::path& file() const { return file_; }
-  [[noreturn]] void fail(const std::string& what) const;
-
- private:
-  std::filesystem::path file_;
-  sqlite3* connection_ = nullptr;
+// One unit's cycle and classifier statistics over its sweeps (the units table).
+struct UnitCycleRow {
+  int64_t unit = 0;
+  double range_min = 0, range_max = 0;
+  double gain = 0, correlation = 0, off_unit_correlation_p99 = 0, specificity = 0;
+  double logit_change = 0, class_flip_rate = 0;
 };
 
-// Writes the rows of `query` (a table name or a SELECT) as CSV to `output`, atomically.
-// Returns the number of data rows.
-int64_t export_csv(Database& database, const std::string& query, const std::filesystem::path& output);
+// The rows of a chunk of swept units, ordered (unit, sample, step) like its images.
+struct UnitChunkRows {
+  std::vector<UnitCycleRow> units;  // [U]
+  int64_t samples = 0, steps = 0;
+  torch::Tensor values;        // [U, T] float64: the unit's value at each step
+  torch::Tensor activation;    // [U, S, T] float64: r'_u re-encoded
+  torch::Tensor other_change;  // [U, S, T] float64: mean |r'_j - r'_j(step 0)| over the other units
+  torch::Tensor class_logit;   // [U, S, T] float64: the sample's classifier class logit
+  torch::Tensor top_class;     // [U, S, T] int64
+  const std::vector<std::vector<PartMeasures>>* parts = nullptr;  // [U*S*T] per image
+  std::vector<std::vector<std::vector<PartMotion>>> motion;       // [U][S]
+  torch::Tensor change_mean, change_count;                        // [U, P, M] float64 / int64
+};
+
+// The rows of a chunk of null directions.
+struct NullChunkRows {
+  std::vector<int64_t> directions, bins;
+  std::vector<double> norms;
+  torch::Tensor change_mean, change_count;  // [directions, P, M]
+};
+
+// One tested concept of a unit (the selectivity table).
+struct ConceptScore {
+  int64_t part = 0;
+  std::string measure;
+  double change = 0, z = 0, p_normal = 0, p_empirical = 0;  // change: NaN when undefined
+  bool significant = false;
+};
+
+// A unit's selectivity verdict (the units table's verdict columns and its selectivity rows).
+struct UnitVerdict {
+  int64_t unit = 0;
+  bool expressible = false;
+  int64_t significant_concepts = 0;
+  std::string label = "none";          // "part measure +|-" or "none"
+  std::string label_part, label_measure;  // empty (NULL) when none
+  double label_z = 0;
+  std::vector<ConceptScore> concepts;
+};
+
+// A unit's cycle figures as the verdict needs them (missing when not swept, NaN when undefined).
+struct UnitCycleFigures {
+  double gain = 0, correlation = 0, specificity = 0;
+  bool defined = false;
+};
+
+// An expressible unit with a label (units.label_part / label_measure).
+struct LabelledUnit {
+  int64_t unit = 0;
+  std::string part, measure;
+};
+
+class ResultsDatabase {
+ public:
+  static constexpr int kSchemaVersion = 1;
+  enum class Mode { open_existing, create_or_open };
+  ResultsDatabase(const std::filesystem::path& file, Mode mode);
+  ~ResultsDatabase();
+  ResultsDatabase(ResultsDatabase&&) noexcept;
+  ResultsDatabase& operator=(ResultsDatabase&&) noexcept;
+  const std::filesystem::path& file() const;
+
+  // The sweep's identity (JSON text) and the fixed tables it starts with, written once.
+  std::optional<std::string> run_identity();
+  void start_run(const std::string& identity, const std::vector<std::string>& part_names,
+                 const torch::Tensor& generator_classes, const torch::Tensor& classifier_classes);
+  std::set<int64_t> swept_units();
+  std::set<int64_t> swept_null_directions();
+  void write_unit_chunk(const UnitChunkRows& rows);
+  void write_null_chunk(const NullChunkRows& rows);
+
+  // Concept changes of `units` [U, P*M] and of the null directions [B, per_bin, P*M] (direction
+  // d in bin d / per_bin), NaN where undefined.
+  torch::Tensor unit_concept_changes(const std::vector<int64_t>& units, int64_t num_parts);
+  torch::Tensor null_concept_changes(int64_t bins, int64_t per_bin, int64_t num_parts);
+  std::optional<UnitCycleFigures> unit_cycle(int64_t unit);
+  // Replaces the selectivity table and the units' verdict columns.
+  void write_verdicts(const std::vector<UnitVerdict>& verdicts);
+  void mark_complete(const std::string& part_source);
+  bool is_complete();
+
+  std::vector<std::string> part_names();
+  // The first `limit` units by (expressible, cycle correlation, unit).
+  std::vector<int64_t> top_units(int64_t limit);
+  // Expressible units by decreasing cycle correlation, labelled or not (part empty: no label).
+  std::vector<LabelledUnit> expressible_units();
+  std::map<int64_t, int64_t> sample_generator_classes();
+  // max - min of each unit's range; NaN for units not swept. [units] float64
+  torch::Tensor unit_ranges(int64_t units);
+  int64_t last_step();
+  // Every part_metrics row ordered by (unit, sample, step, part).
+  void for_each_part_metrics(
+      const std::function<void(int64_t unit, int64_t sample, int64_t step, const PartMeasures& measures)>& visit);
+  // Replaces the probe table: correlation [D, F], partial [D, F'] (F' <= F; NULL beyond).
+  void write_probe(const std::vector<std::string>& factor_names, const torch::Tensor& correlation,
+                   const torch::Tensor& partial);
+
+  bool has_table(const std::string& name);
+  // Writes a table or view as CSV, atomically; returns its rows.
+  int64_t export_table(const std::string& table, const std::filesystem::path& output);
+
+ private:
+  std::unique_ptr<Database> database_;
+};
+
+// `linkstyle export`: each of `tables` (tables or views of a results database) as
+// `folder`/<table>.csv; every name is checked before anything is written. Returns
+// {table: {"file", "rows"}}.
+nlohmann::json export_results_tables(const std::filesystem::path& database, const std::vector<std::string>& tables,
+                                     const std::filesystem::path& folder);
 
 }  // namespace linkstyle

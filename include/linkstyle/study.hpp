@@ -7,7 +7,8 @@
 //   study.toml uses only the documented tables and keys, with the documented types.
 // ENSURES
 //   load_study() rejects unknown keys, wrong types and out-of-range values with a one-line
-//   linkstyle::Error naming study.toml and the key. Model paths are resolved relative to the
+//   linkstyle::Error naming study.toml and the key; check_study_settings() is the one place that
+//   knows each setting's range. Model paths are resolved relative to the
 //   study folder. write_study() writes a complete, commented study.toml atomically.
 #pragma once
 
@@ -75,6 +76,25 @@ struct StudyConfig {
 };
 
 StudyConfig load_study(const std::filesystem::path& folder);
+
+// `linkstyle init`: a new study folder with its study.toml, for the given models (or small random
+// models built into <folder>/models with `tiny`).
+struct NewStudy {
+  std::filesystem::path folder, classifier, generator, segmenter;
+  bool tiny = false;
+  uint64_t tiny_seed = 0;
+  bool force = false;  // overwrite an existing study.toml
+  PairsSettings pairs;
+  int64_t sweep_samples_per_class = SweepSettings().samples_per_class;
+};
+// ENSURES the models load and the classes exist before anything is kept; a failed call leaves
+// nothing behind (it removes the folder or tiny models it created). Errors name the setting
+// ("init.tiny", "init.models", "pairs.classes") or the file.
+StudyConfig create_study(const NewStudy& request);
+
+// Checks every setting's range (load_study() does it for study.toml's values; call it again after
+// changing settings, e.g. from command-line flags). Throws SettingError naming "table.key".
+void check_study_settings(const StudyConfig& config);
 void write_study(const StudyConfig& config);
 
 }  // namespace linkstyle

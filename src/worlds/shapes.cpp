@@ -420,24 +420,20 @@ struct Scratch {
   cv::Mat image;  // output-size colours, CV_32FC3
 };
 
-// Draws one image into image_out ([3, R, R]) and parts_out ([R, R]).
-void render_one(int64_t label, const std::array<double, kFactorCount>& f, int resolution, Scratch& scratch,
-                float* image_out, int64_t* parts_out) {
-  const int size = resolution * kSupersample;
-  scratch.ids.create(size, size, CV_8U);
-  scratch.ids.setTo(cv::Scalar(0));
-  scratch.fine.create(size, size, CV_32FC3);
+// Where and how large the object is drawn on the supersampled canvas.
+struct Placement {
+  double centre_x, centre_y, unit, angle;
+};
 
+Placement place_object(const std::array<double, kFactorCount>& f, int size) {
   // Position 0 or 1 puts the object's unit circle kFrameMargin from the frame's edge.
   const double unit_share = kUnitMin + kUnitSpan * f[kScale];
   const double slack = 0.5 - kFrameMargin - unit_share;
-  const double centre_x = size * (0.5 + (2 * f[kPositionX] - 1) * slack);
-  const double centre_y = size * (0.5 + (2 * f[kPositionY] - 1) * slack);
-  const double unit = size * unit_share;
-  const double angle = (f[kRotation] - 0.5) * 2 * kMaxRotationDeg * kPi / 180;
-  Canvas canvas(scratch.ids, centre_x, centre_y, unit, angle);
-  const Colours colours = colours_of(label, f);
-  const double a = f[kProportionA], b = f[kProportionB];
+  return {size * (0.5 + (2 * f[kPositionX] - 1) * slack), size * (0.5 + (2 * f[kPositionY] - 1) * slack),
+          size * unit_share, (f[kRotation] - 0.5) * 2 * kMaxRotationDeg * kPi / 180};
+}
+
+void draw_object(int64_t label, Canvas& canvas, const Colours& colours, double a, double b) {
   switch (label) {
     case kMushroom:
       draw_mushroom(canvas, colours, a, b);
@@ -458,31 +454,31 @@ void render_one(int64_t label, const std::array<double, kFactorCount>& f, int re
       draw_flower(canvas, colours, a, b);
       break;
   }
+}
 
-  // Colour the drawing: background gradient; shading toward the light and stripes (along the
-  // object's own x axis) on the object.
-  std::vector<Paint> paints = canvas.paints();
-  paints[0].colour =
-      hsv(f[kBackgroundHue], kBackgroundSaturation, kBackgroundValueMin + kBackgroundValueSpan * f[kBackgroundValue]);
+// Colours the drawing: background gradient; shading toward the light and stripes (along the
+// object's own x axis) on the object.
+void shade_drawing(const std::vector<Paint>& paints, const std::array<double, kFactorCount>& f, const Placement& at,
+                   int size, Scratch& scratch) {
   const double light = 2 * kPi * f[kLightDirection];
-  const auto light_x = static_cast<float>(std::cos(light) / unit);
-  const auto light_y = static_cast<float>(-std::sin(light) / unit);  // y points down
+  const auto light_x = static_cast<float>(std::cos(light) / at.unit);
+  const auto light_y = static_cast<float>(-std::sin(light) / at.unit);  // y points down
   const double cycles = kStripeCyclesMin + kStripeCyclesSpan * f[kTextureFrequency];
-  const auto stripe_x = static_cast<float>(std::cos(angle) * cycles / unit);
-  const auto stripe_y = static_cast<float>(std::sin(angle) * cycles / unit);
+  const auto stripe_x = static_cast<float>(std::cos(at.angle) * cycles / at.unit);
+  const auto stripe_y = static_cast<float>(std::sin(at.angle) * cycles / at.unit);
   const auto stripe_depth = static_cast<float>(kStripeDepth * f[kTextureAmplitude]);
   const auto gradient = static_cast<float>(kGradientDepth * f[kBackgroundGradient] / size);
   const auto shade = static_cast<float>(kShadeDepth / 2);
   for (int y = 0; y < size; ++y) {
     const uint8_t* id = scratch.ids.ptr<uint8_t>(y);
     float* out = scratch.fine.ptr<float>(y);
-    const float dy = static_cast<float>(y + 0.5 - centre_y);
+    const float dy = static_cast<float>(y + 0.5 - at.centre_y);
     const float background = 1.0f - gradient * (static_cast<float>(y) + 0.5f);
     for (int x = 0; x < size; ++x) {
       const Paint& paint = paints[id[x]];
       float m = background;
       if (id[x] != 0) {
-        const float dx = static_cast<float>(x + 0.5 - centre_x);
+        const float dx = static_cast<float>(x + 0.5 - at.centre_x);
         const float toward = std::clamp(dx * light_x + dy * light_y, -1.0f, 1.0f);
         m = 1.0f - shade * (1.0f - toward);
         if (paint.textured) {
@@ -496,6 +492,10 @@ void render_one(int64_t label, const std::array<double, kFactorCount>& f, int re
       out[3 * x + 2] = paint.colour.b * m;
     }
   }
+}
+
+// The image at the output size, channels first, clamped to [0, 1].
+void downsample_image(int resolution, Scratch& scratch, float* image_out) {
   cv::resize(scratch.fine, scratch.image, cv::Size(resolution, resolution), 0, 0, cv::INTER_AREA);
   const int64_t plane = static_cast<int64_t>(resolution) * resolution;
   for (int y = 0; y < resolution; ++y) {
@@ -503,9 +503,11 @@ void render_one(int64_t label, const std::array<double, kFactorCount>& f, int re
     for (int x = 0; x < resolution; ++x)
       for (int c = 0; c < 3; ++c) image_out[c * plane + y * resolution + x] = std::clamp(row[3 * x + c], 0.0f, 1.0f);
   }
+}
 
-  // The mask: per output pixel, the part covering most of its 4x4 block (ties to the
-  // higher part index, so thin parts are not lost to the background).
+// The mask: per output pixel, the part covering most of its 4x4 block (ties to the higher part
+// index, so thin parts are not lost to the background).
+void downsample_parts(const std::vector<Paint>& paints, int resolution, const Scratch& scratch, int64_t* parts_out) {
   std::array<uint8_t, 256> part_of{};
   for (size_t k = 0; k < paints.size(); ++k) part_of[k] = paints[k].part;
   std::array<int, kPartCount> counts{};
@@ -533,6 +535,24 @@ void render_one(int64_t label, const std::array<double, kFactorCount>& f, int re
       parts_out[y * resolution + x] = best;
     }
   }
+}
+
+// Draws one image into image_out ([3, R, R]) and parts_out ([R, R]).
+void render_one(int64_t label, const std::array<double, kFactorCount>& f, int resolution, Scratch& scratch,
+                float* image_out, int64_t* parts_out) {
+  const int size = resolution * kSupersample;
+  scratch.ids.create(size, size, CV_8U);
+  scratch.ids.setTo(cv::Scalar(0));
+  scratch.fine.create(size, size, CV_32FC3);
+  const Placement at = place_object(f, size);
+  Canvas canvas(scratch.ids, at.centre_x, at.centre_y, at.unit, at.angle);
+  draw_object(label, canvas, colours_of(label, f), f[kProportionA], f[kProportionB]);
+  std::vector<Paint> paints = canvas.paints();
+  paints[0].colour =
+      hsv(f[kBackgroundHue], kBackgroundSaturation, kBackgroundValueMin + kBackgroundValueSpan * f[kBackgroundValue]);
+  shade_drawing(paints, f, at, size, scratch);
+  downsample_image(resolution, scratch, image_out);
+  downsample_parts(paints, resolution, scratch, parts_out);
 }
 
 void check_label(int64_t label) {

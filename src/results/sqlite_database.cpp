@@ -1,4 +1,4 @@
-#include "linkstyle/results_database.hpp"
+#include "linkstyle/sqlite_database.hpp"
 
 #include <cmath>
 #include <sqlite3.h>

@@ -1,0 +1,68 @@
+#include "linkstyle/generation.hpp"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "linkstyle/atomic_file.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/reconstruct.hpp"
+
+#include "splitmix.hpp"
+
+namespace linkstyle {
+
+torch::Tensor draw_latents(uint64_t seed, int64_t generator_class, int64_t batch_index, int64_t count, int64_t z_dim) {
+  const uint64_t key = splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(generator_class)) ^
+                                  static_cast<uint64_t>(batch_index));
+  auto generator = at::detail::createCPUGenerator(key);
+  return torch::randn({count, z_dim}, generator, torch::kFloat32);
+}
+
+torch::Tensor class_latents(const Generator& generator, uint64_t seed, int64_t generator_class, int64_t batch_index,
+                            int64_t count, double psi) {
+  const torch::NoGradGuard no_grad;
+  const auto z = draw_latents(seed, generator_class, batch_index, count, generator.z_dim()).to(generator.device());
+  const auto labels = torch::full({count}, generator_class, torch::TensorOptions(torch::kLong).device(generator.device()));
+  return generator.mapping(z, labels, psi);
+}
+
+torch::Tensor render_latents(const Generator& generator, const torch::Tensor& latents) {
+  const torch::NoGradGuard no_grad;
+  return generator_to_classifier_range(generator.synthesis(latents));
+}
+
+torch::Tensor encode_images(const Classifier& classifier, const torch::Tensor& images) {
+  const torch::NoGradGuard no_grad;
+  return classifier.features(images.to(classifier.device()));
+}
+
+EncodedSamples generate_and_encode(const Generator& generator, const Classifier& classifier, uint64_t seed,
+                                   int64_t generator_class, int64_t batch_index, int64_t count, double psi) {
+  EncodedSamples samples;
+  samples.latents = class_latents(generator, seed, generator_class, batch_index, count, psi);
+  samples.images = render_latents(generator, samples.latents);
+  samples.features = encode_images(classifier, samples.images);
+  return samples;
+}
+
+std::vector<std::filesystem::path> write_class_samples(const StudyConfig& study, const Generator& generator,
+                                                       int64_t per_class, uint64_t seed,
+                                                       const std::filesystem::path& folder) {
+  if (per_class <= 0) throw Error("sample.per_class", "must be > 0");
+  ensure_writable_directory(folder);
+  std::vector<int64_t> classes = study.pairs.classes;
+  if (classes.empty())
+    for (int64_t c = 0; c < generator.num_classes(); ++c) classes.push_back(c);
+  std::vector<std::filesystem::path> written;
+  for (int64_t c : classes) {
+    const auto images = render_latents(generator, class_latents(generator, seed, c, 0, per_class, study.pairs.psi));
+    for (int64_t i = 0; i < per_class; ++i) {
+      const auto file = folder / fmt::format("class{}-{}.png", c, i);
+      write_image_row(file, {images.slice(0, i, i + 1)}, static_cast<int>(generator.resolution()));
+      written.push_back(file);
+    }
+  }
+  return written;
+}
+
+}  // namespace linkstyle

@@ -1,0 +1,416 @@
+#include "linkstyle/results_database.hpp"
+
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "linkstyle/atomic_file.hpp"
+#include "linkstyle/concept_changes.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/sqlite_database.hpp"
+
+namespace linkstyle {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// "lkst": tells a linkstyle results file from any other SQLite file.
+constexpr int64_t kApplicationId = 0x6c6b7374;
+
+const char* kSchema = R"(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS parts (part INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (sample INTEGER PRIMARY KEY, generator_class INTEGER NOT NULL,
+  classifier_class INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS units (unit INTEGER PRIMARY KEY, range_min REAL, range_max REAL, gain REAL,
+  correlation REAL, off_unit_correlation_p99 REAL, specificity REAL, logit_change REAL, class_flip_rate REAL,
+  expressible INTEGER, label TEXT, label_part TEXT, label_measure TEXT, label_z REAL, significant_concepts INTEGER);
+CREATE TABLE IF NOT EXISTS steps (unit INTEGER NOT NULL, sample INTEGER NOT NULL, step INTEGER NOT NULL,
+  value REAL, activation REAL, other_change REAL, class_logit REAL, top_class INTEGER,
+  PRIMARY KEY (unit, sample, step)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS part_metrics (unit INTEGER NOT NULL, sample INTEGER NOT NULL, step INTEGER NOT NULL,
+  part INTEGER NOT NULL, area REAL, luminance REAL, entropy REAL, centre_x REAL, centre_y REAL, major_axis REAL,
+  minor_axis REAL, angle REAL, eccentricity REAL, hue REAL, saturation REAL,
+  PRIMARY KEY (unit, sample, step, part)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS motion (unit INTEGER NOT NULL, sample INTEGER NOT NULL, part INTEGER NOT NULL,
+  dx REAL, dy REAL, PRIMARY KEY (unit, sample, part)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS part_changes (unit INTEGER NOT NULL, part INTEGER NOT NULL, measure TEXT NOT NULL,
+  change REAL, samples INTEGER, PRIMARY KEY (unit, part, measure)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS null_directions (direction INTEGER PRIMARY KEY, bin INTEGER NOT NULL, norm REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS null_changes (direction INTEGER NOT NULL, part INTEGER NOT NULL, measure TEXT NOT NULL,
+  change REAL, samples INTEGER, PRIMARY KEY (direction, part, measure)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS selectivity (unit INTEGER NOT NULL, part INTEGER NOT NULL, measure TEXT NOT NULL,
+  change REAL, z REAL, p REAL, p_empirical REAL, significant INTEGER, PRIMARY KEY (unit, part, measure)) WITHOUT ROWID;
+CREATE VIEW IF NOT EXISTS concept_top_units AS
+  SELECT * FROM (SELECT parts.name AS part_name, selectivity.measure, selectivity.unit, selectivity.z,
+    selectivity.change, ROW_NUMBER() OVER (PARTITION BY selectivity.part, selectivity.measure
+                                          ORDER BY abs(selectivity.z) DESC) AS rank
+    FROM selectivity JOIN parts ON parts.part = selectivity.part WHERE selectivity.significant = 1)
+  WHERE rank <= 10;
+)";
+
+// The probe table is made by `linkstyle probe`, after the sweep.
+const char* kProbeSchema =
+    "CREATE TABLE IF NOT EXISTS probe (unit INTEGER NOT NULL, factor TEXT NOT NULL, correlation REAL, partial REAL, "
+    "PRIMARY KEY (unit, factor)) WITHOUT ROWID;";
+
+// A new file gets the schema; an existing one must be linkstyle's, of this version.
+void check_or_create_schema(Database& db, ResultsDatabase::Mode mode) {
+  const int64_t application = db.query_int("PRAGMA application_id").value_or(0);
+  const int64_t version = db.query_int("PRAGMA user_version").value_or(0);
+  const int64_t objects = db.query_int("SELECT count(*) FROM sqlite_master").value_or(0);
+  if (application == kApplicationId) {
+    if (version != ResultsDatabase::kSchemaVersion)
+      throw Error(db.file(), fmt::format("has results schema version {}, this linkstyle reads version {}: remove it "
+                                         "and run `linkstyle sweep` again",
+                                         version, ResultsDatabase::kSchemaVersion));
+    return;
+  }
+  if (objects > 0) {
+    const bool older = application == 0 && db.has_table("units") && db.has_table("meta");
+    throw Error(db.file(), older ? "was written by an older linkstyle (no schema version): remove it and run "
+                                   "`linkstyle sweep` again"
+                                 : "is not a linkstyle results database");
+  }
+  if (mode == ResultsDatabase::Mode::open_existing) throw Error(db.file(), "is an empty database, not sweep results");
+  db.in_transaction([&] {
+    db.execute(fmt::format("PRAGMA application_id = {}; PRAGMA user_version = {};", kApplicationId,
+                           ResultsDatabase::kSchemaVersion));
+    db.execute(kSchema);
+  });
+}
+
+void insert_changes(Database& db, const char* table, const char* key, int64_t id, const torch::Tensor& mean,
+                    const torch::Tensor& count) {
+  Database::Statement insert(
+      db, fmt::format("INSERT INTO {} ({}, part, measure, change, samples) VALUES (?, ?, ?, ?, ?)", table, key));
+  const auto m = mean.accessor<double, 2>();
+  const auto c = count.accessor<int64_t, 2>();
+  for (int64_t p = 0; p < mean.size(0); ++p)
+    for (int64_t k = 0; k < kConceptMeasures; ++k) {
+      if (c[p][k] == 0) continue;
+      insert.bind(1, id).bind(2, p).bind(3, concept_measures()[k]).bind_finite(4, m[p][k]).bind(5, c[p][k]);
+      insert.run();
+    }
+}
+
+std::set<int64_t> first_column_ids(Database& db, const std::string& sql) {
+  std::set<int64_t> ids;
+  Database::Statement query(db, sql);
+  while (query.step()) ids.insert(query.column_int(0));
+  return ids;
+}
+
+int64_t measure_column(const std::string& name, const fs::path& file) {
+  const auto& names = concept_measures();
+  for (size_t k = 0; k < names.size(); ++k)
+    if (names[k] == name) return int64_t(k);
+  throw Error(file, "has an unknown measure '" + name + "'");
+}
+
+}  // namespace
+
+ResultsDatabase::ResultsDatabase(const fs::path& file, Mode mode)
+    : database_(std::make_unique<Database>(
+          file, mode == Mode::open_existing ? Database::Mode::open_existing : Database::Mode::create_or_open)) {
+  check_or_create_schema(*database_, mode);
+}
+
+ResultsDatabase::~ResultsDatabase() = default;
+ResultsDatabase::ResultsDatabase(ResultsDatabase&&) noexcept = default;
+ResultsDatabase& ResultsDatabase::operator=(ResultsDatabase&&) noexcept = default;
+
+const fs::path& ResultsDatabase::file() const { return database_->file(); }
+
+std::optional<std::string> ResultsDatabase::run_identity() {
+  return database_->query_text("SELECT value FROM meta WHERE key = 'run'");
+}
+
+void ResultsDatabase::start_run(const std::string& identity, const std::vector<std::string>& part_names,
+                                const torch::Tensor& generator_classes, const torch::Tensor& classifier_classes) {
+  Database& db = *database_;
+  db.in_transaction([&] {
+    Database::Statement meta(db, "INSERT INTO meta (key, value) VALUES (?, ?)");
+    meta.bind(1, std::string("run")).bind(2, identity);
+    meta.run();
+    Database::Statement part(db, "INSERT INTO parts (part, name) VALUES (?, ?)");
+    for (size_t p = 0; p < part_names.size(); ++p) {
+      part.bind(1, int64_t(p)).bind(2, part_names[p]);
+      part.run();
+    }
+    Database::Statement sample(db, "INSERT INTO samples (sample, generator_class, classifier_class) VALUES (?, ?, ?)");
+    const auto generator_class = generator_classes.to(torch::kLong).contiguous();
+    const auto classifier_class = classifier_classes.to(torch::kLong).contiguous();
+    for (int64_t i = 0; i < generator_class.size(0); ++i) {
+      sample.bind(1, i).bind(2, generator_class[i].item<int64_t>()).bind(3, classifier_class[i].item<int64_t>());
+      sample.run();
+    }
+  });
+}
+
+std::set<int64_t> ResultsDatabase::swept_units() { return first_column_ids(*database_, "SELECT unit FROM units"); }
+
+std::set<int64_t> ResultsDatabase::swept_null_directions() {
+  return first_column_ids(*database_, "SELECT direction FROM null_directions");
+}
+
+namespace {
+
+void insert_step_rows(Database& db, const UnitChunkRows& rows, int64_t u) {
+  Database::Statement step_row(db,
+                               "INSERT INTO steps (unit, sample, step, value, activation, other_change, "
+                               "class_logit, top_class) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  Database::Statement part_row(db,
+                               "INSERT INTO part_metrics (unit, sample, step, part, area, luminance, entropy, "
+                               "centre_x, centre_y, major_axis, minor_axis, angle, eccentricity, hue, saturation) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  Database::Statement motion_row(db, "INSERT INTO motion (unit, sample, part, dx, dy) VALUES (?, ?, ?, ?, ?)");
+  const int64_t S = rows.samples, T = rows.steps, unit = rows.units[size_t(u)].unit;
+  const auto value = rows.values.accessor<double, 2>();
+  const auto activation = rows.activation.accessor<double, 3>();
+  const auto other_change = rows.other_change.accessor<double, 3>();
+  const auto class_logit = rows.class_logit.accessor<double, 3>();
+  const auto top_class = rows.top_class.accessor<int64_t, 3>();
+  for (int64_t s = 0; s < S; ++s) {
+    for (int64_t t = 0; t < T; ++t) {
+      step_row.bind(1, unit).bind(2, s).bind(3, t).bind(4, value[u][t]).bind_finite(5, activation[u][s][t]);
+      step_row.bind_finite(6, other_change[u][s][t]).bind_finite(7, class_logit[u][s][t]).bind(8, top_class[u][s][t]);
+      step_row.run();
+      for (const auto& m : (*rows.parts)[size_t((u * S + s) * T + t)]) {
+        part_row.bind(1, unit).bind(2, s).bind(3, t).bind(4, m.part).bind(5, m.area);
+        part_row.bind_finite(6, m.luminance).bind_finite(7, m.entropy).bind_finite(8, m.centre_x);
+        part_row.bind_finite(9, m.centre_y).bind_finite(10, m.major_axis).bind_finite(11, m.minor_axis);
+        part_row.bind_finite(12, m.angle_degrees).bind_finite(13, m.eccentricity).bind_finite(14, m.hue_degrees);
+        part_row.bind_finite(15, m.saturation);
+        part_row.run();
+      }
+    }
+    for (const auto& m : rows.motion[size_t(u)][size_t(s)]) {
+      if (m.area <= 0) continue;
+      motion_row.bind(1, unit).bind(2, s).bind(3, m.part).bind_finite(4, m.dx).bind_finite(5, m.dy);
+      motion_row.run();
+    }
+  }
+}
+
+}  // namespace
+
+void ResultsDatabase::write_unit_chunk(const UnitChunkRows& rows) {
+  Database& db = *database_;
+  db.in_transaction([&] {
+    Database::Statement unit_row(db,
+                                 "INSERT INTO units (unit, range_min, range_max, gain, correlation, "
+                                 "off_unit_correlation_p99, specificity, logit_change, class_flip_rate) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    for (size_t u = 0; u < rows.units.size(); ++u) {
+      insert_step_rows(db, rows, int64_t(u));
+      const auto& r = rows.units[u];
+      unit_row.bind(1, r.unit).bind(2, r.range_min).bind(3, r.range_max).bind_finite(4, r.gain);
+      unit_row.bind_finite(5, r.correlation).bind_finite(6, r.off_unit_correlation_p99);
+      unit_row.bind_finite(7, r.specificity).bind_finite(8, r.logit_change).bind(9, r.class_flip_rate);
+      unit_row.run();
+      insert_changes(db, "part_changes", "unit", r.unit, rows.change_mean[int64_t(u)], rows.change_count[int64_t(u)]);
+    }
+  });
+}
+
+void ResultsDatabase::write_null_chunk(const NullChunkRows& rows) {
+  Database& db = *database_;
+  db.in_transaction([&] {
+    Database::Statement row(db, "INSERT INTO null_directions (direction, bin, norm) VALUES (?, ?, ?)");
+    for (size_t i = 0; i < rows.directions.size(); ++i) {
+      row.bind(1, rows.directions[i]).bind(2, rows.bins[i]).bind(3, rows.norms[i]);
+      row.run();
+      insert_changes(db, "null_changes", "direction", rows.directions[i], rows.change_mean[int64_t(i)],
+                     rows.change_count[int64_t(i)]);
+    }
+  });
+}
+
+torch::Tensor ResultsDatabase::unit_concept_changes(const std::vector<int64_t>& units, int64_t num_parts) {
+  const int64_t M = kConceptMeasures;
+  std::map<int64_t, int64_t> unit_row;
+  for (size_t i = 0; i < units.size(); ++i) unit_row[units[i]] = int64_t(i);
+  auto profile = torch::full({int64_t(units.size()), num_parts * M}, NAN, torch::kDouble);
+  auto a = profile.accessor<double, 2>();
+  Database::Statement q(*database_, "SELECT unit, part, measure, change FROM part_changes");
+  while (q.step())
+    if (!q.is_null(3) && unit_row.count(q.column_int(0)))
+      a[unit_row[q.column_int(0)]][q.column_int(1) * M + measure_column(q.column_text(2), file())] =
+          q.column_double(3);
+  return profile;
+}
+
+torch::Tensor ResultsDatabase::null_concept_changes(int64_t bins, int64_t per_bin, int64_t num_parts) {
+  const int64_t M = kConceptMeasures;
+  auto values = torch::full({bins, per_bin, num_parts * M}, NAN, torch::kDouble);
+  auto a = values.accessor<double, 3>();
+  Database::Statement q(*database_, "SELECT direction, part, measure, change FROM null_changes");
+  while (q.step()) {
+    const int64_t d = q.column_int(0);
+    if (!q.is_null(3) && d / per_bin < bins)
+      a[d / per_bin][d % per_bin][q.column_int(1) * M + measure_column(q.column_text(2), file())] =
+          q.column_double(3);
+  }
+  return values;
+}
+
+std::optional<UnitCycleFigures> ResultsDatabase::unit_cycle(int64_t unit) {
+  Database::Statement read(*database_, "SELECT gain, correlation, specificity FROM units WHERE unit = ?");
+  read.bind(1, unit);
+  if (!read.step()) return std::nullopt;
+  UnitCycleFigures figures;
+  figures.defined = !read.is_null(0) && !read.is_null(1) && !read.is_null(2);
+  if (figures.defined) {
+    figures.gain = read.column_double(0);
+    figures.correlation = read.column_double(1);
+    figures.specificity = read.column_double(2);
+  }
+  return figures;
+}
+
+void ResultsDatabase::write_verdicts(const std::vector<UnitVerdict>& verdicts) {
+  Database& db = *database_;
+  db.in_transaction([&] {
+    db.execute("DELETE FROM selectivity");
+    Database::Statement insert(db,
+                               "INSERT INTO selectivity (unit, part, measure, change, z, p, p_empirical, significant) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    Database::Statement update(db,
+                               "UPDATE units SET expressible = ?, label = ?, label_part = ?, label_measure = ?, "
+                               "label_z = ?, significant_concepts = ? WHERE unit = ?");
+    for (const auto& v : verdicts) {
+      for (const auto& c : v.concepts) {
+        insert.bind(1, v.unit).bind(2, c.part).bind(3, c.measure).bind_finite(4, c.change).bind(5, c.z);
+        insert.bind(6, c.p_normal).bind(7, c.p_empirical).bind(8, int64_t(c.significant));
+        insert.run();
+      }
+      update.bind(1, int64_t(v.expressible)).bind(2, v.label);
+      if (v.label_part.empty())
+        update.bind_null(3).bind_null(4).bind_null(5);
+      else
+        update.bind(3, v.label_part).bind(4, v.label_measure).bind(5, v.label_z);
+      update.bind(6, v.significant_concepts).bind(7, v.unit);
+      update.run();
+    }
+  });
+}
+
+void ResultsDatabase::mark_complete(const std::string& part_source) {
+  Database::Statement meta(*database_, "INSERT OR REPLACE INTO meta (key, value) VALUES ('complete', '1'), "
+                                       "('part_source', ?)");
+  meta.bind(1, part_source);
+  meta.run();
+}
+
+bool ResultsDatabase::is_complete() {
+  return database_->query_text("SELECT value FROM meta WHERE key = 'complete'").value_or("0") == "1";
+}
+
+std::vector<std::string> ResultsDatabase::part_names() {
+  std::vector<std::string> names;
+  Database::Statement q(*database_, "SELECT name FROM parts ORDER BY part");
+  while (q.step()) names.push_back(q.column_text(0));
+  return names;
+}
+
+std::vector<int64_t> ResultsDatabase::top_units(int64_t limit) {
+  std::vector<int64_t> units;
+  Database::Statement q(*database_, "SELECT unit FROM units ORDER BY expressible DESC, correlation DESC, unit LIMIT ?");
+  q.bind(1, limit);
+  while (q.step()) units.push_back(q.column_int(0));
+  return units;
+}
+
+std::vector<LabelledUnit> ResultsDatabase::expressible_units() {
+  std::vector<LabelledUnit> units;
+  Database::Statement q(*database_,
+                        "SELECT unit, label_part, label_measure FROM units WHERE expressible = 1 "
+                        "ORDER BY correlation DESC, unit");
+  while (q.step())
+    units.push_back({q.column_int(0), q.is_null(1) ? std::string() : q.column_text(1),
+                     q.is_null(2) ? std::string() : q.column_text(2)});
+  return units;
+}
+
+std::map<int64_t, int64_t> ResultsDatabase::sample_generator_classes() {
+  std::map<int64_t, int64_t> classes;
+  Database::Statement q(*database_, "SELECT sample, generator_class FROM samples");
+  while (q.step()) classes[q.column_int(0)] = q.column_int(1);
+  return classes;
+}
+
+torch::Tensor ResultsDatabase::unit_ranges(int64_t units) {
+  auto range = torch::full({units}, NAN, torch::kDouble);
+  Database::Statement q(*database_, "SELECT unit, range_max - range_min FROM units");
+  while (q.step())
+    if (q.column_int(0) >= 0 && q.column_int(0) < units && !q.is_null(1)) range[q.column_int(0)] = q.column_double(1);
+  return range;
+}
+
+int64_t ResultsDatabase::last_step() { return database_->query_int("SELECT max(step) FROM part_metrics").value_or(0); }
+
+void ResultsDatabase::for_each_part_metrics(
+    const std::function<void(int64_t unit, int64_t sample, int64_t step, const PartMeasures& measures)>& visit) {
+  Database::Statement q(*database_,
+                        "SELECT unit, sample, step, part, area, luminance, entropy, centre_x, centre_y, major_axis, "
+                        "minor_axis, angle, eccentricity, hue, saturation FROM part_metrics "
+                        "ORDER BY unit, sample, step, part");
+  const auto value = [&](int column) { return q.is_null(column) ? double(NAN) : q.column_double(column); };
+  while (q.step()) {
+    PartMeasures m;
+    m.part = int(q.column_int(3));
+    m.area = value(4), m.luminance = value(5), m.entropy = value(6), m.centre_x = value(7), m.centre_y = value(8);
+    m.major_axis = value(9), m.minor_axis = value(10), m.angle_degrees = value(11), m.eccentricity = value(12);
+    m.hue_degrees = value(13), m.saturation = value(14);
+    visit(q.column_int(0), q.column_int(1), q.column_int(2), m);
+  }
+}
+
+void ResultsDatabase::write_probe(const std::vector<std::string>& factor_names, const torch::Tensor& correlation,
+                                  const torch::Tensor& partial) {
+  Database& db = *database_;
+  db.in_transaction([&] {
+    db.execute(std::string("DROP TABLE IF EXISTS probe; ") + kProbeSchema);
+    Database::Statement insert(db, "INSERT INTO probe (unit, factor, correlation, partial) VALUES (?, ?, ?, ?)");
+    const auto c = correlation.accessor<double, 2>();
+    const auto b = partial.accessor<double, 2>();
+    for (int64_t d = 0; d < correlation.size(0); ++d)
+      for (size_t f = 0; f < factor_names.size(); ++f) {
+        insert.bind(1, d).bind(2, factor_names[f]).bind_finite(3, c[d][int64_t(f)]);
+        if (int64_t(f) < partial.size(1))
+          insert.bind_finite(4, b[d][int64_t(f)]);
+        else
+          insert.bind_null(4);
+        insert.run();
+      }
+  });
+}
+
+bool ResultsDatabase::has_table(const std::string& name) { return database_->has_table(name); }
+
+int64_t ResultsDatabase::export_table(const std::string& table, const fs::path& output) {
+  return export_csv(*database_, table, output);
+}
+
+nlohmann::json export_results_tables(const fs::path& database, const std::vector<std::string>& tables,
+                                     const fs::path& folder) {
+  ResultsDatabase results(database, ResultsDatabase::Mode::open_existing);
+  for (const auto& table : tables) {
+    if (table.empty() || table.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos)
+      throw Error("export", "'" + table + "' is not a table name");
+    if (!results.has_table(table)) throw Error(results.file(), "has no table '" + table + "'");
+  }
+  ensure_writable_directory(folder);
+  nlohmann::json written = nlohmann::json::object();
+  for (const auto& table : tables) {
+    const fs::path file = folder / (table + ".csv");
+    written[table] = {{"file", file.string()}, {"rows", results.export_table(table, file)}};
+  }
+  return written;
+}
+
+}  // namespace linkstyle

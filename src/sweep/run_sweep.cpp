@@ -1,0 +1,190 @@
+#include "linkstyle/sweep.hpp"
+
+#include <chrono>
+#include <future>
+#include <set>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "linkstyle/atomic_file.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/progress.hpp"
+#include "linkstyle/results_database.hpp"
+#include "linkstyle/tuning_set.hpp"
+#include "sweep/background_thread.hpp"
+#include "sweep/null_directions.hpp"
+#include "sweep/run_identity.hpp"
+#include "sweep/strips.hpp"
+#include "sweep/unit_statistics.hpp"
+#include "sweep/unit_verdicts.hpp"
+
+namespace linkstyle {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json SweepSummary::to_json() const {
+  json strip_list = json::array();
+  for (const auto& s : strips) strip_list.push_back(s.string());
+  return {{"database", database.string()},
+          {"part_source", part_source},
+          {"units", units},
+          {"units_resumed", units_resumed},
+          {"expressible", expressible},
+          {"labelled", labelled},
+          {"images", images},
+          {"seconds", seconds},
+          {"images_per_second", images_per_second},
+          {"strips", strip_list}};
+}
+
+namespace {
+
+// sweep.units (empty: all D units), checked with the strip units against the classifier.
+std::vector<int64_t> units_to_sweep(const StudyConfig& study, const SweepRunOptions& options, int64_t D) {
+  std::vector<int64_t> units = study.sweep.units;
+  if (units.empty())
+    for (int64_t u = 0; u < D; ++u) units.push_back(u);
+  for (int64_t u : units)
+    if (u >= D) throw SettingError("sweep.units", fmt::format("unit {} is out of range [0, {})", u, D), study.config_file());
+  for (int64_t u : options.strip_units)
+    if (u < 0 || u >= D) throw SettingError("run.strip_units", fmt::format("unit {} is out of range [0, {})", u, D));
+  if (std::set<int64_t>(units.begin(), units.end()).size() != units.size())
+    throw SettingError("sweep.units", "lists a unit twice", study.config_file());
+  return units;
+}
+
+// A new database starts the run; an existing one must be of the same run.
+void start_or_resume(ResultsDatabase& results, const std::string& identity, const PartSource& parts,
+                     const TuningSet& tuning) {
+  const auto stored = results.run_identity();
+  if (stored && *stored != identity)
+    throw Error(results.file(),
+                "was made with other sweep settings, models, linking network or tuning features "
+                "(another thread count or device changes them); remove it to start again");
+  if (!stored) results.start_run(identity, parts.part_names(), tuning.generator_classes, tuning.classifier_classes);
+}
+
+// A chunk of null directions or of units; null directions come first.
+struct Chunk {
+  bool null;
+  std::vector<int64_t> ids;
+};
+
+std::vector<Chunk> chunks_to_do(int64_t directions, const std::vector<int64_t>& units, int64_t chunk,
+                                ResultsDatabase& results) {
+  const auto done_directions = results.swept_null_directions();
+  const auto done_units = results.swept_units();
+  std::vector<Chunk> chunks;
+  for (int64_t begin = 0; begin < directions; begin += chunk) {
+    std::vector<int64_t> group;
+    for (int64_t d = begin; d < std::min(directions, begin + chunk); ++d) group.push_back(d);
+    if (!done_directions.count(group.front())) chunks.push_back({true, group});
+  }
+  const int64_t U = int64_t(units.size());
+  for (int64_t begin = 0; begin < U; begin += chunk) {
+    std::vector<int64_t> group(units.begin() + begin, units.begin() + std::min(U, begin + chunk));
+    if (!done_units.count(group.front())) chunks.push_back({false, group});
+  }
+  return chunks;
+}
+
+// Measures the chunks as one pipeline and records each in one transaction, in order; with
+// overlap, chunk k is recorded on another thread while chunk k + 1 is measured.
+struct ChunkRunner {
+  const StudyConfig& study;
+  const SweepModels& models;
+  const TuningSet& tuning;
+  const NormBins& bins;
+  ResultsDatabase& results;
+  bool overlap = false;
+
+  int64_t record(const Chunk& chunk, const MeasuredImages& measured) const {
+    const int64_t num_parts = int64_t(models.parts.part_names().size());
+    if (chunk.null) {
+      results.write_null_chunk(null_chunk_rows(null_chunk(chunk), measured, tuning.size(), num_parts));
+      return int64_t(chunk.ids.size()) * 2 * tuning.size();
+    }
+    results.write_unit_chunk(unit_chunk_rows(tuning, chunk.ids, study.sweep.steps, measured, num_parts));
+    return int64_t(chunk.ids.size()) * tuning.size() * study.sweep.steps;
+  }
+
+  NullChunk null_chunk(const Chunk& chunk) const {
+    return {chunk.ids, bins, study.sweep.null_directions, study.sweep.seed};
+  }
+
+  void run(const std::vector<Chunk>& chunks, const std::function<void(int64_t images)>& after_chunk) const {
+    const auto latents_of = [&](int64_t k) {
+      const auto& c = chunks[size_t(k)];
+      return c.null ? null_sweep_latents(models.network, tuning, null_chunk(c))
+                    : unit_sweep_latents(models.network, tuning, c.ids, study.sweep.steps);
+    };
+    std::future<int64_t> recording;
+    const auto on_measured = [&](int64_t k, MeasuredImages&& measured) {
+      const auto& c = chunks[size_t(k)];
+      if (recording.valid()) after_chunk(recording.get());
+      if (overlap)
+        recording = on_another_thread([this, &c, measured = std::move(measured)] { return record(c, measured); });
+      else
+        after_chunk(record(c, measured));
+    };
+    measure_latent_groups(models, int64_t(chunks.size()), latents_of, on_measured, study.sweep.batch_size, true,
+                          overlap);
+    if (recording.valid()) after_chunk(recording.get());
+  }
+};
+
+}  // namespace
+
+SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
+                       const LinkingNetwork& network, const SweepRunOptions& options) {
+  const auto start_time = std::chrono::steady_clock::now();
+  const auto& s = study.sweep;
+  const TuningSet tuning = make_tuning_set(study, classifier, generator, network);
+  const auto units = units_to_sweep(study, options, tuning.features.size(1));
+  const auto part_source = make_part_source(study, generator, tuning.latents, classifier.device());
+  const SweepModels models{classifier, generator, network, *part_source};
+
+  ensure_writable_directory(study.sweeps_folder());
+  ResultsDatabase results(study.results_database(), ResultsDatabase::Mode::create_or_open);
+  start_or_resume(results, sweep_run_identity(study, network, units, *part_source, tuning).dump(), *part_source,
+                  tuning);
+  // Units that never vary over the tuning samples have nothing to sweep: they stay out of the
+  // norm bins (their bin is -1) and are never tested.
+  const NormBins bins = sweep_norm_bins(tuning, units, s.null_bins);
+  const int64_t directions = int64_t(bins.norm.size()) * s.null_directions;
+
+  SweepSummary summary;
+  summary.database = results.file();
+  summary.part_source = part_source->kind();
+  summary.units = int64_t(units.size());
+  const auto done_units = results.swept_units();
+  for (int64_t u : units) summary.units_resumed += done_units.count(u);
+  const auto chunks = chunks_to_do(directions, units, s.units_per_chunk, results);
+  const int64_t total_images =
+      (directions - int64_t(results.swept_null_directions().size())) * 2 * tuning.size() +
+      (summary.units - summary.units_resumed) * tuning.size() * s.steps;
+  ProgressBar bar("sweep", total_images);
+  if (!options.progress) bar.set_total(0);
+  const bool overlap =
+      options.overlap == Overlap::always || (options.overlap == Overlap::automatic && generator.device().is_cuda());
+  const ChunkRunner runner{study, models, tuning, bins, results, overlap};
+  runner.run(chunks, [&](int64_t images) {
+    summary.images += images;
+    if (options.progress) bar.set(summary.images);
+    stop_if_requested(options.stop_requested, "sweep");
+  });
+  bar.finish();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  summary.images_per_second = summary.seconds > 0 ? double(summary.images) / summary.seconds : 0.0;
+  const auto counts = write_unit_verdicts(results, s, units, bins, int64_t(part_source->part_names().size()));
+  summary.expressible = counts.expressible;
+  summary.labelled = counts.labelled;
+  summary.strips = write_sweep_strips(study, generator, network, tuning, results, options.strip_units);
+  results.mark_complete(part_source->kind());
+  write_file_atomically(study.sweeps_folder() / "summary.json", summary.to_json().dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace linkstyle

@@ -1,0 +1,79 @@
+#include "linkstyle/tuning_set.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "linkstyle/errors.hpp"
+#include "linkstyle/generation.hpp"
+
+namespace linkstyle {
+
+TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
+                          const LinkingNetwork& network) {
+  const torch::NoGradGuard no_grad;
+  const auto& p = study.pairs;
+  const auto& s = study.sweep;
+  std::vector<int64_t> classes = p.classes;
+  if (classes.empty())
+    for (int64_t c = 0; c < generator.num_classes(); ++c) classes.push_back(c);
+  std::vector<torch::Tensor> features, generator_classes, classifier_classes;
+  for (size_t i = 0; i < classes.size(); ++i) {
+    const int64_t c = classes[i];
+    const int64_t k = p.classifier_classes.empty() ? c : p.classifier_classes[i];
+    if (k >= classifier.num_classes())
+      throw Error(study.config_file(), fmt::format("classifier class {} is out of range: the classifier has {} classes",
+                                                   k, classifier.num_classes()));
+    if (c >= generator.num_classes())
+      throw Error(study.config_file(),
+                  fmt::format("class {} is out of range: the generator has {} classes", c, generator.num_classes()));
+    const auto w = class_latents(generator, s.seed, c, 0, s.samples_per_class, p.psi);
+    for (int64_t start = 0; start < s.samples_per_class; start += s.batch_size) {
+      const auto images =
+          render_latents(generator, w.slice(0, start, std::min(start + s.batch_size, s.samples_per_class)));
+      features.push_back(encode_images(classifier, images).to(torch::kCPU, torch::kFloat));
+    }
+    generator_classes.push_back(torch::full({s.samples_per_class}, c, torch::kLong));
+    classifier_classes.push_back(torch::full({s.samples_per_class}, k, torch::kLong));
+  }
+  TuningSet tuning;
+  tuning.features = torch::cat(features).contiguous();
+  if (!torch::isfinite(tuning.features).all().item<bool>())
+    throw Error(classifier.file(), "features() returned NaN or Inf for the tuning samples");
+  if (tuning.features.size(1) != network.feature_dim())
+    throw Error(study.linking_file(), fmt::format("maps {} features but the classifier has {}", network.feature_dim(),
+                                                  tuning.features.size(1)));
+  tuning.latents = network.apply(tuning.features).to(torch::kCPU, torch::kFloat).contiguous();
+  tuning.generator_classes = torch::cat(generator_classes);
+  tuning.classifier_classes = torch::cat(classifier_classes);
+  tuning.range_min = std::get<0>(tuning.features.min(0)).contiguous();
+  tuning.range_max = std::get<0>(tuning.features.max(0)).contiguous();
+  return tuning;
+}
+
+torch::Tensor unit_sweep_values(const TuningSet& tuning, const std::vector<int64_t>& units, int64_t steps) {
+  const auto index = torch::tensor(units, torch::kLong);
+  const auto low = tuning.range_min.index_select(0, index).unsqueeze(1);
+  const auto high = tuning.range_max.index_select(0, index).unsqueeze(1);
+  const auto fraction = torch::linspace(0.0, 1.0, steps, torch::kFloat).unsqueeze(0);
+  return low + (high - low) * fraction;  // [U, T]
+}
+
+torch::Tensor unit_sweep_latents(const LinkingNetwork& network, const TuningSet& tuning,
+                                 const std::vector<int64_t>& units, int64_t steps) {
+  const torch::NoGradGuard no_grad;
+  for (int64_t u : units)
+    if (u < 0 || u >= tuning.features.size(1))
+      throw Error("sweep", fmt::format("unit {} is out of range [0, {})", u, tuning.features.size(1)));
+  const auto index = torch::tensor(units, torch::kLong);
+  const auto values = unit_sweep_values(tuning, units, steps);                                         // [U, T]
+  const auto current = tuning.features.index_select(1, index).t();                                // [U, S]
+  const auto columns = network.weight.to(torch::kCPU, torch::kFloat).index_select(1, index).t();  // [U, w_dim]
+  const auto delta = values.unsqueeze(1) - current.unsqueeze(2);                                  // [U, S, T]
+  const auto latents =
+      tuning.latents.unsqueeze(0).unsqueeze(2) + delta.unsqueeze(3) * columns.unsqueeze(1).unsqueeze(2);
+  return latents.reshape({-1, tuning.latents.size(1)}).contiguous();
+}
+
+}  // namespace linkstyle

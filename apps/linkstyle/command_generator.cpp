@@ -7,7 +7,6 @@
 
 #include "commands.hpp"
 #include "linkstyle/train/generator_training.hpp"
-#include "train/training_common.hpp"
 
 namespace linkstyle::cli {
 
@@ -55,7 +54,7 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
     options->output = (*paths)[0];
     options->classifier = (*paths)[1];
     options->fashion_folder = (*paths)[2];
-    options->command_line = training::own_command_line();
+    options->command_line = own_command_line();
     const auto result = train_generator(*options);
     print_summary(global,
                   {{"model", result.model.string()},

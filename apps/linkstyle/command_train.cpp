@@ -7,7 +7,6 @@
 #include "linkstyle/train/classifier_training.hpp"
 #include "linkstyle/train/segmenter_training.hpp"
 #include "linkstyle/worlds/shapes.hpp"
-#include "train/training_common.hpp"
 
 namespace linkstyle::cli {
 
@@ -65,7 +64,7 @@ void register_train(CLI::App& app, GlobalOptions& global) {
     configure_runtime(global.runtime);
     options->output = *output;
     options->fashion_folder = *fashion_folder;
-    options->command_line = training::own_command_line();
+    options->command_line = own_command_line();
     const auto result = train_classifier(*options);
     print_summary(
         global,
@@ -105,7 +104,7 @@ void register_train(CLI::App& app, GlobalOptions& global) {
     configure_runtime(global.runtime);
     segmenter_options->output = *segmenter_output;
     segmenter_options->augment = !*no_augment;
-    segmenter_options->command_line = training::own_command_line();
+    segmenter_options->command_line = own_command_line();
     const auto result = train_segmenter(*segmenter_options);
     auto summary = metrics_json(result.test);
     summary.update({{"model", result.model.string()},

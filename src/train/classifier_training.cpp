@@ -1,10 +1,7 @@
 // Training of the worlds' built-in classifiers (see classifier_training.hpp).
 #include "linkstyle/train/classifier_training.hpp"
 
-#include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -13,9 +10,8 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
-#include "linkstyle/progress.hpp"
+#include "linkstyle/train/training_run.hpp"
 #include "linkstyle/worlds/fashion.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 #include "splitmix.hpp"
@@ -24,10 +20,6 @@
 namespace linkstyle {
 
 namespace fs = std::filesystem;
-using training::git_revision;
-using training::module_bytes;
-using training::module_from_bytes;
-using training::with_suffix;
 
 namespace {
 
@@ -40,12 +32,6 @@ constexpr int64_t kEvalBatch = 250;
 const char* const kArchitecture =
     "resnet: stem conv3x3 32; 4 stages x 1 basic block (32, 64, 128, 256; stride 2 at stages 2-4; "
     "1x1 projection shortcut); group norm (8 groups); global average pool; linear head";
-
-// Kaiming-normal conv weights, drawn from the builder's private generator.
-torch::Tensor conv_weight(at::Generator& rng, int64_t out, int64_t in, int64_t kernel) {
-  const double fan_in = static_cast<double>(in * kernel * kernel);
-  return torch::randn({out, in, kernel, kernel}, rng, torch::kFloat) * std::sqrt(2.0 / fan_in);
-}
 
 std::string conv(const std::string& x, const std::string& weight, int64_t stride, int64_t pad) {
   return "torch.conv2d(" + x + ", self." + weight + ", None, [" + std::to_string(stride) + ", " +
@@ -191,26 +177,84 @@ double test_accuracy(const std::string& world, int64_t test_images, const fs::pa
   return static_cast<double>(correct) / static_cast<double>(count);
 }
 
-struct Checkpoint {
-  int64_t step = 0;
-  double seconds = 0;
+void check_options(const ClassifierTrainingOptions& options) {
+  check_world(options.world);
+  if (options.batch_size < 1) throw Error("--batch-size", "must be >= 1, got " + std::to_string(options.batch_size));
+  if (!(options.learning_rate > 0)) throw Error("--learning-rate", "must be > 0");
+  if (options.world == "shapes" && options.test_images < 1)
+    throw Error("--test-images", "must be >= 1, got " + std::to_string(options.test_images));
+}
+
+TrainingRunOptions run_options(const ClassifierTrainingOptions& options) {
+  TrainingRunOptions run;
+  run.output = options.output;
+  run.steps = options.steps;
+  run.checkpoint_every = options.checkpoint_every;
+  run.seed = options.seed;
+  run.log_header = kLogHeader;
+  run.label = "train " + options.world + " classifier";
+  run.progress = options.progress;
+  run.command_line = options.command_line;
+  return run;
+}
+
+// The classifier's part of a training run: the ResNet and its Adam, cross-entropy steps on the
+// world's batches at a cosine-decayed learning rate.
+class ClassifierSteps final : public TrainingSteps {
+ public:
+  ClassifierSteps(const ClassifierTrainingOptions& options, const TrainingData& data)
+      : options_(options), data_(data), model_(options.learning_rate) {}
+
+  void start_fresh() override {
+    model_.start(build_resnet_classifier(world_class_names(options_.world), options_.seed));
+  }
+
+  void check_settings(torch::serialize::InputArchive& checkpoint, const fs::path& file) override {
+    const std::string world = training::read_value(checkpoint, "world").toStringRef();
+    const int64_t seed = training::read_value(checkpoint, "seed").toInt();
+    const int64_t batch_size = training::read_value(checkpoint, "batch_size").toInt();
+    if (world != options_.world || seed != static_cast<int64_t>(options_.seed) || batch_size != options_.batch_size)
+      throw Error(file, "was made for world " + world + ", seed " + std::to_string(seed) + ", batch size " +
+                            std::to_string(batch_size) + "; rerun with those options or remove the checkpoint folder");
+  }
+
+  void restore_state(torch::serialize::InputArchive& checkpoint) override { model_.restore(checkpoint); }
+  void save_state(torch::serialize::OutputArchive& checkpoint) override { model_.save(checkpoint); }
+
+  void save_settings(torch::serialize::OutputArchive& checkpoint) override {
+    checkpoint.write("seed", c10::IValue(static_cast<int64_t>(options_.seed)));
+    checkpoint.write("world", c10::IValue(options_.world));
+    checkpoint.write("batch_size", c10::IValue(options_.batch_size));
+  }
+
+  StepRecord step(int64_t step) override {
+    const Batch batch = data_.batch(step);
+    const double learning_rate = training::cosine_learning_rate(options_.learning_rate, step, options_.steps);
+    return model_.cross_entropy_step("forward", batch.images, batch.labels, learning_rate);
+  }
+
+  training::AdamTrainedModule& model() { return model_; }
+
+ private:
+  const ClassifierTrainingOptions& options_;
+  const TrainingData& data_;
+  training::AdamTrainedModule model_;
 };
 
-void write_checkpoint(const fs::path& file, const torch::jit::Module& module, const torch::optim::Adam& optimizer,
-                      const ClassifierTrainingOptions& options, const Checkpoint& state) {
-  torch::serialize::OutputArchive archive;
-  archive.write("module", module_bytes(module));
-  torch::serialize::OutputArchive optimizer_archive;
-  optimizer.save(optimizer_archive);
-  archive.write("optimizer", optimizer_archive);
-  archive.write("step", c10::IValue(state.step));
-  archive.write("seconds", c10::IValue(state.seconds));
-  archive.write("seed", c10::IValue(static_cast<int64_t>(options.seed)));
-  archive.write("world", c10::IValue(options.world));
-  archive.write("batch_size", c10::IValue(options.batch_size));
-  AtomicFile out(file);
-  archive.save_to(out.stream());
-  out.commit();
+nlohmann::json model_card(const ClassifierTrainingOptions& options, double accuracy) {
+  return {
+      {"world", options.world},
+      {"architecture", kArchitecture},
+      {"feature_dim", 256},
+      {"num_classes", world_class_names(options.world).size()},
+      {"class_names", world_class_names(options.world)},
+      {"input_size", 32},
+      {"seed", options.seed},
+      {"batch_size", options.batch_size},
+      {"learning_rate", options.learning_rate},
+      {"test_accuracy", accuracy},
+      {"test_images", options.world == "shapes" ? options.test_images : int64_t{10000}},
+  };
 }
 
 }  // namespace
@@ -236,7 +280,7 @@ torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class
     m.register_parameter(name + "_b", torch::zeros({channels}, torch::kFloat), false);
   };
   const int64_t stem = 32;
-  m.register_parameter("stem_w", conv_weight(rng, stem, 3, 3), false);
+  m.register_parameter("stem_w", training::kaiming_conv_weight(rng, stem, 3, 3), false);
   add_norm("stem_n", stem, 1.0);
 
   const std::vector<int64_t> widths = {32, 64, 128, 256};
@@ -244,13 +288,13 @@ torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class
   for (size_t i = 0; i < widths.size(); ++i) {
     const int64_t out = widths[i];
     const std::string b = "b" + std::to_string(i + 1);
-    m.register_parameter(b + "_c1_w", conv_weight(rng, out, in, 3), false);
+    m.register_parameter(b + "_c1_w", training::kaiming_conv_weight(rng, out, in, 3), false);
     add_norm(b + "_n1", out, 1.0);
-    m.register_parameter(b + "_c2_w", conv_weight(rng, out, out, 3), false);
+    m.register_parameter(b + "_c2_w", training::kaiming_conv_weight(rng, out, out, 3), false);
     // Zero-initialised last norm: each block starts as its shortcut (stable early training).
     add_norm(b + "_n2", out, 0.0);
     if (i > 0 || in != out) {
-      m.register_parameter(b + "_p_w", conv_weight(rng, out, in, 1), false);
+      m.register_parameter(b + "_p_w", training::kaiming_conv_weight(rng, out, in, 1), false);
       add_norm(b + "_np", out, 1.0);
     }
     in = out;
@@ -293,141 +337,20 @@ double classifier_test_accuracy(const Classifier& classifier, const std::string&
 }
 
 ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& options) {
-  check_world(options.world);
-  if (options.output.empty()) throw Error("--output", "pass the model file to write (-o FILE)");
-  if (options.steps < 1) throw Error("--steps", "must be >= 1, got " + std::to_string(options.steps));
-  if (options.batch_size < 1) throw Error("--batch-size", "must be >= 1, got " + std::to_string(options.batch_size));
-  if (options.checkpoint_every < 1)
-    throw Error("--checkpoint-every", "must be >= 1, got " + std::to_string(options.checkpoint_every));
-  if (options.learning_rate <= 0) throw Error("--learning-rate", "must be > 0");
+  check_options(options);
+  TrainingRun run(run_options(options));
+  const TrainingData data(options);  // checks the seed and reads the data before anything is written
+  ClassifierSteps steps(options, data);
+  run.train(steps);
 
-  ClassifierTrainingResult result;
-  result.model = options.output;
-  result.card = with_suffix(options.output, ".json");
-  result.log = with_suffix(options.output, ".log.csv");
-  const fs::path checkpoint_folder = with_suffix(options.output, ".checkpoint");
-  result.checkpoint = checkpoint_folder / "checkpoint.pt";
-  const fs::path parent = fs::absolute(options.output).parent_path();
-  ensure_writable_directory(parent);
-  ensure_writable_directory(checkpoint_folder);
-
-  const TrainingData data(options);
-  torch::manual_seed(options.seed);
-  torch::jit::Module module;
-  Checkpoint state;
-  bool resumed = false;
-  torch::serialize::InputArchive optimizer_archive;
-  if (fs::exists(result.checkpoint)) {
-    try {
-      torch::serialize::InputArchive archive;
-      archive.load_from(result.checkpoint.string());
-      c10::IValue value;
-      archive.read("world", value);
-      const std::string world = value.toStringRef();
-      archive.read("seed", value);
-      const int64_t seed = value.toInt();
-      archive.read("batch_size", value);
-      const int64_t batch_size = value.toInt();
-      if (world != options.world || seed != static_cast<int64_t>(options.seed) || batch_size != options.batch_size)
-        throw Error(result.checkpoint, "was made for world " + world + ", seed " + std::to_string(seed) +
-                                           ", batch size " + std::to_string(batch_size) +
-                                           "; rerun with those options or remove the checkpoint folder");
-      archive.read("step", value);
-      state.step = value.toInt();
-      archive.read("seconds", value);
-      state.seconds = value.toDouble();
-      torch::Tensor bytes;
-      archive.read("module", bytes);
-      module = module_from_bytes(bytes);
-      archive.read("optimizer", optimizer_archive);
-      resumed = true;
-    } catch (const c10::Error& e) {
-      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") + e.what_without_backtrace());
-    }
-  } else {
-    module = build_resnet_classifier(world_class_names(options.world), options.seed);
-  }
-  result.resumed_from = state.step;
-  module.train();
-
-  std::vector<torch::Tensor> parameters;
-  for (const auto& p : module.parameters()) {
-    p.requires_grad_(true);
-    parameters.push_back(p);
-  }
-  torch::optim::Adam optimizer(parameters, torch::optim::AdamOptions(options.learning_rate));
-  if (resumed) optimizer.load(optimizer_archive);
-
-  if (resumed && fs::exists(result.log)) {
-    training::truncate_log(result.log, state.step, kLogHeader);
-  } else {
-    write_file_atomically(result.log, std::string(kLogHeader) + "\n");
-  }
-  std::ofstream log(result.log, std::ios::app);
-  if (!log) throw Error(result.log, "cannot open for appending");
-
-  ProgressBar bar("train " + options.world + " classifier", options.steps);
-  if (!options.progress) bar.finish();
-  const auto run_start = std::chrono::steady_clock::now();
-  const double seconds_before = state.seconds;
-  auto elapsed = [&] {
-    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-  };
-  for (int64_t step = state.step + 1; step <= options.steps; ++step) {
-    const double lr = training::cosine_learning_rate(options.learning_rate, step, options.steps);
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-    const Batch batch = data.batch(step);
-    const torch::Tensor logits = call(module, "forward", batch.images);
-    const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch.labels);
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
-    const double loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value))
-      throw Error(options.output, "training diverged at step " + std::to_string(step) + " (loss is not finite)");
-    const double accuracy = (logits.detach().argmax(1) == batch.labels).to(torch::kFloat).mean().item<double>();
-    state.step = step;
-    state.seconds = elapsed();
-    char row[160];
-    std::snprintf(row, sizeof row, "%lld,%.6f,%.6f,%.3f\n", static_cast<long long>(step), loss_value, accuracy,
-                  state.seconds);
-    log << row << std::flush;
-    if (step % options.checkpoint_every == 0 || step == options.steps)
-      write_checkpoint(result.checkpoint, module, optimizer, options, state);
-    if (options.progress) bar.set(step);
-  }
-  bar.finish();
-  log.close();
-  result.steps = state.step;
-  result.training_seconds = state.seconds;
-
-  // The exported model: plain parameters, evaluation mode.
   torch::NoGradGuard no_grad;
-  for (auto& p : parameters) p.requires_grad_(false);
-  module.eval();
-  result.test_accuracy = test_accuracy(options.world, options.test_images, options.fashion_folder,
-                                       [&](const torch::Tensor& x) { return call(module, "forward", x); });
-  training::save_module_atomically(module, options.output);
+  torch::jit::Module& module = steps.model().finish();
+  const double accuracy = test_accuracy(options.world, options.test_images, options.fashion_folder,
+                                        [&](const torch::Tensor& x) { return call(module, "forward", x); });
+  run.save_model(module);
   Classifier::load(options.output, c10::Device(c10::kCPU));  // the contract holds
-  nlohmann::json card = {
-      {"world", options.world},
-      {"architecture", kArchitecture},
-      {"feature_dim", 256},
-      {"num_classes", world_class_names(options.world).size()},
-      {"class_names", world_class_names(options.world)},
-      {"input_size", 32},
-      {"steps", result.steps},
-      {"seed", options.seed},
-      {"batch_size", options.batch_size},
-      {"learning_rate", options.learning_rate},
-      {"command_line", options.command_line},
-      {"test_accuracy", result.test_accuracy},
-      {"test_images", options.world == "shapes" ? options.test_images : int64_t{10000}},
-      {"training_seconds", result.training_seconds},
-      {"git_revision", git_revision()},
-  };
-  write_file_atomically(result.card, card.dump(2) + "\n");
-  return result;
+  run.write_card(model_card(options, accuracy));
+  return {run.result(), accuracy};
 }
 
 }  // namespace linkstyle

@@ -1,12 +1,11 @@
 // The worlds' built-in style-based generator: build, train, evaluate (see generator_training.hpp).
 #include "linkstyle/train/generator_training.hpp"
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -20,12 +19,12 @@
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
-#include "linkstyle/progress.hpp"
 #include "linkstyle/train/classifier_training.hpp"
+#include "linkstyle/train/training_run.hpp"
 #include "linkstyle/worlds/fashion.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 #include "splitmix.hpp"
-#include "training_common.hpp"
+#include "train/training_common.hpp"
 
 namespace linkstyle {
 
@@ -360,11 +359,6 @@ class RealImages {
   FashionMnist fashion_;
 };
 
-struct State {
-  int64_t step = 0;
-  double seconds = 0;
-};
-
 torch::Tensor module_state(torch::nn::Module& module) {
   torch::serialize::OutputArchive archive;
   module.save(archive);
@@ -383,15 +377,6 @@ void load_module_state(torch::nn::Module& module, const torch::Tensor& bytes) {
   torch::serialize::InputArchive archive;
   archive.load_from(in);
   module.load(archive);
-}
-
-std::vector<torch::Tensor> trainable(torch::jit::Module& module) {
-  std::vector<torch::Tensor> parameters;
-  for (const auto& p : module.parameters()) {
-    p.requires_grad_(true);
-    parameters.push_back(p);
-  }
-  return parameters;
 }
 
 // The model card's architecture: kArchitecture with the discriminator's options.
@@ -455,16 +440,10 @@ void write_grid_png(const torch::Tensor& images, int64_t rows, int64_t columns, 
   write_file_atomically(file, std::string(png.begin(), png.end()));
 }
 
-}  // namespace
-
-GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options) {
+void check_options(const GeneratorTrainingOptions& options) {
   check_world(options.world);
-  if (options.output.empty()) throw Error("--output", "pass the model file to write (-o FILE)");
   if (options.classifier.empty()) throw Error("--classifier", "pass the world's classifier file");
-  if (options.steps < 1) throw Error("--steps", "must be >= 1, got " + std::to_string(options.steps));
   if (options.batch_size < 2) throw Error("--batch-size", "must be >= 2, got " + std::to_string(options.batch_size));
-  if (options.checkpoint_every < 1)
-    throw Error("--checkpoint-every", "must be >= 1, got " + std::to_string(options.checkpoint_every));
   if (!(options.learning_rate > 0)) throw Error("--learning-rate", "must be > 0");
   if (!(options.d_learning_rate > 0)) throw Error("--d-learning-rate", "must be > 0");
   if (!(options.r1_gamma >= 0)) throw Error("--r1-gamma", "must be >= 0");
@@ -479,268 +458,288 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
                                        std::to_string(options.minibatch_std_group));
   if (options.eval_samples_per_class < 0 || options.eval_samples_per_class == 1)
     throw Error("--eval-samples", "must be 0 (no evaluation) or >= 2");
+}
 
-  GeneratorTrainingResult result;
-  result.model = options.output;
-  result.card = training::with_suffix(options.output, ".json");
-  result.log = training::with_suffix(options.output, ".log.csv");
-  const fs::path checkpoint_folder = training::with_suffix(options.output, ".checkpoint");
-  result.checkpoint = checkpoint_folder / "checkpoint.pt";
+TrainingRunOptions run_options(const GeneratorTrainingOptions& options) {
+  TrainingRunOptions run;
+  run.output = options.output;
+  run.steps = options.steps;
+  run.checkpoint_every = options.checkpoint_every;
+  run.seed = options.seed;
+  run.log_header = kLogHeader;
+  run.label = "train " + options.world + " generator";
+  run.progress = options.progress;
+  run.command_line = options.command_line;
+  return run;
+}
 
-  // The frozen classifier: checked through the public adapter, then used for its stages.
-  const Classifier checked = Classifier::load(options.classifier, c10::Device(c10::kCPU));
-  const auto& class_names = world_class_names(options.world);
-  const int64_t classes = static_cast<int64_t>(class_names.size());
-  if (checked.num_classes() != classes)
-    throw Error(options.classifier, "has " + std::to_string(checked.num_classes()) + " classes, the " + options.world +
-                                        " world " + std::to_string(classes));
-  torch::jit::Module classifier = torch::jit::load(options.classifier.string());
-  define_feature_pyramid(classifier, options.classifier);
-  classifier.eval();
-  for (const auto& p : classifier.parameters()) p.requires_grad_(false);
-
-  const RealImages real(options);  // checks the seed and the data before anything is written
-  if (options.world == "fashion" && options.eval_samples_per_class > 0)  // the evaluation's split
-    FashionMnist::load(options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, false);
-  const std::string classifier_fingerprint = file_fingerprint(options.classifier);
-  ensure_writable_directory(fs::absolute(options.output).parent_path());
-  ensure_writable_directory(checkpoint_folder);
-
-  // Stage shapes from one probe, for the discriminator heads.
+// The frozen world classifier whose stages the discriminator reads.
+struct FrozenClassifier {
+  Classifier checked;         // through the public adapter, for the evaluation
+  torch::jit::Module module;  // the same file, with feature_pyramid
+  std::string fingerprint;
+  // The discriminator heads' inputs: the images (with a pixel head), then the classifier's stages.
   std::vector<int64_t> stage_channels, stage_sides;
+};
+
+FrozenClassifier load_frozen_classifier(const GeneratorTrainingOptions& options) {
+  FrozenClassifier frozen{Classifier::load(options.classifier, c10::Device(c10::kCPU)), {}, {}, {}, {}};
+  const int64_t classes = static_cast<int64_t>(world_class_names(options.world).size());
+  if (frozen.checked.num_classes() != classes)
+    throw Error(options.classifier, "has " + std::to_string(frozen.checked.num_classes()) + " classes, the " +
+                                        options.world + " world " + std::to_string(classes));
+  frozen.module = torch::jit::load(options.classifier.string());
+  define_feature_pyramid(frozen.module, options.classifier);
+  frozen.module.eval();
+  for (const auto& p : frozen.module.parameters()) p.requires_grad_(false);
+  frozen.fingerprint = file_fingerprint(options.classifier);
   if (options.pixel_head) {
-    stage_channels.push_back(3);
-    stage_sides.push_back(kResolution);
+    frozen.stage_channels.push_back(3);
+    frozen.stage_sides.push_back(kResolution);
   }
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& s : stages_of(classifier, torch::zeros({1, 3, kResolution, kResolution}))) {
-      stage_channels.push_back(s.size(1));
-      stage_sides.push_back(s.size(2));
-    }
+  torch::NoGradGuard no_grad;  // stage shapes from one probe
+  for (const auto& s : stages_of(frozen.module, torch::zeros({1, 3, kResolution, kResolution}))) {
+    frozen.stage_channels.push_back(s.size(1));
+    frozen.stage_sides.push_back(s.size(2));
   }
-  torch::manual_seed(options.seed);
-  ProjectedDiscriminator discriminator(stage_channels, stage_sides, classes, options.minibatch_std_group,
-                                       options.pixel_head);
-  torch::jit::Module generator, average;
-  State state;
-  torch::serialize::InputArchive g_optimizer_archive, d_optimizer_archive;
-  const bool resumed = fs::exists(result.checkpoint);
-  if (resumed) {
-    try {
-      torch::serialize::InputArchive archive;
-      archive.load_from(result.checkpoint.string());
-      c10::IValue value;
-      archive.read("world", value);
-      const std::string world = value.toStringRef();
-      archive.read("seed", value);
-      const int64_t seed = value.toInt();
-      archive.read("batch_size", value);
-      const int64_t batch_size = value.toInt();
-      // Checkpoints from before the option have no group: they were made without it.
-      const int64_t minibatch_group = archive.try_read("minibatch_std_group", value) ? value.toInt() : 0;
-      const bool pixel_head = archive.try_read("pixel_head", value) ? value.toBool() : false;
-      const std::string augmentation = archive.try_read("augment", value) ? value.toStringRef() : "all";
-      if (world != options.world || seed != static_cast<int64_t>(options.seed) || batch_size != options.batch_size ||
-          minibatch_group != options.minibatch_std_group || pixel_head != options.pixel_head ||
-          augmentation != options.augment)
-        throw Error(result.checkpoint, "was made for world " + world + ", seed " + std::to_string(seed) +
-                                           ", batch size " + std::to_string(batch_size) + ", minibatch std group " +
-                                           std::to_string(minibatch_group) + ", " + (pixel_head ? "a" : "no") +
-                                           " pixel head" + ", augmentation " + augmentation +
-                                           "; rerun with those options or remove the checkpoint folder");
-      archive.read("classifier_fingerprint", value);
-      if (value.toStringRef() != classifier_fingerprint)
-        throw Error(result.checkpoint, "was made with another classifier (fingerprint " + value.toStringRef() + ", " +
-                                           options.classifier.string() + " has " + classifier_fingerprint +
-                                           "); pass that classifier or remove the checkpoint folder");
-      archive.read("step", value);
-      state.step = value.toInt();
-      if (state.step > options.steps)
-        throw Error("--steps", "the checkpoint in " + checkpoint_folder.string() + " is already at step " +
-                                   std::to_string(state.step) + ", past " + std::to_string(options.steps));
-      archive.read("seconds", value);
-      state.seconds = value.toDouble();
-      torch::Tensor bytes;
-      archive.read("generator", bytes);
-      generator = training::module_from_bytes(bytes);
-      archive.read("average", bytes);
-      average = training::module_from_bytes(bytes);
-      archive.read("discriminator", bytes);
-      load_module_state(*discriminator, bytes);
-      archive.read("g_optimizer", g_optimizer_archive);
-      archive.read("d_optimizer", d_optimizer_archive);
-    } catch (const c10::Error& e) {
-      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") + e.what_without_backtrace());
-    }
-  } else {
-    generator = build_style_generator(class_names, options.seed);
-    average = generator.clone();
-  }
-  result.resumed_from = state.step;
+  return frozen;
+}
 
-  std::vector<torch::Tensor> g_parameters = trainable(generator);
-  std::vector<torch::Tensor> average_parameters;
-  for (const auto& p : average.parameters()) {
-    p.requires_grad_(false);
-    average_parameters.push_back(p);
-  }
-  const auto adam = torch::optim::AdamOptions(options.learning_rate).betas({0.0, 0.99}).eps(1e-8);
-  torch::optim::Adam g_optimizer(g_parameters, adam);
-  torch::optim::Adam d_optimizer(discriminator->parameters(),
-                                 torch::optim::AdamOptions(options.d_learning_rate).betas({0.0, 0.99}).eps(1e-8));
-  if (resumed) {
-    try {
-      g_optimizer.load(g_optimizer_archive);
-      d_optimizer.load(d_optimizer_archive);
-    } catch (const c10::Error& e) {
-      throw Error(result.checkpoint, std::string("cannot restore the optimisers: ") + e.what_without_backtrace());
-    }
+torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key) {
+  torch::Tensor tensor;
+  archive.read(key, tensor);
+  return tensor;
+}
+
+void load_optimiser(torch::optim::Adam& optimiser, torch::serialize::InputArchive& archive, const std::string& key) {
+  torch::serialize::InputArchive optimiser_archive;
+  archive.read(key, optimiser_archive);
+  optimiser.load(optimiser_archive);
+}
+
+void save_optimiser(const torch::optim::Adam& optimiser, torch::serialize::OutputArchive& archive,
+                    const std::string& key) {
+  torch::serialize::OutputArchive optimiser_archive;
+  optimiser.save(optimiser_archive);
+  archive.write(key, optimiser_archive);
+}
+
+// The generator's part of a training run: the generator, its weight average, the projected
+// discriminator and their Adams; each step trains the discriminator, then the generator, then
+// updates the average.
+class GeneratorSteps final : public TrainingSteps {
+ public:
+  GeneratorSteps(const GeneratorTrainingOptions& options, const RealImages& real, FrozenClassifier& classifier)
+      : options_(options), real_(real), classifier_(classifier), classes_(real.classes()) {}
+
+  void start_fresh() override {
+    make_discriminator();
+    generator_ = build_style_generator(world_class_names(options_.world), options_.seed);
+    average_ = generator_.clone();
+    make_optimisers();
   }
 
-  auto save_checkpoint = [&]() {
-    torch::serialize::OutputArchive archive;
-    archive.write("generator", training::module_bytes(generator));
-    archive.write("average", training::module_bytes(average));
-    archive.write("discriminator", module_state(*discriminator));
-    torch::serialize::OutputArchive g_archive, d_archive;
-    g_optimizer.save(g_archive);
-    d_optimizer.save(d_archive);
-    archive.write("g_optimizer", g_archive);
-    archive.write("d_optimizer", d_archive);
-    archive.write("step", c10::IValue(state.step));
-    archive.write("seconds", c10::IValue(state.seconds));
-    archive.write("seed", c10::IValue(static_cast<int64_t>(options.seed)));
-    archive.write("world", c10::IValue(options.world));
-    archive.write("batch_size", c10::IValue(options.batch_size));
-    archive.write("minibatch_std_group", c10::IValue(options.minibatch_std_group));
-    archive.write("pixel_head", c10::IValue(options.pixel_head));
-    archive.write("augment", c10::IValue(options.augment));
-    archive.write("classifier_fingerprint", c10::IValue(classifier_fingerprint));
-    AtomicFile out(result.checkpoint);
-    archive.save_to(out.stream());
-    out.commit();
-  };
+  void check_settings(torch::serialize::InputArchive& checkpoint, const fs::path& file) override;
 
-  // A grid of the averaged generator at psi = 1 (fixed latents, one row per class), rewritten
-  // at every checkpoint so that a long run can be watched.
-  const fs::path preview = training::with_suffix(options.output, ".preview.png");
-  auto write_preview = [&]() {
+  void restore_state(torch::serialize::InputArchive& checkpoint) override {
+    make_discriminator();
+    generator_ = training::module_from_bytes(read_tensor(checkpoint, "generator"));
+    average_ = training::module_from_bytes(read_tensor(checkpoint, "average"));
+    load_module_state(*discriminator_, read_tensor(checkpoint, "discriminator"));
+    make_optimisers();
+    load_optimiser(*g_optimizer_, checkpoint, "g_optimizer");
+    load_optimiser(*d_optimizer_, checkpoint, "d_optimizer");
+  }
+
+  void save_state(torch::serialize::OutputArchive& checkpoint) override {
+    checkpoint.write("generator", training::module_bytes(generator_));
+    checkpoint.write("average", training::module_bytes(average_));
+    checkpoint.write("discriminator", module_state(*discriminator_));
+    save_optimiser(*g_optimizer_, checkpoint, "g_optimizer");
+    save_optimiser(*d_optimizer_, checkpoint, "d_optimizer");
+  }
+
+  void save_settings(torch::serialize::OutputArchive& checkpoint) override {
+    checkpoint.write("seed", c10::IValue(static_cast<int64_t>(options_.seed)));
+    checkpoint.write("world", c10::IValue(options_.world));
+    checkpoint.write("batch_size", c10::IValue(options_.batch_size));
+    checkpoint.write("minibatch_std_group", c10::IValue(options_.minibatch_std_group));
+    checkpoint.write("pixel_head", c10::IValue(options_.pixel_head));
+    checkpoint.write("augment", c10::IValue(options_.augment));
+    checkpoint.write("classifier_fingerprint", c10::IValue(classifier_.fingerprint));
+  }
+
+  StepRecord step(int64_t step) override;
+
+  // A grid of the averaged generator at psi = 1 (fixed latents, one row per class), rewritten at
+  // every checkpoint so that a long run can be watched.
+  void after_checkpoint() override {
     torch::NoGradGuard no_grad;
     constexpr int64_t kColumns = 8;
     at::Generator preview_rng = at::detail::createCPUGenerator(0x70726576ULL);
-    const auto z = torch::randn({classes * kColumns, kZDim}, preview_rng, torch::kFloat);
-    const auto labels = torch::arange(classes, torch::kLong).repeat_interleave(kColumns);
-    average.eval();
-    const auto images = ((average.forward({z, labels}).toTensor() + 1.0) * 0.5).clamp(0.0, 1.0);
-    write_grid_png(images, classes, kColumns, 2, preview);
-  };
-
-  if (resumed && fs::exists(result.log))
-    training::truncate_log(result.log, state.step, kLogHeader);
-  else
-    write_file_atomically(result.log, std::string(kLogHeader) + "\n");
-  std::ofstream log(result.log, std::ios::app);
-  if (!log) throw Error(result.log, "cannot open for appending");
-
-  ProgressBar bar("train " + options.world + " generator", options.steps);
-  if (!options.progress) bar.finish();
-  const auto run_start = std::chrono::steady_clock::now();
-  const double seconds_before = state.seconds;
-  const int64_t b = options.batch_size;
-  const auto discriminate = [&](const torch::Tensor& augmented, const torch::Tensor& labels) {
-    return discriminator->forward(augmented, stages_of(classifier, augmented), labels);
-  };
-  for (int64_t step = state.step + 1; step <= options.steps; ++step) {
-    at::Generator rng = at::detail::createCPUGenerator(
-        splitmix64(splitmix64(options.seed ^ 0x67616eULL) + static_cast<uint64_t>(step)));
-    // Discriminator step.
-    const RealBatch batch = real.batch(step, rng);
-    const auto z = torch::randn({b, kZDim}, rng, torch::kFloat);
-    torch::Tensor fake;
-    {
-      torch::NoGradGuard no_grad;
-      fake = (generator.forward({z, batch.labels}).toTensor() + 1.0) * 0.5;
-    }
-    const auto d_real = discriminate(augment(batch.images, rng, options.augment), batch.labels);
-    const auto d_fake = discriminate(augment(fake, rng, options.augment), batch.labels);
-    torch::Tensor d_loss = torch::softplus(d_fake).mean() + torch::softplus(-d_real).mean();
-    double r1_value = 0;
-    if (options.r1_gamma > 0 && step % kR1Interval == 0) {
-      const auto images = batch.images.detach().requires_grad_(true);
-      const auto scores = discriminate(augment(images, rng, options.augment), batch.labels);
-      const auto gradient = torch::autograd::grad({scores.sum()}, {images}, {}, true, true)[0];
-      const auto r1 = gradient.square().sum({1, 2, 3}).mean();
-      r1_value = r1.item<double>();
-      d_loss = d_loss + r1 * (options.r1_gamma * 0.5 * kR1Interval);
-    }
-    d_optimizer.zero_grad();
-    d_loss.backward();
-    d_optimizer.step();
-
-    // Generator step.
-    const auto g_labels = torch::randint(classes, {b}, rng, torch::kLong);
-    const auto g_z = torch::randn({b, kZDim}, rng, torch::kFloat);
-    const auto g_images = (generator.forward({g_z, g_labels}).toTensor() + 1.0) * 0.5;
-    const auto g_augmented = augment(g_images, rng, options.augment);
-    const auto g_stages = stages_of(classifier, g_augmented);
-    for (auto& p : discriminator->parameters()) p.requires_grad_(false);
-    const auto g_scores = discriminator->forward(g_augmented, g_stages, g_labels);
-    for (auto& p : discriminator->parameters()) p.requires_grad_(true);
-    const auto logits = classifier.get_method("head")({g_stages.back().mean({2, 3})}).toTensor();
-    const auto guidance = torch::nn::functional::cross_entropy(logits, g_labels);
-    const auto g_loss = torch::softplus(-g_scores).mean() + guidance * options.guidance_weight;
-    g_optimizer.zero_grad();
-    g_loss.backward();
-    g_optimizer.step();
-
-    // Weight average with a horizon that grows from a few steps to about 200.
-    {
-      torch::NoGradGuard no_grad;
-      const double beta = std::min(0.995, (1.0 + step) / (10.0 + step));
-      for (size_t i = 0; i < g_parameters.size(); ++i)
-        average_parameters[i].mul_(beta).add_(g_parameters[i].detach(), 1.0 - beta);
-    }
-
-    const double d_value = d_loss.item<double>(), g_value = g_loss.item<double>();
-    if (!std::isfinite(d_value) || !std::isfinite(g_value))
-      throw Error(options.output, "training diverged at step " + std::to_string(step) + " (loss is not finite)");
-    state.step = step;
-    state.seconds =
-        seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-    char row[256];
-    std::snprintf(row, sizeof row, "%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.3f\n", static_cast<long long>(step),
-                  d_value, g_value, d_real.mean().item<double>(), d_fake.mean().item<double>(), r1_value,
-                  guidance.item<double>(), (logits.argmax(1) == g_labels).to(torch::kFloat).mean().item<double>(),
-                  state.seconds);
-    log << row << std::flush;
-    if (step % options.checkpoint_every == 0 || step == options.steps) {
-      save_checkpoint();
-      write_preview();
-    }
-    if (options.progress) bar.set(step);
+    const auto z = torch::randn({classes_ * kColumns, kZDim}, preview_rng, torch::kFloat);
+    const auto labels = torch::arange(classes_, torch::kLong).repeat_interleave(kColumns);
+    average_.eval();
+    const auto images = ((average_.forward({z, labels}).toTensor() + 1.0) * 0.5).clamp(0.0, 1.0);
+    write_grid_png(images, classes_, kColumns, 2, training::with_suffix(options_.output, ".preview.png"));
   }
-  bar.finish();
-  log.close();
-  result.steps = state.step;
-  result.training_seconds = state.seconds;
 
-  // The shipped model: the weight average, with its per-class w means.
-  set_w_avg(average, classes, options.seed);
-  average.eval();
-  training::save_module_atomically(average, options.output);
-  const Generator shipped = Generator::load(options.output, c10::Device(c10::kCPU));
-  nlohmann::json card = {
+  torch::jit::Module& average() { return average_; }
+
+ private:
+  struct DiscriminatorStep {
+    torch::Tensor loss, real, fake;
+    double r1 = 0;
+  };
+  struct GeneratorStep {
+    torch::Tensor loss, guidance;
+    double accuracy = 0;
+  };
+
+  void make_discriminator() {
+    discriminator_ = ProjectedDiscriminator(classifier_.stage_channels, classifier_.stage_sides, classes_,
+                                            options_.minibatch_std_group, options_.pixel_head);
+  }
+
+  void make_optimisers() {
+    g_parameters_.clear();
+    for (const auto& p : generator_.parameters()) {
+      p.requires_grad_(true);
+      g_parameters_.push_back(p);
+    }
+    average_parameters_.clear();
+    for (const auto& p : average_.parameters()) {
+      p.requires_grad_(false);
+      average_parameters_.push_back(p);
+    }
+    const auto adam = [](double learning_rate) {
+      return torch::optim::AdamOptions(learning_rate).betas({0.0, 0.99}).eps(1e-8);
+    };
+    g_optimizer_ = std::make_unique<torch::optim::Adam>(g_parameters_, adam(options_.learning_rate));
+    d_optimizer_ = std::make_unique<torch::optim::Adam>(discriminator_->parameters(), adam(options_.d_learning_rate));
+  }
+
+  torch::Tensor discriminate(const torch::Tensor& augmented, const torch::Tensor& labels) {
+    return discriminator_->forward(augmented, stages_of(classifier_.module, augmented), labels);
+  }
+
+  DiscriminatorStep discriminator_step(int64_t step, at::Generator& rng);
+  GeneratorStep generator_step(at::Generator& rng);
+  void update_average(int64_t step);
+
+  const GeneratorTrainingOptions& options_;
+  const RealImages& real_;
+  FrozenClassifier& classifier_;
+  const int64_t classes_;
+  ProjectedDiscriminator discriminator_{nullptr};
+  torch::jit::Module generator_, average_;
+  std::vector<torch::Tensor> g_parameters_, average_parameters_;
+  std::unique_ptr<torch::optim::Adam> g_optimizer_, d_optimizer_;
+};
+
+void GeneratorSteps::check_settings(torch::serialize::InputArchive& checkpoint, const fs::path& file) {
+  const std::string world = training::read_value(checkpoint, "world").toStringRef();
+  const int64_t seed = training::read_value(checkpoint, "seed").toInt();
+  const int64_t batch_size = training::read_value(checkpoint, "batch_size").toInt();
+  // Checkpoints from before an option was added were made without it.
+  c10::IValue value;
+  const int64_t minibatch_group = checkpoint.try_read("minibatch_std_group", value) ? value.toInt() : 0;
+  const bool pixel_head = checkpoint.try_read("pixel_head", value) ? value.toBool() : false;
+  const std::string augmentation = checkpoint.try_read("augment", value) ? value.toStringRef() : "all";
+  if (world != options_.world || seed != static_cast<int64_t>(options_.seed) || batch_size != options_.batch_size ||
+      minibatch_group != options_.minibatch_std_group || pixel_head != options_.pixel_head ||
+      augmentation != options_.augment)
+    throw Error(file, "was made for world " + world + ", seed " + std::to_string(seed) + ", batch size " +
+                          std::to_string(batch_size) + ", minibatch std group " + std::to_string(minibatch_group) +
+                          ", " + (pixel_head ? "a" : "no") + " pixel head" + ", augmentation " + augmentation +
+                          "; rerun with those options or remove the checkpoint folder");
+  const std::string fingerprint = training::read_value(checkpoint, "classifier_fingerprint").toStringRef();
+  if (fingerprint != classifier_.fingerprint)
+    throw Error(file, "was made with another classifier (fingerprint " + fingerprint + ", " +
+                          options_.classifier.string() + " has " + classifier_.fingerprint +
+                          "); pass that classifier or remove the checkpoint folder");
+}
+
+GeneratorSteps::DiscriminatorStep GeneratorSteps::discriminator_step(int64_t step, at::Generator& rng) {
+  const RealBatch batch = real_.batch(step, rng);
+  const auto z = torch::randn({options_.batch_size, kZDim}, rng, torch::kFloat);
+  torch::Tensor fake;
+  {
+    torch::NoGradGuard no_grad;
+    fake = (generator_.forward({z, batch.labels}).toTensor() + 1.0) * 0.5;
+  }
+  DiscriminatorStep d;
+  d.real = discriminate(augment(batch.images, rng, options_.augment), batch.labels);
+  d.fake = discriminate(augment(fake, rng, options_.augment), batch.labels);
+  d.loss = torch::softplus(d.fake).mean() + torch::softplus(-d.real).mean();
+  if (options_.r1_gamma > 0 && step % kR1Interval == 0) {
+    const auto images = batch.images.detach().requires_grad_(true);
+    const auto scores = discriminate(augment(images, rng, options_.augment), batch.labels);
+    const auto gradient = torch::autograd::grad({scores.sum()}, {images}, {}, true, true)[0];
+    const auto r1 = gradient.square().sum({1, 2, 3}).mean();
+    d.r1 = r1.item<double>();
+    d.loss = d.loss + r1 * (options_.r1_gamma * 0.5 * kR1Interval);
+  }
+  d_optimizer_->zero_grad();
+  d.loss.backward();
+  d_optimizer_->step();
+  return d;
+}
+
+GeneratorSteps::GeneratorStep GeneratorSteps::generator_step(at::Generator& rng) {
+  const auto labels = torch::randint(classes_, {options_.batch_size}, rng, torch::kLong);
+  const auto z = torch::randn({options_.batch_size, kZDim}, rng, torch::kFloat);
+  const auto images = (generator_.forward({z, labels}).toTensor() + 1.0) * 0.5;
+  const auto augmented = augment(images, rng, options_.augment);
+  const auto stages = stages_of(classifier_.module, augmented);
+  for (auto& p : discriminator_->parameters()) p.requires_grad_(false);
+  const auto scores = discriminator_->forward(augmented, stages, labels);
+  for (auto& p : discriminator_->parameters()) p.requires_grad_(true);
+  const auto logits = classifier_.module.get_method("head")({stages.back().mean({2, 3})}).toTensor();
+  GeneratorStep g;
+  g.guidance = torch::nn::functional::cross_entropy(logits, labels);
+  g.loss = torch::softplus(-scores).mean() + g.guidance * options_.guidance_weight;
+  g_optimizer_->zero_grad();
+  g.loss.backward();
+  g_optimizer_->step();
+  g.accuracy = (logits.argmax(1) == labels).to(torch::kFloat).mean().item<double>();
+  return g;
+}
+
+// Weight average with a horizon that grows from a few steps to about 200.
+void GeneratorSteps::update_average(int64_t step) {
+  torch::NoGradGuard no_grad;
+  const double beta = std::min(0.995, (1.0 + step) / (10.0 + step));
+  for (size_t i = 0; i < g_parameters_.size(); ++i)
+    average_parameters_[i].mul_(beta).add_(g_parameters_[i].detach(), 1.0 - beta);
+}
+
+StepRecord GeneratorSteps::step(int64_t step) {
+  at::Generator rng =
+      at::detail::createCPUGenerator(splitmix64(splitmix64(options_.seed ^ 0x67616eULL) + static_cast<uint64_t>(step)));
+  const DiscriminatorStep d = discriminator_step(step, rng);
+  const GeneratorStep g = generator_step(rng);
+  update_average(step);
+  const double d_value = d.loss.item<double>(), g_value = g.loss.item<double>();
+  char fields[192];
+  std::snprintf(fields, sizeof fields, "%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f", d_value, g_value,
+                d.real.mean().item<double>(), d.fake.mean().item<double>(), d.r1, g.guidance.item<double>(),
+                g.accuracy);
+  return {{d_value, g_value}, fields};
+}
+
+nlohmann::json model_card(const GeneratorTrainingOptions& options, const std::string& classifier_fingerprint) {
+  const auto& class_names = world_class_names(options.world);
+  return {
       {"world", options.world},
       {"architecture", architecture_of(options)},
       {"z_dim", kZDim},
       {"w_dim", kWDim},
       {"resolution", kResolution},
-      {"num_classes", classes},
+      {"num_classes", static_cast<int64_t>(class_names.size())},
       {"class_names", class_names},
       {"classifier", options.classifier.string()},
       {"classifier_fingerprint", classifier_fingerprint},
-      {"steps", result.steps},
       {"seed", options.seed},
       {"batch_size", options.batch_size},
       {"learning_rate", options.learning_rate},
@@ -752,17 +751,33 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
       {"augmentation", options.augment == "all"           ? "translation 1/8, brightness, saturation, contrast"
                        : options.augment == "translation" ? "translation 1/8"
                                                           : "none"},
-      {"command_line", options.command_line},
-      {"training_seconds", result.training_seconds},
-      {"git_revision", training::git_revision()},
   };
-  if (options.eval_samples_per_class > 0) {
-    const auto e = evaluate_generator(shipped, checked, options.world, options.eval_samples_per_class, 0.7, 0,
-                                      options.fashion_folder);
-    card["evaluation"] = e.to_json();
-  }
-  write_file_atomically(result.card, card.dump(2) + "\n");
-  return result;
+}
+
+}  // namespace
+
+GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options) {
+  check_options(options);
+  TrainingRun run(run_options(options));
+  FrozenClassifier classifier = load_frozen_classifier(options);
+  const RealImages real(options);  // checks the seed and the data before anything is written
+  if (options.world == "fashion" && options.eval_samples_per_class > 0)  // the evaluation's split
+    FashionMnist::load(options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, false);
+  GeneratorSteps steps(options, real, classifier);
+  run.train(steps);
+
+  // The shipped model: the weight average, with its per-class w means.
+  set_w_avg(steps.average(), real.classes(), options.seed);
+  steps.average().eval();
+  run.save_model(steps.average());
+  const Generator shipped = Generator::load(options.output, c10::Device(c10::kCPU));
+  nlohmann::json card = model_card(options, classifier.fingerprint);
+  if (options.eval_samples_per_class > 0)
+    card["evaluation"] = evaluate_generator(shipped, classifier.checked, options.world, options.eval_samples_per_class,
+                                            0.7, 0, options.fashion_folder)
+                             .to_json();
+  run.write_card(card);
+  return {run.result()};
 }
 
 namespace {

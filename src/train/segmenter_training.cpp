@@ -1,10 +1,7 @@
 // Training and evaluation of the shapes world's part segmenter (see segmenter_training.hpp).
 #include "linkstyle/train/segmenter_training.hpp"
 
-#include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
@@ -15,9 +12,8 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
-#include "linkstyle/progress.hpp"
+#include "linkstyle/train/training_run.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 #include "splitmix.hpp"
 #include "train/training_common.hpp"
@@ -25,7 +21,6 @@
 namespace linkstyle {
 
 namespace fs = std::filesystem;
-using training::with_suffix;
 
 namespace {
 
@@ -42,11 +37,6 @@ std::string architecture(int64_t width) {
       width, 2 * width, 4 * width, 2 * width, width);
 }
 
-torch::Tensor conv_weight(at::Generator& rng, int64_t out, int64_t in, int64_t kernel) {
-  const double fan_in = static_cast<double>(in * kernel * kernel);
-  return torch::randn({out, in, kernel, kernel}, rng, torch::kFloat) * std::sqrt(2.0 / fan_in);
-}
-
 // "torch.relu(group_norm(conv3x3(x)))" for the parameters named `name`_w, `name`_g, `name`_b.
 std::string conv_norm_relu(const std::string& x, const std::string& name) {
   return "torch.relu(torch.group_norm(torch.conv2d(" + x + ", self." + name + "_w, None, [1, 1], [1, 1]), " +
@@ -54,11 +44,7 @@ std::string conv_norm_relu(const std::string& x, const std::string& name) {
 }
 
 void check_options(const SegmenterTrainingOptions& options) {
-  if (options.output.empty()) throw Error("--output", "pass the model file to write (-o FILE)");
-  if (options.steps < 1) throw Error("--steps", "must be >= 1, got " + std::to_string(options.steps));
   if (options.batch_size < 1) throw Error("--batch-size", "must be >= 1, got " + std::to_string(options.batch_size));
-  if (options.checkpoint_every < 1)
-    throw Error("--checkpoint-every", "must be >= 1, got " + std::to_string(options.checkpoint_every));
   if (!(options.learning_rate > 0)) throw Error("--learning-rate", "must be > 0");
   if (options.test_images < 1) throw Error("--test-images", "must be >= 1, got " + std::to_string(options.test_images));
   if (options.width < 8 || options.width % kGroups != 0)
@@ -67,6 +53,19 @@ void check_options(const SegmenterTrainingOptions& options) {
     throw Error("--resolution", "must be a multiple of 4 in [16, 256], got " + std::to_string(options.resolution));
   // Training seeds: (seed << 40) + index of the image in the run, below 2^63.
   if (options.seed >= (uint64_t{1} << 22)) throw Error("--seed", "must be < 2^22, got " + std::to_string(options.seed));
+}
+
+TrainingRunOptions run_options(const SegmenterTrainingOptions& options) {
+  TrainingRunOptions run;
+  run.output = options.output;
+  run.steps = options.steps;
+  run.checkpoint_every = options.checkpoint_every;
+  run.seed = options.seed;
+  run.log_header = kLogHeader;
+  run.label = "train shapes segmenter";
+  run.progress = options.progress;
+  run.command_line = options.command_line;
+  return run;
 }
 
 struct Batch {
@@ -140,29 +139,58 @@ torch::Tensor segment(torch::jit::Module& module, const torch::Tensor& images) {
   return module.get_method("segment")({images}).toTensor();
 }
 
-struct Checkpoint {
-  int64_t step = 0;
-  double seconds = 0;
-};
+// The segmenter's part of a training run: the U-Net and its Adam, per-pixel cross-entropy steps
+// on rendered batches at a cosine-decayed learning rate.
+class SegmenterSteps final : public TrainingSteps {
+ public:
+  explicit SegmenterSteps(const SegmenterTrainingOptions& options)
+      : options_(options), world_(options.resolution), model_(options.learning_rate) {}
 
-void write_checkpoint(const fs::path& file, const torch::jit::Module& module, const torch::optim::Adam& optimizer,
-                      const SegmenterTrainingOptions& options, const Checkpoint& state) {
-  torch::serialize::OutputArchive archive;
-  archive.write("module", training::module_bytes(module));
-  torch::serialize::OutputArchive optimizer_archive;
-  optimizer.save(optimizer_archive);
-  archive.write("optimizer", optimizer_archive);
-  archive.write("step", c10::IValue(state.step));
-  archive.write("seconds", c10::IValue(state.seconds));
-  archive.write("seed", c10::IValue(static_cast<int64_t>(options.seed)));
-  archive.write("batch_size", c10::IValue(options.batch_size));
-  archive.write("resolution", c10::IValue(options.resolution));
-  archive.write("augment", c10::IValue(options.augment));
-  archive.write("width", c10::IValue(options.width));
-  AtomicFile out(file);
-  archive.save_to(out.stream());
-  out.commit();
-}
+  void start_fresh() override {
+    model_.start(build_unet_segmenter(ShapesWorld::part_names(), options_.seed, options_.resolution, options_.width));
+  }
+
+  void check_settings(torch::serialize::InputArchive& checkpoint, const fs::path& file) override {
+    const int64_t seed = training::read_value(checkpoint, "seed").toInt();
+    const int64_t batch_size = training::read_value(checkpoint, "batch_size").toInt();
+    const int64_t resolution = training::read_value(checkpoint, "resolution").toInt();
+    const bool augment = training::read_value(checkpoint, "augment").toBool();
+    c10::IValue value;
+    const int64_t width = checkpoint.try_read("width", value) ? value.toInt() : 32;  // older checkpoints: 32
+    if (width != options_.width)
+      throw Error(file, "was made for width " + std::to_string(width) +
+                            "; rerun with that --width or remove the checkpoint folder");
+    if (seed != static_cast<int64_t>(options_.seed) || batch_size != options_.batch_size ||
+        resolution != options_.resolution || augment != options_.augment)
+      throw Error(file, "was made for seed " + std::to_string(seed) + ", batch size " + std::to_string(batch_size) +
+                            ", resolution " + std::to_string(resolution) + (augment ? ", with" : ", without") +
+                            " augmentation; rerun with those options or remove the checkpoint folder");
+  }
+
+  void restore_state(torch::serialize::InputArchive& checkpoint) override { model_.restore(checkpoint); }
+  void save_state(torch::serialize::OutputArchive& checkpoint) override { model_.save(checkpoint); }
+
+  void save_settings(torch::serialize::OutputArchive& checkpoint) override {
+    checkpoint.write("seed", c10::IValue(static_cast<int64_t>(options_.seed)));
+    checkpoint.write("batch_size", c10::IValue(options_.batch_size));
+    checkpoint.write("resolution", c10::IValue(options_.resolution));
+    checkpoint.write("augment", c10::IValue(options_.augment));
+    checkpoint.write("width", c10::IValue(options_.width));
+  }
+
+  StepRecord step(int64_t step) override {
+    const Batch batch = training_batch(world_, options_, step);
+    const double learning_rate = training::cosine_learning_rate(options_.learning_rate, step, options_.steps);
+    return model_.cross_entropy_step("segment", batch.images, batch.parts, learning_rate);
+  }
+
+  training::AdamTrainedModule& model() { return model_; }
+
+ private:
+  const SegmenterTrainingOptions& options_;
+  const ShapesWorld world_;
+  training::AdamTrainedModule model_;
+};
 
 nlohmann::json part_iou_json(const SegmentationMetrics& m) {
   nlohmann::json out = nlohmann::json::object();
@@ -170,6 +198,26 @@ nlohmann::json part_iou_json(const SegmentationMetrics& m) {
   for (size_t i = 0; i < m.part_iou.size() && i < names.size(); ++i)
     out[names[i]] = std::isnan(m.part_iou[i]) ? nlohmann::json(nullptr) : nlohmann::json(m.part_iou[i]);
   return out;
+}
+
+nlohmann::json model_card(const SegmenterTrainingOptions& options, const SegmentationMetrics& test) {
+  const auto& part_names = ShapesWorld::part_names();
+  return {
+      {"world", "shapes"},
+      {"architecture", architecture(options.width)},
+      {"width", options.width},
+      {"part_names", part_names},
+      {"num_parts", part_names.size()},
+      {"resolution", options.resolution},
+      {"seed", options.seed},
+      {"batch_size", options.batch_size},
+      {"learning_rate", options.learning_rate},
+      {"augment", options.augment},
+      {"test_images", options.test_images},
+      {"mean_iou", test.mean_iou},
+      {"pixel_accuracy", test.pixel_accuracy},
+      {"part_iou", part_iou_json(test)},
+  };
 }
 
 }  // namespace
@@ -186,7 +234,7 @@ torch::jit::Module build_unet_segmenter(const std::vector<std::string>& part_nam
   m.register_attribute("part_names", c10::ListType::ofStrings(), names);
   m.register_attribute("resolution", c10::IntType::get(), resolution);
   auto add_conv = [&](const std::string& name, int64_t in, int64_t out) {
-    m.register_parameter(name + "_w", conv_weight(rng, out, in, 3), false);
+    m.register_parameter(name + "_w", training::kaiming_conv_weight(rng, out, in, 3), false);
     m.register_parameter(name + "_g", torch::ones({out}, torch::kFloat), false);
     m.register_parameter(name + "_b", torch::zeros({out}, torch::kFloat), false);
   };
@@ -308,142 +356,17 @@ SegmentationMetrics segmenter_test_metrics(torch::jit::Module& segmenter, int64_
 
 SegmenterTrainingResult train_segmenter(const SegmenterTrainingOptions& options) {
   check_options(options);
-  SegmenterTrainingResult result;
-  result.model = options.output;
-  result.card = with_suffix(options.output, ".json");
-  result.log = with_suffix(options.output, ".log.csv");
-  const fs::path checkpoint_folder = with_suffix(options.output, ".checkpoint");
-  result.checkpoint = checkpoint_folder / "checkpoint.pt";
-  ensure_writable_directory(fs::absolute(options.output).parent_path());
-  ensure_writable_directory(checkpoint_folder);
+  TrainingRun run(run_options(options));
+  SegmenterSteps steps(options);
+  run.train(steps);
 
-  const ShapesWorld world(options.resolution);
-  const auto& part_names = ShapesWorld::part_names();
-  torch::manual_seed(options.seed);
-  torch::jit::Module module;
-  Checkpoint state;
-  bool resumed = false;
-  torch::serialize::InputArchive optimizer_archive;
-  if (fs::exists(result.checkpoint)) {
-    try {
-      torch::serialize::InputArchive archive;
-      archive.load_from(result.checkpoint.string());
-      c10::IValue value;
-      archive.read("seed", value);
-      const int64_t seed = value.toInt();
-      archive.read("batch_size", value);
-      const int64_t batch_size = value.toInt();
-      archive.read("resolution", value);
-      const int64_t resolution = value.toInt();
-      archive.read("augment", value);
-      const bool augment = value.toBool();
-      const int64_t width = archive.try_read("width", value) ? value.toInt() : 32;  // older checkpoints: 32
-      if (width != options.width)
-        throw Error(result.checkpoint, "was made for width " + std::to_string(width) +
-                                           "; rerun with that --width or remove the checkpoint folder");
-      if (seed != static_cast<int64_t>(options.seed) || batch_size != options.batch_size ||
-          resolution != options.resolution || augment != options.augment)
-        throw Error(result.checkpoint, "was made for seed " + std::to_string(seed) + ", batch size " +
-                                           std::to_string(batch_size) + ", resolution " + std::to_string(resolution) +
-                                           (augment ? ", with" : ", without") +
-                                           " augmentation; rerun with those options or remove the checkpoint folder");
-      archive.read("step", value);
-      state.step = value.toInt();
-      archive.read("seconds", value);
-      state.seconds = value.toDouble();
-      torch::Tensor bytes;
-      archive.read("module", bytes);
-      module = training::module_from_bytes(bytes);
-      archive.read("optimizer", optimizer_archive);
-      resumed = true;
-    } catch (const c10::Error& e) {
-      throw Error(result.checkpoint, std::string("cannot read the checkpoint: ") + e.what_without_backtrace());
-    }
-  } else {
-    module = build_unet_segmenter(part_names, options.seed, options.resolution, options.width);
-  }
-  result.resumed_from = state.step;
-  module.train();
-
-  std::vector<torch::Tensor> parameters;
-  for (const auto& p : module.parameters()) {
-    p.requires_grad_(true);
-    parameters.push_back(p);
-  }
-  torch::optim::Adam optimizer(parameters, torch::optim::AdamOptions(options.learning_rate));
-  if (resumed) optimizer.load(optimizer_archive);
-
-  if (resumed && fs::exists(result.log))
-    training::truncate_log(result.log, state.step, kLogHeader);
-  else
-    write_file_atomically(result.log, std::string(kLogHeader) + "\n");
-  std::ofstream log(result.log, std::ios::app);
-  if (!log) throw Error(result.log, "cannot open for appending");
-
-  ProgressBar bar("train shapes segmenter", options.steps);
-  if (!options.progress) bar.finish();
-  const auto run_start = std::chrono::steady_clock::now();
-  const double seconds_before = state.seconds;
-  auto elapsed = [&] {
-    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-  };
-  for (int64_t step = state.step + 1; step <= options.steps; ++step) {
-    const double lr = training::cosine_learning_rate(options.learning_rate, step, options.steps);
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-    const Batch batch = training_batch(world, options, step);
-    const torch::Tensor logits = segment(module, batch.images);
-    const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch.parts);
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
-    const double loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value))
-      throw Error(options.output, "training diverged at step " + std::to_string(step) + " (loss is not finite)");
-    const double accuracy = (logits.detach().argmax(1) == batch.parts).to(torch::kFloat).mean().item<double>();
-    state.step = step;
-    state.seconds = elapsed();
-    char row[160];
-    std::snprintf(row, sizeof row, "%lld,%.6f,%.6f,%.3f\n", static_cast<long long>(step), loss_value, accuracy,
-                  state.seconds);
-    log << row << std::flush;
-    if (step % options.checkpoint_every == 0 || step == options.steps)
-      write_checkpoint(result.checkpoint, module, optimizer, options, state);
-    if (options.progress) bar.set(step);
-  }
-  bar.finish();
-  log.close();
-  result.steps = state.step;
-  result.training_seconds = state.seconds;
-
-  // The exported model: plain parameters, evaluation mode.
   torch::NoGradGuard no_grad;
-  for (auto& p : parameters) p.requires_grad_(false);
-  module.eval();
-  result.test = segmenter_test_metrics(module, options.test_images);
-  training::save_module_atomically(module, options.output);
+  torch::jit::Module& module = steps.model().finish();
+  const SegmentationMetrics test = segmenter_test_metrics(module, options.test_images);
+  run.save_model(module);
   load_segmenter(options.output);  // the contract holds
-  nlohmann::json card = {
-      {"world", "shapes"},
-      {"architecture", architecture(options.width)},
-      {"width", options.width},
-      {"part_names", part_names},
-      {"num_parts", part_names.size()},
-      {"resolution", options.resolution},
-      {"steps", result.steps},
-      {"seed", options.seed},
-      {"batch_size", options.batch_size},
-      {"learning_rate", options.learning_rate},
-      {"augment", options.augment},
-      {"command_line", options.command_line},
-      {"test_images", options.test_images},
-      {"mean_iou", result.test.mean_iou},
-      {"pixel_accuracy", result.test.pixel_accuracy},
-      {"part_iou", part_iou_json(result.test)},
-      {"training_seconds", result.training_seconds},
-      {"git_revision", training::git_revision()},
-  };
-  write_file_atomically(result.card, card.dump(2) + "\n");
-  return result;
+  run.write_card(model_card(options, test));
+  return {run.result(), test};
 }
 
 }  // namespace linkstyle

@@ -4,27 +4,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <sstream>
-
-#include "linkstyle/atomic_file.hpp"
-#include "linkstyle/errors.hpp"
 
 namespace linkstyle::training {
 
 namespace fs = std::filesystem;
-
-std::string git_revision() {
-  std::string out;
-  if (FILE* pipe = popen("git rev-parse HEAD 2>/dev/null", "r")) {
-    char buffer[128];
-    while (std::fgets(buffer, sizeof buffer, pipe)) out += buffer;
-    if (pclose(pipe) != 0) out.clear();
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out.size() == 40 ? out : "unknown";
-}
 
 fs::path with_suffix(const fs::path& file, const std::string& suffix) { return fs::path(file.string() + suffix); }
 
@@ -44,21 +28,10 @@ torch::jit::Module module_from_bytes(const torch::Tensor& bytes) {
   return torch::jit::load(in);
 }
 
-void truncate_log(const fs::path& log, int64_t last_step, const std::string& header) {
-  std::string kept = header + "\n";
-  std::ifstream in(log);
-  std::string line;
-  bool first = true;
-  while (std::getline(in, line)) {
-    if (first) {
-      first = false;
-      continue;
-    }
-    if (line.empty()) continue;
-    if (std::stoll(line.substr(0, line.find(','))) <= last_step) kept += line + "\n";
-  }
-  in.close();
-  write_file_atomically(log, kept);
+c10::IValue read_value(torch::serialize::InputArchive& archive, const std::string& key) {
+  c10::IValue value;
+  archive.read(key, value);
+  return value;
 }
 
 double cosine_learning_rate(double base, int64_t step, int64_t steps) {
@@ -67,23 +40,58 @@ double cosine_learning_rate(double base, int64_t step, int64_t steps) {
   return base * 0.5 * (1.0 + std::cos(kPi * progress));
 }
 
-void save_module_atomically(const torch::jit::Module& module, const fs::path& file) {
-  AtomicFile out(file);
-  try {
-    module.save(out.stream());
-  } catch (const c10::Error& e) {
-    throw Error(file, std::string("cannot serialise the model: ") + e.what_without_backtrace());
-  }
-  out.commit();
+torch::Tensor kaiming_conv_weight(at::Generator& rng, int64_t out, int64_t in, int64_t kernel) {
+  const double fan_in = static_cast<double>(in * kernel * kernel);
+  return torch::randn({out, in, kernel, kernel}, rng, torch::kFloat) * std::sqrt(2.0 / fan_in);
 }
 
-std::string own_command_line() {
-  std::ifstream in("/proc/self/cmdline", std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!bytes.empty() && bytes.back() == '\0') bytes.pop_back();
-  for (char& c : bytes)
-    if (c == '\0') c = ' ';
-  return bytes;
+void AdamTrainedModule::start(torch::jit::Module module) {
+  module_ = std::move(module);
+  module_.train();
+  parameters_.clear();
+  for (const auto& p : module_.parameters()) {
+    p.requires_grad_(true);
+    parameters_.push_back(p);
+  }
+  optimizer_ = std::make_unique<torch::optim::Adam>(parameters_, torch::optim::AdamOptions(learning_rate_));
+}
+
+void AdamTrainedModule::restore(torch::serialize::InputArchive& checkpoint) {
+  torch::Tensor bytes;
+  checkpoint.read("module", bytes);
+  start(module_from_bytes(bytes));
+  torch::serialize::InputArchive optimizer_archive;
+  checkpoint.read("optimizer", optimizer_archive);
+  optimizer_->load(optimizer_archive);
+}
+
+void AdamTrainedModule::save(torch::serialize::OutputArchive& checkpoint) const {
+  checkpoint.write("module", module_bytes(module_));
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer_->save(optimizer_archive);
+  checkpoint.write("optimizer", optimizer_archive);
+}
+
+StepRecord AdamTrainedModule::cross_entropy_step(const char* method, const torch::Tensor& inputs,
+                                                 const torch::Tensor& targets, double learning_rate) {
+  for (auto& group : optimizer_->param_groups())
+    static_cast<torch::optim::AdamOptions&>(group.options()).lr(learning_rate);
+  const torch::Tensor logits = module_.get_method(method)({inputs}).toTensor();
+  const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, targets);
+  optimizer_->zero_grad();
+  loss.backward();
+  optimizer_->step();
+  const double loss_value = loss.item<double>();
+  const double accuracy = (logits.detach().argmax(1) == targets).to(torch::kFloat).mean().item<double>();
+  char fields[96];
+  std::snprintf(fields, sizeof fields, "%.6f,%.6f", loss_value, accuracy);
+  return {{loss_value}, fields};
+}
+
+torch::jit::Module& AdamTrainedModule::finish() {
+  for (auto& p : parameters_) p.requires_grad_(false);
+  module_.eval();
+  return module_;
 }
 
 }  // namespace linkstyle::training

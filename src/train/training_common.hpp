@@ -1,19 +1,20 @@
-// Helpers shared by the trainers in src/train/ (internal to the library): git revision and
-// command line for model cards, module (de)serialisation for checkpoints, the CSV log's
-// truncation on resume, the cosine learning-rate schedule and atomic model export.
+// Helpers shared by the trainers in src/train/ (internal to the library): file names beside the
+// model, modules as checkpoint entries, the cosine learning-rate schedule, Kaiming-normal
+// convolution weights, and a TorchScript module trained with Adam by cross-entropy steps.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/script.h>
-#include <torch/types.h>
+#include <torch/torch.h>
+
+#include "linkstyle/train/training_run.hpp"
 
 namespace linkstyle::training {
-
-// 40-hex HEAD of the git repository around the working folder, or "unknown".
-std::string git_revision();
 
 // `file` with `suffix` appended to its full name ("m.pt" + ".json" -> "m.pt.json").
 std::filesystem::path with_suffix(const std::filesystem::path& file, const std::string& suffix);
@@ -22,18 +23,41 @@ std::filesystem::path with_suffix(const std::filesystem::path& file, const std::
 torch::Tensor module_bytes(const torch::jit::Module& module);
 torch::jit::Module module_from_bytes(const torch::Tensor& bytes);
 
-// Rewrites the CSV log atomically keeping `header` and the rows whose first field <= last_step.
-void truncate_log(const std::filesystem::path& log, int64_t last_step, const std::string& header);
+// The checkpoint entry `key`; c10::Error when it is missing.
+c10::IValue read_value(torch::serialize::InputArchive& archive, const std::string& key);
 
 // Cosine decay from `base` to 0 over `steps`; step is 1-based:
 // base * 0.5 * (1 + cos(pi * (step - 1) / steps)).
 double cosine_learning_rate(double base, int64_t step, int64_t steps);
 
-// Saves the module to `file` through an AtomicFile; a c10::Error becomes linkstyle::Error(file).
-void save_module_atomically(const torch::jit::Module& module, const std::filesystem::path& file);
+// Kaiming-normal convolution weights [out, in, kernel, kernel] drawn from `rng`.
+torch::Tensor kaiming_conv_weight(at::Generator& rng, int64_t out, int64_t in, int64_t kernel);
 
-// This process's command line (/proc/self/cmdline, arguments joined by spaces; empty when
-// unavailable).
-std::string own_command_line();
+// A TorchScript module trained with Adam, as the classifier and segmenter trainers keep it; in a
+// checkpoint, "module" (its serialised bytes) then "optimizer".
+class AdamTrainedModule {
+ public:
+  explicit AdamTrainedModule(double learning_rate) : learning_rate_(learning_rate) {}
+
+  // Training mode, parameters that require gradients, a fresh Adam.
+  void start(torch::jit::Module module);
+  void restore(torch::serialize::InputArchive& checkpoint);
+  void save(torch::serialize::OutputArchive& checkpoint) const;
+
+  // One step at learning rate `learning_rate`: cross-entropy of method(inputs) against the
+  // targets; the record holds the loss and the share of argmax predictions that hit the
+  // targets ("%.6f,%.6f").
+  StepRecord cross_entropy_step(const char* method, const torch::Tensor& inputs, const torch::Tensor& targets,
+                                double learning_rate);
+
+  // The module to export: parameters without gradients, evaluation mode.
+  torch::jit::Module& finish();
+
+ private:
+  double learning_rate_;
+  torch::jit::Module module_;
+  std::vector<torch::Tensor> parameters_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+};
 
 }  // namespace linkstyle::training

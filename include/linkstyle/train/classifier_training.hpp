@@ -33,7 +33,8 @@
 //   the 10k test split), writes the model atomically (parameters without requires_grad) and the
 //   model card <output>.json (world, architecture, steps, seed, batch_size, learning_rate,
 //   command_line, test_accuracy, training_seconds, git_revision). Bad options throw
-//   linkstyle::Error naming the option.
+//   linkstyle::Error naming the option, before anything is written. Checkpoint, resume, log and
+//   card follow TrainingRun (training_run.hpp).
 #pragma once
 
 #include <cstdint>
@@ -44,6 +45,7 @@
 #include <torch/types.h>
 
 #include "linkstyle/models.hpp"
+#include "linkstyle/train/training_run.hpp"
 
 namespace torch::jit {
 struct Module;
@@ -65,12 +67,8 @@ struct ClassifierTrainingOptions {
   bool progress = true;                  // draw a ProgressBar (only on a terminal)
 };
 
-struct ClassifierTrainingResult {
-  int64_t steps = 0;            // steps done in total
-  int64_t resumed_from = 0;     // step of the checkpoint resumed from (0: fresh start)
-  double test_accuracy = 0;     // in [0, 1]
-  double training_seconds = 0;  // over all runs, resumes included
-  std::filesystem::path model, card, log, checkpoint;
+struct ClassifierTrainingResult : TrainingRunResult {
+  double test_accuracy = 0;  // in [0, 1]
 };
 
 ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& options);

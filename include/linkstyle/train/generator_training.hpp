@@ -48,7 +48,8 @@
 //   renders; fashion: the test split, which has about 1000 per class and caps it; the mean pairwise distance does not
 //   depend on the count); and the same ratio for the colour diversity: the mean pairwise distance of the images' mean
 //   colours in the chroma plane (a = R - (G + B)/2, b = sqrt(3)/2 (G - B): the hue is the angle, the chroma the
-//   length), NaN where the real images have no colour (fashion). Bad options throw linkstyle::Error.
+//   length), NaN where the real images have no colour (fashion). Bad options throw linkstyle::Error, before anything
+//   is written. Checkpoint, resume, log and card follow TrainingRun (training_run.hpp).
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,7 @@
 #include <torch/types.h>
 
 #include "linkstyle/models.hpp"
+#include "linkstyle/train/training_run.hpp"
 
 namespace torch::jit {
 struct Module;
@@ -88,12 +90,7 @@ struct GeneratorTrainingOptions {
   bool progress = true;
 };
 
-struct GeneratorTrainingResult {
-  int64_t steps = 0;
-  int64_t resumed_from = 0;
-  double training_seconds = 0;
-  std::filesystem::path model, card, log, checkpoint;
-};
+struct GeneratorTrainingResult : TrainingRunResult {};
 
 struct GeneratorEvaluation {
   double psi = 0.7;

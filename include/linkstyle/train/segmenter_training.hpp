@@ -37,7 +37,8 @@
 //   model card <output>.json (world, architecture, part_names, resolution, steps, seed,
 //   batch_size, learning_rate, augment, command_line, test_images, mean_iou, pixel_accuracy,
 //   part_iou, training_seconds, git_revision). Bad options throw linkstyle::Error naming the
-//   option; a file that breaks the segmenter contract throws Error naming the file.
+//   option, before anything is written; a file that breaks the segmenter contract throws Error
+//   naming the file. Checkpoint, resume, log and card follow TrainingRun (training_run.hpp).
 #pragma once
 
 #include <cstdint>
@@ -47,6 +48,8 @@
 
 #include <c10/core/Device.h>
 #include <torch/types.h>
+
+#include "linkstyle/train/training_run.hpp"
 
 namespace torch::jit {
 struct Module;
@@ -77,12 +80,8 @@ struct SegmentationMetrics {
   int64_t images = 0;
 };
 
-struct SegmenterTrainingResult {
-  int64_t steps = 0;            // steps done in total
-  int64_t resumed_from = 0;     // step of the checkpoint resumed from (0: fresh start)
-  SegmentationMetrics test;     // on test_images held-out images
-  double training_seconds = 0;  // over all runs, resumes included
-  std::filesystem::path model, card, log, checkpoint;
+struct SegmenterTrainingResult : TrainingRunResult {
+  SegmentationMetrics test;  // on test_images held-out images
 };
 
 SegmenterTrainingResult train_segmenter(const SegmenterTrainingOptions& options);

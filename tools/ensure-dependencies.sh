@@ -10,12 +10,12 @@ packages=(
   libopencv-dev           # images: decode, resize, draw, encode
   libcli11-dev            # command line parsing
   nlohmann-json3-dev      # JSON manifests and reports
-  libfmt-dev libspdlog-dev
+  libfmt-dev              # formatting
   libsqlite3-dev          # results database
   libtomlplusplus-dev     # study.toml
   zlib1g-dev              # reads the gzip-compressed IDX files of Fashion-MNIST
   dataset-fashion-mnist   # the built-in "fashion" world (real images)
-  googletest libgtest-dev libbenchmark-dev
+  googletest libgtest-dev # tests
   python3-numpy python3-sklearn   # tests and benchmark check our files and fits against them
 )
 

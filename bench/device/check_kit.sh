@@ -10,7 +10,7 @@ trap 'rm -rf "$out"' EXIT
 for module in core imgproc video imgcodecs; do xz -dc "$kit/lib/libopencv_$module.a.xz" > "$out/libopencv_$module.a"; done
 gcc -c "$kit/stubs.S" -o "$out/stubs.o"
 libraries=("$out/stubs.o" -Wl,--start-group "$out"/libopencv_{imgcodecs,video,imgproc,core}.a -Wl,--end-group
-  -ltorch -ltorch_cpu -lc10 -lfmt -lspdlog -ltomlplusplus -lsqlite3 -lz -lpng16 -ljpeg -ltbb)
+  -ltorch -ltorch_cpu -lc10 -lfmt -ltomlplusplus -lsqlite3 -lz -lpng16 -ljpeg -ltbb)
 g++ -o "$out/bench_sweep" "$build/bench/CMakeFiles/bench_sweep.dir/bench_sweep.cpp.o" "$build/liblinkstyle.a" "${libraries[@]}"
 g++ -o "$out/linkstyle" "$build"/CMakeFiles/linkstyle_cli.dir/apps/linkstyle/*.o "$build/liblinkstyle.a" "${libraries[@]}"
 "$out/bench_sweep" --threads 2 --units 2 --stage-units 2 --loop-images 4 --pairs-per-class 60 | tail -3

@@ -87,6 +87,13 @@ struct UnitCycleFigures {
   bool defined = false;
 };
 
+// A swept unit's verdict as the units table holds it.
+struct UnitLabel {
+  int64_t unit = 0;
+  bool expressible = false;
+  std::string label;  // "part measure +|-", "none", or "" before the verdicts
+};
+
 // An expressible unit with a label (units.label_part / label_measure).
 struct LabelledUnit {
   int64_t unit = 0;
@@ -127,6 +134,8 @@ class ResultsDatabase {
   std::vector<int64_t> top_units(int64_t limit);
   // Expressible units by decreasing cycle correlation, labelled or not (part empty: no label).
   std::vector<LabelledUnit> expressible_units();
+  // Every swept unit's verdict, by unit.
+  std::vector<UnitLabel> unit_labels();
   std::map<int64_t, int64_t> sample_generator_classes();
   // max - min of each unit's range; NaN for units not swept. [units] float64
   torch::Tensor unit_ranges(int64_t units);

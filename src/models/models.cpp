@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <optional>
 #include <sstream>
 #include <system_error>
 
@@ -169,12 +168,11 @@ std::string default_class_name(const std::vector<std::string>& names, int64_t k)
   return "class " + std::to_string(k);
 }
 
-// Switches autograd off unless the input asks for gradients.
+// Switches autograd off unless the input asks for gradients (then the mode stays as it is).
 struct GradScope {
-  explicit GradScope(const torch::Tensor& input) {
-    if (!(input.defined() && input.requires_grad())) guard.emplace();
-  }
-  std::optional<torch::NoGradGuard> guard;
+  explicit GradScope(const torch::Tensor& input)
+      : mode(input.defined() && input.requires_grad() && c10::GradMode::is_enabled()) {}
+  c10::AutoGradMode mode;
 };
 
 }  // namespace

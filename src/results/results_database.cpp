@@ -336,6 +336,13 @@ std::vector<LabelledUnit> ResultsDatabase::expressible_units() {
   return units;
 }
 
+std::vector<UnitLabel> ResultsDatabase::unit_labels() {
+  std::vector<UnitLabel> units;
+  Database::Statement q(*database_, "SELECT unit, expressible, label FROM units ORDER BY unit");
+  while (q.step()) units.push_back({q.column_int(0), q.column_int(1) != 0, q.column_as_text(2)});
+  return units;
+}
+
 std::map<int64_t, int64_t> ResultsDatabase::sample_generator_classes() {
   std::map<int64_t, int64_t> classes;
   Database::Statement q(*database_, "SELECT sample, generator_class FROM samples");

@@ -48,7 +48,7 @@ EncodedSamples generate_and_encode(const Generator& generator, const Classifier&
 std::vector<std::filesystem::path> write_class_samples(const StudyConfig& study, const Generator& generator,
                                                        int64_t per_class, uint64_t seed,
                                                        const std::filesystem::path& folder) {
-  if (per_class <= 0) throw Error("sample.per_class", "must be > 0");
+  if (per_class <= 0) throw SettingError("sample.per_class", "must be > 0");
   ensure_writable_directory(folder);
   std::vector<int64_t> classes = study.pairs.classes;
   if (classes.empty())

@@ -1,7 +1,5 @@
 #include "linkstyle/pairs.hpp"
 
-#include "linkstyle/generation.hpp"
-
 #include <chrono>
 
 #include <fmt/format.h>

@@ -20,8 +20,8 @@ using nlohmann::json;
 namespace {
 
 void check_probe_settings(const ProbeSettings& settings) {
-  if (settings.images < 12) throw Error("probe.images", "must be >= 12");
-  if (settings.top < 0) throw Error("probe.top", "must be >= 0");
+  if (settings.images < 12) throw SettingError("probe.images", "must be >= 12");
+  if (settings.top < 0) throw SettingError("probe.top", "must be >= 0");
 }
 
 void check_probe_inputs(const StudyConfig& study, const Classifier& classifier, ResultsDatabase& results) {

@@ -28,7 +28,7 @@ nlohmann::json fit_study_linking(const StudyConfig& study, const c10::Device& de
       {"penalty", fit.report.penalty},
       {"rank", fit.report.rank},
       {"dead_features", fit.report.dead_features},
-      {"training_pairs", fit.network.metadata["training_pairs"]},
+      {"training_pairs", fit.network.metadata.at("training_pairs")},
       {"held_out", fit.held_out},
       {"gcv", gcv},
       {"statistics_reused", fit.statistics_reused},

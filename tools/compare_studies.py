@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Compares the outputs of two study folders: every table and view of sweeps/results.sqlite row
 for row, linking/fit.json and sweeps/ground_truth.json (timings excepted), the pairs' manifest and
-the linking network's bytes. Prints one line per output and exits 1 when any differs.
+the linking network (tensors byte for byte, metadata as JSON). Timings are left out, and model
+files are compared by name and fingerprint, not folder. Prints one line per output and exits 1 when any differs.
 
 Usage: tools/compare_studies.py BEFORE AFTER [--ignore-identity-field NAME ...]
 
@@ -12,16 +13,21 @@ import argparse
 import hashlib
 import json
 import math
+import re
 import sqlite3
+import struct
 import sys
 from pathlib import Path
 
-TIMING_KEYS = {"seconds"}  # wall-clock figures differ from run to run
+TIMING_KEYS = {"seconds", "images_per_second"}  # wall-clock figures differ from run to run
 
 
 def without_timings(value):
+    """Leaves out timings, and keeps only the file name of model files (the two studies may use
+    the same models from different folders; their fingerprints are compared)."""
     if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
+        return {k: (Path(v).name if k == "file" and isinstance(v, str) else without_timings(v))
+                for k, v in value.items() if k not in TIMING_KEYS}
     if isinstance(value, list):
         return [without_timings(v) for v in value]
     return value
@@ -83,8 +89,46 @@ def compare_json(before, after, before_study, after_study):
     return [f"{before.name} differs" + (f" in {', '.join(keys)}" if keys else "")]
 
 
-def digest(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def compare_safetensors(before, after):
+    """The tensors byte for byte, and the metadata as JSON (timings and model folders aside)."""
+    def split(path):
+        data = path.read_bytes()
+        size = struct.unpack("<Q", data[:8])[0]
+        header = json.loads(data[8:8 + size])
+        metadata = {k: json.loads(v) if v.startswith("{") else v
+                    for k, v in header.pop("__metadata__", {}).items()}
+        return header, without_timings(metadata), hashlib.sha256(data[8 + size:]).hexdigest()
+    a, b = split(before), split(after)
+    problems = []
+    if a[0] != b[0] or a[2] != b[2]:
+        problems.append("tensors differ")
+    if a[1] != b[1]:
+        problems.append("metadata differs")
+    return problems
+
+
+def compare_other_files(before, after, checked):
+    """Every other file of the two studies: JSON as JSON (paths of each study aside), the rest byte
+    for byte. Returns whether any differs."""
+    names = lambda root: {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
+                          and not p.name.endswith(("-wal", "-shm"))}
+    a, b = names(before), names(after)
+    problems = [f"only in one study: {n}" for n in sorted(a ^ b)]
+    for name in sorted(a & b - checked):
+        if name.endswith(".sqlite"):
+            continue
+        if name.endswith(".json"):
+            problems += [f"{name}: {p}" for p in compare_json(before / name, after / name, before, after)]
+        elif name.endswith(".toml"):
+            # Model paths name the folder each study's models were taken from.
+            text = lambda p: re.sub(r"(['\"])[^'\"]*/([^/'\"]+)\1", r"\1\2\1", p.read_text())
+            if text(before / name) != text(after / name):
+                problems.append(f"{name}: differs")
+        elif (before / name).read_bytes() != (after / name).read_bytes():
+            problems.append(f"{name}: bytes differ")
+    print(f"{'DIFFERS' if problems else 'same':7s} every other file ({len(a & b - checked)} compared)"
+          + "".join(f"\n        {p}" for p in problems))
+    return bool(problems)
 
 
 def main():
@@ -99,8 +143,10 @@ def main():
         ("linking/fit.json", lambda a, b: (compare_json(a, b, args.before, args.after), [])),
         ("sweeps/ground_truth.json", lambda a, b: (compare_json(a, b, args.before, args.after), [])),
         ("pairs/manifest.json", lambda a, b: (compare_json(a, b, args.before, args.after), [])),
-        ("linking/linking.safetensors", lambda a, b: ([] if digest(a) == digest(b) else ["bytes differ"], [])),
+        ("linking/linking.safetensors", lambda a, b: (compare_safetensors(a, b), [])),
     ]
+    checked = {relative for relative, _ in checks}
+    failed |= compare_other_files(args.before, args.after, checked)
     for relative, compare in checks:
         a, b = args.before / relative, args.after / relative
         if not a.exists() or not b.exists():

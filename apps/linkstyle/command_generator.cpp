@@ -10,7 +10,9 @@
 
 namespace linkstyle::cli {
 
-void register_generator(CLI::App& app, GlobalOptions& global) {
+namespace {
+
+void register_train_generator(CLI::App& app, GlobalOptions& global) {
   auto options = std::make_shared<GeneratorTrainingOptions>();
   auto paths = std::make_shared<std::array<std::string, 3>>();  // output, classifier, fashion
   auto* train = app.get_subcommand("train")->add_subcommand(
@@ -56,20 +58,15 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
     options->fashion_folder = (*paths)[2];
     options->command_line = own_command_line();
     const auto result = train_generator(*options);
-    print_summary(global,
-                  {{"model", result.model.string()},
-                   {"card", result.card.string()},
-                   {"log", result.log.string()},
-                   {"world", options->world},
-                   {"steps", result.steps},
-                   {"resumed_from", result.resumed_from},
-                   {"training_seconds", result.training_seconds}},
+    auto summary = result.to_json();
+    summary["world"] = options->world;
+    print_summary(global, summary,
                   fmt::format("wrote {} ({} steps{}, {:.0f} s); figures in {}", result.model.string(), result.steps,
-                              result.resumed_from > 0 ? fmt::format(", resumed from step {}", result.resumed_from)
-                                                      : std::string(),
-                              result.training_seconds, result.card.string()));
+                              result.resumed_text(), result.training_seconds, result.card.string()));
   });
+}
 
+void register_eval_generator(CLI::App& app, GlobalOptions& global) {
   struct EvalOptions {
     std::string world, file, classifier, fashion_folder, grid;
     int64_t samples_per_class = 1000;
@@ -109,6 +106,13 @@ void register_generator(CLI::App& app, GlobalOptions& global) {
                               e->file, 100.0 * result.agreement, result.psi, 100.0 * result.diversity_ratio, colour,
                               result.samples_per_class, e->grid.empty() ? std::string() : "; grid " + e->grid));
   });
+}
+
+}  // namespace
+
+void register_generator(CLI::App& app, GlobalOptions& global) {
+  register_train_generator(app, global);
+  register_eval_generator(app, global);
 }
 
 }  // namespace linkstyle::cli

@@ -37,8 +37,8 @@ void register_init(CLI::App& app, GlobalOptions& global) {
   command->add_flag("--force", request->force, "overwrite an existing study.toml");
   command->callback([request, folder, &global]() {
     request->folder = *folder;
+    const auto config = create_study(*request);  // tiny models are built with torch's default threads
     configure_runtime(global.runtime);
-    const auto config = create_study(*request);
     print_summary(global,
                   {{"study", config.folder.string()},
                    {"config", config.config_file().string()},

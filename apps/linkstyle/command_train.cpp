@@ -35,17 +35,12 @@ std::string part_iou_line(const SegmentationMetrics& metrics) {
   return line;
 }
 
-}  // namespace
-
-void register_train(CLI::App& app, GlobalOptions& global) {
-  auto* train = app.add_subcommand("train", "train a world's built-in models");
-  train->require_subcommand(1);
-
+void register_train_classifier(CLI::App& train, GlobalOptions& global) {
   auto options = std::make_shared<ClassifierTrainingOptions>();
   auto output = std::make_shared<std::string>();
   auto fashion_folder = std::make_shared<std::string>();
   auto* classifier =
-      train->add_subcommand("classifier", "train the world's classifier (small ResNet) into a TorchScript file");
+      train.add_subcommand("classifier", "train the world's classifier (small ResNet) into a TorchScript file");
   classifier->add_option("--world", options->world, "shapes or fashion")
       ->required()
       ->check(CLI::IsMember({"shapes", "fashion"}));
@@ -66,24 +61,19 @@ void register_train(CLI::App& app, GlobalOptions& global) {
     options->fashion_folder = *fashion_folder;
     options->command_line = own_command_line();
     const auto result = train_classifier(*options);
-    print_summary(
-        global,
-        {{"model", result.model.string()},
-         {"card", result.card.string()},
-         {"log", result.log.string()},
-         {"world", options->world},
-         {"steps", result.steps},
-         {"resumed_from", result.resumed_from},
-         {"test_accuracy", result.test_accuracy},
-         {"training_seconds", result.training_seconds}},
-        fmt::format(
-            "wrote {} ({} steps{}, test accuracy {:.2f}%, {:.0f} s)", result.model.string(), result.steps,
-            result.resumed_from > 0 ? fmt::format(", resumed from step {}", result.resumed_from) : std::string(),
-            100.0 * result.test_accuracy, result.training_seconds));
+    auto summary = result.to_json();
+    summary.update({{"world", options->world}, {"test_accuracy", result.test_accuracy}});
+    print_summary(global, summary,
+                  fmt::format("wrote {} ({} steps{}, test accuracy {:.2f}%, {:.0f} s)", result.model.string(),
+                              result.steps, result.resumed_text(), 100.0 * result.test_accuracy,
+                              result.training_seconds));
   });
+}
+
+void register_train_segmenter(CLI::App& train, GlobalOptions& global) {
   auto segmenter_options = std::make_shared<SegmenterTrainingOptions>();
   auto segmenter_output = std::make_shared<std::string>();
-  auto* segmenter = train->add_subcommand(
+  auto* segmenter = train.add_subcommand(
       "segmenter", "train the shapes world's part segmenter (small U-Net) into a TorchScript file");
   segmenter->add_option("-o,--output", *segmenter_output, "model file to write")->required();
   segmenter->add_option("--steps", segmenter_options->steps, "training steps")->capture_default_str();
@@ -107,21 +97,23 @@ void register_train(CLI::App& app, GlobalOptions& global) {
     segmenter_options->command_line = own_command_line();
     const auto result = train_segmenter(*segmenter_options);
     auto summary = metrics_json(result.test);
-    summary.update({{"model", result.model.string()},
-                    {"card", result.card.string()},
-                    {"log", result.log.string()},
-                    {"steps", result.steps},
-                    {"resumed_from", result.resumed_from},
-                    {"training_seconds", result.training_seconds}});
+    summary.update(result.to_json());
     print_summary(
         global, summary,
         fmt::format(
             "wrote {} ({} steps{}, mean IoU {:.3f}, pixel accuracy {:.2f}% on {} "
             "held-out images, {:.0f} s)",
-            result.model.string(), result.steps,
-            result.resumed_from > 0 ? fmt::format(", resumed from step {}", result.resumed_from) : std::string(),
-            result.test.mean_iou, 100.0 * result.test.pixel_accuracy, result.test.images, result.training_seconds));
+            result.model.string(), result.steps, result.resumed_text(), result.test.mean_iou, 100.0 * result.test.pixel_accuracy, result.test.images, result.training_seconds));
   });
+}
+
+}  // namespace
+
+void register_train(CLI::App& app, GlobalOptions& global) {
+  auto* train = app.add_subcommand("train", "train a world's built-in models");
+  train->require_subcommand(1);
+  register_train_classifier(*train, global);
+  register_train_segmenter(*train, global);
 }
 
 void register_eval(CLI::App& app, GlobalOptions& global) {

@@ -19,7 +19,7 @@ struct GlobalOptions {
   RuntimeOptions runtime;
   bool json = false;
   // The flag that sets each library setting ("sweep.steps" -> --steps), for its errors.
-  std::map<std::string, const CLI::Option*> setting_flags;
+  std::multimap<std::string, const CLI::Option*> setting_flags;
 };
 
 // Records that `flag` sets `setting`: a SettingError about it names the flag when it was given.

@@ -19,14 +19,15 @@ void print_summary(const GlobalOptions& global, const nlohmann::json& summary, c
 }
 
 void map_setting(GlobalOptions& global, const std::string& setting, const CLI::Option* flag) {
-  global.setting_flags[setting] = flag;
+  global.setting_flags.emplace(setting, flag);
 }
 
 // A setting's error names the flag that set it, or the setting when the value came from elsewhere.
 std::string setting_error_line(const GlobalOptions& global, const linkstyle::SettingError& error) {
-  const auto flag = global.setting_flags.find(error.setting());
-  if (flag == global.setting_flags.end() || flag->second->count() == 0) return error.what();
-  return flag->second->get_name() + ": " + error.problem();
+  const auto [first, last] = global.setting_flags.equal_range(error.setting());
+  for (auto flag = first; flag != last; ++flag)
+    if (flag->second->count() > 0) return flag->second->get_name() + ": " + error.problem();
+  return error.what();
 }
 
 CLI::Option* add_study_option(CLI::App& command, std::string& folder) {

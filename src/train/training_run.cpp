@@ -171,4 +171,13 @@ std::string own_command_line() {
   return bytes;
 }
 
+nlohmann::json TrainingRunResult::to_json() const {
+  return {{"model", model.string()}, {"card", card.string()},         {"log", log.string()},
+          {"steps", steps},          {"resumed_from", resumed_from}, {"training_seconds", training_seconds}};
+}
+
+std::string TrainingRunResult::resumed_text() const {
+  return resumed_from > 0 ? ", resumed from step " + std::to_string(resumed_from) : std::string();
+}
+
 }  // namespace linkstyle

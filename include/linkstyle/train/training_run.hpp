@@ -33,7 +33,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 namespace torch::jit {
 struct Module;
@@ -62,6 +62,10 @@ struct TrainingRunResult {
   int64_t resumed_from = 0;     // step of the checkpoint resumed from (0: fresh start)
   double training_seconds = 0;  // over all runs, resumes included
   std::filesystem::path model, card, log, checkpoint;
+  // {model, card, log, steps, resumed_from, training_seconds}
+  nlohmann::json to_json() const;
+  // ", resumed from step K", or "" after a fresh start.
+  std::string resumed_text() const;
 };
 
 // What one step reports: losses that must be finite, and the log row's fields between the step

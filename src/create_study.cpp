@@ -62,8 +62,8 @@ StudyConfig create_study(const NewStudy& request) {
   const auto generator = Generator::load(config.generator, c10::Device(c10::kCPU));
   for (int64_t c : config.pairs.classes)
     if (c < 0 || c >= generator.num_classes())
-      throw SettingError("pairs.classes",
-                         fmt::format("class {} is out of range: the generator has {} classes", c, generator.num_classes()));
+      throw SettingError("pairs.classes", fmt::format("class {} is out of range: the generator has {} classes", c,
+                                                      generator.num_classes()));
   write_study(config);
   load_study(config.folder);  // what was written must read back
   rollback.created.clear();

@@ -22,7 +22,8 @@ torch::Tensor class_latents(const Generator& generator, uint64_t seed, int64_t g
                             int64_t count, double psi) {
   const torch::NoGradGuard no_grad;
   const auto z = draw_latents(seed, generator_class, batch_index, count, generator.z_dim()).to(generator.device());
-  const auto labels = torch::full({count}, generator_class, torch::TensorOptions(torch::kLong).device(generator.device()));
+  const auto labels =
+      torch::full({count}, generator_class, torch::TensorOptions(torch::kLong).device(generator.device()));
   return generator.mapping(z, labels, psi);
 }
 

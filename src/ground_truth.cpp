@@ -9,13 +9,13 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "linkstyle/concept_changes.hpp"
 #include "linkstyle/errors.hpp"
 #include "linkstyle/generation.hpp"
 #include "linkstyle/image_pipeline.hpp"
 #include "linkstyle/part_measures.hpp"
 #include "linkstyle/part_sources.hpp"
 #include "linkstyle/results_database.hpp"
-#include "linkstyle/concept_changes.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 #include "splitmix.hpp"
 

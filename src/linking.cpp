@@ -206,8 +206,8 @@ torch::Tensor solve_ordinary_least_squares(const torch::Tensor& g, const torch::
 
 // Ridge on the live features, with the given penalty or the best of the grid by generalised
 // cross-validation (the training residual and degrees of freedom from the eigenvalues).
-torch::Tensor solve_ridge(const torch::Tensor& g, const torch::Tensor& c, double latent_total_sum_of_squares,
-                          int64_t n, const FitOptions& options, FitReport& out) {
+torch::Tensor solve_ridge(const torch::Tensor& g, const torch::Tensor& c, double latent_total_sum_of_squares, int64_t n,
+                          const FitOptions& options, FitReport& out) {
   out.method = "ridge";
   out.solver = "eigh";
   auto [values, vectors] = torch::linalg_eigh(g);

@@ -141,7 +141,8 @@ namespace {
 
 // The manifest to continue: a fresh one, or the folder's own when it was made with the same
 // settings and models. Leftovers of a killed run (temporary files, superseded statistics) go.
-PairsManifest start_or_resume_pairs(const StudyConfig& study, const Classifier& classifier, const Generator& generator) {
+PairsManifest start_or_resume_pairs(const StudyConfig& study, const Classifier& classifier,
+                                    const Generator& generator) {
   const auto& p = study.pairs;
   const fs::path folder = study.pairs_folder();
   ensure_writable_directory(folder);

@@ -27,8 +27,9 @@ void check_probe_settings(const ProbeSettings& settings) {
 void check_probe_inputs(const StudyConfig& study, const Classifier& classifier, ResultsDatabase& results) {
   if (!results.is_complete()) throw Error(results.file(), "the sweep is not complete (run `linkstyle sweep`)");
   if (classifier.num_classes() != int64_t(ShapesWorld::class_names().size()))
-    throw Error(study.classifier, fmt::format("has {} classes; probe needs a classifier of the shapes world ({} classes)",
-                                              classifier.num_classes(), ShapesWorld::class_names().size()));
+    throw Error(study.classifier,
+                fmt::format("has {} classes; probe needs a classifier of the shapes world ({} classes)",
+                            classifier.num_classes(), ShapesWorld::class_names().size()));
   if (results.part_names() != ShapesWorld::part_names())
     throw Error(results.file(),
                 "its parts are not the shapes world's (sweep with the shapes segmenter: "
@@ -82,8 +83,8 @@ std::vector<FactorChain> probe_chain(const StudyConfig& study, const Classifier&
   return factor_chain(
       probe, probe_rendered_concepts(classifier, *segmenter, rendered), generated_concepts(settings.seed),
       probe_rendered_concepts(classifier, *segmenter, world.render_class_balanced(settings.images, settings.seed + 1)),
-      generated_concepts(settings.seed + 1), sweep_factor_changes(results, classifier.feature_dim(), generator.resolution()),
-      settings.seed);
+      generated_concepts(settings.seed + 1),
+      sweep_factor_changes(results, classifier.feature_dim(), generator.resolution()), settings.seed);
 }
 
 }  // namespace

@@ -16,8 +16,8 @@ namespace linkstyle {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::ScratchDir;
 using testing::make_sweep_study;
+using testing::ScratchDir;
 
 TEST(ImagePipeline, BatchedMeasuresEqualOneImageAtATime) {
   ScratchDir dir("sweep-batched");

@@ -9,6 +9,7 @@
 #include "linkstyle/part_sources.hpp"
 #include "linkstyle/tiny_models.hpp"
 #include "linkstyle/train/segmenter_training.hpp"
+#include "linkstyle/worlds/shapes.hpp"
 #include "test_support.hpp"
 
 namespace linkstyle {

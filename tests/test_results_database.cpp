@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "linkstyle/concept_changes.hpp"
+#include "linkstyle/errors.hpp"
 #include "linkstyle/results_database.hpp"
 #include "linkstyle/sqlite_database.hpp"
 #include "test_support.hpp"
@@ -185,8 +186,9 @@ TEST(ResultsDatabase, VerdictsReplaceTheSelectivityAndLabels) {
   ScratchDir dir("results-verdicts");
   auto results = started_database(dir / "r.sqlite");
   results.write_unit_chunk(synthetic_chunk({3, 5}).rows);
-  UnitVerdict labelled{3, true, 1, "object area +", "object", "area", 4.5,
-                       {{1, "area", 0.3, 4.5, 1e-5, 0.01, true}, {0, "luminance", NAN, 0.2, 0.8, 0.9, false}}};
+  UnitVerdict labelled{
+      3,        true,   1,   "object area +",
+      "object", "area", 4.5, {{1, "area", 0.3, 4.5, 1e-5, 0.01, true}, {0, "luminance", NAN, 0.2, 0.8, 0.9, false}}};
   UnitVerdict plain{5, true, 0, "none", "", "", 0, {}};
   results.write_verdicts({labelled, plain});
   const auto units = results.expressible_units();
@@ -212,8 +214,11 @@ TEST(ResultsDatabase, VerdictsReplaceTheSelectivityAndLabels) {
 TEST(ResultsDatabase, ExportChecksEveryNameBeforeWriting) {
   ScratchDir dir("results-export");
   { auto results = started_database(dir / "r.sqlite"); }
-  testing::expect_error([&] { export_results_tables(dir / "r.sqlite", {"parts", "nope"}, dir / "csv"); },
-                        {"r.sqlite", "no table 'nope'"});
+  testing::expect_error(
+      [&] {
+        export_results_tables(dir / "r.sqlite", {"parts", "nope"}, dir / "csv");
+      },
+      {"r.sqlite", "no table 'nope'"});
   testing::expect_error([&] { export_results_tables(dir / "r.sqlite", {"parts; DROP"}, dir / "csv"); },
                         {"not a table name"});
   EXPECT_FALSE(fs::exists(dir / "csv"));

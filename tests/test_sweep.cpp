@@ -14,8 +14,8 @@ namespace linkstyle {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::ScratchDir;
 using testing::make_sweep_study;
+using testing::ScratchDir;
 using testing::table_contents;
 
 TEST(Sweep, RunWritesEveryRowOnceAndARerunAddsNothing) {

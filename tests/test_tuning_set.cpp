@@ -11,8 +11,8 @@
 namespace linkstyle {
 namespace {
 
-using testing::ScratchDir;
 using testing::make_sweep_study;
+using testing::ScratchDir;
 
 TEST(TuningSet, UnitSweepLatentsSetOneUnitAndKeepTheOthers) {
   ScratchDir dir("sweep-latents");

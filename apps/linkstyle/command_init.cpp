@@ -20,15 +20,17 @@ void register_init(CLI::App& app, GlobalOptions& global) {
                   ->add_option("--sweep-samples-per-class", request->sweep_samples_per_class,
                                "tuning samples per class of the sweeps")
                   ->capture_default_str());
-  map_setting(global, "init.tiny",
-              command->add_flag("--tiny", request->tiny, "build small random models into <folder>/models and use them"));
+  map_setting(
+      global, "init.tiny",
+      command->add_flag("--tiny", request->tiny, "build small random models into <folder>/models and use them"));
   command->add_option("--tiny-seed", request->tiny_seed, "seed of the tiny models")->capture_default_str();
-  map_setting(global, "pairs.classes",
-              command->add_option("--classes", request->pairs.classes, "generator classes (default: all)")
-                  ->delimiter(','));
+  map_setting(
+      global, "pairs.classes",
+      command->add_option("--classes", request->pairs.classes, "generator classes (default: all)")->delimiter(','));
   map_setting(global, "pairs.samples_per_class",
               command->add_option("--samples-per-class", request->pairs.samples_per_class)->capture_default_str());
-  map_setting(global, "pairs.psi", command->add_option("--psi", request->pairs.psi, "truncation")->capture_default_str());
+  map_setting(global, "pairs.psi",
+              command->add_option("--psi", request->pairs.psi, "truncation")->capture_default_str());
   command->add_option("--seed", request->pairs.seed)->capture_default_str();
   map_setting(global, "pairs.batch_size",
               command->add_option("--batch-size", request->pairs.batch_size)->capture_default_str());

@@ -15,8 +15,9 @@ void register_render(CLI::App& app, GlobalOptions& global) {
       ->required()
       ->check(CLI::IsMember({"shapes", "fashion"}));
   command->add_option("-o,--output", request->output, "output folder")->required();
-  map_setting(global, "render.count",
-              command->add_option("--count", request->count, "images (shapes: classes in turn)")->capture_default_str());
+  map_setting(
+      global, "render.count",
+      command->add_option("--count", request->count, "images (shapes: classes in turn)")->capture_default_str());
   map_setting(global, "render.seed",
               command->add_option("--seed", request->seed, "shapes: scene seed; fashion: first test image")
                   ->capture_default_str());
@@ -26,9 +27,9 @@ void register_render(CLI::App& app, GlobalOptions& global) {
     const auto files = write_world_images(*request);
     std::vector<std::string> written;
     for (const auto& file : files) written.push_back(file.string());
-    print_summary(global, {{"output", request->output.string()}, {"images", written}},
-                  fmt::format("render: wrote {} {} images to {}", written.size(), request->world,
-                              request->output.string()));
+    print_summary(
+        global, {{"output", request->output.string()}, {"images", written}},
+        fmt::format("render: wrote {} {} images to {}", written.size(), request->world, request->output.string()));
   });
 }
 

@@ -28,18 +28,18 @@ void register_sweep_command(CLI::App& app, GlobalOptions& global) {
       "sweep",
       "sweep every unit (or --units) through its range, re-encode and measure the images -> sweeps/results.sqlite");
   add_study_option(*command, options->folder);
-  map_setting(global, "sweep.units",
-              command->add_option("--units", options->units,
-                                  "units to sweep (default: sweep.units of study.toml, empty = all)")
-                  ->delimiter(','));
+  map_setting(
+      global, "sweep.units",
+      command->add_option("--units", options->units, "units to sweep (default: sweep.units of study.toml, empty = all)")
+          ->delimiter(','));
   map_setting(global, "sweep.steps",
               command->add_option("--steps", options->steps, "values per unit (default: sweep.steps)"));
   map_setting(global, "sweep.samples_per_class",
               command->add_option("--samples-per-class", options->samples_per_class,
                                   "tuning samples per class (default: sweep.samples_per_class)"));
-  map_setting(global, "sweep.batch_size",
-              command->add_option("--batch-size", options->batch_size,
-                                  "images per forward call (default: sweep.batch_size)"));
+  map_setting(
+      global, "sweep.batch_size",
+      command->add_option("--batch-size", options->batch_size, "images per forward call (default: sweep.batch_size)"));
   map_setting(global, "sweep.parts",
               command->add_option("--parts", options->parts, "auto, segmenter, kmeans or none (default: sweep.parts)"));
   map_setting(global, "run.strip_units",
@@ -100,14 +100,15 @@ void register_probe_command(CLI::App& app, GlobalOptions& global) {
       "shapes world: probe every unit against the rendered factors, score the sweep labels against it and trace "
       "the ground truth link by link (measurement, generator, sweep)");
   add_study_option(*command, *folder);
-  map_setting(global, "probe.images",
-              command->add_option("--images", settings->images, "rendered images for the probe")
-                  ->capture_default_str());
+  map_setting(
+      global, "probe.images",
+      command->add_option("--images", settings->images, "rendered images for the probe")->capture_default_str());
   command->add_option("--seed", settings->seed, "their seed")->capture_default_str();
-  map_setting(global, "probe.top",
-              command->add_option("--top", settings->top,
-                                  "score only the top N expressible units by cycle correlation (0: all)")
-                  ->capture_default_str());
+  map_setting(
+      global, "probe.top",
+      command
+          ->add_option("--top", settings->top, "score only the top N expressible units by cycle correlation (0: all)")
+          ->capture_default_str());
   command->callback([settings, folder, &global]() {
     auto [study, classifier, generator] = load_study_models(*folder, global);
     const auto probe = run_probe(study, classifier, generator, *settings);

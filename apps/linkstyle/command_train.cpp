@@ -63,10 +63,10 @@ void register_train_classifier(CLI::App& train, GlobalOptions& global) {
     const auto result = train_classifier(*options);
     auto summary = result.to_json();
     summary.update({{"world", options->world}, {"test_accuracy", result.test_accuracy}});
-    print_summary(global, summary,
-                  fmt::format("wrote {} ({} steps{}, test accuracy {:.2f}%, {:.0f} s)", result.model.string(),
-                              result.steps, result.resumed_text(), 100.0 * result.test_accuracy,
-                              result.training_seconds));
+    print_summary(
+        global, summary,
+        fmt::format("wrote {} ({} steps{}, test accuracy {:.2f}%, {:.0f} s)", result.model.string(), result.steps,
+                    result.resumed_text(), 100.0 * result.test_accuracy, result.training_seconds));
   });
 }
 
@@ -98,12 +98,11 @@ void register_train_segmenter(CLI::App& train, GlobalOptions& global) {
     const auto result = train_segmenter(*segmenter_options);
     auto summary = metrics_json(result.test);
     summary.update(result.to_json());
-    print_summary(
-        global, summary,
-        fmt::format(
-            "wrote {} ({} steps{}, mean IoU {:.3f}, pixel accuracy {:.2f}% on {} "
-            "held-out images, {:.0f} s)",
-            result.model.string(), result.steps, result.resumed_text(), result.test.mean_iou, 100.0 * result.test.pixel_accuracy, result.test.images, result.training_seconds));
+    print_summary(global, summary,
+                  fmt::format("wrote {} ({} steps{}, mean IoU {:.3f}, pixel accuracy {:.2f}% on {} "
+                              "held-out images, {:.0f} s)",
+                              result.model.string(), result.steps, result.resumed_text(), result.test.mean_iou,
+                              100.0 * result.test.pixel_accuracy, result.test.images, result.training_seconds));
   });
 }
 

@@ -75,7 +75,7 @@ struct UnitVerdict {
   int64_t unit = 0;
   bool expressible = false;
   int64_t significant_concepts = 0;
-  std::string label = "none";          // "part measure +|-" or "none"
+  std::string label = "none";             // "part measure +|-" or "none"
   std::string label_part, label_measure;  // empty (NULL) when none
   double label_z = 0;
   std::vector<ConceptScore> concepts;

@@ -239,8 +239,7 @@ torch::Tensor ResultsDatabase::unit_concept_changes(const std::vector<int64_t>& 
   Database::Statement q(*database_, "SELECT unit, part, measure, change FROM part_changes");
   while (q.step())
     if (!q.is_null(3) && unit_row.count(q.column_int(0)))
-      a[unit_row[q.column_int(0)]][q.column_int(1) * M + measure_column(q.column_text(2), file())] =
-          q.column_double(3);
+      a[unit_row[q.column_int(0)]][q.column_int(1) * M + measure_column(q.column_text(2), file())] = q.column_double(3);
   return profile;
 }
 
@@ -252,8 +251,7 @@ torch::Tensor ResultsDatabase::null_concept_changes(int64_t bins, int64_t per_bi
   while (q.step()) {
     const int64_t d = q.column_int(0);
     if (!q.is_null(3) && d / per_bin < bins)
-      a[d / per_bin][d % per_bin][q.column_int(1) * M + measure_column(q.column_text(2), file())] =
-          q.column_double(3);
+      a[d / per_bin][d % per_bin][q.column_int(1) * M + measure_column(q.column_text(2), file())] = q.column_double(3);
   }
   return values;
 }
@@ -300,8 +298,9 @@ void ResultsDatabase::write_verdicts(const std::vector<UnitVerdict>& verdicts) {
 }
 
 void ResultsDatabase::mark_complete(const std::string& part_source) {
-  Database::Statement meta(*database_, "INSERT OR REPLACE INTO meta (key, value) VALUES ('complete', '1'), "
-                                       "('part_source', ?)");
+  Database::Statement meta(*database_,
+                           "INSERT OR REPLACE INTO meta (key, value) VALUES ('complete', '1'), "
+                           "('part_source', ?)");
   meta.bind(1, part_source);
   meta.run();
 }

@@ -47,7 +47,8 @@ std::vector<int64_t> units_to_sweep(const StudyConfig& study, const SweepRunOpti
   if (units.empty())
     for (int64_t u = 0; u < D; ++u) units.push_back(u);
   for (int64_t u : units)
-    if (u >= D) throw SettingError("sweep.units", fmt::format("unit {} is out of range [0, {})", u, D), study.config_file());
+    if (u >= D)
+      throw SettingError("sweep.units", fmt::format("unit {} is out of range [0, {})", u, D), study.config_file());
   for (int64_t u : options.strip_units)
     if (u < 0 || u >= D) throw SettingError("run.strip_units", fmt::format("unit {} is out of range [0, {})", u, D));
   if (std::set<int64_t>(units.begin(), units.end()).size() != units.size())
@@ -162,9 +163,8 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   const auto done_units = results.swept_units();
   for (int64_t u : units) summary.units_resumed += done_units.count(u);
   const auto chunks = chunks_to_do(directions, units, s.units_per_chunk, results);
-  const int64_t total_images =
-      (directions - int64_t(results.swept_null_directions().size())) * 2 * tuning.size() +
-      (summary.units - summary.units_resumed) * tuning.size() * s.steps;
+  const int64_t total_images = (directions - int64_t(results.swept_null_directions().size())) * 2 * tuning.size() +
+                               (summary.units - summary.units_resumed) * tuning.size() * s.steps;
   ProgressBar bar("sweep", total_images);
   if (!options.progress) bar.set_total(0);
   const bool overlap =

@@ -67,7 +67,7 @@ torch::Tensor unit_sweep_latents(const LinkingNetwork& network, const TuningSet&
     if (u < 0 || u >= tuning.features.size(1))
       throw Error("sweep", fmt::format("unit {} is out of range [0, {})", u, tuning.features.size(1)));
   const auto index = torch::tensor(units, torch::kLong);
-  const auto values = unit_sweep_values(tuning, units, steps);                                         // [U, T]
+  const auto values = unit_sweep_values(tuning, units, steps);                                    // [U, T]
   const auto current = tuning.features.index_select(1, index).t();                                // [U, S]
   const auto columns = network.weight.to(torch::kCPU, torch::kFloat).index_select(1, index).t();  // [U, w_dim]
   const auto delta = values.unsqueeze(1) - current.unsqueeze(2);                                  // [U, S, T]

@@ -172,7 +172,7 @@ std::string own_command_line() {
 }
 
 nlohmann::json TrainingRunResult::to_json() const {
-  return {{"model", model.string()}, {"card", card.string()},         {"log", log.string()},
+  return {{"model", model.string()}, {"card", card.string()},        {"log", log.string()},
           {"steps", steps},          {"resumed_from", resumed_from}, {"training_seconds", training_seconds}};
 }
 

@@ -186,16 +186,7 @@ void check_options(const ClassifierTrainingOptions& options) {
 }
 
 TrainingRunOptions run_options(const ClassifierTrainingOptions& options) {
-  TrainingRunOptions run;
-  run.output = options.output;
-  run.steps = options.steps;
-  run.checkpoint_every = options.checkpoint_every;
-  run.seed = options.seed;
-  run.log_header = kLogHeader;
-  run.label = "train " + options.world + " classifier";
-  run.progress = options.progress;
-  run.command_line = options.command_line;
-  return run;
+  return training_run_options(options, kLogHeader, "train " + options.world + " classifier");
 }
 
 // The classifier's part of a training run: the ResNet and its Adam, cross-entropy steps on the

@@ -461,16 +461,7 @@ void check_options(const GeneratorTrainingOptions& options) {
 }
 
 TrainingRunOptions run_options(const GeneratorTrainingOptions& options) {
-  TrainingRunOptions run;
-  run.output = options.output;
-  run.steps = options.steps;
-  run.checkpoint_every = options.checkpoint_every;
-  run.seed = options.seed;
-  run.log_header = kLogHeader;
-  run.label = "train " + options.world + " generator";
-  run.progress = options.progress;
-  run.command_line = options.command_line;
-  return run;
+  return training_run_options(options, kLogHeader, "train " + options.world + " generator");
 }
 
 // The frozen world classifier whose stages the discriminator reads.

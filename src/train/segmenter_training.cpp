@@ -56,16 +56,7 @@ void check_options(const SegmenterTrainingOptions& options) {
 }
 
 TrainingRunOptions run_options(const SegmenterTrainingOptions& options) {
-  TrainingRunOptions run;
-  run.output = options.output;
-  run.steps = options.steps;
-  run.checkpoint_every = options.checkpoint_every;
-  run.seed = options.seed;
-  run.log_header = kLogHeader;
-  run.label = "train shapes segmenter";
-  run.progress = options.progress;
-  run.command_line = options.command_line;
-  return run;
+  return training_run_options(options, kLogHeader, "train shapes segmenter");
 }
 
 struct Batch {

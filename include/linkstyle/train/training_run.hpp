@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -93,6 +94,22 @@ class TrainingSteps {
   // Runs after each checkpoint (a preview image, say).
   virtual void after_checkpoint() {}
 };
+
+// The run options of a trainer's options (output, steps, checkpoint_every, seed, progress,
+// command_line), with its log header and the progress bar's label.
+template <typename TrainerOptions>
+TrainingRunOptions training_run_options(const TrainerOptions& options, std::string log_header, std::string label) {
+  TrainingRunOptions run;
+  run.output = options.output;
+  run.steps = options.steps;
+  run.checkpoint_every = options.checkpoint_every;
+  run.seed = options.seed;
+  run.log_header = std::move(log_header);
+  run.label = std::move(label);
+  run.progress = options.progress;
+  run.command_line = options.command_line;
+  return run;
+}
 
 class TrainingRun {
  public:

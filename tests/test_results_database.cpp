@@ -134,11 +134,11 @@ TEST(ResultsDatabase, UnitChunksReadBackAsWritten) {
   EXPECT_TRUE(std::isnan(changes[1][kConceptMeasures + 2].item<double>()));  // count 0: no row
   EXPECT_TRUE(torch::isnan(changes[2]).all().item<bool>());
 
-  const auto cycle = results.unit_cycle(7);
-  ASSERT_TRUE(cycle.has_value());
-  EXPECT_TRUE(cycle->defined);
-  EXPECT_DOUBLE_EQ(cycle->gain, 0.7);
-  EXPECT_FALSE(results.unit_cycle(9).has_value());
+  const auto cycles = results.unit_cycles();
+  ASSERT_TRUE(cycles.count(7));
+  EXPECT_TRUE(cycles.at(7).defined);
+  EXPECT_DOUBLE_EQ(cycles.at(7).gain, 0.7);
+  EXPECT_FALSE(cycles.count(9));
   const auto ranges = results.unit_ranges(10);
   EXPECT_DOUBLE_EQ(ranges[7].item<double>(), 14.0);
   EXPECT_TRUE(std::isnan(ranges[9].item<double>()));

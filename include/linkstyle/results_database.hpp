@@ -123,7 +123,8 @@ class ResultsDatabase {
   // d in bin d / per_bin), NaN where undefined.
   torch::Tensor unit_concept_changes(const std::vector<int64_t>& units, int64_t num_parts);
   torch::Tensor null_concept_changes(int64_t bins, int64_t per_bin, int64_t num_parts);
-  std::optional<UnitCycleFigures> unit_cycle(int64_t unit);
+  // Every swept unit's cycle figures, by unit.
+  std::map<int64_t, UnitCycleFigures> unit_cycles();
   // Replaces the selectivity table and the units' verdict columns.
   void write_verdicts(const std::vector<UnitVerdict>& verdicts);
   void mark_complete(const std::string& part_source);

@@ -256,18 +256,19 @@ torch::Tensor ResultsDatabase::null_concept_changes(int64_t bins, int64_t per_bi
   return values;
 }
 
-std::optional<UnitCycleFigures> ResultsDatabase::unit_cycle(int64_t unit) {
-  Database::Statement read(*database_, "SELECT gain, correlation, specificity FROM units WHERE unit = ?");
-  read.bind(1, unit);
-  if (!read.step()) return std::nullopt;
-  UnitCycleFigures figures;
-  figures.defined = !read.is_null(0) && !read.is_null(1) && !read.is_null(2);
-  if (figures.defined) {
-    figures.gain = read.column_double(0);
-    figures.correlation = read.column_double(1);
-    figures.specificity = read.column_double(2);
+std::map<int64_t, UnitCycleFigures> ResultsDatabase::unit_cycles() {
+  std::map<int64_t, UnitCycleFigures> cycles;
+  Database::Statement read(*database_, "SELECT unit, gain, correlation, specificity FROM units");
+  while (read.step()) {
+    UnitCycleFigures& figures = cycles[read.column_int(0)];
+    figures.defined = !read.is_null(1) && !read.is_null(2) && !read.is_null(3);
+    if (figures.defined) {
+      figures.gain = read.column_double(1);
+      figures.correlation = read.column_double(2);
+      figures.specificity = read.column_double(3);
+    }
   }
-  return figures;
+  return cycles;
 }
 
 void ResultsDatabase::write_verdicts(const std::vector<UnitVerdict>& verdicts) {

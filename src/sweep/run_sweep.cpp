@@ -73,10 +73,14 @@ struct Chunk {
   std::vector<int64_t> ids;
 };
 
+// Images a chunk renders: both ends of each null direction, every step of each unit's sweep.
+int64_t images_of(const Chunk& chunk, int64_t samples, int64_t steps) {
+  return int64_t(chunk.ids.size()) * samples * (chunk.null ? 2 : steps);
+}
+
+// The chunks not yet committed (a chunk commits whole, so its first id tells).
 std::vector<Chunk> chunks_to_do(int64_t directions, const std::vector<int64_t>& units, int64_t chunk,
-                                ResultsDatabase& results) {
-  const auto done_directions = results.swept_null_directions();
-  const auto done_units = results.swept_units();
+                                const std::set<int64_t>& done_directions, const std::set<int64_t>& done_units) {
   std::vector<Chunk> chunks;
   for (int64_t begin = 0; begin < directions; begin += chunk) {
     std::vector<int64_t> group;
@@ -103,12 +107,11 @@ struct ChunkRunner {
 
   int64_t record(const Chunk& chunk, const MeasuredImages& measured) const {
     const int64_t num_parts = int64_t(models.parts.part_names().size());
-    if (chunk.null) {
+    if (chunk.null)
       results.write_null_chunk(null_chunk_rows(null_chunk(chunk), measured, tuning.size(), num_parts));
-      return int64_t(chunk.ids.size()) * 2 * tuning.size();
-    }
-    results.write_unit_chunk(unit_chunk_rows(tuning, chunk.ids, study.sweep.steps, measured, num_parts));
-    return int64_t(chunk.ids.size()) * tuning.size() * study.sweep.steps;
+    else
+      results.write_unit_chunk(unit_chunk_rows(tuning, chunk.ids, study.sweep.steps, measured, num_parts));
+    return images_of(chunk, tuning.size(), study.sweep.steps);
   }
 
   NullChunk null_chunk(const Chunk& chunk) const {
@@ -162,9 +165,9 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   summary.units = int64_t(units.size());
   const auto done_units = results.swept_units();
   for (int64_t u : units) summary.units_resumed += done_units.count(u);
-  const auto chunks = chunks_to_do(directions, units, s.units_per_chunk, results);
-  const int64_t total_images = (directions - int64_t(results.swept_null_directions().size())) * 2 * tuning.size() +
-                               (summary.units - summary.units_resumed) * tuning.size() * s.steps;
+  const auto chunks = chunks_to_do(directions, units, s.units_per_chunk, results.swept_null_directions(), done_units);
+  int64_t total_images = 0;
+  for (const auto& chunk : chunks) total_images += images_of(chunk, tuning.size(), s.steps);
   ProgressBar bar("sweep", total_images);
   if (!options.progress) bar.set_total(0);
   const bool overlap =

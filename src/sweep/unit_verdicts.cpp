@@ -59,12 +59,13 @@ VerdictCounts write_unit_verdicts(ResultsDatabase& results, const SweepSettings&
   const auto scores = score_selectivity(profile, unit_bins, null_values, settings.significance);
   const auto part_names = results.part_names();
   VerdictCounts counts;
+  const auto cycles = results.unit_cycles();
   std::vector<UnitVerdict> verdicts;
   for (int64_t i = 0; i < U; ++i) {
-    const auto cycle = results.unit_cycle(units[i]);
-    if (!cycle) continue;  // not swept yet
+    const auto cycle = cycles.find(units[i]);
+    if (cycle == cycles.end()) continue;  // not swept yet
     auto verdict = unit_verdict(units[i], i, scores, profile, part_names);
-    verdict.expressible = is_expressible(*cycle, settings);
+    verdict.expressible = is_expressible(cycle->second, settings);
     counts.expressible += verdict.expressible;
     counts.labelled += !verdict.label_part.empty();
     verdicts.push_back(std::move(verdict));

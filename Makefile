@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= 2
 STUDY ?= $(BUILD)/demo-shapes
 
-.PHONY: all dependencies configure build demo test bench clean
+.PHONY: all dependencies configure build demo test test-sanitize bench clean
 
 all: build
 
@@ -26,8 +26,19 @@ demo: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# The whole test suite built with AddressSanitizer and UndefinedBehaviorSanitizer (in its own
+# build folder); any report fails the run.
+SANITIZE_BUILD ?= build-sanitize
+test-sanitize: dependencies
+	cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLINKSTYLE_SANITIZE=ON
+	ninja -C $(SANITIZE_BUILD) -j$(JOBS)
+	cd $(SANITIZE_BUILD) && \
+	  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j$(JOBS)
+
 bench: build
 	@bash bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD)

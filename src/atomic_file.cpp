@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <sstream>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "linkstyle/errors.hpp"
@@ -10,6 +11,21 @@
 namespace linkstyle {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// fsync of a file or folder; false (with errno set) on failure.
+bool sync_to_disk(const fs::path& path) {
+  const int descriptor = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (descriptor < 0) return false;
+  const bool synced = ::fsync(descriptor) == 0;
+  const int saved = errno;
+  ::close(descriptor);
+  errno = saved;
+  return synced;
+}
+
+}  // namespace
 
 AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
   if (target_.has_parent_path()) ensure_writable_directory(target_.parent_path());
@@ -36,10 +52,14 @@ void AtomicFile::commit() {
   const bool ok = static_cast<bool>(stream_);
   stream_.close();
   if (!ok || stream_.fail()) throw Error(target_, "write failed (disk full or unwritable?)");
+  if (!sync_to_disk(temporary_)) throw Error(target_, std::string("cannot sync to disk: ") + std::strerror(errno));
   std::error_code error;
   fs::rename(temporary_, target_, error);
   if (error) throw Error(target_, "cannot move into place: " + error.message());
   committed_ = true;
+  // The rename itself survives a power loss once the folder is synced.
+  const fs::path folder = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
+  if (!sync_to_disk(folder)) throw Error(folder, std::string("cannot sync to disk: ") + std::strerror(errno));
 }
 
 void write_file_atomically(const fs::path& target, std::string_view bytes) {

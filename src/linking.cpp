@@ -147,6 +147,8 @@ LinkingStatistics LinkingStatistics::load(const std::filesystem::path& file) {
     stats.shift_w_ = get("shift_w").to(torch::kFloat32);
     if (stats.shift_r_.sizes() != torch::IntArrayRef({d}) || stats.shift_w_.sizes() != torch::IntArrayRef({w_dim}))
       throw Error(file, "shift_r / shift_w have the wrong shapes");
+    if (!torch::isfinite(stats.shift_r_).all().item<bool>() || !torch::isfinite(stats.shift_w_).all().item<bool>())
+      throw Error(file, "shift_r / shift_w contain NaN or Inf");
   } else if (stats.count() > 0) {
     throw Error(file, "missing tensor 'shift_r'");
   }
@@ -227,7 +229,7 @@ torch::Tensor solve_ridge(const torch::Tensor& g, const torch::Tensor& c, double
   double alpha = 0.0;
   if (options.penalty) {
     alpha = *options.penalty;
-    if (!(alpha >= 0.0)) throw SettingError("fit.penalty", "must be >= 0");
+    if (!(alpha >= 0.0 && std::isfinite(alpha))) throw SettingError("fit.penalty", "must be a finite number >= 0");
   } else {
     std::vector<double> grid = options.penalty_grid;
     if (grid.empty()) {
@@ -283,7 +285,7 @@ LinkingNetwork solve_linking_network(const LinkingStatistics& statistics, const 
   auto bias = centred.latent_mean - torch::mv(weight, centred.feature_mean);
   network.weight = weight.to(torch::kFloat32);
   network.bias = bias.to(torch::kFloat32);
-  if (!torch::isfinite(network.weight).all().item<bool>())
+  if (!torch::isfinite(network.weight).all().item<bool>() || !torch::isfinite(network.bias).all().item<bool>())
     throw Error("pairs", "the fit produced non-finite coefficients (degenerate data?)");
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   network.metadata = {{"method", out.method}, {"penalty", out.penalty},

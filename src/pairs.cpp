@@ -3,12 +3,15 @@
 #include <chrono>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
 #include "linkstyle/generation.hpp"
 #include "linkstyle/progress.hpp"
+#include "linkstyle/runtime.hpp"
+#include "linkstyle/study_lock.hpp"
 #include "linkstyle/tensor_io.hpp"
 #include "splitmix.hpp"
 
@@ -238,13 +241,59 @@ int64_t draw_and_keep(ClassProgress& c, const PairsSettings& p, const Classifier
   return kept.numel();
 }
 
+// A folder this run made goes again when the run ends without writing anything into it.
+struct EmptyFolderRemover {
+  fs::path folder;
+  bool made_here;
+  ~EmptyFolderRemover() {
+    std::error_code ignored;
+    if (made_here && fs::is_empty(folder, ignored)) fs::remove(folder, ignored);
+  }
+};
+
+// A complete study's shards must still be what its manifest lists: every file there, of the
+// listed dtype and shape (the headers and sizes are read, not the data), and the rows adding up.
+void verify_pair_shards(const PairsManifest& manifest) {
+  const auto expect = [&](const std::string& name, c10::ScalarType dtype, const std::vector<int64_t>& shape) {
+    const fs::path file = manifest.folder / name;
+    const NpyHeader header = read_npy_header(file);
+    if (header.dtype != dtype || header.shape != shape)
+      throw Error(file, fmt::format("has shape {} ({}), but manifest.json lists {} ({})", fmt::join(header.shape, "x"),
+                                    c10::toString(header.dtype), fmt::join(shape, "x"), c10::toString(dtype)));
+  };
+  int64_t rows = 0;
+  for (const auto& shard : manifest.shards) {
+    if (shard.first_row != rows)
+      throw Error(manifest.file(), fmt::format("shard {} starts at row {}, expected {}", shard.features,
+                                               shard.first_row, rows));
+    expect(shard.features, torch::kFloat32, {shard.rows, manifest.feature_dim});
+    expect(shard.latents, torch::kFloat32, {shard.rows, manifest.latent_dim});
+    expect(shard.labels, torch::kInt64, {shard.rows});
+    expect(shard.latent_ids, torch::kInt64, {shard.rows});
+    rows += shard.rows;
+  }
+  if (rows != manifest.total_rows)
+    throw Error(manifest.file(), fmt::format("its shards hold {} rows, but it lists {}", rows, manifest.total_rows));
+  if (!manifest.statistics.empty() && !fs::is_regular_file(manifest.folder / manifest.statistics))
+    throw Error(manifest.folder / manifest.statistics, "file not found (listed in manifest.json)");
+}
+
 }  // namespace
 
 PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
                              const PairsRunOptions& options) {
   const auto& p = study.pairs;
+  const StudyLock lock(study.folder, "pairs");
+  // A batch's images and the models' activations (a rough 16 x the images).
+  const double side = double(generator.resolution());
+  require_memory("pairs.batch_size", 16.0 * double(p.batch_size) * 12.0 * side * side,
+                 fmt::format("a batch of {} images of {}x{}", p.batch_size, side, side), study.config_file());
+  const EmptyFolderRemover remove_if_left_empty{study.pairs_folder(), !fs::exists(study.pairs_folder())};
   PairsManifest state = start_or_resume_pairs(study, classifier, generator);
-  if (state.complete) return state;
+  if (state.complete) {
+    verify_pair_shards(state);
+    return state;
+  }
   LinkingStatistics statistics(state.feature_dim, state.latent_dim);
   if (!state.statistics.empty()) statistics = LinkingStatistics::load(state.folder / state.statistics);
 
@@ -275,6 +324,16 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
 }
 
 // ---------------------------------------------------------------------------------------------
+namespace {
+
+// Refuses a shard holding NaN or Inf, naming its first such row.
+void require_finite_rows(const torch::Tensor& rows, const fs::path& file) {
+  const auto bad = (~torch::isfinite(rows)).any(1).nonzero();
+  if (bad.numel() > 0) throw Error(file, fmt::format("row {} holds NaN or Inf", bad[0][0].item<int64_t>()));
+}
+
+}  // namespace
+
 void for_each_pair_shard(const PairsManifest& manifest,
                          const std::function<void(const torch::Tensor&, const torch::Tensor&, int64_t)>& visit) {
   for (const auto& shard : manifest.shards) {
@@ -290,6 +349,8 @@ void for_each_pair_shard(const PairsManifest& manifest,
         w.scalar_type() != torch::kFloat32)
       throw Error(manifest.folder / shard.latents,
                   fmt::format("expected float32 [{}, {}] as listed in manifest.json", shard.rows, manifest.latent_dim));
+    require_finite_rows(r, manifest.folder / shard.features);
+    require_finite_rows(w, manifest.folder / shard.latents);
     visit(r, w, shard.first_row);
   }
 }

@@ -10,6 +10,8 @@
 #include "linkstyle/ground_truth.hpp"
 #include "linkstyle/part_sources.hpp"
 #include "linkstyle/results_database.hpp"
+#include "linkstyle/runtime.hpp"
+#include "linkstyle/study_lock.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 
 namespace linkstyle {
@@ -92,6 +94,11 @@ std::vector<FactorChain> probe_chain(const StudyConfig& study, const Classifier&
 ProbeReport run_probe(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
                       const ProbeSettings& settings) {
   check_probe_settings(settings);
+  const double side = double(generator.resolution());
+  require_memory("probe.images", 2.0 * double(settings.images) * 12.0 * side * side,
+                 fmt::format("{} rendered images of {}x{}", settings.images, generator.resolution(),
+                             generator.resolution()));
+  const StudyLock lock(study.folder, "sweeps");
   ResultsDatabase results(study.results_database(), ResultsDatabase::Mode::open_existing);
   check_probe_inputs(study, classifier, results);
   const ShapesWorld world(generator.resolution());

@@ -1,5 +1,6 @@
 #include "linkstyle/reconstruct.hpp"
 
+#include <limits>
 #include <map>
 
 #include <fmt/format.h>
@@ -9,6 +10,8 @@
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
+#include "linkstyle/runtime.hpp"
+#include "image_files.hpp"
 
 namespace linkstyle {
 
@@ -34,10 +37,31 @@ void check_linking_network_matches(const LinkingNetwork& network, const fs::path
   }
 }
 
-torch::Tensor read_image(const fs::path& file) {
+namespace {
+
+// The bytes of an image file, or an Error saying why there are none.
+std::string image_file_bytes(const fs::path& file) {
   std::error_code error;
-  if (!fs::is_regular_file(file, error)) throw Error(file, "image file not found");
-  cv::Mat bgr = cv::imread(file.string(), cv::IMREAD_COLOR);
+  const auto status = fs::status(file, error);
+  if (!fs::exists(status)) throw Error(file, "image file not found");
+  if (fs::is_directory(status)) throw Error(file, "is a folder, expected an image file");
+  if (!fs::is_regular_file(status)) throw Error(file, "is not a regular file (a device or pipe?), expected an image");
+  return read_file(file);  // names a file it cannot read ("Permission denied")
+}
+
+}  // namespace
+
+torch::Tensor read_image(const fs::path& file) {
+  const std::string bytes = image_file_bytes(file);
+  check_image_file_is_whole(file, bytes);
+  if (bytes.size() > size_t(std::numeric_limits<int>::max())) throw Error(file, "is larger than 2 GiB, too large an image");
+  const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
+  cv::Mat bgr;
+  try {
+    bgr = cv::imdecode(encoded, cv::IMREAD_COLOR);
+  } catch (const cv::Exception& error) {
+    throw Error(file, "cannot decode image: " + error.msg);
+  }
   if (bgr.empty()) throw Error(file, "cannot decode image (corrupt or unsupported format)");
   if (bgr.cols < 8 || bgr.rows < 8 || bgr.cols > 16384 || bgr.rows > 16384)
     throw Error(file, fmt::format("image is {}x{}; expected sides between 8 and 16384 pixels", bgr.cols, bgr.rows));
@@ -74,7 +98,11 @@ void write_image_row(const fs::path& file, const std::vector<torch::Tensor>& ima
 }
 
 void check_reconstruction_options(const ReconstructionOptions& options) {
-  if (options.display_side <= 0) throw SettingError("reconstruct.side", "must be > 0");
+  if (options.display_side <= 0 || options.display_side > 16384)
+    throw SettingError("reconstruct.side", "must be in [1, 16384]");
+  // Two panels of side x side, 8-bit and float copies on the way to the PNG.
+  require_memory("reconstruct.side", 2.0 * 16.0 * double(options.display_side) * double(options.display_side),
+                 fmt::format("panels of {}x{} pixels", options.display_side, options.display_side));
 }
 
 json reconstruct_images(const Classifier& classifier, const Generator& generator, const LinkingNetwork& network,

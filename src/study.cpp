@@ -1,5 +1,7 @@
 #include "linkstyle/study.hpp"
 
+#include <cmath>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -80,6 +82,16 @@ class TableReader {
   std::string name_;
   std::set<std::string> known_;
 };
+
+// The first value that a list holds twice.
+std::optional<int64_t> repeated_value(const std::vector<int64_t>& values) {
+  std::set<int64_t> seen;
+  for (int64_t value : values)
+    if (!seen.insert(value).second) return value;
+  return std::nullopt;
+}
+
+constexpr int64_t kMaxCount = int64_t(1) << 40;
 
 fs::path resolve(const fs::path& folder, const std::string& path) {
   fs::path p(path);
@@ -183,9 +195,27 @@ void check_study_settings(const StudyConfig& config) {
     fail("pairs.classifier_classes", "must have one entry per class in 'classes'");
   for (int64_t c : p.classes)
     if (c < 0) fail("pairs.classes", "must be >= 0");
+  if (const auto twice = repeated_value(p.classes))
+    fail("pairs.classes", fmt::format("lists class {} twice (its pairs would be drawn twice)", *twice));
+  // Counts stay far below 2^63, so that sums and products of them cannot overflow.
+  const std::pair<const char*, int64_t> counts[] = {{"pairs.samples_per_class", p.samples_per_class},
+                                                    {"pairs.batch_size", p.batch_size},
+                                                    {"pairs.shard_size", p.shard_size},
+                                                    {"pairs.max_draws_per_class", p.max_draws_per_class},
+                                                    {"sweep.samples_per_class", w.samples_per_class},
+                                                    {"sweep.steps", w.steps},
+                                                    {"sweep.batch_size", w.batch_size},
+                                                    {"sweep.units_per_chunk", w.units_per_chunk},
+                                                    {"sweep.null_directions", w.null_directions},
+                                                    {"sweep.null_bins", w.null_bins},
+                                                    {"sweep.strip_units", w.strip_units},
+                                                    {"sweep.strip_samples", w.strip_samples}};
+  for (const auto& [setting, value] : counts)
+    if (value > kMaxCount) fail(setting, fmt::format("must be <= 2^40 ({})", kMaxCount));
 
   if (f.method != "ols" && f.method != "ridge") fail("fit.method", "must be \"ols\" or \"ridge\"");
   if (!(f.rcond > 0.0 && f.rcond < 1.0)) fail("fit.rcond", "must be in (0, 1)");
+  if (!std::isfinite(f.penalty)) fail("fit.penalty", "must be a finite number (negative: choose by cross-validation)");
 
   if (w.samples_per_class <= 0) fail("sweep.samples_per_class", "must be > 0");
   if (w.steps < 2) fail("sweep.steps", "must be >= 2");
@@ -206,6 +236,7 @@ void check_study_settings(const StudyConfig& config) {
     fail("sweep.parts", "is \"segmenter\" but models.segmenter is not set");
   for (int64_t u : w.units)
     if (u < 0) fail("sweep.units", "must be >= 0");
+  if (const auto twice = repeated_value(w.units)) fail("sweep.units", fmt::format("lists unit {} twice", *twice));
 }
 
 StudyConfig load_study(const fs::path& folder) { return parse_study(folder, read_file(folder / "study.toml")); }

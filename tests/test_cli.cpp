@@ -25,6 +25,7 @@
 #include "linkstyle/reconstruct.hpp"
 #include "linkstyle/sqlite_database.hpp"
 #include "linkstyle/tiny_models.hpp"
+#include "cli_support.hpp"
 #include "test_support.hpp"
 
 namespace linkstyle {
@@ -35,86 +36,7 @@ using nlohmann::json;
 using testing::CommandResult;
 using testing::run_cli;
 using testing::ScratchDir;
-
-// Single-quotes a path for the shell.
-std::string q(const fs::path& path) {
-  std::string quoted = "'";
-  for (char ch : path.string()) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return quoted + "'";
-}
-
-std::string bytes_of(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const fs::path& file, const std::string& bytes) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
-
-// Runs the CLI and expects exit 0; returns the output.
-std::string cli_ok(const std::string& arguments) {
-  const CommandResult result = run_cli(arguments);
-  EXPECT_EQ(result.exit_code, 0) << "linkstyle " << arguments << "\n" << result.output;
-  return result.output;
-}
-
-// Runs the CLI with --json and parses its output.
-json cli_json(const std::string& arguments) {
-  const std::string output = cli_ok("--json " + arguments);
-  try {
-    return json::parse(output);
-  } catch (const json::exception& e) {
-    ADD_FAILURE() << "linkstyle --json " << arguments << ": output is not JSON (" << e.what() << "):\n" << output;
-    return json::object();
-  }
-}
-
-// Every file and folder under `folder` with its content ("<dir>" for folders).
-std::map<std::string, std::string> snapshot(const fs::path& folder) {
-  std::map<std::string, std::string> files;
-  if (!fs::exists(folder)) return files;
-  for (const auto& entry : fs::recursive_directory_iterator(folder)) {
-    const std::string name = fs::relative(entry.path(), folder).string();
-    files[name] = entry.is_directory() ? std::string("<dir>") : bytes_of(entry.path());
-  }
-  return files;
-}
-
-std::string describe_changes(const std::map<std::string, std::string>& before,
-                             const std::map<std::string, std::string>& after) {
-  std::string text;
-  for (const auto& [name, content] : after) {
-    auto it = before.find(name);
-    if (it == before.end())
-      text += "  new: " + name + "\n";
-    else if (it->second != content)
-      text += "  changed: " + name + "\n";
-  }
-  for (const auto& [name, content] : before)
-    if (!after.count(name)) text += "  removed: " + name + "\n";
-  return text;
-}
-
-// Runs a command that must fail: exit status != 0, output one line "error: ..." naming
-// `names`, and `watched` (a folder) unchanged, without temporary files.
-void expect_cli_error(const std::string& arguments, const std::string& names, const fs::path& watched) {
-  SCOPED_TRACE("linkstyle " + arguments);
-  const auto before = snapshot(watched);
-  const CommandResult result = run_cli(arguments);
-  EXPECT_NE(result.exit_code, 0) << result.output;
-  EXPECT_LT(result.exit_code, 128) << "crashed: " << result.output;
-  EXPECT_EQ(result.output.rfind("error: ", 0), 0u) << result.output;
-  ASSERT_FALSE(result.output.empty());
-  EXPECT_EQ(result.output.back(), '\n') << result.output;
-  EXPECT_EQ(result.output.find('\n'), result.output.size() - 1) << "more than one line:\n" << result.output;
-  EXPECT_NE(result.output.find(names), std::string::npos) << "'" << names << "' not in: " << result.output;
-  const auto after = snapshot(watched);
-  EXPECT_TRUE(before == after) << "files changed:\n" << describe_changes(before, after);
-  for (const auto& [name, content] : after)
-    EXPECT_EQ(name.find(".tmp-"), std::string::npos) << "temporary file left: " << name;
-}
+using namespace linkstyle::testing;
 
 const std::string kStudyArguments = "--tiny --samples-per-class 200 --shard-size 100";
 
@@ -429,7 +351,7 @@ TEST_F(CliErrors, FailedInitLeavesNothingBehind) {
   const fs::path parent = root_->path() / "init-parent";
   fs::create_directories(parent);
   // A new folder: removed again.
-  expect_cli_error("init " + q(parent / "s1") + " --tiny --psi 5", "study.toml", parent);
+  expect_cli_error("init " + q(parent / "s1") + " --tiny --psi 5", "--psi", parent);
   expect_cli_error("init " + q(parent / "s2") + " --tiny --classes 7", "--classes", parent);
   expect_cli_error("init " + q(parent / "s3") + " --tiny --seed 18446744073709551615", "study.toml", parent);
   expect_cli_error("init " + q(parent / "s5") + " --classifier " + q(parent / "none.pt") + " --generator " +
@@ -439,10 +361,10 @@ TEST_F(CliErrors, FailedInitLeavesNothingBehind) {
   const fs::path existing = parent / "existing";
   fs::create_directories(existing);
   write_bytes(existing / "notes.txt", "mine");
-  expect_cli_error("init " + q(existing) + " --tiny --psi 5", "study.toml", parent);
+  expect_cli_error("init " + q(existing) + " --tiny --psi 5", "--psi", parent);
   // A failed --force keeps the previous study.toml.
   const fs::path study = study_copy("init-force", false);
-  expect_cli_error("init --force " + q(study) + " --tiny --batch-size 0", "batch_size", study);
+  expect_cli_error("init --force " + q(study) + " --tiny --batch-size 0", "--batch-size", study);
   // After a failed init, init works.
   cli_ok("init " + q(parent / "s1") + " --tiny");
   EXPECT_TRUE(fs::exists(parent / "s1" / "study.toml"));

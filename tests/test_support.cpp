@@ -1,6 +1,7 @@
 #include "test_support.hpp"
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <random>
 #include <sys/wait.h>
@@ -52,7 +53,13 @@ void expect_error(const std::function<void()>& action, const std::vector<std::st
 }
 
 CommandResult run_cli(const std::string& arguments) {
-  return run_command(std::string(LINKSTYLE_CLI) + " " + arguments);
+  // LINKSTYLE_TEST_CLI runs the tests against another build of the command line (to measure an
+  // older one on the bad-input corpus).
+  const char* other = std::getenv("LINKSTYLE_TEST_CLI");
+  // While verdicts are recorded (tests/cli_support.hpp), a hang is cut short after 90 s.
+  const char* verdicts = std::getenv("LINKSTYLE_VERDICTS");
+  const std::string limit = verdicts && *verdicts ? "timeout -s KILL 90 " : "";
+  return run_command(limit + std::string(other && *other ? other : LINKSTYLE_CLI) + " " + arguments);
 }
 
 std::function<bool()> stop_after(int64_t commits) {

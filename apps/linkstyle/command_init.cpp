@@ -39,8 +39,10 @@ void register_init(CLI::App& app, GlobalOptions& global) {
   command->add_flag("--force", request->force, "overwrite an existing study.toml");
   command->callback([request, folder, &global]() {
     request->folder = *folder;
-    const auto config = create_study(*request);  // tiny models are built with torch's default threads
+    std::vector<std::string> warnings;
+    const auto config = create_study(*request, &warnings);  // tiny models are built with torch's default threads
     configure_runtime(global.runtime);
+    print_warnings(warnings);
     print_summary(global,
                   {{"study", config.folder.string()},
                    {"config", config.config_file().string()},

@@ -32,26 +32,27 @@ void register_sweep_command(CLI::App& app, GlobalOptions& global) {
       global, "sweep.units",
       command->add_option("--units", options->units, "units to sweep (default: sweep.units of study.toml, empty = all)")
           ->delimiter(','));
-  map_setting(global, "sweep.steps",
-              command->add_option("--steps", options->steps, "values per unit (default: sweep.steps)"));
-  map_setting(global, "sweep.samples_per_class",
-              command->add_option("--samples-per-class", options->samples_per_class,
-                                  "tuning samples per class (default: sweep.samples_per_class)"));
-  map_setting(
-      global, "sweep.batch_size",
-      command->add_option("--batch-size", options->batch_size, "images per forward call (default: sweep.batch_size)"));
+  auto* steps = command->add_option("--steps", options->steps, "values per unit (default: sweep.steps)");
+  map_setting(global, "sweep.steps", steps);
+  auto* samples_per_class = command->add_option("--samples-per-class", options->samples_per_class,
+                                                "tuning samples per class (default: sweep.samples_per_class)");
+  map_setting(global, "sweep.samples_per_class", samples_per_class);
+  auto* batch_size =
+      command->add_option("--batch-size", options->batch_size, "images per forward call (default: sweep.batch_size)");
+  map_setting(global, "sweep.batch_size", batch_size);
   map_setting(global, "sweep.parts",
               command->add_option("--parts", options->parts, "auto, segmenter, kmeans or none (default: sweep.parts)"));
   map_setting(global, "run.strip_units",
               command->add_option("--strip-units", options->strip_units, "also write strip PNGs of these units")
                   ->delimiter(','));
-  command->callback([options, &global]() {
+  command->callback([options, &global, steps, samples_per_class, batch_size]() {
     auto [study, classifier, generator] = load_study_models(options->folder, global);
     auto& s = study.sweep;
     if (!options->units.empty()) s.units = options->units;
-    if (options->steps) s.steps = options->steps;
-    if (options->samples_per_class) s.samples_per_class = options->samples_per_class;
-    if (options->batch_size) s.batch_size = options->batch_size;
+    // A flag given overrides study.toml, whatever its value (0 is checked, not ignored).
+    if (steps->count()) s.steps = options->steps;
+    if (samples_per_class->count()) s.samples_per_class = options->samples_per_class;
+    if (batch_size->count()) s.batch_size = options->batch_size;
     if (!options->parts.empty()) s.parts = options->parts;
     check_study_settings(study);
     const auto network = load_study_linking(study, classifier, generator);
@@ -61,6 +62,7 @@ void register_sweep_command(CLI::App& app, GlobalOptions& global) {
     stop_on_interrupt_signals();
     run.stop_requested = interrupt_requested;
     const auto summary = run_sweep(study, classifier, generator, network, run);
+    print_warnings(summary.warnings);
     print_summary(
         global, summary.to_json(),
         fmt::format("sweep: {} units ({} resumed), {} images at {:.0f}/s; {} expressible, {} with a significant "

@@ -27,6 +27,8 @@ void map_setting(GlobalOptions& global, const std::string& setting, const CLI::O
 
 // Prints `summary` as JSON (with --json) or the human line.
 void print_summary(const GlobalOptions& global, const nlohmann::json& summary, const std::string& line);
+// Prints each warning of a stage (a JSON array of strings) as "warning: ..." on stderr.
+void print_warnings(const nlohmann::json& warnings);
 
 // Loads the study's models on the configured device.
 struct StudyModels {

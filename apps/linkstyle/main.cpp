@@ -2,6 +2,7 @@
 // style-based generator's latent space. See README.md.
 #include <cstdio>
 #include <iostream>
+#include <new>
 
 #include <fmt/format.h>
 
@@ -16,6 +17,10 @@ void print_summary(const GlobalOptions& global, const nlohmann::json& summary, c
     std::cout << summary.dump(2) << std::endl;
   else
     std::cout << line << std::endl;
+}
+
+void print_warnings(const nlohmann::json& warnings) {
+  for (const auto& warning : warnings) std::fprintf(stderr, "warning: %s\n", warning.get<std::string>().c_str());
 }
 
 void map_setting(GlobalOptions& global, const std::string& setting, const CLI::Option* flag) {
@@ -41,6 +46,28 @@ StudyModels load_study_models(const std::string& study_folder, const GlobalOptio
   auto generator = Generator::load(study.generator, device);
   return {std::move(study), std::move(classifier), std::move(generator)};
 }
+
+namespace {
+
+// An allocation that failed, in the C++ runtime, libtorch or OpenCV.
+bool is_out_of_memory(const std::exception& error, const std::string& message) {
+  if (dynamic_cast<const std::bad_alloc*>(&error)) return true;
+  for (const char* text : {"can't allocate memory", "out of memory", "Failed to allocate", "Insufficient memory"})
+    if (message.find(text) != std::string::npos) return true;
+  return false;
+}
+
+// The command that ran ("sweep", "train generator").
+std::string command_name(const CLI::App& app) {
+  std::string name;
+  for (const CLI::App* command = &app; !command->get_subcommands().empty();) {
+    command = command->get_subcommands().front();
+    name += (name.empty() ? "" : " ") + command->get_name();
+  }
+  return name.empty() ? "linkstyle" : name;
+}
+
+}  // namespace
 
 }  // namespace linkstyle::cli
 
@@ -79,6 +106,11 @@ int main(int argc, char** argv) {
     // (the first non-empty one: TorchScript compiler messages start with a newline).
     message.erase(0, message.find_first_not_of("\n "));
     message = message.substr(0, message.find('\n'));
+    if (is_out_of_memory(error, message)) {
+      std::fprintf(stderr, "error: %s: out of memory (%s); lower the batch size or the sizes asked for\n",
+                   command_name(app).c_str(), message.c_str());
+      return 2;
+    }
     std::fprintf(stderr, "error: %s\n", message.c_str());
     return 1;
   }

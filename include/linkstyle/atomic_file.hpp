@@ -7,8 +7,9 @@
 //   The target's parent folder exists (or can be created) and is writable.
 // ENSURES
 //   Either the target holds the new content in full, or it is untouched and no temporary file is
-//   left (the destructor removes an uncommitted one). Failures throw linkstyle::Error naming the
-//   target path.
+//   left (the destructor removes an uncommitted one). commit() syncs the file to disk before the
+//   rename and the folder after it, so a committed file survives a power loss. Failures throw
+//   linkstyle::Error naming the target path.
 #pragma once
 
 #include <filesystem>

@@ -127,6 +127,8 @@ class ResultsDatabase {
   std::map<int64_t, UnitCycleFigures> unit_cycles();
   // Replaces the selectivity table and the units' verdict columns.
   void write_verdicts(const std::vector<UnitVerdict>& verdicts);
+  // Marks the run complete and checkpoints the write-ahead log: the database file alone then holds
+  // every result (or this throws, on a full disk).
   void mark_complete(const std::string& part_source);
   bool is_complete();
 

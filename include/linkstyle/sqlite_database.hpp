@@ -35,6 +35,9 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   void execute(const std::string& sql);
+  // Moves the write-ahead log into the database file (synced) and empties it, so that the file
+  // alone holds every commit; throws Error when that fails (a full disk).
+  void checkpoint();
 
   class Statement {
    public:

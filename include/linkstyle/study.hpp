@@ -87,10 +87,12 @@ struct NewStudy {
   PairsSettings pairs;
   int64_t sweep_samples_per_class = SweepSettings().samples_per_class;
 };
-// ENSURES the models load and the classes exist before anything is kept; a failed call leaves
-// nothing behind (it removes the folder or tiny models it created). Errors name the setting
-// ("init.tiny", "init.models", "pairs.classes") or the file.
-StudyConfig create_study(const NewStudy& request);
+// ENSURES the models load, the segmenter too when given, every class exists in both models, and
+// one generated batch gives finite images, features and logits, before anything is kept; a failed
+// call leaves nothing behind (it removes the folder or tiny models it created). Errors name the
+// setting ("init.tiny", "init.models", "pairs.classes") or the file. Class names that differ
+// between the two models (a mix-up of files?) are reported in `warnings` when given.
+StudyConfig create_study(const NewStudy& request, std::vector<std::string>* warnings = nullptr);
 
 // Checks every setting's range (load_study() does it for study.toml's values; call it again after
 // changing settings, e.g. from command-line flags). Throws SettingError naming "table.key".

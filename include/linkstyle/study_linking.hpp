@@ -22,8 +22,9 @@
 
 namespace linkstyle {
 
-// Returns the report as written to fit.json. `recompute_statistics` reads every shard again
-// instead of the statistics `pairs` saved.
+// Returns the report as written to fit.json, whose "warnings" say what makes the fit weaker than
+// it looks (fewer training pairs than features, no held-out pairs). `recompute_statistics` reads
+// every shard again instead of the statistics `pairs` saved.
 nlohmann::json fit_study_linking(const StudyConfig& study, const c10::Device& device, bool recompute_statistics);
 
 // Loads `file` (default: the study's linking file) and checks that it links these models.

@@ -51,6 +51,7 @@ struct SweepSummary {
   int64_t images = 0;  // rendered and measured in this run (strips excluded)
   double seconds = 0, images_per_second = 0;
   std::vector<std::filesystem::path> strips;
+  std::vector<std::string> warnings;  // what makes the results weaker than asked for, with the reason
   nlohmann::json to_json() const;
 };
 

@@ -12,6 +12,8 @@
 #include <torch/torch.h>
 
 #include "linkstyle/errors.hpp"
+#include "linkstyle/runtime.hpp"
+#include "models/zip_archive.hpp"
 #include "splitmix.hpp"
 
 namespace linkstyle {
@@ -81,6 +83,13 @@ std::shared_ptr<torch::jit::Module> load_module(const fs::path& file, const c10:
   std::error_code error;
   if (!fs::exists(file, error)) throw Error(file, "file not found");
   if (fs::is_directory(file, error)) throw Error(file, "is a folder, expected a TorchScript file");
+  // libtorch reads a damaged weight without complaint; the archive's checksums catch it.
+  try {
+    verify_zip_archive(file);
+  } catch (const Error& error) {
+    const std::string problem = std::string(error.what()).substr(error.subject().size() + 2);
+    throw Error(file, "not a TorchScript archive: " + problem);
+  }
   std::shared_ptr<torch::jit::Module> module;
   try {
     module = std::make_shared<torch::jit::Module>(torch::jit::load(file.string(), device));
@@ -193,9 +202,14 @@ Classifier Classifier::load(const fs::path& file, const c10::Device& device) {
   int64_t input_size = 64;
   if (module.hasattr("input_size")) {
     const c10::IValue value = module.attr("input_size");
-    if (!value.isInt() || value.toInt() <= 0) throw Error(file, "attribute 'input_size' must be an int > 0");
+    if (!value.isInt() || value.toInt() <= 0 || value.toInt() > 16384)
+      throw Error(file, "attribute 'input_size' must be an int in [1, 16384]");
     input_size = value.toInt();
   }
+  // The probe batch of two images and its activations (a rough 16 x the images).
+  const double side = double(input_size);
+  require_memory("input_size", 2.0 * 16.0 * 12.0 * side * side,
+                 "two images of " + std::to_string(input_size) + "x" + std::to_string(input_size), file);
 
   torch::NoGradGuard no_grad;
   const auto probe =
@@ -298,6 +312,8 @@ torch::Tensor Generator::synthesis(const torch::Tensor& w) const {
   GradScope scope(w);
   const torch::Tensor images = call_tensor(*module_, file_, "synthesis", {w.to(device_, torch::kFloat)});
   check_output(file_, "synthesis", images, {w.size(0), 3, resolution_, resolution_});
+  // Later steps clamp pixels to [0, 1], which would hide NaN or Inf for good.
+  if (!torch::isfinite(images.detach()).all().item<bool>()) throw Error(file_, "synthesis gives NaN or Inf pixels");
   return images;
 }
 

@@ -304,6 +304,7 @@ void ResultsDatabase::mark_complete(const std::string& part_source) {
                            "('part_source', ?)");
   meta.bind(1, part_source);
   meta.run();
+  database_->checkpoint();
 }
 
 bool ResultsDatabase::is_complete() {
@@ -395,6 +396,7 @@ void ResultsDatabase::write_probe(const std::vector<std::string>& factor_names, 
         insert.run();
       }
   });
+  db.checkpoint();
 }
 
 bool ResultsDatabase::has_table(const std::string& name) { return database_->has_table(name); }

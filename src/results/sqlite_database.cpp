@@ -47,6 +47,13 @@ void Database::execute(const std::string& sql) {
   }
 }
 
+void Database::checkpoint() {
+  int log_frames = 0, checkpointed_frames = 0;
+  if (sqlite3_wal_checkpoint_v2(connection_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log_frames,
+                                &checkpointed_frames) != SQLITE_OK)
+    fail("cannot move the write-ahead log into the database (disk full?)");
+}
+
 void Database::begin() { execute("BEGIN IMMEDIATE"); }
 void Database::commit() { execute("COMMIT"); }
 void Database::rollback() noexcept {

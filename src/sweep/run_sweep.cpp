@@ -11,6 +11,8 @@
 #include "linkstyle/errors.hpp"
 #include "linkstyle/progress.hpp"
 #include "linkstyle/results_database.hpp"
+#include "linkstyle/runtime.hpp"
+#include "linkstyle/study_lock.hpp"
 #include "linkstyle/tuning_set.hpp"
 #include "sweep/background_thread.hpp"
 #include "sweep/null_directions.hpp"
@@ -36,7 +38,8 @@ json SweepSummary::to_json() const {
           {"images", images},
           {"seconds", seconds},
           {"images_per_second", images_per_second},
-          {"strips", strip_list}};
+          {"strips", strip_list},
+          {"warnings", warnings}};
 }
 
 namespace {
@@ -51,9 +54,45 @@ std::vector<int64_t> units_to_sweep(const StudyConfig& study, const SweepRunOpti
       throw SettingError("sweep.units", fmt::format("unit {} is out of range [0, {})", u, D), study.config_file());
   for (int64_t u : options.strip_units)
     if (u < 0 || u >= D) throw SettingError("run.strip_units", fmt::format("unit {} is out of range [0, {})", u, D));
-  if (std::set<int64_t>(units.begin(), units.end()).size() != units.size())
-    throw SettingError("sweep.units", "lists a unit twice", study.config_file());
   return units;
+}
+
+// Refuses settings whose buffers cannot fit in memory, before anything is allocated or written:
+// the tuning set, one chunk's latents and measures, and one batch's images with the models'
+// activations (a rough 16 x the images).
+void require_sweep_memory(const StudyConfig& study, const Classifier& classifier, const Generator& generator) {
+  const auto& s = study.sweep;
+  const double classes = double(study.pairs.classes.empty() ? generator.num_classes() : study.pairs.classes.size());
+  const double samples = classes * double(s.samples_per_class);
+  const double side = double(generator.resolution());
+  const double image_bytes = 4.0 * 3.0 * side * side;
+  const double vector_bytes = 4.0 * double(generator.w_dim() + classifier.feature_dim() + classifier.num_classes());
+  const fs::path file = study.config_file();
+  require_memory("sweep.samples_per_class", samples * (vector_bytes + image_bytes / double(s.samples_per_class)),
+                 fmt::format("{:.0f} tuning samples", samples), file);
+  // Per swept image: its latent, features, logits and part measures, its pixels and part labels.
+  const double chunk_images = double(s.units_per_chunk) * samples * double(s.steps);
+  require_memory("sweep.steps", chunk_images * (vector_bytes + 512.0 + 7.0 * side * side),
+                 fmt::format("a chunk of {} units x {:.0f} tuning samples x {} steps", s.units_per_chunk, samples,
+                             s.steps),
+                 file);
+  require_memory("sweep.batch_size", 16.0 * double(s.batch_size) * image_bytes,
+                 fmt::format("a batch of {} images of {}x{}", s.batch_size, generator.resolution(),
+                             generator.resolution()),
+                 file);
+}
+
+// A database of another run that committed nothing (it failed before its first chunk) holds no
+// results: it goes, so that the corrected run can start.
+void remove_if_empty_run_of_other_settings(const fs::path& file, const std::string& identity) {
+  if (!fs::exists(file)) return;
+  {
+    ResultsDatabase results(file, ResultsDatabase::Mode::create_or_open);
+    const auto stored = results.run_identity();
+    if (!stored || *stored == identity || !results.swept_units().empty() || !results.swept_null_directions().empty())
+      return;
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
 }
 
 // A new database starts the run; an existing one must be of the same run.
@@ -65,6 +104,18 @@ void start_or_resume(ResultsDatabase& results, const std::string& identity, cons
                 "was made with other sweep settings, models, linking network or tuning features "
                 "(another thread count or device changes them); remove it to start again");
   if (!stored) results.start_run(identity, parts.part_names(), tuning.generator_classes, tuning.classifier_classes);
+}
+
+// Units that never vary over the tuning samples (all of them, with one sample) have no range to
+// sweep and are never tested: say so rather than leave their statistics silently empty.
+std::vector<std::string> degenerate_sweep_warnings(const TuningSet& tuning, const std::vector<int64_t>& units) {
+  const auto index = torch::tensor(units, torch::kLong);
+  const auto constant = (tuning.range_max.index_select(0, index) <= tuning.range_min.index_select(0, index));
+  const int64_t count = constant.sum().item<int64_t>();
+  if (count == 0) return {};
+  return {fmt::format("{} of {} units never vary over {} tuning sample{}: they have no range to sweep and stay "
+                      "untested (raise sweep.samples_per_class)",
+                      count, units.size(), tuning.size(), tuning.size() == 1 ? "" : "s")};
 }
 
 // A chunk of null directions or of units; null directions come first.
@@ -145,21 +196,25 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
                        const LinkingNetwork& network, const SweepRunOptions& options) {
   const auto start_time = std::chrono::steady_clock::now();
   const auto& s = study.sweep;
+  require_sweep_memory(study, classifier, generator);
+  const StudyLock lock(study.folder, "sweeps");
   const TuningSet tuning = make_tuning_set(study, classifier, generator, network);
   const auto units = units_to_sweep(study, options, tuning.features.size(1));
   const auto part_source = make_part_source(study, generator, tuning.latents, classifier.device());
   const SweepModels models{classifier, generator, network, *part_source};
 
   ensure_writable_directory(study.sweeps_folder());
+  const std::string identity = sweep_run_identity(study, network, units, *part_source, tuning).dump();
+  remove_if_empty_run_of_other_settings(study.results_database(), identity);
   ResultsDatabase results(study.results_database(), ResultsDatabase::Mode::create_or_open);
-  start_or_resume(results, sweep_run_identity(study, network, units, *part_source, tuning).dump(), *part_source,
-                  tuning);
+  start_or_resume(results, identity, *part_source, tuning);
   // Units that never vary over the tuning samples have nothing to sweep: they stay out of the
   // norm bins (their bin is -1) and are never tested.
   const NormBins bins = sweep_norm_bins(tuning, units, s.null_bins);
   const int64_t directions = int64_t(bins.norm.size()) * s.null_directions;
 
   SweepSummary summary;
+  summary.warnings = degenerate_sweep_warnings(tuning, units);
   summary.database = results.file();
   summary.part_source = part_source->kind();
   summary.units = int64_t(units.size());

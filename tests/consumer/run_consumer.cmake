@@ -3,7 +3,8 @@
 # prefix with find_package(linkstyle), runs it on MODEL and checks that it printed EXPECTED.
 # Any failure stops with an error (and a non-zero exit status).
 # Usage: cmake -DBUILD_DIR=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=... -DMODEL=... -DEXPECTED=...
-#        [-DGENERATOR=...] [-DCXX_COMPILER=...] [-DCOMPILER_LAUNCHER=...] -P run_consumer.cmake
+#        [-DGENERATOR=...] [-DCXX_COMPILER=...] [-DCOMPILER_LAUNCHER=...] [-DLINKER_FLAGS=...]
+#        -P run_consumer.cmake
 cmake_minimum_required(VERSION 3.18)
 
 foreach(required BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR MODEL EXPECTED)
@@ -41,6 +42,10 @@ if(CXX_COMPILER)
 endif()
 if(COMPILER_LAUNCHER)
   list(APPEND configure_options -DCMAKE_CXX_COMPILER_LAUNCHER=${COMPILER_LAUNCHER})
+endif()
+if(LINKER_FLAGS)
+  # A sanitized build of the library needs its runtime in the consumer's link too.
+  list(APPEND configure_options "-DCMAKE_EXE_LINKER_FLAGS=${LINKER_FLAGS}")
 endif()
 run_step("configure" ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${consumer_build} ${configure_options})
 run_step("build" ${CMAKE_COMMAND} --build ${consumer_build})

@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= 2
 STUDY ?= $(BUILD)/demo-shapes
 
-.PHONY: all dependencies configure build demo test bench clean
+.PHONY: all dependencies configure build demo test bench fuzz clean
 
 all: build
 
@@ -28,6 +28,18 @@ test: build
 
 bench: build
 	@bash bench/run.sh $(BUILD)
+
+# `make fuzz`: libFuzzer targets for the file parsers (npy, safetensors, study.toml, IDX, pairs
+# manifest; fuzz/), built with clang++ into build-fuzz. Each runs FUZZ_SECONDS on its corpus in
+# tests/fuzz_corpus/<name>, which is then minimised (-merge=1) and written back. Fails when a
+# target finds a crash, sanitizer report, hang or huge allocation; the inputs go to
+# build-fuzz/findings/<name>/. FUZZ_TARGETS picks targets, FUZZ_FLAGS adds libFuzzer flags
+# (fuzz/run.sh). Needs clang (installed here as root). `make test` does not use any of it.
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	@bash tools/ensure-dependencies.sh fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD_FUZZ=build-fuzz JOBS=$(JOBS) bash fuzz/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -37,19 +37,24 @@ for name in $FUZZ_TARGETS; do
   merged="$BUILD_FUZZ/merged/$name"
   findings="$BUILD_FUZZ/findings/$name"
   log="$BUILD_FUZZ/logs/$name.log"
+  rm -rf "$findings"
   mkdir -p "$corpus" "$new" "$merged" "$findings"
 
   echo "fuzz: $name for ${FUZZ_SECONDS}s (log: $log)"
   # New inputs go to the first folder; the corpus folders are read recursively.
+  status=0
   # shellcheck disable=SC2086
-  if ! "$fuzzer" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+  "$fuzzer" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
     -use_value_profile=1 -print_final_stats=1 -artifact_prefix="$findings/" $FUZZ_FLAGS \
-    "$new" "$corpus" "$BUILD_FUZZ/seeds/$name" >"$log" 2>&1; then
+    "$new" "$corpus" "$BUILD_FUZZ/seeds/$name" >"$log" 2>&1 || status=$?
+  if [[ $status -ne 0 || -n "$(ls -A "$findings")" ]]; then
     failed+=("$name")
     echo "fuzz: $name FOUND A PROBLEM: $(ls "$findings" | tr '\n' ' ')" >&2
-    grep -E '^(==[0-9]+==ERROR|==FINDING==|SUMMARY)' "$log" | head -5 >&2 || true
+    grep -E '^(==[0-9]+==ERROR|==FINDING==|SUMMARY)' "$log" | sort -u | head -5 >&2 || true
   fi
-  grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$log" | sed "s/^/fuzz: $name /" || true
+  # Executions and speed (-fork prints no final stats: then the last status line).
+  grep -E '^stat::(number_of_executed_units|average_exec_per_sec)|^#[0-9]+: cov' "$log" | tail -2 |
+    sed "s/^/fuzz: $name /" || true
 
   # Minimise the corpus (old, seeds and new inputs) and write it back; regressions/ stays.
   "$fuzzer" -merge=1 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \

@@ -31,10 +31,10 @@ bench: build
 
 # `make fuzz`: libFuzzer targets for the file parsers (npy, safetensors, study.toml, IDX, pairs
 # manifest; fuzz/), built with clang++ into build-fuzz. Each runs FUZZ_SECONDS on its corpus in
-# tests/fuzz_corpus/<name>, which is then minimised (-merge=1) and written back. Fails when a
-# target finds a crash, sanitizer report, hang or huge allocation; the inputs go to
-# build-fuzz/findings/<name>/. FUZZ_TARGETS picks targets, FUZZ_FLAGS adds libFuzzer flags
-# (fuzz/run.sh). Needs clang (installed here as root). `make test` does not use any of it.
+# tests/fuzz_corpus/<name>, and the inputs that add coverage are merged into it (-merge=1). Fails
+# when a target finds a crash, sanitizer report, hang or huge allocation; the inputs go to
+# build-fuzz/findings/<name>/. FUZZ_TARGETS, FUZZ_FLAGS, FUZZ_MINIMISE: see fuzz/run.sh.
+# Needs clang (installed here as root). `make test` does not use any of it.
 FUZZ_SECONDS ?= 60
 
 fuzz:

@@ -27,11 +27,15 @@ namespace linkstyle::fuzz {
 
 namespace fs = std::filesystem;
 
-// The process's scratch folder, removed at exit.
+// The process's scratch folder, removed at a normal exit. libFuzzer ends runs with _Exit, so
+// fuzz/run.sh puts them all in one folder (LINKSTYLE_FUZZ_SCRATCH) that it removes.
 inline const fs::path& scratch_folder() {
   static const fs::path folder = [] {
     std::error_code error;
-    const fs::path base = fs::is_directory("/dev/shm", error) ? fs::path("/dev/shm") : fs::temp_directory_path();
+    const char* scratch = std::getenv("LINKSTYLE_FUZZ_SCRATCH");
+    const fs::path base = scratch != nullptr                    ? fs::path(scratch)
+                          : fs::is_directory("/dev/shm", error) ? fs::path("/dev/shm")
+                                                                : fs::temp_directory_path();
     fs::path path = base / ("linkstyle-fuzz-" + std::to_string(::getpid()));
     fs::create_directories(path);
     std::atexit([] {

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # `make fuzz`: builds the fuzz targets into BUILD_FUZZ (clang++, see fuzz/CMakeLists.txt), runs each
-# for FUZZ_SECONDS on its corpus tests/fuzz_corpus/<name> plus fresh seeds, then minimises the
-# corpus with -merge=1 and writes it back. Crash, timeout and out-of-memory inputs go to
+# for FUZZ_SECONDS on its corpus tests/fuzz_corpus/<name> plus fresh seeds, then merges (-merge=1)
+# the inputs that add coverage into the corpus. Crash, timeout and out-of-memory inputs go to
 # BUILD_FUZZ/findings/<name>/; the script fails when any target found one.
 #
 #   FUZZ_SECONDS   seconds per target (60)
 #   FUZZ_TARGETS   which targets ("npy safetensors study idx pairs")
 #   FUZZ_FLAGS     extra libFuzzer flags, e.g. "-fork=2 -ignore_crashes=1" to go on after a crash
+#   FUZZ_MINIMISE  if set, minimise the whole corpus instead (smaller, but renews many files)
 #   BUILD_FUZZ     build folder (build-fuzz); JOBS: build jobs (2)
 #
 # tests/fuzz_corpus/<name>/regressions/ holds inputs that once crashed: they are run every time
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_TARGETS=${FUZZ_TARGETS:-npy safetensors study idx pairs}
 FUZZ_FLAGS=${FUZZ_FLAGS:-}
+FUZZ_MINIMISE=${FUZZ_MINIMISE:-}
 BUILD_FUZZ=${BUILD_FUZZ:-build-fuzz}
 JOBS=${JOBS:-2}
 
@@ -26,6 +28,10 @@ fi
 ninja -C "$BUILD_FUZZ" -j"$JOBS"
 
 rm -rf "$BUILD_FUZZ/seeds" "$BUILD_FUZZ/new" "$BUILD_FUZZ/merged"
+# The targets write each input to a file in here (RAM when /dev/shm is there).
+LINKSTYLE_FUZZ_SCRATCH=$(mktemp -d "$([[ -d /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}")/linkstyle-fuzz.XXXXXX")
+export LINKSTYLE_FUZZ_SCRATCH
+trap 'rm -rf "$LINKSTYLE_FUZZ_SCRATCH"' EXIT
 "$BUILD_FUZZ/make_seeds" "$BUILD_FUZZ/seeds"
 mkdir -p "$BUILD_FUZZ/logs"
 
@@ -56,14 +62,20 @@ for name in $FUZZ_TARGETS; do
   grep -E '^stat::(number_of_executed_units|average_exec_per_sec)|^#[0-9]+: cov' "$log" | tail -2 |
     sed "s/^/fuzz: $name /" || true
 
-  # Minimise the corpus (old, seeds and new inputs) and write it back; regressions/ stays.
-  "$fuzzer" -merge=1 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
-    "$merged" "$corpus" "$BUILD_FUZZ/seeds/$name" "$new" >"$BUILD_FUZZ/logs/$name-merge.log" 2>&1
-  find "$corpus" -maxdepth 1 -type f -delete
-  for input in "$merged"/*; do
-    [[ -e "$input" ]] || continue
-    [[ -e "$corpus/regressions/crash-$(basename "$input")" ]] || cp "$input" "$corpus/"
-  done
+  if [[ -n "$FUZZ_MINIMISE" ]]; then
+    # Minimise the whole corpus (old, seeds and new inputs) and write it back; regressions/ stays.
+    "$fuzzer" -merge=1 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+      "$merged" "$corpus" "$BUILD_FUZZ/seeds/$name" "$new" >"$BUILD_FUZZ/logs/$name-merge.log" 2>&1
+    find "$corpus" -maxdepth 1 -type f -delete
+    for input in "$merged"/*; do
+      [[ -e "$input" ]] || continue
+      [[ -e "$corpus/regressions/crash-$(basename "$input")" ]] || cp "$input" "$corpus/"
+    done
+  else
+    # Add the seeds and new inputs that reach something the corpus does not.
+    "$fuzzer" -merge=1 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+      "$corpus" "$BUILD_FUZZ/seeds/$name" "$new" >"$BUILD_FUZZ/logs/$name-merge.log" 2>&1
+  fi
   echo "fuzz: $name corpus: $(find "$corpus" -type f | wc -l) files, $(cat "$corpus"/* "$corpus"/*/* 2>/dev/null | wc -c) bytes"
 done
 

@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= 2
 STUDY ?= $(BUILD)/demo-shapes
 
-.PHONY: all dependencies configure build demo test test-sanitize bench clean
+.PHONY: all dependencies configure build demo test test-sanitize bench fuzz clean
 
 all: build
 
@@ -40,5 +40,17 @@ test-sanitize: dependencies
 bench: build
 	@bash bench/run.sh $(BUILD)
 
+# `make fuzz`: libFuzzer targets for the file parsers (npy, safetensors, study.toml, IDX, pairs
+# manifest; fuzz/), built with clang++ into build-fuzz. Each runs FUZZ_SECONDS on its corpus in
+# tests/fuzz_corpus/<name>, and the inputs that add coverage are merged into it (-merge=1). Fails
+# when a target finds a crash, sanitizer report, hang or huge allocation; the inputs go to
+# build-fuzz/findings/<name>/. FUZZ_TARGETS, FUZZ_FLAGS, FUZZ_MINIMISE: see fuzz/run.sh.
+# Needs clang (installed here as root). `make test` does not use any of it.
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	@bash tools/ensure-dependencies.sh fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD_FUZZ=build-fuzz JOBS=$(JOBS) bash fuzz/run.sh
+
 clean:
-	rm -rf $(BUILD) $(SANITIZE_BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD) build-fuzz

@@ -18,6 +18,10 @@ packages=(
   googletest libgtest-dev # tests
   python3-numpy python3-sklearn   # tests and benchmark check our files and fits against them
 )
+# `ensure-dependencies.sh fuzz` (make fuzz): also clang++ and libFuzzer.
+if [[ "${1:-}" == fuzz ]]; then
+  packages+=(clang libclang-rt-dev)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -5,9 +5,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <sys/stat.h>
 
 #include <ATen/Parallel.h>
 #include <torch/types.h>
@@ -37,7 +39,18 @@ class ByteSource {
   virtual ~ByteSource() = default;
   // Reads up to `size` bytes; fewer only at the end of the data. Throws Error on a read failure.
   virtual size_t read(char* out, size_t size) = 0;
+  // At most how many bytes are left to read, known before reading them.
+  virtual uint64_t capacity() const = 0;
 };
+
+// The bytes of `file` after its current position (for a regular file; else unbounded).
+uint64_t bytes_left(std::FILE* file) {
+  struct stat status {};
+  const long position = std::ftell(file);
+  if (::fstat(::fileno(file), &status) != 0 || !S_ISREG(status.st_mode) || position < 0)
+    return std::numeric_limits<uint64_t>::max();
+  return static_cast<uint64_t>(std::max<int64_t>(status.st_size - position, 0));
+}
 
 class PlainSource : public ByteSource {
  public:
@@ -48,6 +61,8 @@ class PlainSource : public ByteSource {
     if (got < size && std::ferror(file_)) throw Error(path_, std::string("read failed: ") + std::strerror(errno));
     return got;
   }
+
+  uint64_t capacity() const override { return bytes_left(file_); }
 
  private:
   const fs::path& path_;
@@ -91,7 +106,17 @@ class GzipSource : public ByteSource {
     return produced;
   }
 
+  // Deflate expands at most 1032-fold (a 258-byte match in 2 bits); the slack covers output
+  // the decoder holds back.
+  uint64_t capacity() const override {
+    const uint64_t input = bytes_left(file_);
+    if (input > std::numeric_limits<uint64_t>::max() / kMaxRatio / 2) return std::numeric_limits<uint64_t>::max();
+    return (input + stream_.avail_in) * kMaxRatio + kSlack;
+  }
+
  private:
+  static constexpr uint64_t kMaxRatio = 1032;
+  static constexpr uint64_t kSlack = uint64_t(1) << 16;
   static constexpr size_t kInputSize = size_t(1) << 18;
   static constexpr size_t kMaxChunk = size_t(1) << 30;  // avail_out is a 32-bit count
 
@@ -150,16 +175,17 @@ std::string shape_text(const std::vector<int64_t>& dims) {
   return dims.empty() ? "a scalar" : text;
 }
 
-// The element count, or nullopt when it exceeds kMaxElements.
+// The element count, or nullopt when the non-zero dims multiply to more than kMaxElements (with a
+// zero dim there are no elements, but torch still multiplies the other dims to size the tensor).
 std::optional<uint64_t> element_count(const std::vector<int64_t>& dims) {
-  for (const int64_t dim : dims)
-    if (dim == 0) return 0;
   uint64_t count = 1;
+  bool empty = false;
   for (const int64_t dim : dims) {
-    count *= static_cast<uint64_t>(dim);  // both factors are at most 2^32, so no overflow
+    empty = empty || dim == 0;
+    count *= std::max<uint64_t>(static_cast<uint64_t>(dim), 1);  // both factors are at most 2^32: no overflow
     if (count > kMaxElements) return std::nullopt;
   }
-  return count;
+  return empty ? 0 : count;
 }
 
 template <typename Word, typename Swap>
@@ -224,10 +250,18 @@ torch::Tensor read_idx_from(const fs::path& path, ByteSource& source, bool gzip)
   for (size_t i = 0; i < rank; ++i) dims[i] = read_be32(&dim_bytes[4 * i]);
 
   const std::optional<uint64_t> count = element_count(dims);
-  if (!count) throw Error(path, "absurd IDX dims " + shape_text(dims) + ": more than 2^31 elements");
+  if (!count)
+    throw Error(path, "absurd IDX dims " + shape_text(dims) + ": more than 2^31 elements" +
+                          (std::count(dims.begin(), dims.end(), 0) > 0 ? " in the non-zero dims" : ""));
 
-  torch::Tensor tensor = torch::empty(dims, torch::TensorOptions().dtype(type->dtype));
+  // Checked before allocating, so that a short file cannot ask for gigabytes.
   const size_t needed = static_cast<size_t>(*count) * c10::elementSize(type->dtype);
+  if (const uint64_t capacity = source.capacity(); needed > capacity)
+    throw Error(path, "truncated IDX data: " + std::string(type->name) + " dims " + shape_text(dims) + " need " +
+                          std::to_string(needed) + " bytes, " +
+                          (gzip ? "more than the rest of the compressed file can hold"
+                                : "the file holds " + std::to_string(capacity)));
+  torch::Tensor tensor = torch::empty(dims, torch::TensorOptions().dtype(type->dtype));
   const size_t got = read_fully(source, static_cast<char*>(tensor.data_ptr()), needed);
   if (got < needed)
     throw Error(path, "truncated IDX data: " + std::string(type->name) + " dims " + shape_text(dims) + " need " +

@@ -81,6 +81,25 @@ struct ShardBuffer {
   void clear() { *this = ShardBuffer{}; }
 };
 
+// A count of the manifest: a whole number in [0, 2^63) (the JSON library would convert a
+// fraction or a number beyond int64 with undefined behaviour).
+int64_t count_at(const json& object, const char* key, const fs::path& file) {
+  const json& value = object.at(key);
+  if (!value.is_number_integer() || (value.is_number_unsigned() && value.get<uint64_t>() > uint64_t(INT64_MAX)) ||
+      value.get<int64_t>() < 0)
+    throw Error(file, fmt::format("corrupt manifest: '{}' must be a whole number >= 0", key));
+  return value.get<int64_t>();
+}
+
+// A file name of the manifest: a plain name inside the pairs folder.
+std::string file_name_at(const json& object, const char* key, const fs::path& file) {
+  const std::string name = object.at(key).get<std::string>();
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+      name.find('\0') != std::string::npos)
+    throw Error(file, fmt::format("corrupt manifest: '{}' must be a file name inside the pairs folder", key));
+  return name;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -94,18 +113,21 @@ PairsManifest PairsManifest::load(const fs::path& pairs_folder) {
     if (j.at("format") != "linkstyle-pairs-1") throw Error(file, "not a linkstyle pairs manifest");
     m.models = j.at("models");
     m.settings = j.at("settings");
-    m.feature_dim = j.at("feature_dim");
-    m.latent_dim = j.at("latent_dim");
-    m.total_rows = j.at("total_rows");
-    m.statistics = j.at("statistics");
+    const auto count = [&](const json& object, const char* key) { return count_at(object, key, file); };
+    const auto name = [&](const json& object, const char* key) { return file_name_at(object, key, file); };
+    m.feature_dim = count(j, "feature_dim");
+    m.latent_dim = count(j, "latent_dim");
+    m.total_rows = count(j, "total_rows");
+    m.statistics = j.at("statistics").get<std::string>();
+    if (!m.statistics.empty()) m.statistics = name(j, "statistics");
     m.statistics_holdout_fraction = j.at("statistics_holdout_fraction");
     m.complete = j.at("complete");
     for (const auto& s : j.at("shards"))
-      m.shards.push_back(
-          {s.at("features"), s.at("latents"), s.at("labels"), s.at("latent_ids"), s.at("rows"), s.at("first_row")});
+      m.shards.push_back({name(s, "features"), name(s, "latents"), name(s, "labels"), name(s, "latent_ids"),
+                          count(s, "rows"), count(s, "first_row")});
     for (const auto& c : j.at("classes"))
-      m.classes.push_back({c.at("generator_class"), c.at("classifier_class"), c.at("name"), c.at("batches_drawn"),
-                           c.at("drawn"), c.at("accepted"), c.at("done")});
+      m.classes.push_back({count(c, "generator_class"), count(c, "classifier_class"), c.at("name"),
+                           count(c, "batches_drawn"), count(c, "drawn"), count(c, "accepted"), c.at("done")});
   } catch (const json::exception& error) {
     throw Error(file, std::string("corrupt manifest: ") + error.what());
   }

@@ -98,6 +98,60 @@ fs::path resolve(const fs::path& folder, const std::string& path) {
   return p.is_absolute() ? p : folder / p;
 }
 
+// toml++ 3.3 tests some characters beyond ASCII for Unicode whitespace with undefined behaviour.
+// study.toml needs none outside its strings and comments, so one there is refused first.
+void reject_non_ascii_outside_strings(const fs::path& file, const std::string& text) {
+  enum class In { code, comment, basic, literal, multiline_basic, multiline_literal } in = In::code;
+  const auto starts = [&](size_t i, const char* quotes) { return text.compare(i, 3, quotes) == 0; };
+  int64_t line = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (ch == '\n') {
+      ++line;
+      if (in == In::comment || in == In::basic || in == In::literal) in = In::code;
+      continue;
+    }
+    const bool escape = ch == '\\' && i + 1 < text.size() && text[i + 1] != '\n';
+    switch (in) {
+      case In::code:
+        if (static_cast<unsigned char>(ch) >= 0x80)
+          throw Error(file, fmt::format("line {}: a character beyond ASCII outside a string or comment", line));
+        if (ch == '#') {
+          in = In::comment;
+        } else if (starts(i, "\"\"\"")) {
+          in = In::multiline_basic, i += 2;
+        } else if (starts(i, "'''")) {
+          in = In::multiline_literal, i += 2;
+        } else if (ch == '"') {
+          in = In::basic;
+        } else if (ch == '\'') {
+          in = In::literal;
+        }
+        break;
+      case In::comment:
+        break;
+      case In::basic:
+        if (escape)
+          ++i;
+        else if (ch == '"')
+          in = In::code;
+        break;
+      case In::literal:
+        if (ch == '\'') in = In::code;
+        break;
+      case In::multiline_basic:
+        if (escape)
+          ++i;
+        else if (starts(i, "\"\"\""))
+          in = In::code, i += 2;
+        break;
+      case In::multiline_literal:
+        if (starts(i, "'''")) in = In::code, i += 2;
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -105,6 +159,7 @@ namespace {
 // Parses and checks the text of `folder`/study.toml.
 StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   const fs::path file = folder / "study.toml";
+  reject_non_ascii_outside_strings(file, text);
   toml::table root;
   try {
     root = toml::parse(text, file.string());

@@ -280,7 +280,7 @@ TEST_F(BadInput, Case06_ModelArchiveWithBadChecksum) {
   const size_t size = le16(header + 18) | le16(header + 20) << 16;
   for (size_t i = 0; i < (size == 0 ? 64 : std::min<size_t>(64, size)); ++i) bytes[data + i] = char(~bytes[data + i]);
   write_bytes(model, bytes);
-  expect_cli_error("info -s " + q(study), "tiny_classifier.pt: archive entry", study);
+  expect_cli_error("info -s " + q(study), "tiny_classifier.pt: not a TorchScript archive: archive entry", study);
   expect_cli_error("pairs -s " + q(study), "CRC", study);
 }
 
@@ -473,6 +473,33 @@ TEST_F(BadInput, Case14_CompletePairsAreCheckedAgainstTheManifest) {
   expect_cli_error("pairs -s " + q(study),
                    "w-00002.npy: has shape 7x24 (Float), but manifest.json lists " + std::to_string(rows) + "x24",
                    study);
+}
+
+// 15. What the parsers' fuzzing found: characters beyond ASCII between study.toml's values (the
+// TOML library handles them with undefined behaviour), and manifest numbers that are no int64.
+TEST_F(BadInput, Case15_FuzzingFindings) {
+  const fs::path study = study_copy("fuzz-findings");
+  const std::string good_toml = bytes_of(study / "study.toml");
+  write_bytes(study / "study.toml", good_toml + "x = \xcf\x98\n");
+  expect_cli_error("info -s " + q(study), "study.toml: line", study);
+  // Beyond ASCII inside strings and comments is fine.
+  write_bytes(study / "study.toml", good_toml + "# r\xc3\xa9sum\xc3\xa9 \xcf\x98\n");
+  cli_ok("info -s " + q(study));
+  write_bytes(study / "study.toml", good_toml);
+
+  const std::string good_manifest = bytes_of(study / "pairs" / "manifest.json");
+  json manifest = json::parse(good_manifest);
+  manifest["feature_dim"] = 1e300;
+  write_bytes(study / "pairs" / "manifest.json", manifest.dump());
+  expect_cli_error("fit -s " + q(study), "manifest.json: corrupt manifest: 'feature_dim' must be a whole number", study);
+  manifest = json::parse(good_manifest);
+  manifest["shards"][0]["rows"] = -5;
+  write_bytes(study / "pairs" / "manifest.json", manifest.dump());
+  expect_cli_error("fit -s " + q(study), "'rows' must be a whole number >= 0", study);
+  manifest = json::parse(good_manifest);
+  manifest["shards"][0]["features"] = "../../study.toml";
+  write_bytes(study / "pairs" / "manifest.json", manifest.dump());
+  expect_cli_error("fit -s " + q(study), "'features' must be a file name inside the pairs folder", study);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -98,58 +99,46 @@ fs::path resolve(const fs::path& folder, const std::string& path) {
   return p.is_absolute() ? p : folder / p;
 }
 
-// toml++ 3.3 tests some characters beyond ASCII for Unicode whitespace with undefined behaviour.
-// study.toml needs none outside its strings and comments, so one there is refused first.
-void reject_non_ascii_outside_strings(const fs::path& file, const std::string& text) {
-  enum class In { code, comment, basic, literal, multiline_basic, multiline_literal } in = In::code;
-  const auto starts = [&](size_t i, const char* quotes) { return text.compare(i, 3, quotes) == 0; };
+// toml++ 3.3 tests characters beyond ASCII for Unicode whitespace with undefined behaviour, in
+// places that depend on how it recovers from errors. study.toml is therefore ASCII: a path beyond
+// ASCII is written with \u escapes (write_study does so).
+void reject_non_ascii(const fs::path& file, const std::string& text) {
   int64_t line = 1;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char ch = text[i];
-    if (ch == '\n') {
-      ++line;
-      if (in == In::comment || in == In::basic || in == In::literal) in = In::code;
+  for (const char ch : text) {
+    if (ch == '\n') ++line;
+    if (static_cast<unsigned char>(ch) >= 0x80)
+      throw Error(file, fmt::format("line {}: a character beyond ASCII; write it as a \\u escape in a \"string\"",
+                                    line));
+  }
+}
+
+// A TOML basic string of `text` (UTF-8) that holds only ASCII: other characters as \u escapes.
+std::string ascii_toml_string(const std::string& text) {
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x80) {
+      if (byte == '"' || byte == '\\')
+        out += std::string("\\") + text[i];
+      else if (byte < 0x20 || byte == 0x7F)
+        out += fmt::format("\\u{:04X}", byte);
+      else
+        out += text[i];
+      ++i;
       continue;
     }
-    const bool escape = ch == '\\' && i + 1 < text.size() && text[i + 1] != '\n';
-    switch (in) {
-      case In::code:
-        if (static_cast<unsigned char>(ch) >= 0x80)
-          throw Error(file, fmt::format("line {}: a character beyond ASCII outside a string or comment", line));
-        if (ch == '#') {
-          in = In::comment;
-        } else if (starts(i, "\"\"\"")) {
-          in = In::multiline_basic, i += 2;
-        } else if (starts(i, "'''")) {
-          in = In::multiline_literal, i += 2;
-        } else if (ch == '"') {
-          in = In::basic;
-        } else if (ch == '\'') {
-          in = In::literal;
-        }
-        break;
-      case In::comment:
-        break;
-      case In::basic:
-        if (escape)
-          ++i;
-        else if (ch == '"')
-          in = In::code;
-        break;
-      case In::literal:
-        if (ch == '\'') in = In::code;
-        break;
-      case In::multiline_basic:
-        if (escape)
-          ++i;
-        else if (starts(i, "\"\"\""))
-          in = In::code, i += 2;
-        break;
-      case In::multiline_literal:
-        if (starts(i, "'''")) in = In::code, i += 2;
-        break;
+    const int length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 0;
+    if (length == 0 || i + size_t(length) > text.size()) throw Error(text, "is not valid UTF-8");
+    uint32_t code = byte & (0x7F >> length);
+    for (int k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + size_t(k)]);
+      if ((next & 0xC0) != 0x80) throw Error(text, "is not valid UTF-8");
+      code = code << 6 | (next & 0x3F);
     }
+    out += code > 0xFFFF ? fmt::format("\\U{:08X}", code) : fmt::format("\\u{:04X}", code);
+    i += size_t(length);
   }
+  return out + "\"";
 }
 
 }  // namespace
@@ -159,7 +148,7 @@ namespace {
 // Parses and checks the text of `folder`/study.toml.
 StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   const fs::path file = folder / "study.toml";
-  reject_non_ascii_outside_strings(file, text);
+  reject_non_ascii(file, text);
   toml::table root;
   try {
     root = toml::parse(text, file.string());
@@ -305,9 +294,7 @@ std::string toml_path(const fs::path& folder, const fs::path& model) {
   const std::string text = (!error && !relative.empty() && relative.string().rfind("..", 0) != 0)
                                ? relative.string()
                                : fs::absolute(model).string();
-  std::ostringstream quoted;
-  quoted << toml::value<std::string>(text);
-  return quoted.str();
+  return ascii_toml_string(text);
 }
 
 std::string integer_list(const std::vector<int64_t>& values) {

@@ -475,17 +475,26 @@ TEST_F(BadInput, Case14_CompletePairsAreCheckedAgainstTheManifest) {
                    study);
 }
 
-// 15. What the parsers' fuzzing found: characters beyond ASCII between study.toml's values (the
-// TOML library handles them with undefined behaviour), and manifest numbers that are no int64.
+// 15. What the parsers' fuzzing found: characters beyond ASCII in study.toml (the TOML library
+// handles some of them with undefined behaviour; paths beyond ASCII are written as \u escapes),
+// and manifest numbers that are no int64.
 TEST_F(BadInput, Case15_FuzzingFindings) {
   const fs::path study = study_copy("fuzz-findings");
   const std::string good_toml = bytes_of(study / "study.toml");
   write_bytes(study / "study.toml", good_toml + "x = \xcf\x98\n");
   expect_cli_error("info -s " + q(study), "study.toml: line", study);
-  // Beyond ASCII inside strings and comments is fine.
-  write_bytes(study / "study.toml", good_toml + "# r\xc3\xa9sum\xc3\xa9 \xcf\x98\n");
-  cli_ok("info -s " + q(study));
+  write_bytes(study / "study.toml", good_toml + "# r\xc3\xa9sum\xc3\xa9\n");
+  expect_cli_error("info -s " + q(study), "study.toml: line", study);
   write_bytes(study / "study.toml", good_toml);
+  // Paths beyond ASCII are written as \u escapes, and read back.
+  const fs::path accented = root_->path() / "r\xc3\xa9sum\xc3\xa9-\xf0\x9f\x93\x81";
+  cli_ok("init " + q(accented) + " --tiny");
+  const fs::path elsewhere = root_->path() / "models-elsewhere-\xc3\xa9";
+  fs::copy(accented / "models", elsewhere, fs::copy_options::recursive);
+  cli_ok("init " + q(accented / "again") + " --classifier " + q(elsewhere / "tiny_classifier.pt") + " --generator " +
+         q(elsewhere / "tiny_generator.pt"));
+  EXPECT_NE(bytes_of(accented / "again" / "study.toml").find("\\u00E9"), std::string::npos);
+  cli_ok("info -s " + q(accented / "again"));
 
   const std::string good_manifest = bytes_of(study / "pairs" / "manifest.json");
   json manifest = json::parse(good_manifest);

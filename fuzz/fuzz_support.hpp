@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include <ATen/Parallel.h>
+#include <torch/types.h>
 
 #include "linkstyle/errors.hpp"
 
@@ -84,5 +86,11 @@ bool accepts(Parse&& parse) {
 
 // One thread: the inputs are small, and libFuzzer runs one input at a time.
 inline void initialise() { at::set_num_threads(1); }
+
+// Whether two tensors hold the same dtype, shape and bytes.
+inline bool same_tensor(const torch::Tensor& a, const torch::Tensor& b) {
+  return a.scalar_type() == b.scalar_type() && a.sizes() == b.sizes() && a.nbytes() == b.nbytes() &&
+         (a.nbytes() == 0 || std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0);
+}
 
 }  // namespace linkstyle::fuzz

@@ -36,11 +36,6 @@ std::string gzip(std::string_view bytes) {
   return out;
 }
 
-bool same_tensor(const torch::Tensor& a, const torch::Tensor& b) {
-  return a.scalar_type() == b.scalar_type() && a.sizes() == b.sizes() && a.nbytes() == b.nbytes() &&
-         (a.nbytes() == 0 || std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0);
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -52,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   torch::Tensor unzipped;
   const bool gzip_ok = fuzz::accepts([&] { unzipped = read_idx(fuzz::write_input("input.idx.gz", gzip(bytes))); });
   if (plain_ok != gzip_ok) fuzz::finding("read_idx accepts the plain and the gzip file differently");
-  if (plain_ok && !same_tensor(plain, unzipped))
+  if (plain_ok && !fuzz::same_tensor(plain, unzipped))
     fuzz::finding("read_idx reads the plain and the gzip file differently");
   return 0;
 }

@@ -17,15 +17,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   return 0;
 }
 
-namespace {
-
-bool same_tensor(const torch::Tensor& a, const torch::Tensor& b) {
-  return a.scalar_type() == b.scalar_type() && a.sizes() == b.sizes() && a.nbytes() == b.nbytes() &&
-         (a.nbytes() == 0 || std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0);
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto path = fuzz::write_input("input.npy", {reinterpret_cast<const char*>(data), size});
   NpyHeader header;
@@ -34,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool read_ok = fuzz::accepts([&] { copied = read_npy(path); });
   bool mapped_ok = fuzz::accepts([&] {
     MappedNpy mapped(path);
-    if (read_ok && !same_tensor(copied, mapped.tensor())) fuzz::finding("read_npy and MappedNpy differ");
+    if (read_ok && !fuzz::same_tensor(copied, mapped.tensor())) fuzz::finding("read_npy and MappedNpy differ");
   });
   // The header alone may be fine where the data is not (bool bytes), never the other way round.
   if (read_ok != mapped_ok || (read_ok && !header_ok)) fuzz::finding("the npy readers disagree on accepting the file");

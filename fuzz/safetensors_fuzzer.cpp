@@ -16,15 +16,6 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   return 0;
 }
 
-namespace {
-
-bool same_tensor(const torch::Tensor& a, const torch::Tensor& b) {
-  return a.scalar_type() == b.scalar_type() && a.sizes() == b.sizes() && a.nbytes() == b.nbytes() &&
-         (a.nbytes() == 0 || std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0);
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto path = fuzz::write_input("input.safetensors", {reinterpret_cast<const char*>(data), size});
   SafetensorsContent content;
@@ -42,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::finding("safetensors round trip changed the metadata or the tensor names");
   for (const auto& [name, tensor] : content.tensors) {
     const auto found = again.tensors.find(name);
-    if (found == again.tensors.end() || !same_tensor(tensor, found->second))
+    if (found == again.tensors.end() || !fuzz::same_tensor(tensor, found->second))
       fuzz::finding("safetensors round trip changed tensor " + name);
   }
   return 0;

@@ -51,10 +51,10 @@ std::vector<std::filesystem::path> write_class_samples(const StudyConfig& study,
                                                        int64_t per_class, uint64_t seed,
                                                        const std::filesystem::path& folder) {
   if (per_class <= 0) throw SettingError("sample.per_class", "must be > 0");
-  // One class's latents and images at once, and the models' activations (a rough 16 x the images).
-  const double side = double(generator.resolution());
+  // One class's latents and images at once, through the generator.
   require_memory("sample.per_class",
-                 double(per_class) * (4.0 * double(generator.z_dim() + generator.w_dim()) + 16.0 * 12.0 * side * side),
+                 double(per_class) * 4.0 * double(generator.z_dim() + generator.w_dim()) +
+                     batch_memory_bytes(double(per_class), generator.resolution()),
                  fmt::format("{} images of {}x{} at once", per_class, generator.resolution(), generator.resolution()));
   ensure_writable_directory(folder);
   std::vector<int64_t> classes = study.pairs.classes;

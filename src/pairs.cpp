@@ -306,10 +306,10 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
                              const PairsRunOptions& options) {
   const auto& p = study.pairs;
   const StudyLock lock(study.folder, "pairs");
-  // A batch's images and the models' activations (a rough 16 x the images).
-  const double side = double(generator.resolution());
-  require_memory("pairs.batch_size", 16.0 * double(p.batch_size) * 12.0 * side * side,
-                 fmt::format("a batch of {} images of {}x{}", p.batch_size, side, side), study.config_file());
+  require_memory("pairs.batch_size", batch_memory_bytes(double(p.batch_size), generator.resolution()),
+                 fmt::format("a batch of {} images of {}x{}", p.batch_size, generator.resolution(),
+                             generator.resolution()),
+                 study.config_file());
   const EmptyFolderRemover remove_if_left_empty{study.pairs_folder(), !fs::exists(study.pairs_folder())};
   PairsManifest state = start_or_resume_pairs(study, classifier, generator);
   if (state.complete) {

@@ -74,6 +74,10 @@ double available_memory_bytes() {
   return 0.0;
 }
 
+double batch_memory_bytes(double images, int64_t side) {
+  return 16.0 * images * 3.0 * 4.0 * double(side) * double(side);
+}
+
 std::string memory_text(double bytes) {
   constexpr double kMiB = 1024.0 * 1024.0, kGiB = 1024.0 * kMiB;
   if (bytes >= 1024.0 * kGiB) return fmt::format("{:.3g} TiB", bytes / (1024.0 * kGiB));

@@ -13,6 +13,7 @@
 //   allocated when the estimate exceeds the memory the machine has available.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -41,6 +42,10 @@ double available_memory_bytes();
 // available memory. Does nothing when the available memory is unknown.
 void require_memory(const std::string& setting, double bytes, const std::string& what,
                     const std::filesystem::path& file = {});
+
+// A rough estimate of the memory one forward pass of `images` float images of side x side takes
+// through the models: 16 x the images themselves, for the activations.
+double batch_memory_bytes(double images, int64_t side);
 
 // "12.3 GiB", "512 MiB": a size for messages.
 std::string memory_text(double bytes);

@@ -206,9 +206,8 @@ Classifier Classifier::load(const fs::path& file, const c10::Device& device) {
       throw Error(file, "attribute 'input_size' must be an int in [1, 16384]");
     input_size = value.toInt();
   }
-  // The probe batch of two images and its activations (a rough 16 x the images).
-  const double side = double(input_size);
-  require_memory("input_size", 2.0 * 16.0 * 12.0 * side * side,
+  // The probe batch of two images below.
+  require_memory("input_size", batch_memory_bytes(2.0, input_size),
                  "two images of " + std::to_string(input_size) + "x" + std::to_string(input_size), file);
 
   torch::NoGradGuard no_grad;

@@ -58,17 +58,16 @@ std::vector<int64_t> units_to_sweep(const StudyConfig& study, const SweepRunOpti
 }
 
 // Refuses settings whose buffers cannot fit in memory, before anything is allocated or written:
-// the tuning set, one chunk's latents and measures, and one batch's images with the models'
-// activations (a rough 16 x the images).
+// the tuning set, one chunk's latents and measures, and one batch through the models.
 void require_sweep_memory(const StudyConfig& study, const Classifier& classifier, const Generator& generator) {
   const auto& s = study.sweep;
   const double classes = double(study.pairs.classes.empty() ? generator.num_classes() : study.pairs.classes.size());
   const double samples = classes * double(s.samples_per_class);
   const double side = double(generator.resolution());
-  const double image_bytes = 4.0 * 3.0 * side * side;
   const double vector_bytes = 4.0 * double(generator.w_dim() + classifier.feature_dim() + classifier.num_classes());
   const fs::path file = study.config_file();
-  require_memory("sweep.samples_per_class", samples * (vector_bytes + image_bytes / double(s.samples_per_class)),
+  // The tuning samples' latents, features and logits (their images are rendered a batch at a time).
+  require_memory("sweep.samples_per_class", samples * vector_bytes,
                  fmt::format("{:.0f} tuning samples", samples), file);
   // Per swept image: its latent, features, logits and part measures, its pixels and part labels.
   const double chunk_images = double(s.units_per_chunk) * samples * double(s.steps);
@@ -76,7 +75,7 @@ void require_sweep_memory(const StudyConfig& study, const Classifier& classifier
                  fmt::format("a chunk of {} units x {:.0f} tuning samples x {} steps", s.units_per_chunk, samples,
                              s.steps),
                  file);
-  require_memory("sweep.batch_size", 16.0 * double(s.batch_size) * image_bytes,
+  require_memory("sweep.batch_size", batch_memory_bytes(double(s.batch_size), generator.resolution()),
                  fmt::format("a batch of {} images of {}x{}", s.batch_size, generator.resolution(),
                              generator.resolution()),
                  file);

@@ -113,7 +113,10 @@ StudyConfig create_study(const NewStudy& request, std::vector<std::string>* warn
   write_study(config);
   load_study(config.folder);  // what was written must read back
   rollback.created.clear();
-  if (warnings) warnings->insert(warnings->end(), class_warnings.begin(), class_warnings.end());
+  if (warnings) {
+    warnings->insert(warnings->end(), generator.load_warnings().begin(), generator.load_warnings().end());
+    warnings->insert(warnings->end(), class_warnings.begin(), class_warnings.end());
+  }
   return config;
 }
 

@@ -1,5 +1,6 @@
 #include "linkstyle/pairs.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -41,7 +42,7 @@ json settings_json(const PairsSettings& p, const std::vector<ClassProgress>& cla
     generator_classes.push_back(c.generator_class);
     classifier_classes.push_back(c.classifier_class);
   }
-  return {{"seed", p.seed},
+  json settings = {{"seed", p.seed},
           {"psi", p.psi},
           {"batch_size", p.batch_size},
           {"shard_size", p.shard_size},
@@ -49,6 +50,9 @@ json settings_json(const PairsSettings& p, const std::vector<ClassProgress>& cla
           {"max_draws_per_class", p.max_draws_per_class},
           {"classes", generator_classes},
           {"classifier_classes", classifier_classes}};
+  // The default filter is left out, so that pairs made before the setting existed still resume.
+  if (p.filter != PairsSettings{}.filter) settings["filter"] = p.filter;
+  return settings;
 }
 
 std::vector<ClassProgress> plan_classes(const StudyConfig& study, const Classifier& classifier,
@@ -100,6 +104,13 @@ std::string file_name_at(const json& object, const char* key, const fs::path& fi
   return name;
 }
 
+// A class index written as a JSON key: decimal digits, below 2^40.
+int64_t class_key(const std::string& key, const fs::path& file) {
+  if (key.empty() || key.size() > 12 || key.find_first_not_of("0123456789") != std::string::npos)
+    throw Error(file, fmt::format("corrupt manifest: '{}' is not a class index", key));
+  return std::stoll(key);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -125,9 +136,15 @@ PairsManifest PairsManifest::load(const fs::path& pairs_folder) {
     for (const auto& s : j.at("shards"))
       m.shards.push_back({name(s, "features"), name(s, "latents"), name(s, "labels"), name(s, "latent_ids"),
                           count(s, "rows"), count(s, "first_row")});
-    for (const auto& c : j.at("classes"))
-      m.classes.push_back({count(c, "generator_class"), count(c, "classifier_class"), c.at("name"),
-                           count(c, "batches_drawn"), count(c, "drawn"), count(c, "accepted"), c.at("done")});
+    for (const auto& c : j.at("classes")) {
+      ClassProgress progress{count(c, "generator_class"), count(c, "classifier_class"), c.at("name"),
+                             count(c, "batches_drawn"), count(c, "drawn"), count(c, "accepted"), c.at("done"), {}};
+      if (c.contains("rejected_predicted_as"))
+        for (const auto& [predicted, times] : c.at("rejected_predicted_as").items())
+          progress.rejected_predicted_as[class_key(predicted, file)] =
+              count(c.at("rejected_predicted_as"), predicted.c_str());
+      m.classes.push_back(std::move(progress));
+    }
   } catch (const json::exception& error) {
     throw Error(file, std::string("corrupt manifest: ") + error.what());
   }
@@ -143,7 +160,9 @@ void PairsManifest::save() const {
                            {"latent_ids", s.latent_ids},
                            {"rows", s.rows},
                            {"first_row", s.first_row}});
-  for (const auto& c : classes)
+  for (const auto& c : classes) {
+    json rejected = json::object();
+    for (const auto& [predicted, times] : c.rejected_predicted_as) rejected[std::to_string(predicted)] = times;
     classes_json.push_back({{"generator_class", c.generator_class},
                             {"classifier_class", c.classifier_class},
                             {"name", c.name},
@@ -151,7 +170,9 @@ void PairsManifest::save() const {
                             {"drawn", c.drawn},
                             {"accepted", c.accepted},
                             {"done", c.done},
-                            {"acceptance_rate", c.drawn ? double(c.accepted) / c.drawn : 0.0}});
+                            {"acceptance_rate", c.acceptance_rate()},
+                            {"rejected_predicted_as", rejected}});
+  }
   json j = {{"format", "linkstyle-pairs-1"}, {"models", models},
             {"settings", settings},          {"feature_dim", feature_dim},
             {"latent_dim", latent_dim},      {"total_rows", total_rows},
@@ -234,13 +255,32 @@ void commit_shard(PairsManifest& state, ShardBuffer& buffer, LinkingStatistics& 
   buffer.clear();
 }
 
-// Draws the class's next batch and keeps the samples the classifier assigns to it (up to the
-// class's target); returns how many were kept.
-int64_t draw_and_keep(ClassProgress& c, const PairsSettings& p, const Classifier& classifier,
+// Which samples of a batch pass the filter for classifier class `target` (bool [n], CPU).
+torch::Tensor passes_filter(const PairsFilter& filter, const torch::Tensor& logits, int64_t target) {
+  const auto n = logits.size(0);
+  switch (filter.kind) {
+    case PairsFilter::Kind::argmax:
+      return logits.argmax(1) == target;
+    case PairsFilter::Kind::top_k: {
+      // Ranked among the top k: fewer than k classes score higher.
+      const auto own = logits.select(1, target).unsqueeze(1);
+      return (logits > own).sum(1) < filter.k;
+    }
+    case PairsFilter::Kind::min_probability:
+      return logits.softmax(1).select(1, target) >= filter.probability;
+    case PairsFilter::Kind::none:
+      break;
+  }
+  return torch::ones({n}, torch::kBool);
+}
+
+// Draws the class's next batch and keeps the samples that pass the filter (up to the class's
+// target); returns how many were kept.
+int64_t draw_and_keep(ClassProgress& c, const PairsSettings& p, const PairsFilter& filter, const Classifier& classifier,
                       const Generator& generator, ShardBuffer& buffer) {
   const auto samples =
       generate_and_encode(generator, classifier, p.seed, c.generator_class, c.batches_drawn, p.batch_size, p.psi);
-  const auto predicted = classifier.head(samples.features).argmax(1).to(torch::kCPU);
+  const auto logits = classifier.head(samples.features).to(torch::kCPU, torch::kFloat32);
   const auto w = samples.latents.to(torch::kCPU, torch::kFloat32);
   const auto r = samples.features.to(torch::kCPU, torch::kFloat32);
   if (!torch::isfinite(w).all().item<bool>())
@@ -248,8 +288,19 @@ int64_t draw_and_keep(ClassProgress& c, const PairsSettings& p, const Classifier
   if (!torch::isfinite(r).all().item<bool>())
     throw Error(classifier.file(),
                 fmt::format("features contain NaN/Inf for generated images of class {}", c.generator_class));
-  auto kept = (predicted == c.classifier_class).nonzero().squeeze(1);
-  kept = kept.slice(0, 0, std::min<int64_t>(kept.numel(), p.samples_per_class - c.accepted));
+  const auto passes = passes_filter(filter, logits, c.classifier_class);
+  auto kept = passes.nonzero().squeeze(1);
+  // Samples after the one that completes the class are not judged: they count neither way.
+  int64_t judged = p.batch_size;
+  const int64_t wanted = p.samples_per_class - c.accepted;
+  if (kept.numel() >= wanted) {
+    kept = kept.slice(0, 0, wanted);
+    judged = kept[wanted - 1].item<int64_t>() + 1;
+  }
+  const auto predicted = logits.argmax(1);
+  const auto rejected = predicted.slice(0, 0, judged).masked_select(~passes.slice(0, 0, judged));
+  const auto* rejected_class = rejected.data_ptr<int64_t>();
+  for (int64_t i = 0; i < rejected.numel(); ++i) c.rejected_predicted_as[rejected_class[i]] += 1;
   if (kept.numel() > 0) {
     buffer.latents.push_back(w.index_select(0, kept));
     buffer.features.push_back(r.index_select(0, kept));
@@ -258,9 +309,30 @@ int64_t draw_and_keep(ClassProgress& c, const PairsSettings& p, const Classifier
     buffer.rows += kept.numel();
   }
   c.batches_drawn += 1;
-  c.drawn += p.batch_size;
+  c.drawn += judged;
   c.accepted += kept.numel();
   return kept.numel();
+}
+
+// The batch size defines the data (latent ids and seeds go by batch), so it is never changed: a
+// batch that would take more than the memory budget, measured on the models, is refused with the
+// largest batch that fits.
+void require_batch_within_budget(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
+                                 int64_t probe_class) {
+  const auto& p = study.pairs;
+  const torch::NoGradGuard no_grad;
+  const BatchMemory memory = measure_batch_memory([&](int64_t images) {
+    generate_and_encode(generator, classifier, splitmix64(p.seed ^ 0x70726f6265ULL), probe_class, 0, images, p.psi);
+  });
+  const double budget = memory_budget_bytes();
+  if (memory.bytes(p.batch_size) <= budget) return;
+  throw SettingError("pairs.batch_size",
+                     fmt::format("a batch of {} takes about {} (measured: {} per image), more than the memory "
+                                 "budget of {} (--memory-budget); use at most {}",
+                                 p.batch_size, memory_text(memory.bytes(p.batch_size)),
+                                 memory_text(memory.per_image_bytes), memory_text(budget),
+                                 memory.largest_batch(budget, p.batch_size)),
+                     study.config_file());
 }
 
 // A folder this run made goes again when the run ends without writing anything into it.
@@ -316,9 +388,11 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
     verify_pair_shards(state);
     return state;
   }
+  require_batch_within_budget(study, classifier, generator, state.classes.front().generator_class);
   LinkingStatistics statistics(state.feature_dim, state.latent_dim);
   if (!state.statistics.empty()) statistics = LinkingStatistics::load(state.folder / state.statistics);
 
+  const PairsFilter filter = PairsFilter::parse(p.filter);
   const int64_t max_draws = p.max_draws_per_class > 0 ? p.max_draws_per_class : 50 * p.samples_per_class;
   int64_t target_total = 0, accepted_total = 0;
   for (const auto& c : state.classes) target_total += p.samples_per_class, accepted_total += c.accepted;
@@ -332,8 +406,19 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
   torch::NoGradGuard no_grad;
   for (auto& c : state.classes) {
     while (!c.done) {
-      accepted_total += draw_and_keep(c, p, classifier, generator, buffer);
+      progress.set_label(fmt::format("pairs: class {} ({}/{} draws, filter {})", c.generator_class, c.drawn,
+                                     max_draws, p.filter));
+      accepted_total += draw_and_keep(c, p, filter, classifier, generator, buffer);
       c.done = c.accepted >= p.samples_per_class || c.drawn >= max_draws;
+      if (c.done && c.accepted == 0)
+        throw SettingError("pairs.filter",
+                           fmt::format("\"{}\" kept none of the {} samples drawn for class {} ({}); the classifier "
+                                       "predicted {} instead. Choose a looser filter (\"top-k 5\", "
+                                       "\"min-probability 0.05\", \"none\") or check pairs.classifier_classes, and "
+                                       "remove {}",
+                                       p.filter, c.drawn, c.classifier_class, classifier.class_name(c.classifier_class),
+                                       describe_rejections(c, classifier), state.folder.string()),
+                           study.config_file());
       progress.set(accepted_total);
       if (buffer.rows >= p.shard_size) commit();
     }
@@ -343,6 +428,20 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
   state.complete = true;
   state.save();
   return state;
+}
+
+std::string describe_rejections(const ClassProgress& c, const Classifier& classifier, size_t most) {
+  std::vector<std::pair<int64_t, int64_t>> ranked;  // (times, class)
+  for (const auto& [predicted, times] : c.rejected_predicted_as) ranked.emplace_back(times, predicted);
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::string text;
+  for (size_t i = 0; i < ranked.size() && i < most; ++i)
+    text += fmt::format("{}{} {} ({}x)", i ? ", " : "", ranked[i].second, classifier.class_name(ranked[i].second),
+                        ranked[i].first);
+  if (ranked.size() > most) text += fmt::format(" and {} other classes", ranked.size() - most);
+  return text.empty() ? "nothing (no sample was rejected)" : text;
 }
 
 // ---------------------------------------------------------------------------------------------

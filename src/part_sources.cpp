@@ -114,7 +114,12 @@ class KMeansParts : public PartSource {
   static torch::Tensor descriptors(const Generator& generator, const torch::Tensor& latents, int64_t side,
                                    const torch::Tensor& scales) {
     const torch::NoGradGuard no_grad;
-    const auto maps = generator.synthesis_features(latents);
+    return map_descriptors(generator, generator.synthesis_features(latents), side, scales);
+  }
+
+  // The same from the maps themselves.
+  static torch::Tensor map_descriptors(const Generator& generator, const std::vector<torch::Tensor>& maps, int64_t side,
+                                       const torch::Tensor& scales) {
     std::vector<torch::Tensor> parts;
     for (size_t i = 0; i < maps.size(); ++i) {
       auto map = maps[i].to(torch::kCPU, torch::kFloat);
@@ -131,16 +136,34 @@ class KMeansParts : public PartSource {
   }
 
   torch::Tensor label(const torch::Tensor& images, const torch::Tensor& latents) const override {
+    return label_in_chunks(images, [&](int64_t start, int64_t end) {
+      return descriptors(generator_, latents.slice(0, start, end), images.size(2), scales_);
+    });
+  }
+
+  bool labels_feature_maps() const override { return true; }
+  torch::Tensor label_feature_maps(const torch::Tensor& images, const std::vector<torch::Tensor>& maps) const override {
+    if (int64_t(maps.size()) != scales_.size(0))
+      throw Error(generator_.file(), fmt::format("synthesis_with_features returned {} maps; the k-means parts were "
+                                                 "fitted on {}",
+                                                 maps.size(), scales_.size(0)));
+    return label_in_chunks(images, [&](int64_t start, int64_t end) {
+      std::vector<torch::Tensor> chunk;
+      for (const auto& map : maps) chunk.push_back(map.slice(0, start, end));
+      return map_descriptors(generator_, chunk, images.size(2), scales_);
+    });
+  }
+
+  // Labels of images [N,3,R,R] from the descriptors of images [start, end) (descriptors_of).
+  template <typename Descriptors>
+  torch::Tensor label_in_chunks(const torch::Tensor& images, const Descriptors& descriptors_of) const {
     check_images(images, "kmeans parts");
     const int64_t n = images.size(0), side = images.size(2);
     // Bound the descriptors held at once (about 8M floats), whatever the generator's size.
     const int64_t per_call = std::max<int64_t>(1, (int64_t(1) << 23) / (side * side * centres_.size(1)));
     std::vector<torch::Tensor> labels;
-    for (int64_t start = 0; start < n; start += per_call) {
-      const auto points =
-          descriptors(generator_, latents.slice(0, start, std::min(n, start + per_call)), side, scales_);
-      labels.push_back(nearest_centre(points, centres_));
-    }
+    for (int64_t start = 0; start < n; start += per_call)
+      labels.push_back(nearest_centre(descriptors_of(start, std::min(n, start + per_call)), centres_));
     return torch::cat(labels).reshape({n, side, side}).to(torch::kInt);
   }
 
@@ -171,6 +194,10 @@ class WholeImageParts : public PartSource {
 };
 
 }  // namespace
+
+torch::Tensor PartSource::label_feature_maps(const torch::Tensor&, const std::vector<torch::Tensor>&) const {
+  throw Error(kind() + " parts", "do not come from the generator's feature maps");
+}
 
 std::unique_ptr<PartSource> load_segmenter_parts(const fs::path& file, const c10::Device& device) {
   if (!fs::exists(file)) throw Error(file, "no such segmenter file");

@@ -1,6 +1,9 @@
 #include "linkstyle/runtime.hpp"
 
+#include <malloc.h>
+
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -10,6 +13,10 @@
 #include <torch/torch.h>
 
 #include "linkstyle/errors.hpp"
+
+// jemalloc's control interface, present when a program links it (4096: all arenas).
+extern "C" int mallctl(const char* name, void* old_value, size_t* old_size, void* new_value, size_t new_size)
+    __attribute__((weak));
 
 namespace linkstyle {
 
@@ -46,7 +53,96 @@ int threads_from_environment() {
 
 }  // namespace
 
+namespace {
+
+double configured_budget_gib = 0.0;
+
+double meminfo_bytes(const char* key) {
+  std::ifstream meminfo("/proc/meminfo");
+  const std::string prefix = std::string(key) + ":";
+  for (std::string line; std::getline(meminfo, line);) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    std::istringstream fields(line.substr(prefix.size()));
+    double kibibytes = 0;
+    if (fields >> kibibytes) return kibibytes * 1024.0;
+  }
+  return 0.0;
+}
+
+// A kB figure of /proc/self/status ("VmRSS", "VmHWM"), in bytes; negative when absent.
+double status_bytes(const char* key) {
+  std::ifstream status("/proc/self/status");
+  const std::string prefix = std::string(key) + ":";
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    std::istringstream fields(line.substr(prefix.size()));
+    double kibibytes = 0;
+    if (fields >> kibibytes) return kibibytes * 1024.0;
+  }
+  return -1.0;
+}
+
+// Hands the pages that the process's allocator keeps free back to the OS: jemalloc's (the
+// programs' allocator, src/allocator) when it is linked, else glibc's.
+void return_free_pages() {
+  if (mallctl != nullptr && mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) == 0) return;
+  malloc_trim(0);
+}
+
+double budget_from_environment() {
+  const char* text = std::getenv("LINKSTYLE_MEMORY_BUDGET");
+  if (text == nullptr || *text == '\0') return 0.0;
+  char* end = nullptr;
+  const double gib = std::strtod(text, &end);
+  if (*end != '\0' || !std::isfinite(gib) || gib < 0.0)
+    throw Error("LINKSTYLE_MEMORY_BUDGET", fmt::format("'{}' is not a size in GiB >= 0", text));
+  return gib;
+}
+
+}  // namespace
+
+double memory_budget_bytes() {
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  const double gib = configured_budget_gib > 0.0 ? configured_budget_gib : budget_from_environment();
+  if (gib > 0.0) return gib * kGiB;
+  const double total = meminfo_bytes("MemTotal"), available = meminfo_bytes("MemAvailable");
+  if (total <= 0.0) return 4.0 * kGiB;  // no /proc/meminfo: a size most machines have
+  return std::min(total / 2.0, available > 0.0 ? 0.8 * available : total / 2.0);
+}
+
+int64_t BatchMemory::largest_batch(double budget, int64_t at_most) const {
+  if (!measured || per_image_bytes <= 0.0) return at_most;
+  const double fits = std::floor((budget - base_bytes) / per_image_bytes);
+  return std::max<int64_t>(1, std::min<double>(double(at_most), fits));
+}
+
+BatchMemory measure_batch_memory(const std::function<void(int64_t images)>& run_batch) {
+  const auto peak_of = [&](int64_t images) {
+    return_free_pages();  // so that the batch's own pages show in the peak
+    const double before = status_bytes("VmRSS");
+    std::ofstream reset("/proc/self/clear_refs");
+    reset << "5";  // VmHWM := VmRSS
+    reset.close();
+    const bool reset_done = !reset.fail();
+    run_batch(images);
+    const double peak = status_bytes("VmHWM");
+    return (reset_done && before >= 0.0 && peak >= 0.0) ? std::max(0.0, peak - before) : -1.0;
+  };
+  const double one = peak_of(1), three = peak_of(3);
+  BatchMemory memory;
+  if (one < 0.0 || three < 0.0) return memory;
+  memory.measured = true;
+  memory.per_image_bytes = std::max(three - one, 0.0) / 2.0;
+  // At least the share of one image: a batch never takes less than its images' buffers.
+  memory.per_image_bytes = std::max(memory.per_image_bytes, one / 3.0);
+  memory.base_bytes = std::max(0.0, one - memory.per_image_bytes);
+  return memory;
+}
+
 c10::Device configure_runtime(const RuntimeOptions& options) {
+  if (!(options.memory_budget_gib >= 0.0) || !std::isfinite(options.memory_budget_gib))
+    throw Error("--memory-budget", "must be a size in GiB >= 0 (0: the default)");
+  configured_budget_gib = options.memory_budget_gib;
   int threads = checked_threads("--threads", options.threads);
   if (threads == 0) threads = threads_from_environment();
   at::set_num_threads(threads == 0 ? hardware_threads() : threads);
@@ -63,16 +159,7 @@ c10::Device configure_runtime(const RuntimeOptions& options) {
   return device;
 }
 
-double available_memory_bytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  for (std::string line; std::getline(meminfo, line);) {
-    if (line.rfind("MemAvailable:", 0) != 0) continue;
-    std::istringstream fields(line.substr(13));
-    double kibibytes = 0;
-    if (fields >> kibibytes) return kibibytes * 1024.0;
-  }
-  return 0.0;
-}
+double available_memory_bytes() { return meminfo_bytes("MemAvailable"); }
 
 double batch_memory_bytes(double images, int64_t side) {
   return 16.0 * images * 3.0 * 4.0 * double(side) * double(side);

@@ -185,6 +185,7 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   pairs.read("shard_size", p.shard_size);
   pairs.read("holdout_fraction", p.holdout_fraction);
   pairs.read("max_draws_per_class", p.max_draws_per_class);
+  pairs.read("filter", p.filter);
   pairs.reject_unknown_keys();
   FitSettings& f = config.fit;
   TableReader fit(file, root["fit"].as_table(), "fit");
@@ -235,6 +236,7 @@ void check_study_settings(const StudyConfig& config) {
   if (!(p.psi >= 0.0 && p.psi <= 2.0)) fail("pairs.psi", "must be in [0, 2]");
   if (!(p.holdout_fraction >= 0.0 && p.holdout_fraction < 1.0)) fail("pairs.holdout_fraction", "must be in [0, 1)");
   if (p.max_draws_per_class < 0) fail("pairs.max_draws_per_class", "must be >= 0");
+  PairsFilter::parse(p.filter);
   if (!p.classifier_classes.empty() && p.classifier_classes.size() != p.classes.size())
     fail("pairs.classifier_classes", "must have one entry per class in 'classes'");
   for (int64_t c : p.classes)
@@ -283,6 +285,34 @@ void check_study_settings(const StudyConfig& config) {
   if (const auto twice = repeated_value(w.units)) fail("sweep.units", fmt::format("lists unit {} twice", *twice));
 }
 
+PairsFilter PairsFilter::parse(const std::string& text) {
+  const auto fail = [&] {
+    throw SettingError("pairs.filter", fmt::format("is \"{}\"; expected \"argmax\", \"top-k K\" (K >= 1), "
+                                                   "\"min-probability P\" (0 < P <= 1) or \"none\"",
+                                                   text));
+  };
+  PairsFilter filter;
+  if (text == "argmax") return filter;
+  if (text == "none") {
+    filter.kind = Kind::none;
+    return filter;
+  }
+  std::istringstream words(text);
+  std::string name, rest;
+  if (!(words >> name)) fail();
+  if (name == "top-k") {
+    filter.kind = Kind::top_k;
+    if (!(words >> filter.k) || (words >> rest) || filter.k < 1) fail();
+  } else if (name == "min-probability") {
+    filter.kind = Kind::min_probability;
+    if (!(words >> filter.probability) || (words >> rest) || !(filter.probability > 0.0 && filter.probability <= 1.0))
+      fail();
+  } else {
+    fail();
+  }
+  return filter;
+}
+
 StudyConfig load_study(const fs::path& folder) { return parse_study(folder, read_file(folder / "study.toml")); }
 
 namespace {
@@ -321,6 +351,7 @@ batch_size = {}
 shard_size = {}         # rows per .npy shard
 holdout_fraction = {}    # share of pairs held out to measure the fit
 max_draws_per_class = {}   # give up on a class after this many draws (0: 50 x samples_per_class)
+filter = "{}"        # samples kept: "argmax" (the paper), "top-k K", "min-probability P" or "none"
 
 [fit]
 method = "{}"            # "ols" (the paper's default) or "ridge"
@@ -353,7 +384,7 @@ significance = {}     # family-wise level of the selectivity tests
       p.classifier_classes.empty() ? std::string()
                                    : "classifier_classes = " + integer_list(p.classifier_classes) +
                                          "   # the classifier's index of each class\n",
-      p.samples_per_class, p.psi, p.seed, p.batch_size, p.shard_size, p.holdout_fraction, p.max_draws_per_class,
+      p.samples_per_class, p.psi, p.seed, p.batch_size, p.shard_size, p.holdout_fraction, p.max_draws_per_class, p.filter,
       c.fit.method, c.fit.penalty, c.fit.rcond, c.sweep.samples_per_class, c.sweep.seed, c.sweep.steps,
       integer_list(c.sweep.units), c.sweep.batch_size, c.sweep.units_per_chunk, c.sweep.parts, c.sweep.kmeans_parts,
       c.sweep.null_directions, c.sweep.null_bins, c.sweep.strip_units, c.sweep.strip_samples, c.sweep.min_gain,

@@ -119,7 +119,8 @@ TEST(Cli, EndToEnd) {
   EXPECT_EQ(info["classifier"].value("feature_dim", 0), 32) << info.dump();
   EXPECT_EQ(info["generator"].value("w_dim", 0), 24);
   EXPECT_EQ(info["generator"].value("num_classes", 0), 3);
-  EXPECT_EQ(info["generator_classes"].size(), 3u);
+  ASSERT_EQ(info["classes"].size(), 3u);
+  EXPECT_EQ(info["classes"][2].value("generator_class", -1), 2);
   ASSERT_TRUE(info.contains("pairs"));
   EXPECT_EQ(info["pairs"].value("rows", 0), 600);
   EXPECT_TRUE(info["pairs"].value("complete", false));

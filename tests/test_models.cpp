@@ -385,6 +385,145 @@ def synthesis(self, w: Tensor) -> Tensor:
   expect_error([&] { Generator::load(file, torch::kCPU); }, file, "mapping failed");
 }
 
+// A generator traced at one batch size: fails at another.
+TEST(ModelContract, GeneratorTracedWithFixedBatchSizeIsNamed) {
+  ScratchDir folder("models-fixed-batch");
+  const auto file = folder / "fixed_batch_generator.pt";
+  save_module(scripted_generator(kGoodAttributes, R"(
+def mapping(self, z: Tensor, c: Tensor, psi: float) -> Tensor:
+    return torch.cat([z, z[:, :1]], 1)
+def synthesis(self, w: Tensor) -> Tensor:
+    return torch.tanh(w.reshape([2, 5]).sum(1)).reshape([2, 1, 1, 1]).expand([2, 3, self.resolution, self.resolution])
+)"),
+              file);
+  expect_error([&] { Generator::load(file, torch::kCPU); }, file,
+               "synthesis works at batch size 2 but fails at batch size 3 (traced with a fixed batch size?)");
+}
+
+TEST(ModelContract, GeneratorMixingTheSamplesOfABatchIsNamed) {
+  ScratchDir folder("models-mixing");
+  const auto file = folder / "mixing_generator.pt";
+  save_module(scripted_generator(kGoodAttributes, R"(
+def mapping(self, z: Tensor, c: Tensor, psi: float) -> Tensor:
+    return torch.cat([z, z[:, :1]], 1)
+def synthesis(self, w: Tensor) -> Tensor:
+    return torch.zeros([w.size(0), 3, self.resolution, self.resolution]) + torch.tanh(w.mean())
+)"),
+              file);
+  expect_error([&] { Generator::load(file, torch::kCPU); }, file,
+               "synthesis gives other results for the same inputs at batch sizes 2 and 3");
+}
+
+TEST(ModelContract, GeneratorPixelRange) {
+  ScratchDir folder("models-range");
+  const auto bytes_file = folder / "bytes_generator.pt";
+  save_module(scripted_generator(kGoodAttributes, R"(
+def mapping(self, z: Tensor, c: Tensor, psi: float) -> Tensor:
+    return torch.cat([z, z[:, :1]], 1)
+def synthesis(self, w: Tensor) -> Tensor:
+    return 127.5 + 127.5 * torch.tanh(w[:, 0]).reshape([-1, 1, 1, 1]).expand([w.size(0), 3, self.resolution, self.resolution])
+)"),
+              bytes_file);
+  expect_error([&] { Generator::load(bytes_file, torch::kCPU); }, bytes_file, "the contract wants images in [-1, 1]");
+
+  const auto unit_file = folder / "unit_generator.pt";
+  save_module(scripted_generator(kGoodAttributes, R"(
+def mapping(self, z: Tensor, c: Tensor, psi: float) -> Tensor:
+    return torch.cat([z, z[:, :1]], 1)
+def synthesis(self, w: Tensor) -> Tensor:
+    return torch.sigmoid(4.0 * w[:, 0]).reshape([-1, 1, 1, 1]).expand([w.size(0), 3, self.resolution, self.resolution])
+)"),
+              unit_file);
+  const auto unit = Generator::load(unit_file, torch::kCPU);
+  ASSERT_EQ(unit.load_warnings().size(), 1u);
+  EXPECT_NE(unit.load_warnings()[0].find("output in [0, 1]?"), std::string::npos) << unit.load_warnings()[0];
+
+  const auto good_file = folder / "good_generator.pt";
+  save_module(scripted_generator(kGoodAttributes, R"(
+def mapping(self, z: Tensor, c: Tensor, psi: float) -> Tensor:
+    return torch.cat([z, z[:, :1]], 1)
+def synthesis(self, w: Tensor) -> Tensor:
+    return torch.tanh(w[:, 0]).reshape([-1, 1, 1, 1]).expand([w.size(0), 3, self.resolution, self.resolution])
+)"),
+              good_file);
+  EXPECT_TRUE(Generator::load(good_file, torch::kCPU).load_warnings().empty());
+}
+
+TEST(ModelContract, MappingFailureStatesTheClassConvention) {
+  ScratchDir folder("models-one-hot");
+  const auto file = folder / "one_hot_generator.pt";
+  save_module(scripted_generator(kGoodAttributes, R"(
+def mapping(self, z: Tensor, c: Tensor, psi: float) -> Tensor:
+    return torch.cat([z, torch.matmul(c, torch.zeros([2, 1]))], 1)
+def synthesis(self, w: Tensor) -> Tensor:
+    return torch.zeros([w.size(0), 3, self.resolution, self.resolution])
+)"),
+              file);
+  expect_error([&] { Generator::load(file, torch::kCPU); }, file, "c [2] int64 class indices");
+}
+
+TEST(ModelContract, ClassifierProbeFailureNamesInputSize) {
+  ScratchDir folder("models-input-size");
+  const auto file = folder / "fixed_size_classifier.pt";
+  torch::jit::Module m("FixedSize");
+  m.define(R"(
+def features(self, x: Tensor) -> Tensor:
+    return x.reshape([x.size(0), 3 * 32 * 32])
+def head(self, r: Tensor) -> Tensor:
+    return r[:, :4]
+)");
+  save_module(m, file);
+  expect_error([&] { Classifier::load(file, torch::kCPU); }, file, "the attribute 'input_size' is not set");
+  m.register_attribute("input_size", c10::IntType::get(), 32);
+  save_module(m, file);
+  EXPECT_EQ(Classifier::load(file, torch::kCPU).feature_dim(), 3 * 32 * 32);
+}
+
+const char* const kMapsSource = R"(
+def mapping(self, z: Tensor, c: Tensor, psi: float) -> Tensor:
+    return torch.cat([z, z[:, :1]], 1)
+def synthesis(self, w: Tensor) -> Tensor:
+    return torch.tanh(w[:, 0]).reshape([-1, 1, 1, 1]).expand([w.size(0), 3, self.resolution, self.resolution])
+def synthesis_features(self, w: Tensor) -> List[Tensor]:
+    return [w.reshape([w.size(0), 5, 1, 1]).expand([w.size(0), 5, 4, 4])]
+)";
+
+TEST(ModelContract, SynthesisWithFeaturesGivesImagesAndMapsInOneCall) {
+  ScratchDir folder("models-with-features");
+  const auto file = folder / "both_generator.pt";
+  save_module(scripted_generator(kGoodAttributes, std::string(kMapsSource) + R"(
+def synthesis_with_features(self, w: Tensor) -> Tuple[Tensor, List[Tensor]]:
+    return self.synthesis(w), self.synthesis_features(w)
+)"),
+              file);
+  const auto generator = Generator::load(file, torch::kCPU);
+  ASSERT_TRUE(generator.has_synthesis_with_features());
+  const auto w = torch::randn({4, 5});
+  const auto [images, maps] = generator.synthesis_with_features(w);
+  EXPECT_TRUE(torch::equal(images, generator.synthesis(w)));
+  ASSERT_EQ(maps.size(), 1u);
+  EXPECT_TRUE(torch::equal(maps[0], generator.synthesis_features(w)[0]));
+
+  // Without the method, the same comes from two calls.
+  const auto two_calls_file = folder / "two_calls_generator.pt";
+  save_module(scripted_generator(kGoodAttributes, kMapsSource), two_calls_file);
+  const auto two_calls = Generator::load(two_calls_file, torch::kCPU);
+  EXPECT_FALSE(two_calls.has_synthesis_with_features());
+  const auto [images2, maps2] = two_calls.synthesis_with_features(w);
+  EXPECT_TRUE(torch::equal(images2, images));
+  EXPECT_TRUE(torch::equal(maps2[0], maps[0]));
+
+  // A method whose images differ from synthesis' is refused at load.
+  const auto other_file = folder / "other_generator.pt";
+  save_module(scripted_generator(kGoodAttributes, std::string(kMapsSource) + R"(
+def synthesis_with_features(self, w: Tensor) -> Tuple[Tensor, List[Tensor]]:
+    return -self.synthesis(w), self.synthesis_features(w)
+)"),
+              other_file);
+  expect_error([&] { Generator::load(other_file, torch::kCPU); }, other_file,
+               "synthesis_with_features gives other results");
+}
+
 TEST(ModelRange, GeneratorToClassifierRange) {
   const auto x = torch::tensor({-2.0f, -1.0f, 0.0f, 1.0f, 3.0f});
   const auto y = generator_to_classifier_range(x);

@@ -354,6 +354,94 @@ TEST(Pairs, ClassSubsetKeepsTheOrderAndMaxDrawsStopsAClass) {
   }
 }
 
+TEST(Pairs, FiltersKeepWhatTheyNameAndTheAcceptanceCountsJudgedSamples) {
+  torch::NoGradGuard no_grad;
+  const int64_t wanted = 40;  // not a multiple of the batch: the last batch overshoots
+  const auto run_with = [&](const ScratchDir& dir, const std::string& filter) {
+    auto s = make_study(dir.path());
+    s.config.pairs.samples_per_class = wanted;
+    s.config.pairs.filter = filter;
+    const auto manifest = s.run();
+    for (const auto& c : manifest.classes) {
+      int64_t rejected = 0;
+      for (const auto& [predicted, times] : c.rejected_predicted_as) rejected += times;
+      EXPECT_EQ(c.accepted + rejected, c.drawn) << filter << " " << c.name;
+      EXPECT_LE(c.drawn, c.batches_drawn * kBatchSize);
+      EXPECT_GT(c.drawn, (c.batches_drawn - 1) * kBatchSize);
+    }
+    return std::make_pair(manifest, s.classifier);
+  };
+  {
+    ScratchDir dir("pairs-filter-none");
+    const auto [manifest, classifier] = run_with(dir, "none");
+    for (const auto& c : manifest.classes) {
+      EXPECT_EQ(c.accepted, wanted);
+      EXPECT_EQ(c.drawn, wanted) << "the samples after the 40th are not judged";
+      EXPECT_DOUBLE_EQ(c.acceptance_rate(), 1.0);
+    }
+  }
+  {
+    ScratchDir dir("pairs-filter-top2");
+    const auto [manifest, classifier] = run_with(dir, "top-k 2");
+    const auto rows = read_all_rows(manifest);
+    const auto logits = classifier.head(rows.r);
+    const auto own = logits.gather(1, rows.labels.unsqueeze(1));
+    EXPECT_TRUE(((logits > own).sum(1) < 2).all().item<bool>());
+  }
+  {
+    ScratchDir dir("pairs-filter-probability");
+    const auto [manifest, classifier] = run_with(dir, "min-probability 0.6");
+    const auto rows = read_all_rows(manifest);
+    const auto probability = classifier.head(rows.r).softmax(1).gather(1, rows.labels.unsqueeze(1));
+    EXPECT_TRUE((probability >= 0.6).all().item<bool>());
+    // The manifest keeps the filter and the rejected samples' predictions.
+    const auto loaded = PairsManifest::load(manifest.folder);
+    EXPECT_EQ(loaded.settings.value("filter", ""), "min-probability 0.6");
+    for (size_t i = 0; i < loaded.classes.size(); ++i)
+      EXPECT_EQ(loaded.classes[i].rejected_predicted_as, manifest.classes[i].rejected_predicted_as);
+  }
+}
+
+TEST(Pairs, AClassWithNoPairIsAnErrorThatSaysWhatTheClassifierPredicted) {
+  ScratchDir dir("pairs-none-kept");
+  auto s = make_study(dir.path());
+  // A classifier that always predicts class 1 ("lynx").
+  torch::jit::Module stubborn("Stubborn");
+  stubborn.register_attribute("class_names", c10::ListType::create(c10::StringType::get()),
+                              c10::List<std::string>({"cat", "lynx", "tiger"}));
+  stubborn.define(R"(
+def features(self, x: Tensor) -> Tensor:
+    return x.mean([2, 3])
+def head(self, r: Tensor) -> Tensor:
+    return torch.zeros([r.size(0), 3]) + torch.tensor([0.0, 5.0, 0.0]) + 0.0 * r.sum(1, keepdim=True)
+)");
+  const fs::path file = dir.path() / "stubborn.pt";
+  {
+    AtomicFile out(file);
+    stubborn.save(out.stream());
+    out.commit();
+  }
+  s.config.classifier = file;
+  s.config.pairs.classes = {1, 0};
+  s.config.pairs.max_draws_per_class = 2 * kBatchSize;
+  const auto classifier = Classifier::load(file, c10::Device(c10::kCPU));
+  try {
+    generate_pairs(s.config, classifier, s.generator);
+    FAIL() << "expected an error";
+  } catch (const SettingError& error) {
+    EXPECT_EQ(error.setting(), "pairs.filter");
+    const std::string message = error.what();
+    EXPECT_NE(message.find("kept none of the 64 samples drawn for class 0 (cat)"), std::string::npos) << message;
+    EXPECT_NE(message.find("predicted 1 lynx (64x) instead"), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos);
+  }
+  // With no filter, the same draws are kept.
+  s.config.pairs.filter = "none";
+  fs::remove_all(s.config.pairs_folder());
+  const auto manifest = generate_pairs(s.config, classifier, s.generator);
+  EXPECT_EQ(manifest.total_rows, 2 * kSamplesPerClass);
+}
+
 TEST(Pairs, ResumingWithOtherSettingsOrModelsIsAnError) {
   ScratchDir dir("pairs-settings"), other_models("pairs-other-models");
   auto s = make_study(dir.path());

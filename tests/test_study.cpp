@@ -93,6 +93,7 @@ TEST(Study, WriteLoadRoundTripKeepsEveryField) {
   config.pairs.shard_size = 333;
   config.pairs.holdout_fraction = 0.125;
   config.pairs.max_draws_per_class = 99999;
+  config.pairs.filter = "top-k 5";
   config.fit.method = "ridge";
   config.fit.penalty = 2.5;
   config.fit.rcond = 3e-9;
@@ -122,6 +123,7 @@ TEST(Study, WriteLoadRoundTripKeepsEveryField) {
   EXPECT_EQ(loaded.pairs.shard_size, config.pairs.shard_size);
   EXPECT_EQ(loaded.pairs.holdout_fraction, config.pairs.holdout_fraction);
   EXPECT_EQ(loaded.pairs.max_draws_per_class, config.pairs.max_draws_per_class);
+  EXPECT_EQ(loaded.pairs.filter, "top-k 5");
   EXPECT_EQ(loaded.fit.method, config.fit.method);
   EXPECT_EQ(loaded.fit.penalty, config.fit.penalty);
   EXPECT_EQ(loaded.fit.rcond, config.fit.rcond);
@@ -351,6 +353,21 @@ TEST(StudySettings, EachSettingIsCheckedInOnePlaceAndNamedInItsError) {
   StudyConfig method = config;
   method.fit.method = "lasso";
   EXPECT_EQ(setting_of_error(method), "fit.method: must be \"ols\" or \"ridge\"");
+  for (const char* good : {"argmax", "none", "top-k 1", "top-k 5", "min-probability 0.25", "min-probability 1"}) {
+    StudyConfig filter = config;
+    filter.pairs.filter = good;
+    EXPECT_EQ(setting_of_error(filter), "no error") << good;
+  }
+  for (const char* bad : {"", "top-k", "top-k 0", "top-k -2", "top-k 2.5", "top-k 5 x", "min-probability 0",
+                          "min-probability 1.5", "min-probability nan", "max", "Argmax"}) {
+    StudyConfig filter = config;
+    filter.pairs.filter = bad;
+    EXPECT_EQ(setting_of_error(filter).rfind("pairs.filter: is \"" + std::string(bad) + "\"; expected", 0), 0u) << bad;
+  }
+  const auto top3 = PairsFilter::parse("top-k 3");
+  EXPECT_EQ(top3.kind, PairsFilter::Kind::top_k);
+  EXPECT_EQ(top3.k, 3);
+  EXPECT_DOUBLE_EQ(PairsFilter::parse("min-probability 0.5").probability, 0.5);
   // With the file the value came from, the message names both.
   const SettingError from_file("sweep.units", "lists a unit twice", "S/study.toml");
   EXPECT_EQ(std::string(from_file.what()), "S/study.toml: 'sweep.units' lists a unit twice");

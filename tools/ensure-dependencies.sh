@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ ccache
   libtorch-dev            # tensors, autograd, TorchScript (libtorch 1.13)
   libopenblas0-openmp     # fast BLAS for libtorch; without it matrix products are ~60x slower
+  libjemalloc-dev         # the programs' allocator: keeps freed pages for the next batch
   libopencv-dev           # images: decode, resize, draw, encode
   libcli11-dev            # command line parsing
   nlohmann-json3-dev      # JSON manifests and reports

@@ -17,8 +17,23 @@ void register_info(CLI::App& app, GlobalOptions& global) {
   command->callback([folder, &global]() {
     namespace fs = std::filesystem;
     auto [study, classifier, generator] = load_study_models(*folder, global);
-    std::vector<std::string> classes;
-    for (int64_t c = 0; c < generator.num_classes(); ++c) classes.push_back(generator.class_name(c));
+    // The study's classes (pairs.classes; all of the generator's when empty).
+    std::vector<int64_t> indices = study.pairs.classes;
+    if (indices.empty())
+      for (int64_t c = 0; c < generator.num_classes(); ++c) indices.push_back(c);
+    nlohmann::json study_classes = nlohmann::json::array();
+    std::vector<std::string> listed;
+    constexpr size_t kListedClasses = 20;
+    for (size_t i = 0; i < indices.size(); ++i) {
+      const int64_t classifier_class =
+          study.pairs.classifier_classes.empty() ? indices[i] : study.pairs.classifier_classes[i];
+      study_classes.push_back({{"generator_class", indices[i]},
+                               {"classifier_class", classifier_class},
+                               {"name", generator.class_name(indices[i])}});
+      if (i < kListedClasses) listed.push_back(fmt::format("{} {}", indices[i], generator.class_name(indices[i])));
+    }
+    if (indices.size() > kListedClasses)
+      listed.push_back(fmt::format("and {} more (--json lists all)", indices.size() - kListedClasses));
     nlohmann::json summary = {{"study", study.folder.string()},
                               {"classifier",
                                {{"file", classifier.file().string()},
@@ -30,8 +45,9 @@ void register_info(CLI::App& app, GlobalOptions& global) {
                                 {"w_dim", generator.w_dim()},
                                 {"num_classes", generator.num_classes()},
                                 {"resolution", generator.resolution()},
-                                {"synthesis_features", generator.has_synthesis_features()}}},
-                              {"generator_classes", classes}};
+                                {"synthesis_features", generator.has_synthesis_features()},
+                                {"synthesis_with_features", generator.has_synthesis_with_features()}}},
+                              {"classes", study_classes}};
     std::string pairs_line = "pairs: none yet";
     if (fs::exists(study.pairs_folder() / "manifest.json")) {
       auto manifest = PairsManifest::load(study.pairs_folder());
@@ -55,7 +71,7 @@ void register_info(CLI::App& app, GlobalOptions& global) {
                 << fmt::format("generator {}: z_dim = {}, w_dim = {}, {} classes, {}x{}\n", generator.file().string(),
                                generator.z_dim(), generator.w_dim(), generator.num_classes(), generator.resolution(),
                                generator.resolution())
-                << fmt::format("classes: {}\n", fmt::join(classes, ", ")) << pairs_line << "\n";
+                << fmt::format("{} classes: {}\n", indices.size(), fmt::join(listed, ", ")) << pairs_line << "\n";
     }
     print_summary(global, summary, linking_line);
   });

@@ -44,6 +44,7 @@ StudyModels load_study_models(const std::string& study_folder, const GlobalOptio
   const auto device = configure_runtime(global.runtime);
   auto classifier = Classifier::load(study.classifier, device);
   auto generator = Generator::load(study.generator, device);
+  print_warnings(nlohmann::json(generator.load_warnings()));
   return {std::move(study), std::move(classifier), std::move(generator)};
 }
 
@@ -79,6 +80,9 @@ int main(int argc, char** argv) {
   GlobalOptions global;
   app.add_option("--device", global.runtime.device, "cpu (default) or cuda")->capture_default_str();
   app.add_option("--threads", global.runtime.threads, "intra-op threads (0: all cores)")->capture_default_str();
+  app.add_option("--memory-budget", global.runtime.memory_budget_gib,
+                 "GiB one batch may take (0: LINKSTYLE_MEMORY_BUDGET, else half the memory or 80% of what is free)")
+      ->capture_default_str();
   app.add_flag("--json", global.json, "print a machine-readable JSON summary on stdout");
   for (auto* registrar :
        {register_init, register_info, register_pairs, register_fit, register_sample, register_reconstruct,

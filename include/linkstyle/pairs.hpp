@@ -11,8 +11,10 @@
 //   Models that meet the contract; settings from study.toml.
 // ENSURES
 //   generate_pairs(): per class, draws latents in batches (mapping -> synthesis -> classifier),
-//   keeps samples the classifier assigns to the intended class, until samples_per_class are kept
-//   or max_draws_per_class are drawn. Memory does not grow with the number of samples. The
+//   keeps the samples that pass pairs.filter (by default: the classifier assigns them to the
+//   intended class), until samples_per_class are kept or max_draws_per_class are drawn. A class
+//   that ends with no pair kept is an error (SettingError on pairs.filter) that names what the
+//   classifier predicted for its samples instead. Memory does not grow with the number of samples. The
 //   manifest is the commit point: it is rewritten (atomically) after each shard, so an
 //   interrupted run resumes from the last shard and produces byte-identical files to an
 //   uninterrupted run, for a seed, batch size and thread count. Resuming with other settings or
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,8 +48,13 @@ struct PairShard {
 struct ClassProgress {
   int64_t generator_class = 0, classifier_class = 0;
   std::string name;
+  // drawn counts the samples judged by the filter: the last batch of a class counts up to the
+  // sample that completed it, so that accepted / drawn is the filter's acceptance rate.
   int64_t batches_drawn = 0, drawn = 0, accepted = 0;
   bool done = false;
+  std::map<int64_t, int64_t> rejected_predicted_as;  // classifier's top-1 class -> rejected samples
+
+  double acceptance_rate() const { return drawn ? double(accepted) / double(drawn) : 0.0; }
 };
 
 struct PairsManifest {
@@ -73,6 +81,10 @@ struct PairsRunOptions {
 // Generates (or resumes) the pairs of a study; returns the final manifest.
 PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
                              const PairsRunOptions& options = {});
+
+// What the classifier predicted for a class's rejected samples, most frequent first:
+// "281 tabby (40x), 285 Egyptian cat (12x) and 7 other classes".
+std::string describe_rejections(const ClassProgress& c, const Classifier& classifier, size_t most = 3);
 
 // Calls visit(features [n,D], latents [n,w_dim], first_row) for every shard, memory-mapped.
 void for_each_pair_shard(const PairsManifest& manifest,

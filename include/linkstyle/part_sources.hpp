@@ -41,6 +41,11 @@ class PartSource {
   // True when label() reads the latents (it then calls the generator).
   virtual bool needs_latents() const { return false; }
   virtual torch::Tensor label(const torch::Tensor& images, const torch::Tensor& latents) const = 0;
+  // True when the labels come from the generator's feature maps of the images' latents; then
+  // label_feature_maps(images, maps) gives label()'s result from maps already made (by
+  // Generator::synthesis_with_features), without a second synthesis.
+  virtual bool labels_feature_maps() const { return false; }
+  virtual torch::Tensor label_feature_maps(const torch::Tensor& images, const std::vector<torch::Tensor>& maps) const;
   // What identifies the source's output (file fingerprint, k-means settings), for resumption.
   virtual std::string identity() const = 0;
 };

@@ -4,7 +4,8 @@
 //   A one-line progress bar with rate and ETA on standard error.
 // ENSURES
 //   Draws only when standard error is a terminal (never into logs or pipes), at most ~10 times a
-//   second; finish() ends the line. Never throws.
+//   second; finish() ends the line. Rates below one a second print per minute (or hour), never
+//   as "0/s". Never throws.
 #pragma once
 
 #include <chrono>
@@ -19,6 +20,7 @@ class ProgressBar {
   ~ProgressBar();
   void set(int64_t done);
   void set_total(int64_t total) { total_ = total; }
+  void set_label(std::string label) { label_ = std::move(label); }
   void finish();
 
  private:

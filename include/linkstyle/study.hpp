@@ -29,6 +29,22 @@ struct PairsSettings {
   int64_t shard_size = 4096;
   double holdout_fraction = 0.1;
   int64_t max_draws_per_class = 0;  // 0: 50 x samples_per_class
+  std::string filter = "argmax";    // which samples are kept: see PairsFilter
+};
+
+// Which generated samples of class c are kept as pairs, judged by the classifier's logits:
+//   "argmax"              c is the top-1 class (the paper's choice);
+//   "top-k K"             c is among the K highest logits;
+//   "min-probability P"   softmax probability of c is at least P (0 < P <= 1);
+//   "none"                every sample.
+struct PairsFilter {
+  enum class Kind { argmax, top_k, min_probability, none };
+  Kind kind = Kind::argmax;
+  int64_t k = 1;
+  double probability = 0.0;
+
+  // Throws SettingError("pairs.filter", ...) for any other text.
+  static PairsFilter parse(const std::string& text);
 };
 
 struct FitSettings {

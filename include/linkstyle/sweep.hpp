@@ -50,6 +50,8 @@ struct SweepSummary {
   int64_t units = 0, units_resumed = 0, expressible = 0, labelled = 0;
   int64_t images = 0;  // rendered and measured in this run (strips excluded)
   double seconds = 0, images_per_second = 0;
+  int64_t batch_size = 0;              // images per call: sweep.batch_size, or fewer to fit the memory budget
+  double batch_memory_per_image = 0;   // bytes one more image in a batch takes (measured; 0: unknown)
   std::vector<std::filesystem::path> strips;
   std::vector<std::string> warnings;  // what makes the results weaker than asked for, with the reason
   nlohmann::json to_json() const;

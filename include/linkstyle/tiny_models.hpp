@@ -6,7 +6,8 @@
 //   nothing can be downloaded.
 //   - Tiny generator: mapping = 2-layer MLP on [z, class embedding] -> w, with a per-class mean
 //     w_avg (estimated from samples at build time) for truncation; synthesis = linear map of w to
-//     a 4x4 grid of channels, two nearest-upsample + 3x3 conv stages, tanh -> [N,3,R,R].
+//     a 4x4 grid of channels, two nearest-upsample + 3x3 conv stages, tanh -> [N,3,R,R]; its
+//     feature maps (synthesis_features) and both at once (synthesis_with_features).
 //   - Tiny classifier: two 3x3 conv + ReLU stages, global average pool (post-ReLU, so r >= 0) ->
 //     r [N,D]; linear head whose weights are set to the class means of r over generated samples
 //     (a nearest-class-mean classifier), so that most generated samples are accepted.

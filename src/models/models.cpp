@@ -1,13 +1,16 @@
 // Classifier and Generator: TorchScript models behind the model contract (see models.hpp).
 #include "linkstyle/models.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <system_error>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -172,6 +175,75 @@ void check_input(const fs::path& file, const char* method, const char* what, con
                           std::string(c10::toString(tensor.scalar_type())) + ", expected a floating-point tensor");
 }
 
+// The problem part of an Error's message (what follows "<file>: ").
+std::string problem_of(const Error& error) {
+  return std::string(error.what()).substr(std::min(error.subject().size() + 2, std::strlen(error.what())));
+}
+
+// Runs `name` on the three-sample probe after it ran on its first two: a module traced with a
+// fixed batch size fails (or returns another shape) here.
+torch::Tensor call_at_second_batch_size(const torch::jit::Module& module, const fs::path& file, const char* name,
+                                        const torch::Tensor& input, const std::vector<int64_t>& expected) {
+  torch::Tensor out;
+  try {
+    out = call_tensor(module, file, name, {input});
+  } catch (const Error& error) {
+    throw Error(file, fmt::format("{} works at batch size 2 but fails at batch size 3 (traced with a fixed batch "
+                                  "size?): {}",
+                                  name, problem_of(error)));
+  }
+  if (!shape_matches(out, expected))
+    throw Error(file, fmt::format("{} returned shape {} at batch size 3, expected {} (traced with a fixed batch "
+                                  "size?)",
+                                  name, shape_string(out.sizes()), expected_string(expected)));
+  return out;
+}
+
+constexpr double kOptimisedTolerance = 1e-4;
+
+const char* const kAtBatchSizes2And3 =
+    "at batch sizes 2 and 3 (traced with a fixed batch size, or mixing the samples of a batch?)";
+
+// Two outputs for the same inputs (`how` they were made differs) must be equal, up to the
+// rounding of batch-dependent kernels.
+void require_same_results(const fs::path& file, const char* name, const torch::Tensor& at_two,
+                          const torch::Tensor& at_three, const char* how = kAtBatchSizes2And3) {
+  if (at_two.sizes() != at_three.sizes())
+    throw Error(file, fmt::format("{} gives outputs of other shapes for the same inputs {}: {} and {}", name, how,
+                                  shape_string(at_two.sizes()), shape_string(at_three.sizes())));
+  // Non-finite outputs are reported by the stages that use them, with the samples named.
+  if (!torch::isfinite(at_two).all().item<bool>() || !torch::isfinite(at_three).all().item<bool>()) return;
+  const double scale = std::max(1.0, at_two.abs().max().item<double>());
+  const double difference = (at_two - at_three).abs().max().item<double>();
+  if (!(difference <= 1e-3 * scale))
+    throw Error(file,
+                fmt::format("{} gives other results for the same inputs {}: max difference {:.3g}", name, how, difference));
+}
+
+// A frozen, inference-optimised copy of `module` (torch.jit.freeze, then optimize_for_inference:
+// attributes become constants, batch norms fold into convolutions, oneDNN kernels) holding
+// `methods`, for calls without gradients; null when freezing fails. The caller checks that it
+// gives the module's results.
+std::shared_ptr<torch::jit::Module> inference_copy(const torch::jit::Module& module,
+                                                   const std::vector<std::string>& methods) {
+  try {
+    torch::jit::Module frozen = torch::jit::freeze(module, methods, true);
+    std::vector<std::string> present;
+    for (const auto& name : methods)
+      if (frozen.find_method(name)) present.push_back(name);
+    return std::make_shared<torch::jit::Module>(torch::jit::optimize_for_inference(frozen, present));
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+// Whether `optimised` gives `reference` within the stated tolerance: 1e-4 of the output's scale.
+bool same_within_tolerance(const torch::Tensor& reference, const torch::Tensor& optimised) {
+  if (reference.sizes() != optimised.sizes()) return false;
+  const double scale = std::max(1.0, reference.abs().max().item<double>());
+  return (reference - optimised).abs().max().item<double>() <= kOptimisedTolerance * scale;
+}
+
 std::string default_class_name(const std::vector<std::string>& names, int64_t k) {
   if (k >= 0 && k < static_cast<int64_t>(names.size())) return names[static_cast<size_t>(k)];
   return "class " + std::to_string(k);
@@ -211,13 +283,25 @@ Classifier Classifier::load(const fs::path& file, const c10::Device& device) {
                  "two images of " + std::to_string(input_size) + "x" + std::to_string(input_size), file);
 
   torch::NoGradGuard no_grad;
-  const auto probe =
-      torch::zeros({2, 3, input_size, input_size}, torch::TensorOptions().dtype(torch::kFloat).device(device));
-  const torch::Tensor r = call_tensor(module, file, "features", {probe});
+  // Probes at two batch sizes, the second holding the first: a module traced with a fixed batch
+  // size fails or differs at the other.
+  auto rng = at::detail::createCPUGenerator(20240612);
+  const auto probe = torch::rand({3, 3, input_size, input_size}, rng, torch::kFloat).to(device);
+  const std::string size_source = module.hasattr("input_size") ? "the attribute 'input_size'"
+                                                               : "the default, as the attribute 'input_size' is not set";
+  torch::Tensor r;
+  try {
+    r = call_tensor(module, file, "features", {probe.slice(0, 0, 2)});
+  } catch (const Error& error) {
+    throw Error(file, fmt::format("{} (probe images [2,3,{},{}]; the side is {})", problem_of(error), input_size,
+                                  input_size, size_source));
+  }
   check_output(file, "features", r, {2, -1});
   if (r.size(1) <= 0)
     throw Error(file, "features returned shape " + shape_string(r.sizes()) + ", expected [2,D] with D > 0");
   model.feature_dim_ = r.size(1);
+  const torch::Tensor r3 = call_at_second_batch_size(module, file, "features", probe, {3, model.feature_dim_});
+  require_same_results(file, "features", r, r3.slice(0, 0, 2));
 
   const torch::Tensor logits = call_tensor(module, file, "head", {r});
   check_output(file, "head", logits, {2, -1});
@@ -227,6 +311,19 @@ Classifier Classifier::load(const fs::path& file, const c10::Device& device) {
   if (!model.class_names_.empty() && static_cast<int64_t>(model.class_names_.size()) != model.num_classes_)
     throw Error(file, "attribute 'class_names' has " + std::to_string(model.class_names_.size()) +
                           " names but head returns " + std::to_string(model.num_classes_) + " classes");
+  const torch::Tensor logits3 = call_at_second_batch_size(module, file, "head", r3, {3, model.num_classes_});
+  require_same_results(file, "head", logits, logits3.slice(0, 0, 2));
+
+  // features() without gradients runs an inference-optimised copy, where it gives the same
+  // features; head() always runs the module itself, so that gradients flow as they were written.
+  if (device.is_cpu() && torch::isfinite(r3).all().item<bool>()) {
+    auto optimised = inference_copy(module, {"features", "head"});
+    try {
+      if (optimised && same_within_tolerance(r3, call_tensor(*optimised, file, "features", {probe})))
+        model.inference_module_ = std::move(optimised);
+    } catch (const Error&) {
+    }
+  }
   return model;
 }
 
@@ -234,7 +331,8 @@ torch::Tensor Classifier::features(const torch::Tensor& images) const {
   check_input(file_, "features", "images", images, {-1, 3, -1, -1});
   GradScope scope(images);
   const torch::Tensor x = images.to(device_, torch::kFloat);
-  const torch::Tensor r = call_tensor(*module_, file_, "features", {x});
+  const bool optimised = inference_module_ && !c10::GradMode::is_enabled();
+  const torch::Tensor r = call_tensor(optimised ? *inference_module_ : *module_, file_, "features", {x});
   check_output(file_, "features", r, {images.size(0), feature_dim_});
   return r;
 }
@@ -269,17 +367,77 @@ Generator Generator::load(const fs::path& file, const c10::Device& device) {
     throw Error(file, "attribute 'class_names' has " + std::to_string(model.class_names_.size()) +
                           " names but num_classes is " + std::to_string(model.num_classes_));
   model.has_synthesis_features_ = module.find_method("synthesis_features").has_value();
+  model.has_synthesis_with_features_ = module.find_method("synthesis_with_features").has_value();
 
   torch::NoGradGuard no_grad;
-  // A fixed probe batch from a private generator: the global RNG is left alone.
+  // A fixed probe batch from a private generator: the global RNG is left alone. Batch sizes 2 and
+  // 3 (the first two samples shared): a module traced with a fixed batch size fails or differs.
   auto rng = at::detail::createCPUGenerator(20240611);
-  const auto z = torch::randn({2, model.z_dim_}, rng, torch::kFloat).to(device);
-  const auto c = torch::zeros({2}, torch::TensorOptions().dtype(torch::kLong).device(device));
-  const torch::Tensor w = call_tensor(module, file, "mapping", {z, c, 0.7});
+  const auto z = torch::randn({3, model.z_dim_}, rng, torch::kFloat).to(device);
+  const auto c = torch::zeros({3}, torch::TensorOptions().dtype(torch::kLong).device(device));
+  torch::Tensor w;
+  try {
+    w = call_tensor(module, file, "mapping", {z.slice(0, 0, 2), c.slice(0, 0, 2), 0.7});
+  } catch (const Error& error) {
+    throw Error(file, fmt::format("{} (probe: z [2,{}] float, c [2] int64 class indices, psi 0.7; the contract "
+                                  "passes classes as int64 indices: a mapping that wants one-hot c converts them "
+                                  "itself)",
+                                  problem_of(error), model.z_dim_));
+  }
   check_output(file, "mapping", w, {2, model.w_dim_});
   const torch::Tensor images = call_tensor(module, file, "synthesis", {w});
   check_output(file, "synthesis", images, {2, 3, model.resolution_, model.resolution_});
+
+  // Batch size 3 through mapping (with z and c together) and synthesis.
+  torch::Tensor w3;
+  try {
+    w3 = call_tensor(module, file, "mapping", {z, c, 0.7});
+  } catch (const Error& error) {
+    throw Error(file, "mapping works at batch size 2 but fails at batch size 3 (traced with a fixed batch size?): " +
+                          problem_of(error));
+  }
+  if (!shape_matches(w3, {3, model.w_dim_}))
+    throw Error(file, fmt::format("mapping returned shape {} at batch size 3, expected [3,{}] (traced with a fixed "
+                                  "batch size?)",
+                                  shape_string(w3.sizes()), model.w_dim_));
+  require_same_results(file, "mapping", w, w3.slice(0, 0, 2));
+  const torch::Tensor images3 = call_at_second_batch_size(
+      module, file, "synthesis", torch::cat({w, w3.slice(0, 2, 3)}), {3, 3, model.resolution_, model.resolution_});
+  require_same_results(file, "synthesis", images, images3.slice(0, 0, 2));
+  model.check_pixel_range(images3);
+
+  if (model.has_synthesis_with_features_) {
+    const auto [both_images, maps] = model.synthesis_with_features(w);
+    require_same_results(file, "synthesis_with_features", images, both_images, "than synthesis");
+    if (model.has_synthesis_features_) {
+      const auto separate = model.synthesis_features(w);
+      if (separate.size() != maps.size())
+        throw Error(file, fmt::format("synthesis_with_features returns {} maps but synthesis_features {}", maps.size(),
+                                      separate.size()));
+      for (size_t i = 0; i < maps.size(); ++i)
+        require_same_results(file, "synthesis_with_features", separate[i], maps[i], "than synthesis_features");
+    }
+  }
   return model;
+}
+
+// Images far outside [-1, 1] (a [0, 255] generator) are an error; images that stay within [0, 1]
+// or go well beyond [-1, 1] are let through with a warning (a random-weight generator does).
+void Generator::check_pixel_range(const torch::Tensor& images) {
+  if (!torch::isfinite(images).all().item<bool>()) return;  // synthesis() names NaN/Inf on use
+  const double low = images.min().item<double>(), high = images.max().item<double>();
+  if (high > 10.0 || low < -10.0)
+    throw Error(file_, fmt::format("synthesis returned pixel values in [{:.3g}, {:.3g}]; the contract wants images "
+                                   "in [-1, 1] (rescale in the exported module)",
+                                   low, high));
+  if (low >= 0.0 && high <= 1.0 && high - low > 0.1)
+    warnings_.push_back(fmt::format("{}: synthesis returned pixel values in [{:.3g}, {:.3g}] on the probe: is the "
+                                    "generator's output in [0, 1]? The contract wants [-1, 1]",
+                                    file_.string(), low, high));
+  else if (high > 1.5 || low < -1.5)
+    warnings_.push_back(fmt::format("{}: synthesis returned pixel values in [{:.3g}, {:.3g}] on the probe, beyond "
+                                    "[-1, 1]; they are clamped before the classifier sees them",
+                                    file_.string(), low, high));
 }
 
 torch::Tensor Generator::mapping(const torch::Tensor& z, const torch::Tensor& classes, double psi) const {
@@ -320,9 +478,13 @@ std::vector<torch::Tensor> Generator::synthesis_features(const torch::Tensor& w)
   if (!has_synthesis_features_) throw Error(file_, "the generator has no synthesis_features method");
   check_input(file_, "synthesis_features", "w", w, {-1, w_dim_});
   GradScope scope(w);
-  const c10::IValue out = call(*module_, file_, "synthesis_features", {w.to(device_, torch::kFloat)});
+  return feature_maps_of(call(*module_, file_, "synthesis_features", {w.to(device_, torch::kFloat)}),
+                         "synthesis_features", w.size(0));
+}
+
+std::vector<torch::Tensor> Generator::feature_maps_of(const c10::IValue& out, const char* method, int64_t batch) const {
   if (!out.isTensorList() && !(out.isList() || out.isTuple()))
-    throw Error(file_, std::string("synthesis_features returned ") + out.tagKind() + ", expected List[Tensor]");
+    throw Error(file_, std::string(method) + " returned " + out.tagKind() + " for the maps, expected List[Tensor]");
   std::vector<torch::Tensor> maps;
   if (out.isTensorList()) {
     maps = out.toTensorVector();
@@ -330,16 +492,30 @@ std::vector<torch::Tensor> Generator::synthesis_features(const torch::Tensor& w)
     const auto elements = out.isTuple() ? out.toTupleRef().elements().vec() : out.toListRef().vec();
     for (const c10::IValue& element : elements) {
       if (!element.isTensor())
-        throw Error(file_, "synthesis_features returned a list holding " + std::string(element.tagKind()) +
-                               ", expected tensors");
+        throw Error(file_, std::string(method) + " returned a list holding " + element.tagKind() + ", expected tensors");
       maps.push_back(element.toTensor());
     }
   }
   for (const torch::Tensor& map : maps)
-    if (map.dim() < 1 || map.size(0) != w.size(0))
-      throw Error(file_, "synthesis_features returned a map of shape " + shape_string(map.sizes()) +
-                             ", expected batch size " + std::to_string(w.size(0)) + " first");
+    if (map.dim() < 1 || map.size(0) != batch)
+      throw Error(file_, std::string(method) + " returned a map of shape " + shape_string(map.sizes()) +
+                             ", expected batch size " + std::to_string(batch) + " first");
   return maps;
+}
+
+std::pair<torch::Tensor, std::vector<torch::Tensor>> Generator::synthesis_with_features(const torch::Tensor& w) const {
+  if (!has_synthesis_with_features_) return {synthesis(w), synthesis_features(w)};
+  check_input(file_, "synthesis_with_features", "w", w, {-1, w_dim_});
+  GradScope scope(w);
+  const c10::IValue out = call(*module_, file_, "synthesis_with_features", {w.to(device_, torch::kFloat)});
+  if (!out.isTuple() || out.toTupleRef().elements().size() != 2 || !out.toTupleRef().elements()[0].isTensor())
+    throw Error(file_, std::string("synthesis_with_features returned ") + out.tagKind() +
+                           ", expected Tuple[Tensor, List[Tensor]]");
+  const torch::Tensor images = out.toTupleRef().elements()[0].toTensor();
+  check_output(file_, "synthesis_with_features", images, {w.size(0), 3, resolution_, resolution_});
+  if (!torch::isfinite(images.detach()).all().item<bool>())
+    throw Error(file_, "synthesis_with_features gives NaN or Inf pixels");
+  return {images, feature_maps_of(out.toTupleRef().elements()[1], "synthesis_with_features", w.size(0))};
 }
 
 std::string Generator::class_name(int64_t k) const { return default_class_name(class_names_, k); }

@@ -129,12 +129,14 @@ def synthesis_features(self, w: Tensor) -> List[Tensor]:
   }
   source += R"(    return maps
 
-def synthesis(self, w: Tensor) -> Tensor:
+def synthesis_with_features(self, w: Tensor) -> Tuple[Tensor, List[Tensor]]:
     maps = self.synthesis_features(w)
-    x = maps[-1]
-    rgb = torch.conv2d(x, self.rgb_w, self.rgb_b, [1, 1], [1, 1])
+    rgb = torch.conv2d(maps[-1], self.rgb_w, self.rgb_b, [1, 1], [1, 1])
     colour = torch.matmul(w, self.colour_w).unsqueeze(2).unsqueeze(3)
-    return torch.tanh(rgb + colour)
+    return torch.tanh(rgb + colour), maps
+
+def synthesis(self, w: Tensor) -> Tensor:
+    return self.synthesis_with_features(w)[0]
 )";
   m.define(source);
   return m;

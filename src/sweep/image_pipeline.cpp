@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <tuple>
 
 #include <ATen/Parallel.h>
 #include <c10/core/Event.h>
@@ -41,10 +42,12 @@ struct EncodedBatch {
 // images [n, 3, side, side] in [0, 1] on any device; latents for sources that read them. All the
 // device's work is queued before the first copy back, so that a GPU runs it without waiting.
 EncodedBatch encode_batch(const Classifier& classifier, const PartSource& parts, const torch::Tensor& images,
-                          const torch::Tensor& latents, int64_t start, const fs::path& source) {
+                          const torch::Tensor& latents, const std::vector<torch::Tensor>& feature_maps, int64_t start,
+                          const fs::path& source) {
   const auto r = classifier.features(images.to(classifier.device()));
   const auto logits = classifier.head(r);
-  const auto labels = parts.label(images, latents);
+  const auto labels =
+      feature_maps.empty() ? parts.label(images, latents) : parts.label_feature_maps(images, feature_maps);
   // Quantised where the images are (a GPU copies a quarter of the bytes back).
   const auto pixels = images.mul(255).round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1});
   EncodedBatch batch;
@@ -132,8 +135,9 @@ void measure_latent_groups(const SweepModels& models, int64_t groups,
     on_measured(group, std::move(measured));
   };
   const auto encode_and_measure = [&models, num_parts](MeasuredImages& result, const torch::Tensor& images,
-                                                       const torch::Tensor& w, int64_t start) {
-    auto batch = encode_batch(models.classifier, models.parts, images, w, start, models.generator.file());
+                                                       const torch::Tensor& w, const std::vector<torch::Tensor>& maps,
+                                                       int64_t start) {
+    auto batch = encode_batch(models.classifier, models.parts, images, w, maps, start, models.generator.file());
     batch.measure(result, num_parts);
     return batch;
   };
@@ -145,6 +149,7 @@ void measure_latent_groups(const SweepModels& models, int64_t groups,
   int64_t encoding_group = -1;
   std::optional<c10::Stream> encode_stream;
   const c10::Device device = models.generator.device();
+  const bool maps_with_images = models.parts.labels_feature_maps() && models.generator.has_synthesis_with_features();
   for (int64_t group = 0; group < groups; ++group) {
     const auto latents = latents_on_device(latents_of(group), device);
     const int64_t n = latents.size(0);
@@ -154,25 +159,32 @@ void measure_latent_groups(const SweepModels& models, int64_t groups,
     current.batches_left = (n + batch_size - 1) / batch_size;
     for (int64_t start = 0; start < n; start += batch_size) {
       const auto w = latents.slice(0, start, std::min(n, start + batch_size));
-      const auto generated = generator_to_classifier_range(models.generator.synthesis(w));
+      // Parts from the generator's feature maps take them from the same call when it can.
+      torch::Tensor raw;
+      std::vector<torch::Tensor> maps;
+      if (maps_with_images)
+        std::tie(raw, maps) = models.generator.synthesis_with_features(w);
+      else
+        raw = models.generator.synthesis(w);
+      const auto generated = generator_to_classifier_range(raw);
       if (generated.size(2) != side)
         throw Error(models.generator.file(), "synthesis returned images of another size than its resolution");
       if (encoding.valid()) keep(encoding_group, encoding.get());
       if (!overlap) {
-        keep(group, encode_and_measure(current.result, generated, w, start));
+        keep(group, encode_and_measure(current.result, generated, w, maps, start));
         continue;
       }
       if (!encode_stream) encode_stream = side_stream(device);
       auto rendered = hand_over(device, encode_stream, generated, w);
       encoding_group = group;
-      encoding = on_another_thread([&encode_and_measure, &result = current.result, generated, w, start,
+      encoding = on_another_thread([&encode_and_measure, &result = current.result, generated, w, maps, start,
                                     stream = encode_stream, rendered = std::move(rendered)]() {
         std::optional<c10::StreamGuard> on_stream;
         if (stream) {
           on_stream.emplace(*stream);
           rendered->block(*stream);
         }
-        return encode_and_measure(result, generated, w, start);
+        return encode_and_measure(result, generated, w, maps, start);
       });
     }
   }
@@ -201,7 +213,7 @@ MeasuredImages measure_images(const Classifier& classifier, const PartSource& pa
   std::vector<torch::Tensor> features, logits;
   for (int64_t start = 0; start < n; start += batch_size) {
     const auto batch = encode_batch(classifier, parts, images.slice(0, start, std::min(n, start + batch_size)),
-                                    torch::Tensor(), start, classifier.file());
+                                    torch::Tensor(), {}, start, classifier.file());
     features.push_back(batch.features);
     logits.push_back(batch.logits);
     batch.measure(result, num_parts);

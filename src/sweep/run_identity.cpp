@@ -28,7 +28,6 @@ nlohmann::json sweep_run_identity(const StudyConfig& study, const LinkingNetwork
           {"seed", s.seed},
           {"steps", s.steps},
           {"units", units},
-          {"batch_size", s.batch_size},
           {"units_per_chunk", s.units_per_chunk},
           {"null_directions", s.null_directions},
           {"null_bins", s.null_bins},

@@ -38,6 +38,8 @@ json SweepSummary::to_json() const {
           {"images", images},
           {"seconds", seconds},
           {"images_per_second", images_per_second},
+          {"batch_size", batch_size},
+          {"batch_memory_per_image", batch_memory_per_image},
           {"strips", strip_list},
           {"warnings", warnings}};
 }
@@ -153,6 +155,7 @@ struct ChunkRunner {
   const TuningSet& tuning;
   const NormBins& bins;
   ResultsDatabase& results;
+  int64_t batch_size = 1;
   bool overlap = false;
 
   int64_t record(const Chunk& chunk, const MeasuredImages& measured) const {
@@ -183,8 +186,7 @@ struct ChunkRunner {
       else
         after_chunk(record(c, measured));
     };
-    measure_latent_groups(models, int64_t(chunks.size()), latents_of, on_measured, study.sweep.batch_size, true,
-                          overlap);
+    measure_latent_groups(models, int64_t(chunks.size()), latents_of, on_measured, batch_size, true, overlap);
     if (recording.valid()) after_chunk(recording.get());
   }
 };
@@ -201,6 +203,14 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   const auto units = units_to_sweep(study, options, tuning.features.size(1));
   const auto part_source = make_part_source(study, generator, tuning.latents, classifier.device());
   const SweepModels models{classifier, generator, network, *part_source};
+  // sweep.batch_size images per call at most; fewer where such a batch would take more memory
+  // than the budget, as measured on tuning latents. The batch size changes results only by
+  // floating-point rounding, so it is not part of the run's identity.
+  const BatchMemory memory = measure_batch_memory([&](int64_t n) {
+    measure_latents(models, tuning.latents.index_select(0, torch::arange(n) % tuning.size()), n, false, false);
+  });
+  const double budget = memory_budget_bytes();
+  const int64_t batch_size = memory.largest_batch(budget, s.batch_size);
 
   ensure_writable_directory(study.sweeps_folder());
   const std::string identity = sweep_run_identity(study, network, units, *part_source, tuning).dump();
@@ -214,6 +224,13 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
 
   SweepSummary summary;
   summary.warnings = degenerate_sweep_warnings(tuning, units);
+  summary.batch_size = batch_size;
+  summary.batch_memory_per_image = memory.per_image_bytes;
+  if (batch_size < s.batch_size)
+    summary.warnings.push_back(fmt::format("batches of {} images instead of sweep.batch_size = {}: one image takes "
+                                           "about {}, and the memory budget is {} (--memory-budget)",
+                                           batch_size, s.batch_size, memory_text(memory.per_image_bytes),
+                                           memory_text(budget)));
   summary.database = results.file();
   summary.part_source = part_source->kind();
   summary.units = int64_t(units.size());
@@ -226,7 +243,7 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   if (!options.progress) bar.set_total(0);
   const bool overlap =
       options.overlap == Overlap::always || (options.overlap == Overlap::automatic && generator.device().is_cuda());
-  const ChunkRunner runner{study, models, tuning, bins, results, overlap};
+  const ChunkRunner runner{study, models, tuning, bins, results, batch_size, overlap};
   runner.run(chunks, [&](int64_t images) {
     summary.images += images;
     if (options.progress) bar.set(summary.images);

@@ -19,6 +19,9 @@ TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier
   if (classes.empty())
     for (int64_t c = 0; c < generator.num_classes(); ++c) classes.push_back(c);
   std::vector<torch::Tensor> features, generator_classes, classifier_classes;
+  // A small fixed batch: the tuning set is made before the sweep measures what a batch takes, and
+  // its features (part of the run's identity) then never depend on sweep.batch_size.
+  const int64_t batch = std::min<int64_t>(s.batch_size, 16);
   for (size_t i = 0; i < classes.size(); ++i) {
     const int64_t c = classes[i];
     const int64_t k = p.classifier_classes.empty() ? c : p.classifier_classes[i];
@@ -29,9 +32,8 @@ TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier
       throw Error(study.config_file(),
                   fmt::format("class {} is out of range: the generator has {} classes", c, generator.num_classes()));
     const auto w = class_latents(generator, s.seed, c, 0, s.samples_per_class, p.psi);
-    for (int64_t start = 0; start < s.samples_per_class; start += s.batch_size) {
-      const auto images =
-          render_latents(generator, w.slice(0, start, std::min(start + s.batch_size, s.samples_per_class)));
+    for (int64_t start = 0; start < s.samples_per_class; start += batch) {
+      const auto images = render_latents(generator, w.slice(0, start, std::min(start + batch, s.samples_per_class)));
       features.push_back(encode_images(classifier, images).to(torch::kCPU, torch::kFloat));
     }
     generator_classes.push_back(torch::full({s.samples_per_class}, c, torch::kLong));

@@ -25,6 +25,7 @@ again and that gradients still flow through head. Bad input stops with `error: <
 
 import argparse
 import importlib
+import io
 import os
 import sys
 import time
@@ -229,10 +230,30 @@ def check_head_gradient(exported, head: torch.nn.Linear, source: str) -> None:
         raise ExportError(source, "no correct gradient through head after export")
 
 
+def reloaded(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
+    """The module as a reader of the saved file gets it (save and load in memory)."""
+    buffer = io.BytesIO()
+    torch.jit.save(module, buffer)
+    buffer.seek(0)
+    return torch.jit.load(buffer)
+
+
 def optimize(exported: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
-    frozen = torch.jit.freeze(exported.eval(),
-                              preserved_attrs=["features", "head", "class_names", "input_size"])
-    return torch.jit.optimize_for_inference(frozen, other_methods=["features", "head"])
+    """freeze (inlines weights, folds conv-bn) then optimize_for_inference (oneDNN layouts).
+    Some PyTorch versions (1.13) save oneDNN weight constants in a form they cannot load
+    back; then the frozen module without the oneDNN pass is kept."""
+    kept = ["features", "head", "class_names", "input_size"]
+    frozen = torch.jit.freeze(exported.eval(), preserved_attrs=kept)
+    optimized = torch.jit.optimize_for_inference(torch.jit.freeze(exported.eval(), kept),
+                                                 other_methods=["features", "head"])
+    try:
+        module = reloaded(optimized)
+        print("  optimized: freeze + optimize_for_inference")
+    except RuntimeError as error:
+        module = reloaded(frozen)
+        print("  optimized: freeze only (conv-bn folding); the optimize_for_inference result "
+              f"does not load back in this PyTorch ({str(error).strip().splitlines()[0]})")
+    return module
 
 
 def parse_arguments():

@@ -61,6 +61,9 @@ def save_atomically(module: torch.jit.ScriptModule, path: str) -> None:
     os.close(handle)
     try:
         torch.jit.save(module, temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; the output is an ordinary file
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, path)

@@ -18,6 +18,7 @@ packages=(
   dataset-fashion-mnist   # the built-in "fashion" world (real images)
   googletest libgtest-dev # tests
   python3-numpy python3-sklearn   # tests and benchmark check our files and fits against them
+  python3-torch python3-torchvision python3-pil   # export tools and their tests
 )
 # `ensure-dependencies.sh fuzz` (make fuzz): also clang++ and libFuzzer.
 if [[ "${1:-}" == fuzz ]]; then

@@ -300,7 +300,9 @@ TEST(Pairs, EveryRowIsAcceptedAndClassesAreFull) {
     EXPECT_EQ((rows.labels == c.generator_class).sum().item<int64_t>(), kSamplesPerClass);
     EXPECT_EQ(c.accepted, kSamplesPerClass);
     EXPECT_TRUE(c.done);
-    EXPECT_EQ(c.drawn, c.batches_drawn * kBatchSize);
+    // The samples after the one that completed the class are not judged.
+    EXPECT_LE(c.drawn, c.batches_drawn * kBatchSize);
+    EXPECT_GT(c.drawn, (c.batches_drawn - 1) * kBatchSize);
     EXPECT_GE(c.drawn, c.accepted);
   }
   // Shards: contiguous rows, each at least shard_size rows except the last.
@@ -326,11 +328,13 @@ TEST(Pairs, ClassSubsetKeepsTheOrderAndMaxDrawsStopsAClass) {
   auto s = make_study(dir.path());
   s.config.pairs.classes = {2, 0};
   s.config.pairs.samples_per_class = 40;
-  // Class 1's generator samples, judged as classifier class 0: few pass, so max draws ends it.
+  // Class 1's generator samples, judged as classifier class 0 among the top two: some pass, and
+  // max draws ends the class before it is full.
   ScratchDir other("pairs-maxdraws");
   auto t = make_study(other.path());
   t.config.pairs.classes = {1};
   t.config.pairs.classifier_classes = {0};
+  t.config.pairs.filter = "top-k 2";
   t.config.pairs.max_draws_per_class = 3 * kBatchSize;
 
   const auto manifest = s.run();
@@ -345,13 +349,13 @@ TEST(Pairs, ClassSubsetKeepsTheOrderAndMaxDrawsStopsAClass) {
   EXPECT_TRUE(limited.classes[0].done);
   EXPECT_EQ(limited.classes[0].drawn, 3 * kBatchSize);
   EXPECT_LT(limited.classes[0].accepted, kSamplesPerClass);
+  EXPECT_GT(limited.classes[0].accepted, 0);
   EXPECT_EQ(limited.total_rows, limited.classes[0].accepted);
-  if (limited.total_rows > 0) {
-    torch::NoGradGuard no_grad;
-    const auto limited_rows = read_all_rows(limited);
-    EXPECT_TRUE(torch::equal(limited_rows.labels, torch::full({limited.total_rows}, 1, torch::kInt64)));
-    EXPECT_TRUE((t.classifier.head(limited_rows.r).argmax(1) == 0).all().item<bool>());
-  }
+  torch::NoGradGuard no_grad;
+  const auto limited_rows = read_all_rows(limited);
+  EXPECT_TRUE(torch::equal(limited_rows.labels, torch::full({limited.total_rows}, 1, torch::kInt64)));
+  const auto logits = t.classifier.head(limited_rows.r);
+  EXPECT_TRUE(((logits > logits.select(1, 0).unsqueeze(1)).sum(1) < 2).all().item<bool>());
 }
 
 TEST(Pairs, FiltersKeepWhatTheyNameAndTheAcceptanceCountsJudgedSamples) {
@@ -439,7 +443,24 @@ def head(self, r: Tensor) -> Tensor:
   s.config.pairs.filter = "none";
   fs::remove_all(s.config.pairs_folder());
   const auto manifest = generate_pairs(s.config, classifier, s.generator);
-  EXPECT_EQ(manifest.total_rows, 2 * kSamplesPerClass);
+  EXPECT_EQ(manifest.total_rows, 2 * std::min<int64_t>(kSamplesPerClass, 2 * kBatchSize));
+}
+
+TEST(Pairs, ABatchBeyondTheMemoryBudgetIsRefusedWithOneThatFits) {
+  ScratchDir dir("pairs-budget");
+  auto s = make_study(dir.path());
+  setenv("LINKSTYLE_MEMORY_BUDGET", "0.000001", 1);  // about 1 KiB: no batch fits
+  try {
+    s.run();
+    ADD_FAILURE() << "expected an error";
+  } catch (const SettingError& error) {
+    EXPECT_EQ(error.setting(), "pairs.batch_size");
+    EXPECT_NE(std::string(error.what()).find("more than the memory budget"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("use at most 1"), std::string::npos) << error.what();
+  }
+  unsetenv("LINKSTYLE_MEMORY_BUDGET");
+  EXPECT_FALSE(fs::exists(s.config.pairs_folder() / "manifest.json"));
+  EXPECT_EQ(s.run().total_rows, 3 * kSamplesPerClass);
 }
 
 TEST(Pairs, ResumingWithOtherSettingsOrModelsIsAnError) {

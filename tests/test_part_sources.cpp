@@ -35,6 +35,15 @@ TEST(PartSources, KMeansIsDeterministicAndNumbersClustersBySize) {
   EXPECT_GE(counts[1].item<int64_t>(), counts[3].item<int64_t>());
   EXPECT_GT(counts[1].item<int64_t>(), 0);  // more than one part is found
   EXPECT_EQ(whole_image_parts()->label(images, w).sum().item<int64_t>(), 0);
+
+  // From the maps of one synthesis_with_features call: the same labels as from the latents.
+  ASSERT_TRUE(generator.has_synthesis_with_features());
+  ASSERT_TRUE(first->labels_feature_maps());
+  const auto [same_images, maps] = generator.synthesis_with_features(w);
+  EXPECT_TRUE(torch::equal(generator_to_classifier_range(same_images), images));
+  EXPECT_TRUE(torch::equal(first->label_feature_maps(images, maps), labels));
+  EXPECT_FALSE(whole_image_parts()->labels_feature_maps());
+  EXPECT_THROW(whole_image_parts()->label_feature_maps(images, maps), Error);
 }
 
 TEST(PartSources, SegmenterFilesAreCheckedAndLabelAtTheImageSize) {

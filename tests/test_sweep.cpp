@@ -1,5 +1,7 @@
 // Tests for run_sweep (sweep.hpp): every row once, resumption after a stop, overlap, settings checks.
+#include <cstdlib>
 #include <filesystem>
+#include <string>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -86,6 +88,38 @@ TEST(Sweep, OverlappedRunsWriteTheSameRowsAndResume) {
   overlapped.run(-1, Overlap::always);
   EXPECT_EQ(table_contents(overlapped.config.results_database(), overlapped_dir.path()),
             table_contents(straight.config.results_database(), straight_dir.path()));
+}
+
+// Sets an environment variable for the life of the object.
+struct ScopedEnvironment {
+  std::string name;
+  ScopedEnvironment(std::string variable, const std::string& value) : name(std::move(variable)) {
+    setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~ScopedEnvironment() { unsetenv(name.c_str()); }
+};
+
+TEST(Sweep, BatchesShrinkToTheMemoryBudgetAndTheRunResumesWithAnother) {
+  ScratchDir dir("sweep-budget");
+  const auto study = make_sweep_study(dir.path());  // pairs and fit with the default budget
+  {
+    const ScopedEnvironment tiny_budget("LINKSTYLE_MEMORY_BUDGET", "0.000001");  // about 1 KiB
+    EXPECT_THROW(study.run(3), Cancelled);
+  }
+  const auto summary = study.run();  // the default budget: the whole batch
+  EXPECT_EQ(summary.batch_size, study.config.sweep.batch_size);
+  EXPECT_GT(summary.units_resumed + summary.images, 0);
+  EXPECT_GT(summary.batch_memory_per_image, 0.0);
+  Database db(study.config.results_database(), Database::Mode::open_existing);
+  EXPECT_EQ(db.query_text("SELECT value FROM meta WHERE key = 'complete'"), "1");
+
+  ScratchDir other("sweep-budget-small");
+  const auto small_study = make_sweep_study(other.path());
+  const ScopedEnvironment tiny_budget("LINKSTYLE_MEMORY_BUDGET", "0.000001");
+  const auto small = small_study.run();
+  EXPECT_EQ(small.batch_size, 1);
+  ASSERT_FALSE(small.warnings.empty());
+  EXPECT_NE(small.warnings.back().find("memory budget"), std::string::npos) << small.warnings.back();
 }
 
 TEST(Sweep, OtherSettingsOrModelsAreAnErrorNamingTheDatabase) {

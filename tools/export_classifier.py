@@ -18,14 +18,13 @@ Ensures: the output file, written atomically, is a TorchScript module with
       when it has K names, else empty).
 The wrapper is scripted (class_names survives) around the network traced at crop x crop, and is
 compared with the eager model behind torchvision's own transforms at batch 1, 3 and 5 and
-inputs of 64 x 64, crop x crop and a non-square size before it is saved. --optimize also freezes
-it and runs torch.jit.optimize_for_inference (conv-bn folding, oneDNN), then checks the outputs
-again and that gradients still flow through head. Bad input stops with `error: <file>: <problem>`.
+inputs of 64 x 64, crop x crop and a non-square size before it is saved, and gradients must flow
+through head. (linkstyle freezes and inference-optimises the module itself when it loads it.)
+Bad input stops with `error: <file>: <problem>`.
 """
 
 import argparse
 import importlib
-import io
 import os
 import sys
 import time
@@ -230,40 +229,12 @@ def check_head_gradient(exported, head: torch.nn.Linear, source: str) -> None:
         raise ExportError(source, "no correct gradient through head after export")
 
 
-def reloaded(module: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
-    """The module as a reader of the saved file gets it (save and load in memory)."""
-    buffer = io.BytesIO()
-    torch.jit.save(module, buffer)
-    buffer.seek(0)
-    return torch.jit.load(buffer)
-
-
-def optimize(exported: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
-    """freeze (inlines weights, folds conv-bn) then optimize_for_inference (oneDNN layouts).
-    Some PyTorch versions (1.13) save oneDNN weight constants in a form they cannot load
-    back; then the frozen module without the oneDNN pass is kept."""
-    kept = ["features", "head", "class_names", "input_size"]
-    frozen = torch.jit.freeze(exported.eval(), preserved_attrs=kept)
-    optimized = torch.jit.optimize_for_inference(torch.jit.freeze(exported.eval(), kept),
-                                                 other_methods=["features", "head"])
-    try:
-        module = reloaded(optimized)
-        print("  optimized: freeze + optimize_for_inference")
-    except RuntimeError as error:
-        module = reloaded(frozen)
-        print("  optimized: freeze only (conv-bn folding); the optimize_for_inference result "
-              f"does not load back in this PyTorch ({str(error).strip().splitlines()[0]})")
-    return module
-
-
 def parse_arguments():
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""examples:
   python3 tools/export_classifier.py --arch resnet50 --weights resnet50.pth --output classifier.pt
-  python3 tools/export_classifier.py --arch resnet50 --weights resnet50.pth --optimize \\
-      --output classifier_opt.pt
   PYTHONPATH=/path/to/mycode python3 tools/export_classifier.py --module mynets:build \\
       --weights mynet.pth --penultimate pool --head fc --class-names classes.txt \\
       --resize 64 --crop 64 --mean 0.5 0.5 0.5 --std 0.5 0.5 0.5 --output classifier.pt""")
@@ -279,8 +250,6 @@ def parse_arguments():
     parser.add_argument("--crop", type=int, default=224, help="centre crop (default 224)")
     parser.add_argument("--mean", type=float, nargs=3, default=[0.485, 0.456, 0.406])
     parser.add_argument("--std", type=float, nargs=3, default=[0.229, 0.224, 0.225])
-    parser.add_argument("--optimize", action="store_true",
-                        help="freeze and optimize_for_inference (conv-bn folding, oneDNN)")
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="largest allowed |export - eager| / max(1, |eager|) (default 1e-4)")
     parser.add_argument("--output", required=True, help="TorchScript file to write")
@@ -325,10 +294,6 @@ def main():
           f"{len(class_names)} class names, input {args.crop}")
     check_outputs("export", exported, model, penultimate, args, source)
     check_head_gradient(exported, head, source)
-    if args.optimize:
-        exported = optimize(exported)
-        check_outputs("optimized export", exported, model, penultimate, args, source)
-        check_head_gradient(exported, head, source)
     save_atomically(exported, args.output)
     print(f"wrote {args.output} in {time.time() - started:.1f} s")
 

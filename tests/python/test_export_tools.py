@@ -194,7 +194,7 @@ class ClassifierExportTest(Folder, unittest.TestCase):
         cls.weights = os.path.join(cls.folder, "resnet18.pth")
         torch.save(cls.model.state_dict(), cls.weights)
         cls.outputs = {}
-        for name, extra in [("plain", []), ("optimized", ["--optimize"])]:
+        for name, extra in [("plain", [])]:
             output = os.path.join(cls.folder, f"classifier_{name}.pt")
             result = run_tool("export_classifier.py", "--arch", "resnet18", "--weights",
                               cls.weights, "--resize", "72", "--crop", "64", "--output", output,
@@ -225,16 +225,10 @@ class ClassifierExportTest(Folder, unittest.TestCase):
         alone = torch.cat([c.features(x[i:i + 1]) for i in range(3)])
         self.assertLess((r - alone).abs().max().item(), 1e-5)
 
-    def test_optimized_equal_and_differentiable(self):
-        plain, optimized = (torch.jit.load(self.outputs[k]) for k in ["plain", "optimized"])
-        self.assertEqual(len(optimized.class_names), 1000)
-        self.assertEqual(optimized.input_size, 64)
-        x = torch.rand(2, 3, 64, 80)
-        r = plain.features(x)
-        self.assertLess((optimized.features(x) - r).abs().max().item(),
-                        1e-4 * max(1.0, r.abs().max().item()))
-        r = r.detach().requires_grad_()
-        optimized.head(r)[:, 3].sum().backward()
+    def test_head_differentiable(self):
+        c = torch.jit.load(self.outputs["plain"])
+        r = c.features(torch.rand(2, 3, 64, 80)).detach().requires_grad_()
+        c.head(r)[:, 3].sum().backward()
         self.assertTrue(torch.allclose(r.grad[0], self.model.fc.weight[3], atol=1e-6))
 
     def test_user_module(self):

@@ -15,7 +15,7 @@
 // REQUIRES
 //   A readable TorchScript file with the methods above.
 // ENSURES
-//   load() probes every method at batch sizes 2 and 3 and checks ranks, sizes, that both give the
+//   load() probes every method at batch sizes 2 and 1 and checks ranks, sizes, that both give the
 //   same results for the same inputs (a module traced with a fixed batch size does not), and the
 //   generator's pixel range; any problem (missing file, not TorchScript, missing method or
 //   attribute, wrong rank, mismatched sizes, a batch-size dependence, pixels far beyond [-1, 1])

@@ -259,6 +259,8 @@ def choose_filter(build, threads, work, settings):
     result = subprocess.run([os.path.join(build, "linkstyle"), "info", "--study", probe], capture_output=True,
                             text=True)
     shutil.rmtree(probe, ignore_errors=True)
+    if result.returncode != 0 and "filter" not in result.stderr:
+        raise RuntimeError(f"linkstyle info on a probe study failed: {result.stderr.strip()}")
     if result.returncode == 0:
         notes.append(f"filter `{settings['filter']}` in both pipelines (study.toml pairs.filter = "
                      f"{settings['toml_filter']})")
@@ -349,6 +351,9 @@ def run_set(name, settings, arguments, work):
                             f"{settings['pairs_batch']},{settings['sweep_batch']}", "--threads", str(threads),
                             "--min-seconds", "1" if arguments.quick else "3"], "ceiling")
     result["ceiling"] = {c["batch_size"]: c["images_per_second"] for c in ceiling.json()["ceilings"]}
+    result["wall_seconds"] = {"linkstyle pairs": pairs.elapsed, "linkstyle fit": fit.elapsed,
+                              "linkstyle sweep": sweep.elapsed, "linkstyle pairs 4N": pairs_4n.elapsed,
+                              "reference (all stages)": reference.elapsed, "ceiling": ceiling.elapsed}
     return result
 
 
@@ -442,7 +447,8 @@ def table(results, bench_fit, threads):
         notes.append(
             f"- {name}: classes {settings['classes']}, {settings['pairs_per_class']} pairs per class, filter "
             f"`{settings['filter']}`, psi 0.7. pairs: linkstyle synthesised {p['images']} images for {p['kept']} "
-            f"pairs in {p['seconds']:.1f} s ({p['inside_seconds']:.1f} s inside the command); the reference "
+            f"pairs in {p['seconds']:.1f} s ({p['inside_seconds']:.1f} s inside the command: "
+            f"{rate(p['images'] / p['inside_seconds'] if p['inside_seconds'] else None)}); the reference "
             f"{rp['images']} for {rp['kept']} in {rp['seconds']:.1f} s. fit: {rf['rows']} x {rf['features']} -> "
             f"{rf['latent_dim']}; linkstyle {f['seconds']:.2f} s wall, {f['inside_seconds']:.3f} s inside "
             f"(statistics from pairs: {f['statistics_reused']}); LinearRegression().fit {rf['seconds']:.3f} s. "
@@ -462,6 +468,8 @@ def table(results, bench_fit, threads):
             f"- {name}: reference process (all stages, models loaded once): peak RSS "
             f"{megabytes(rr['peak_rss_kb'])}, {rr['minor_faults']:,} minor faults, {rr['user']:.1f} s user, "
             f"{rr['system']:.1f} s sys, {rr['elapsed']:.1f} s wall.")
+        notes.append(f"- {name}: wall time of each process: " + ", ".join(
+            f"{what} {seconds:.1f} s" for what, seconds in result["wall_seconds"].items()) + ".")
         for note in result["notes"]:
             notes.append(f"- {name}: {note}")
     if bench_fit is not None:
@@ -474,7 +482,7 @@ def table(results, bench_fit, threads):
                 f"w_dim = 512): scikit-learn {bench_fit['sklearn']:.2f} s; linkstyle from the shards "
                 f"{bench_fit['ours_from_shards']:.2f} s ({bench_fit['speedup_from_shards']:.1f}x), with the "
                 f"statistics from pairs {bench_fit['ours_reused']:.2f} s ({bench_fit['speedup_reused']:.1f}x; "
-                f"{goal} the 5x goal). Command: `{bench_fit['command']}`.")
+                f"{goal} the 5x goal). Command: `{bench_fit['command']}` ({bench_fit['elapsed']:.0f} s).")
     return "\n".join(lines + [""] + notes)
 
 

@@ -42,7 +42,6 @@ is imported.
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time

@@ -377,7 +377,8 @@ def run_bench_fit(arguments, work):
         match = re.search(pattern, text)
         return float(match.group(1)) if match else None
 
-    return {"rows": arguments.fit_rows, "command": " ".join(measured.command), "output": text.strip(),
+    command = f"{binary} --rows {arguments.fit_rows} --threads {arguments.threads}"
+    return {"rows": arguments.fit_rows, "command": command, "output": text.strip(),
             "ours_from_shards": number(r"ours, from the shards, all rows \(as scikit-learn\): ([\d.]+) s"),
             "ours_reused": number(r"ours, statistics accumulated during pairs: ([\d.]+) s"),
             "sklearn": number(r"scikit-learn LinearRegression\(\)\.fit: ([\d.]+) s"),

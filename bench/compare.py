@@ -7,13 +7,14 @@ Usage (from the repository root; bench/compare.sh runs this with /usr/bin/python
 
     bench/compare.sh <build folder> [--models shapes|realscale|both] [--threads 2] [--quick]
         [--realscale-classifier PATH] [--realscale-generator PATH] [--filter SPEC]
-        [--pairs-per-class N] [--units K] [--steps S] [--sweep-samples-per-class M]
+        [--classes 0,1] [--parts auto|segmenter|kmeans|none] [--pairs-per-class N] [--units K]
+        [--steps S] [--sweep-samples-per-class M]
         [--fit-rows R | --no-bench-fit] [--keep DIR] [--json-out FILE]
 
 For each model set it
   1. makes a fresh study in a temporary folder (`linkstyle init`, then study.toml edited: a few
      classes, N pairs per class, shards of half the N run's rows, the sweep's steps, tuning samples, batch size and
-     a small null: null_directions 8 x null_bins 2, or 5 x 1 with --quick);
+     a small null: null_directions 8 x null_bins 2, or 5 x 1 with --quick and for realscale);
   2. runs `linkstyle pairs`, `fit`, `sweep --units 0..K-1` under `/usr/bin/time -v` with
      `--threads T --json`, and `pairs` again in a second study with 4N pairs per class (memory flat
      in the number of samples);
@@ -25,7 +26,8 @@ sizes: D = 2048, w_dim = 512), and prints ONE markdown table on stdout (progress
 
 Model sets
   shapes     models/shapes/{classifier,generator,segmenter}.pt (shipped), filter argmax
-  realscale  --realscale-classifier / $LINKSTYLE_REALSCALE_CLASSIFIER
+  realscale  (minimal sizes: its generator takes about 11 s per image on 2 CPU threads)
+             --realscale-classifier / $LINKSTYLE_REALSCALE_CLASSIFIER
              (default /tmp/realscale/classifier_resnet50.pt) and --realscale-generator /
              $LINKSTYLE_REALSCALE_GENERATOR (default /tmp/realscale/generator_xl64.pt); filter
              `none` (random weights: argmax keeps almost nothing). A missing file skips the set
@@ -171,17 +173,28 @@ def model_sets(arguments):
             "classifier": arguments.realscale_classifier,
             "generator": arguments.realscale_generator,
             "segmenter": None,
-            "classes": [0, 1],
-            "pairs_per_class": 8 if quick else 64,
-            "pairs_batch": 32 if not quick else 8,
-            "units": 2 if quick else 8,
+            # The StyleGAN-XL-architecture generator synthesises one 64 px image in about 11 s on 2
+            # CPU threads, so everything is minimal: this set's runs synthesise about 34 images
+            # (pairs 2 + 4N 8, sweep 3 unit steps + 10 null + 1 tuning, reference 6, ceiling 4).
+            "classes": [0],
+            "pairs_per_class": 2,
+            "pairs_batch": 2,
+            "units": 1,
             "steps": 3,
-            "sweep_samples_per_class": 1 if quick else 2,
-            "sweep_batch": 32 if not quick else 8,
+            "sweep_samples_per_class": 1,
+            "sweep_batch": 2,
             "filter": "none",
+            "null_directions": 5,  # the least study.toml allows
+            "null_bins": 1,
+            "ceiling_min_seconds": 0,
+            "ceiling_min_batches": 1,
         },
     }
     for name, settings in sets.items():
+        if arguments.classes:
+            settings["classes"] = [int(v) for v in arguments.classes.split(",") if v.strip()]
+        if arguments.parts:
+            settings["parts"] = arguments.parts
         if arguments.pairs_per_class:
             settings["pairs_per_class"] = arguments.pairs_per_class
         if arguments.units:
@@ -192,13 +205,14 @@ def model_sets(arguments):
             settings["sweep_samples_per_class"] = arguments.sweep_samples_per_class
         if arguments.filter:
             settings["filter"] = arguments.filter
-        settings["null_directions"], settings["null_bins"] = (5, 1) if quick else (8, 2)
+        if "null_directions" not in settings:
+            settings["null_directions"], settings["null_bins"] = (5, 1) if quick else (8, 2)
     return sets
 
 
 def shard_size(settings):
     """Rows per shard: half the N run's rows, so both memory runs (N and 4N) span several shards."""
-    return max(16, settings["pairs_per_class"] * len(settings["classes"]) // 2)
+    return max(1, settings["pairs_per_class"] * len(settings["classes"]) // 2)
 
 
 def filter_in_toml(spec):
@@ -221,6 +235,8 @@ def make_study(build, threads, folder, settings, pairs_per_class, classifier_cla
     set_toml(toml, "sweep", "null_directions", settings["null_directions"])
     set_toml(toml, "sweep", "null_bins", settings["null_bins"])
     set_toml(toml, "sweep", "strip_units", 2)
+    if settings.get("parts"):
+        set_toml(toml, "sweep", "parts", f'"{settings["parts"]}"')
     if settings.get("toml_filter"):
         set_toml(toml, "pairs", "filter", settings["toml_filter"])
     if classifier_classes:
@@ -237,8 +253,8 @@ def modal_prediction(settings, threads):
         "with torch.no_grad():\n"
         "  top = []\n"
         "  for k in classes:\n"
-        "    z = torch.randn(8, int(g.z_dim), generator=rng)\n"
-        "    x = g.synthesis(g.mapping(z, torch.full([8], k, dtype=torch.int64), 0.7))\n"
+        "    z = torch.randn(2, int(g.z_dim), generator=rng)\n"
+        "    x = g.synthesis(g.mapping(z, torch.full([2], k, dtype=torch.int64), 0.7))\n"
         "    top += c.head(c.features(((x + 1) / 2).clamp(0, 1))).argmax(1).tolist()\n"
         "print(max(set(top), key=top.count), top.count(max(set(top), key=top.count)) / len(top))\n")
     output = subprocess.run([PYTHON, "-c", code, settings["classifier"], settings["generator"], str(threads),
@@ -349,7 +365,8 @@ def run_set(name, settings, arguments, work):
                             settings["classifier"], "--generator", settings["generator"], "--classes",
                             ",".join(str(c) for c in classes), "--batch-sizes",
                             f"{settings['pairs_batch']},{settings['sweep_batch']}", "--threads", str(threads),
-                            "--min-seconds", "1" if arguments.quick else "3"], "ceiling")
+                            "--min-seconds", str(settings.get("ceiling_min_seconds", 1 if arguments.quick else 3)),
+                            "--min-batches", str(settings.get("ceiling_min_batches", 2))], "ceiling")
     result["ceiling"] = {c["batch_size"]: c["images_per_second"] for c in ceiling.json()["ceilings"]}
     result["wall_seconds"] = {"linkstyle pairs": pairs.elapsed, "linkstyle fit": fit.elapsed,
                               "linkstyle sweep": sweep.elapsed, "linkstyle pairs 4N": pairs_4n.elapsed,
@@ -499,6 +516,8 @@ def main():
         "LINKSTYLE_REALSCALE_GENERATOR", "/tmp/realscale/generator_xl64.pt"))
     parser.add_argument("--filter", default=None, help="override both sets' filter: argmax, none, top-k:K, "
                                                        "min-probability:P")
+    parser.add_argument("--classes", default=None, help="override both sets' generator classes, e.g. 0,1")
+    parser.add_argument("--parts", default=None, help="sweep.parts for both sets: auto, segmenter, kmeans, none")
     parser.add_argument("--pairs-per-class", type=int, default=0)
     parser.add_argument("--units", type=int, default=0, help="sweep units 0..K-1")
     parser.add_argument("--steps", type=int, default=0)

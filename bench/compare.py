@@ -9,7 +9,7 @@ Usage (from the repository root; bench/compare.sh runs this with /usr/bin/python
         [--realscale-classifier PATH] [--realscale-generator PATH] [--filter SPEC]
         [--classes 0,1] [--parts auto|segmenter|kmeans|none] [--pairs-per-class N] [--units K]
         [--steps S] [--sweep-samples-per-class M]
-        [--fit-rows R | --no-bench-fit] [--keep DIR] [--json-out FILE]
+        [--fit-rows R | --no-bench-fit] [--memory-check-all] [--keep DIR] [--json-out FILE]
 
 For each model set it
   1. makes a fresh study in a temporary folder (`linkstyle init`, then study.toml edited: a few
@@ -17,7 +17,8 @@ For each model set it
      a small null: null_directions 8 x null_bins 2, or 5 x 1 with --quick and for realscale);
   2. runs `linkstyle pairs`, `fit`, `sweep --units 0..K-1` under `/usr/bin/time -v` with
      `--threads T --json`, and `pairs` again in a second study with 4N pairs per class (memory flat
-     in the number of samples);
+     in the number of samples; shapes only unless --memory-check-all). `init` runs once per set
+     (it loads and checks the models); the 4N study is a copy of its study.toml;
   3. runs bench/reference_pipeline.py (one image at a time, 8-bit PIL, scikit-learn) on the same
      models, classes, sizes, psi, filter and thread count;
   4. runs bench/ceiling.py at the study's pairs and sweep batch sizes;
@@ -31,7 +32,7 @@ Model sets
              (default /tmp/realscale/classifier_resnet50.pt) and --realscale-generator /
              $LINKSTYLE_REALSCALE_GENERATOR (default /tmp/realscale/generator_xl64.pt); filter
              `none` (random weights: argmax keeps almost nothing). A missing file skips the set
-             with a message. If the built linkstyle does not know `pairs.filter`, both pipelines
+             with a message. If the built linkstyle's `pairs` refuses `pairs.filter`, both pipelines
              use argmax with every class mapped to the classifier's most frequent prediction
              (`pairs.classifier_classes`), found on a few batched images first; the table says so.
 
@@ -168,6 +169,7 @@ def model_sets(arguments):
             "sweep_samples_per_class": 2 if quick else 4,
             "sweep_batch": 128,
             "filter": "argmax",
+            "memory_check": True,
         },
         "realscale": {
             "classifier": arguments.realscale_classifier,
@@ -184,6 +186,7 @@ def model_sets(arguments):
             "sweep_samples_per_class": 1,
             "sweep_batch": 2,
             "filter": "none",
+            "memory_check": arguments.memory_check_all,  # 2 against 8 rows would show nothing
             "null_directions": 5,  # the least study.toml allows
             "null_bins": 1,
             "ceiling_min_seconds": 0,
@@ -220,7 +223,7 @@ def filter_in_toml(spec):
     return '"' + spec.replace(":", " ") + '"'
 
 
-def make_study(build, threads, folder, settings, pairs_per_class, classifier_classes=None):
+def make_study(build, threads, folder, settings, pairs_per_class):
     command = [os.path.join(build, "linkstyle"), "init", folder, "--classifier", settings["classifier"],
                "--generator", settings["generator"], "--classes"] + [str(c) for c in settings["classes"]] + [
                   "--samples-per-class", str(pairs_per_class), "--batch-size", str(settings["pairs_batch"]),
@@ -239,8 +242,6 @@ def make_study(build, threads, folder, settings, pairs_per_class, classifier_cla
         set_toml(toml, "sweep", "parts", f'"{settings["parts"]}"')
     if settings.get("toml_filter"):
         set_toml(toml, "pairs", "filter", settings["toml_filter"])
-    if classifier_classes:
-        set_toml(toml, "pairs", "classifier_classes", toml_list(classifier_classes))
     return toml
 
 
@@ -263,33 +264,30 @@ def modal_prediction(settings, threads):
     return int(output[0]), float(output[1])
 
 
-def choose_filter(build, threads, work, settings):
-    """Decides how both pipelines filter: the set's filter if linkstyle knows pairs.filter (argmax
-    needs no key), else argmax on the classifier's modal class. Returns (notes, classifier_classes)."""
-    notes = []
-    if settings["filter"] == "argmax":
-        return notes, None
-    probe = os.path.join(work, "probe-filter")
-    settings["toml_filter"] = filter_in_toml(settings["filter"])
-    make_study(build, threads, probe, settings, settings["pairs_per_class"])
-    result = subprocess.run([os.path.join(build, "linkstyle"), "info", "--study", probe], capture_output=True,
-                            text=True)
-    shutil.rmtree(probe, ignore_errors=True)
-    if result.returncode != 0 and "filter" not in result.stderr:
-        raise RuntimeError(f"linkstyle info on a probe study failed: {result.stderr.strip()}")
-    if result.returncode == 0:
-        notes.append(f"filter `{settings['filter']}` in both pipelines (study.toml pairs.filter = "
-                     f"{settings['toml_filter']})")
-        return notes, None
-    log(f"  this linkstyle refuses pairs.filter ({result.stderr.strip()}); falling back to argmax on the modal class")
-    settings["toml_filter"] = None
+def clone_study(source, destination, pairs_per_class):
+    """A second study with the same study.toml but another pairs.samples_per_class (init loads and
+    checks the models, which costs minutes with a slow generator; the model paths are absolute)."""
+    os.makedirs(destination)
+    toml = os.path.join(destination, "study.toml")
+    shutil.copyfile(os.path.join(source, "study.toml"), toml)
+    set_toml(toml, "pairs", "samples_per_class", pairs_per_class)
+
+
+def fall_back_to_modal_class(study, settings, threads, refusal):
+    """This linkstyle refused pairs.filter: both pipelines use argmax with every class mapped to the
+    classifier's most frequent prediction. Edits the study; returns (note, classifier_classes)."""
+    log(f"  this linkstyle refuses pairs.filter ({refusal}); falling back to argmax on the modal class")
+    toml = os.path.join(study, "study.toml")
+    lines = [line for line in open(toml).read().split("\n") if not re.match(r"\s*filter\s*=", line)]
+    open(toml, "w").write("\n".join(lines))
     mode, share = modal_prediction(settings, threads)
     classifier_classes = [mode] * len(settings["classes"])
-    notes.append(f"this linkstyle has no `pairs.filter` ({result.stderr.strip()}); both pipelines use argmax "
-                 f"with every class mapped to the classifier's most frequent prediction, class {mode} "
-                 f"({share:.0%} of a batched probe), via pairs.classifier_classes")
-    settings["filter"] = "argmax"
-    return notes, classifier_classes
+    set_toml(toml, "pairs", "classifier_classes", toml_list(classifier_classes))
+    settings["filter"], settings["toml_filter"] = "argmax", None
+    note = (f"this linkstyle has no `pairs.filter` ({refusal}); both pipelines use argmax with every class "
+            f"mapped to the classifier's most frequent prediction, class {mode} ({share:.0%} of a batched "
+            f"probe), via pairs.classifier_classes")
+    return note, classifier_classes
 
 
 def run_set(name, settings, arguments, work):
@@ -297,15 +295,29 @@ def run_set(name, settings, arguments, work):
     log(f"{name}: classes {settings['classes']}, {settings['pairs_per_class']} pairs per class, "
         f"{settings['units']} units x {settings['sweep_samples_per_class']} tuning samples per class x "
         f"{settings['steps']} steps")
-    notes, classifier_classes = choose_filter(build, threads, work, settings)
-    result = {"name": name, "settings": dict(settings), "notes": notes}
+    notes, classifier_classes = [], None
     units = list(range(settings["units"]))
     classes = settings["classes"]
 
     # linkstyle, N pairs per class: pairs, fit, sweep
     study = os.path.join(work, f"{name}-N")
-    make_study(build, threads, study, settings, settings["pairs_per_class"], classifier_classes)
-    pairs = run_measured(linkstyle(build, threads, "pairs", "--study", study), "linkstyle pairs")
+    if settings["filter"] != "argmax":
+        settings["toml_filter"] = filter_in_toml(settings["filter"])
+    started = time.perf_counter()
+    make_study(build, threads, study, settings, settings["pairs_per_class"])
+    init_seconds = time.perf_counter() - started
+    log(f"  linkstyle init: {init_seconds:.1f} s")
+    pairs = run_measured(linkstyle(build, threads, "pairs", "--study", study), "linkstyle pairs", check=False)
+    if pairs.rc != 0 and "pairs.filter" in pairs.stderr:
+        note, classifier_classes = fall_back_to_modal_class(study, settings, threads, pairs.stderr.strip())
+        notes.append(note)
+        pairs = run_measured(linkstyle(build, threads, "pairs", "--study", study), "linkstyle pairs", check=False)
+    if pairs.rc != 0:
+        raise RuntimeError(f"linkstyle pairs failed (rc {pairs.rc}): {pairs.stderr.strip()}")
+    if settings.get("toml_filter"):
+        notes.append(f"filter `{settings['filter']}` in both pipelines (study.toml pairs.filter = "
+                     f"{settings['toml_filter']})")
+    result = {"name": name, "settings": dict(settings), "notes": notes}
     manifest = json.load(open(os.path.join(study, "pairs", "manifest.json")))
     pairs_images = sum(c["drawn"] for c in manifest["classes"])
     pairs_kept = sum(c["accepted"] for c in manifest["classes"])
@@ -331,20 +343,20 @@ def run_set(name, settings, arguments, work):
     result["resources"] = {stage: vars_of(m) for stage, m in (("pairs", pairs), ("fit", fit), ("sweep", sweep))}
 
     # memory flat in the number of samples: pairs with 4N per class
-    study_4n = os.path.join(work, f"{name}-4N")
-    make_study(build, threads, study_4n, settings, 4 * settings["pairs_per_class"], classifier_classes)
-    pairs_4n = run_measured(linkstyle(build, threads, "pairs", "--study", study_4n), "linkstyle pairs (4N)")
-    manifest_4n = json.load(open(os.path.join(study_4n, "pairs", "manifest.json")))
-    result["memory"] = {
-        "N": {"pairs_per_class": settings["pairs_per_class"], "rows": manifest["total_rows"],
-              "shards": len(manifest["shards"]), "peak_rss_kb": pairs.peak_rss_kb},
-        "4N": {"pairs_per_class": 4 * settings["pairs_per_class"], "rows": manifest_4n["total_rows"],
-               "shards": len(manifest_4n["shards"]), "peak_rss_kb": pairs_4n.peak_rss_kb,
-               "seconds": pairs_4n.elapsed,
-               "rate": sum(c["drawn"] for c in manifest_4n["classes"]) / pairs_4n.elapsed},
-    }
-    if not arguments.keep:
-        shutil.rmtree(study_4n, ignore_errors=True)
+    result["memory"] = {"N": {"pairs_per_class": settings["pairs_per_class"], "rows": manifest["total_rows"],
+                              "shards": len(manifest["shards"]), "peak_rss_kb": pairs.peak_rss_kb}}
+    pairs_4n = None
+    if settings["memory_check"]:
+        study_4n = os.path.join(work, f"{name}-4N")
+        clone_study(study, study_4n, 4 * settings["pairs_per_class"])
+        pairs_4n = run_measured(linkstyle(build, threads, "pairs", "--study", study_4n), "linkstyle pairs (4N)")
+        manifest_4n = json.load(open(os.path.join(study_4n, "pairs", "manifest.json")))
+        result["memory"]["4N"] = {
+            "pairs_per_class": 4 * settings["pairs_per_class"], "rows": manifest_4n["total_rows"],
+            "shards": len(manifest_4n["shards"]), "peak_rss_kb": pairs_4n.peak_rss_kb, "seconds": pairs_4n.elapsed,
+            "rate": sum(c["drawn"] for c in manifest_4n["classes"]) / pairs_4n.elapsed}
+        if not arguments.keep:
+            shutil.rmtree(study_4n, ignore_errors=True)
 
     # the reference, same models and sizes
     reference_command = [PYTHON, os.path.join(REPOSITORY, "bench", "reference_pipeline.py"),
@@ -368,9 +380,11 @@ def run_set(name, settings, arguments, work):
                             "--min-seconds", str(settings.get("ceiling_min_seconds", 1 if arguments.quick else 3)),
                             "--min-batches", str(settings.get("ceiling_min_batches", 2))], "ceiling")
     result["ceiling"] = {c["batch_size"]: c["images_per_second"] for c in ceiling.json()["ceilings"]}
-    result["wall_seconds"] = {"linkstyle pairs": pairs.elapsed, "linkstyle fit": fit.elapsed,
-                              "linkstyle sweep": sweep.elapsed, "linkstyle pairs 4N": pairs_4n.elapsed,
-                              "reference (all stages)": reference.elapsed, "ceiling": ceiling.elapsed}
+    result["wall_seconds"] = {"linkstyle init": init_seconds, "linkstyle pairs": pairs.elapsed,
+                              "linkstyle fit": fit.elapsed, "linkstyle sweep": sweep.elapsed}
+    if pairs_4n:
+        result["wall_seconds"]["linkstyle pairs 4N"] = pairs_4n.elapsed
+    result["wall_seconds"].update({"reference (all stages)": reference.elapsed, "ceiling": ceiling.elapsed})
     return result
 
 
@@ -409,7 +423,9 @@ def run_bench_fit(arguments, work):
 
 
 def rate(value):
-    return "n/a" if value is None else f"{value:,.1f}/s"
+    if value is None:
+        return "n/a"
+    return f"{value:,.1f}/s" if value >= 10 else f"{value:.3g}/s"
 
 
 def factor(value):
@@ -475,13 +491,16 @@ def table(results, bench_fit, threads):
             f"{s['tuning_images']} tuning; parts: {s['part_source']}) in {s['seconds']:.1f} s "
             f"({s['inside_rate']:.1f}/s by its summary.json); the reference {rs['images']} images "
             f"({rs['sweep_images']} sweep, {rs['tuning_images']} tuning) in {rs['seconds']:.1f} s.")
-        notes.append(
-            f"- {name}: memory flat in the number of samples (linkstyle pairs, shard size {shard_size(settings)}): "
-            f"{memory['N']['pairs_per_class']} per class ({memory['N']['rows']} rows, {memory['N']['shards']} "
-            f"shard(s)) peak RSS {megabytes(memory['N']['peak_rss_kb'])}; {memory['4N']['pairs_per_class']} per "
-            f"class ({memory['4N']['rows']} rows, {memory['4N']['shards']} shard(s)) peak RSS "
-            f"{megabytes(memory['4N']['peak_rss_kb'])} ({memory['4N']['peak_rss_kb'] / memory['N']['peak_rss_kb']:.2f}x; "
-            f"{rate(memory['4N']['rate'])}).")
+        if "4N" in memory:
+            notes.append(
+                f"- {name}: memory flat in the number of samples (linkstyle pairs, shard size "
+                f"{shard_size(settings)}): {memory['N']['pairs_per_class']} per class ({memory['N']['rows']} rows, "
+                f"{memory['N']['shards']} shard(s)) peak RSS {megabytes(memory['N']['peak_rss_kb'])}; "
+                f"{memory['4N']['pairs_per_class']} per class ({memory['4N']['rows']} rows, {memory['4N']['shards']} "
+                f"shard(s)) peak RSS {megabytes(memory['4N']['peak_rss_kb'])} "
+                f"({memory['4N']['peak_rss_kb'] / memory['N']['peak_rss_kb']:.2f}x; {rate(memory['4N']['rate'])}).")
+        else:
+            notes.append(f"- {name}: memory check (pairs at 4N) not run for this set (--memory-check-all runs it).")
         notes.append(
             f"- {name}: reference process (all stages, models loaded once): peak RSS "
             f"{megabytes(rr['peak_rss_kb'])}, {rr['minor_faults']:,} minor faults, {rr['user']:.1f} s user, "
@@ -524,10 +543,14 @@ def main():
     parser.add_argument("--sweep-samples-per-class", type=int, default=0)
     parser.add_argument("--fit-rows", type=int, default=0, help="bench_fit rows (default 30000, 4000 with --quick)")
     parser.add_argument("--no-bench-fit", action="store_true")
+    parser.add_argument("--memory-check-all", action="store_true",
+                        help="also run the realscale set's pairs at 4N (off: about 8 more images, some 2 minutes)")
     parser.add_argument("--keep", default=None, help="work in this folder and keep it")
     parser.add_argument("--json-out", default=None, help="also write every measurement as JSON here")
     arguments = parser.parse_args()
     arguments.build = os.path.abspath(arguments.build)
+    arguments.realscale_classifier = os.path.abspath(arguments.realscale_classifier)
+    arguments.realscale_generator = os.path.abspath(arguments.realscale_generator)
     if not arguments.fit_rows:
         arguments.fit_rows = 4000 if arguments.quick else 30000
     if not os.access(os.path.join(arguments.build, "linkstyle"), os.X_OK):

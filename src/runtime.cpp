@@ -117,25 +117,20 @@ int64_t BatchMemory::largest_batch(double budget, int64_t at_most) const {
 }
 
 BatchMemory measure_batch_memory(const std::function<void(int64_t images)>& run_batch) {
-  const auto peak_of = [&](int64_t images) {
-    return_free_pages();  // so that the batch's own pages show in the peak
-    const double before = status_bytes("VmRSS");
-    std::ofstream reset("/proc/self/clear_refs");
-    reset << "5";  // VmHWM := VmRSS
-    reset.close();
-    const bool reset_done = !reset.fail();
-    run_batch(images);
-    const double peak = status_bytes("VmHWM");
-    return (reset_done && before >= 0.0 && peak >= 0.0) ? std::max(0.0, peak - before) : -1.0;
-  };
-  const double one = peak_of(1), three = peak_of(3);
+  return_free_pages();  // so that the image's own pages show in the peak
+  const double before = status_bytes("VmRSS");
+  std::ofstream reset("/proc/self/clear_refs");
+  reset << "5";  // VmHWM := VmRSS
+  reset.close();
+  const bool reset_done = !reset.fail();
+  run_batch(1);
+  const double peak = status_bytes("VmHWM");
   BatchMemory memory;
-  if (one < 0.0 || three < 0.0) return memory;
+  if (!reset_done || before < 0.0 || peak < 0.0) return memory;
+  // All of one image's peak is counted per image: an upper bound, as part of it (workspace) does
+  // not grow with the batch.
   memory.measured = true;
-  memory.per_image_bytes = std::max(three - one, 0.0) / 2.0;
-  // At least the share of one image: a batch never takes less than its images' buffers.
-  memory.per_image_bytes = std::max(memory.per_image_bytes, one / 3.0);
-  memory.base_bytes = std::max(0.0, one - memory.per_image_bytes);
+  memory.per_image_bytes = std::max(peak - before, 1.0);
   return memory;
 }
 

@@ -63,9 +63,9 @@ struct BatchMemory {
   int64_t largest_batch(double budget, int64_t at_most) const;
 };
 
-// Runs run_batch(1) and run_batch(3), each after handing the process's free memory back to the
-// OS, and reads the resident-size peak each adds (/proc/self/status VmHWM, reset through
-// /proc/self/clear_refs).
+// Runs run_batch(1) after handing the process's free memory back to the OS and reads the
+// resident-size peak it adds (/proc/self/status VmHWM, reset through /proc/self/clear_refs); all
+// of it counts per image (an upper bound: one image at real scale takes seconds, so one probe).
 BatchMemory measure_batch_memory(const std::function<void(int64_t images)>& run_batch);
 
 // A rough estimate of the memory one forward pass of `images` float images of side x side takes

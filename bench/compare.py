@@ -196,18 +196,10 @@ def model_sets(arguments):
     for name, settings in sets.items():
         if arguments.classes:
             settings["classes"] = [int(v) for v in arguments.classes.split(",") if v.strip()]
-        if arguments.parts:
-            settings["parts"] = arguments.parts
-        if arguments.pairs_per_class:
-            settings["pairs_per_class"] = arguments.pairs_per_class
-        if arguments.units:
-            settings["units"] = arguments.units
-        if arguments.steps:
-            settings["steps"] = arguments.steps
-        if arguments.sweep_samples_per_class:
-            settings["sweep_samples_per_class"] = arguments.sweep_samples_per_class
-        if arguments.filter:
-            settings["filter"] = arguments.filter
+        for name_of_setting in ["parts", "pairs_per_class", "units", "steps",
+                                "sweep_samples_per_class", "filter"]:
+            if getattr(arguments, name_of_setting):
+                settings[name_of_setting] = getattr(arguments, name_of_setting)
         if "null_directions" not in settings:
             settings["null_directions"], settings["null_bins"] = (5, 1) if quick else (8, 2)
     return sets

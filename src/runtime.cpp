@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -57,23 +58,11 @@ namespace {
 
 double configured_budget_gib = 0.0;
 
-double meminfo_bytes(const char* key) {
-  std::ifstream meminfo("/proc/meminfo");
+// A "Key:   N kB" figure of a /proc file, in bytes; negative when absent.
+double proc_kibibytes(const char* file, const char* key) {
+  std::ifstream lines(file);
   const std::string prefix = std::string(key) + ":";
-  for (std::string line; std::getline(meminfo, line);) {
-    if (line.rfind(prefix, 0) != 0) continue;
-    std::istringstream fields(line.substr(prefix.size()));
-    double kibibytes = 0;
-    if (fields >> kibibytes) return kibibytes * 1024.0;
-  }
-  return 0.0;
-}
-
-// A kB figure of /proc/self/status ("VmRSS", "VmHWM"), in bytes; negative when absent.
-double status_bytes(const char* key) {
-  std::ifstream status("/proc/self/status");
-  const std::string prefix = std::string(key) + ":";
-  for (std::string line; std::getline(status, line);) {
+  for (std::string line; std::getline(lines, line);) {
     if (line.rfind(prefix, 0) != 0) continue;
     std::istringstream fields(line.substr(prefix.size()));
     double kibibytes = 0;
@@ -81,6 +70,11 @@ double status_bytes(const char* key) {
   }
   return -1.0;
 }
+
+double meminfo_bytes(const char* key) { return std::max(0.0, proc_kibibytes("/proc/meminfo", key)); }
+
+// VmRSS, VmHWM of /proc/self/status.
+double status_bytes(const char* key) { return proc_kibibytes("/proc/self/status", key); }
 
 // Hands the pages that the process's allocator keeps free back to the OS: jemalloc's (the
 // programs' allocator, src/allocator) when it is linked, else glibc's.

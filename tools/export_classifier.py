@@ -51,13 +51,18 @@ def build_torchvision_model(arch: str, weights_path: Optional[str]) -> torch.nn.
                           f"(e.g. {', '.join(torchvision.models.list_models()[:6])})")
     if weights_path is None:
         raise ExportError(arch, "--weights is required with --arch")
+    return with_weights(model, weights_path, arch)
+
+
+def with_weights(model: torch.nn.Module, weights_path: str, what: str) -> torch.nn.Module:
+    """The model with the weights file's state_dict loaded, or the file's own pickled module."""
     loaded = load_weights_file(weights_path)
     if isinstance(loaded, torch.nn.Module):
         return loaded
     try:
         model.load_state_dict(loaded)
     except RuntimeError as error:
-        raise ExportError(weights_path, f"does not fit {arch}: "
+        raise ExportError(weights_path, f"does not fit {what}: "
                           + str(error).strip().splitlines()[0])
     return model
 
@@ -94,14 +99,7 @@ def build_user_model(factory_path: str, weights_path: Optional[str]) -> torch.nn
     if not isinstance(model, torch.nn.Module):
         raise ExportError(factory_path, f"returned a {type(model).__name__}, not an nn.Module")
     if weights_path is not None:
-        loaded = load_weights_file(weights_path)
-        if isinstance(loaded, torch.nn.Module):
-            return loaded
-        try:
-            model.load_state_dict(loaded)
-        except RuntimeError as error:
-            raise ExportError(weights_path, "does not fit the module: "
-                              + str(error).strip().splitlines()[0])
+        return with_weights(model, weights_path, "the module")
     return model
 
 

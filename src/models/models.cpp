@@ -82,6 +82,11 @@ bool shape_matches(const torch::Tensor& tensor, const std::vector<int64_t>& expe
   return true;
 }
 
+// The problem part of an Error's message (what follows "<file>: ").
+std::string problem_of(const Error& error) {
+  return std::string(error.what()).substr(std::min(error.subject().size() + 2, std::strlen(error.what())));
+}
+
 std::shared_ptr<torch::jit::Module> load_module(const fs::path& file, const c10::Device& device) {
   std::error_code error;
   if (!fs::exists(file, error)) throw Error(file, "file not found");
@@ -90,8 +95,7 @@ std::shared_ptr<torch::jit::Module> load_module(const fs::path& file, const c10:
   try {
     verify_zip_archive(file);
   } catch (const Error& error) {
-    const std::string problem = std::string(error.what()).substr(error.subject().size() + 2);
-    throw Error(file, "not a TorchScript archive: " + problem);
+    throw Error(file, "not a TorchScript archive: " + problem_of(error));
   }
   std::shared_ptr<torch::jit::Module> module;
   try {
@@ -163,6 +167,15 @@ void check_output(const fs::path& file, const char* name, const torch::Tensor& o
                           ", expected a floating-point tensor");
 }
 
+// A generator's images: their shape and dtype, and finite pixels (later steps clamp pixels to
+// [0, 1], which would hide NaN or Inf for good).
+void check_generated_images(const fs::path& file, const char* method, const torch::Tensor& images,
+                            const std::vector<int64_t>& expected) {
+  check_output(file, method, images, expected);
+  if (!torch::isfinite(images.detach()).all().item<bool>())
+    throw Error(file, std::string(method) + " gives NaN or Inf pixels");
+}
+
 // Checks an input tensor's rank, sizes (negative = any) and floating dtype.
 void check_input(const fs::path& file, const char* method, const char* what, const torch::Tensor& tensor,
                  const std::vector<int64_t>& expected) {
@@ -173,11 +186,6 @@ void check_input(const fs::path& file, const char* method, const char* what, con
   if (!tensor.is_floating_point())
     throw Error(file, std::string(method) + ": " + what + " has dtype " +
                           std::string(c10::toString(tensor.scalar_type())) + ", expected a floating-point tensor");
-}
-
-// The problem part of an Error's message (what follows "<file>: ").
-std::string problem_of(const Error& error) {
-  return std::string(error.what()).substr(std::min(error.subject().size() + 2, std::strlen(error.what())));
 }
 
 // Runs `name` on the probe batch of two, checking the output's shape; when that fails but the
@@ -232,20 +240,25 @@ constexpr double kOptimisedTolerance = 1e-4;
 const char* const kAtBatchSizes1And2 =
     "at batch sizes 2 and 1 (traced with a fixed batch size, or mixing the samples of a batch?)";
 
+// max |other - reference| / max(1, max |reference|), for tensors of the same shape.
+double relative_difference(const torch::Tensor& reference, const torch::Tensor& other) {
+  const double scale = std::max(1.0, reference.abs().max().item<double>());
+  return (other - reference).abs().max().item<double>() / scale;
+}
+
 // Two outputs for the same inputs (`how` they were made differs) must be equal, up to the
 // rounding of batch-dependent kernels.
-void require_same_results(const fs::path& file, const char* name, const torch::Tensor& at_two,
-                          const torch::Tensor& at_three, const char* how = kAtBatchSizes1And2) {
-  if (at_two.sizes() != at_three.sizes())
+void require_same_results(const fs::path& file, const char* name, const torch::Tensor& reference,
+                          const torch::Tensor& other, const char* how = kAtBatchSizes1And2) {
+  if (reference.sizes() != other.sizes())
     throw Error(file, fmt::format("{} gives outputs of other shapes for the same inputs {}: {} and {}", name, how,
-                                  shape_string(at_two.sizes()), shape_string(at_three.sizes())));
+                                  shape_string(reference.sizes()), shape_string(other.sizes())));
   // Non-finite outputs are reported by the stages that use them, with the samples named.
-  if (!torch::isfinite(at_two).all().item<bool>() || !torch::isfinite(at_three).all().item<bool>()) return;
-  const double scale = std::max(1.0, at_two.abs().max().item<double>());
-  const double difference = (at_two - at_three).abs().max().item<double>();
-  if (!(difference <= 1e-3 * scale))
-    throw Error(file,
-                fmt::format("{} gives other results for the same inputs {}: max difference {:.3g}", name, how, difference));
+  if (!torch::isfinite(reference).all().item<bool>() || !torch::isfinite(other).all().item<bool>()) return;
+  const double difference = relative_difference(reference, other);
+  if (!(difference <= 1e-3))
+    throw Error(file, fmt::format("{} gives other results for the same inputs {}: max difference {:.3g} (relative)",
+                                  name, how, difference));
 }
 
 // A frozen, inference-optimised copy of `module` (torch.jit.freeze, then optimize_for_inference:
@@ -267,9 +280,7 @@ std::shared_ptr<torch::jit::Module> inference_copy(const torch::jit::Module& mod
 
 // Whether `optimised` gives `reference` within the stated tolerance: 1e-4 of the output's scale.
 bool same_within_tolerance(const torch::Tensor& reference, const torch::Tensor& optimised) {
-  if (reference.sizes() != optimised.sizes()) return false;
-  const double scale = std::max(1.0, reference.abs().max().item<double>());
-  return (reference - optimised).abs().max().item<double>() <= kOptimisedTolerance * scale;
+  return reference.sizes() == optimised.sizes() && relative_difference(reference, optimised) <= kOptimisedTolerance;
 }
 
 std::string default_class_name(const std::vector<std::string>& names, int64_t k) {
@@ -483,9 +494,7 @@ torch::Tensor Generator::synthesis(const torch::Tensor& w) const {
   check_input(file_, "synthesis", "w", w, {-1, w_dim_});
   GradScope scope(w);
   const torch::Tensor images = call_tensor(*module_, file_, "synthesis", {w.to(device_, torch::kFloat)});
-  check_output(file_, "synthesis", images, {w.size(0), 3, resolution_, resolution_});
-  // Later steps clamp pixels to [0, 1], which would hide NaN or Inf for good.
-  if (!torch::isfinite(images.detach()).all().item<bool>()) throw Error(file_, "synthesis gives NaN or Inf pixels");
+  check_generated_images(file_, "synthesis", images, {w.size(0), 3, resolution_, resolution_});
   return images;
 }
 
@@ -527,9 +536,7 @@ std::pair<torch::Tensor, std::vector<torch::Tensor>> Generator::synthesis_with_f
     throw Error(file_, std::string("synthesis_with_features returned ") + out.tagKind() +
                            ", expected Tuple[Tensor, List[Tensor]]");
   const torch::Tensor images = out.toTupleRef().elements()[0].toTensor();
-  check_output(file_, "synthesis_with_features", images, {w.size(0), 3, resolution_, resolution_});
-  if (!torch::isfinite(images.detach()).all().item<bool>())
-    throw Error(file_, "synthesis_with_features gives NaN or Inf pixels");
+  check_generated_images(file_, "synthesis_with_features", images, {w.size(0), 3, resolution_, resolution_});
   return {images, feature_maps_of(out.toTupleRef().elements()[1], "synthesis_with_features", w.size(0))};
 }
 

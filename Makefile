@@ -4,6 +4,8 @@
 BUILD ?= build
 JOBS ?= 2
 STUDY ?= $(BUILD)/demo-shapes
+# The demo's shapes generator: faithful (trained against the renderer) or gan (models/README.md).
+GENERATOR ?= faithful
 
 .PHONY: all dependencies configure build demo test test-sanitize bench fuzz clean
 
@@ -21,7 +23,7 @@ build: configure
 	@ninja -C $(BUILD) -j$(JOBS)
 
 demo: build
-	@bash tools/demo.sh $(BUILD)/linkstyle $(STUDY)
+	@bash tools/demo.sh $(BUILD)/linkstyle $(STUDY) $(GENERATOR)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)

@@ -1,5 +1,8 @@
 // Tests for the built-in style generator (train/generator_training.hpp): its model contract,
-// truncation, a short adversarial run with resume, determinism, evaluation and the sample grid.
+// truncation, a short adversarial run with resume, determinism, the renderer objective, evaluation
+// (agreement, diversity, Frechet distance, part areas) and the sample grids.
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -17,6 +20,7 @@
 #include "linkstyle/tiny_models.hpp"
 #include "linkstyle/train/classifier_training.hpp"
 #include "linkstyle/train/generator_training.hpp"
+#include "linkstyle/train/segmenter_training.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 #include "test_support.hpp"
 
@@ -347,6 +351,144 @@ TEST(GeneratorEvaluation, ReportsAgreementDiversityAndWritesAGrid) {
   ASSERT_FALSE(grid.empty());
   EXPECT_EQ(grid.rows, 6 * (32 * 2 + 2) + 2);
   EXPECT_EQ(grid.cols, 5 * (32 * 2 + 2) + 2);
+}
+
+TEST(StyleGenerator, FactorLatentReadsTheShapesFactorsOffZ) {
+  ScratchDir dir("style_generator_factors");
+  auto module = build_style_generator(world_class_names("shapes"), 0, StyleLatent::kShapesFactors);
+  module.save((dir / "g.pt").string());
+  const auto generator = Generator::load(dir / "g.pt", kCpu);
+  EXPECT_EQ(generator.z_dim(), 17);
+  EXPECT_EQ(generator.w_dim(), 128);
+  EXPECT_TRUE(generator.has_synthesis_features());
+  torch::NoGradGuard no_grad;
+  const auto labels = torch::tensor({0, 1, 2, 3, 4, 5}, torch::kLong);
+  // z = 0 is every factor's median; huge z its ends; the hues span the class's range.
+  const auto median = module.run_method("factors", torch::zeros({6, 17}), labels).toTensor();
+  const auto expected = ShapesWorld::factors_of_quantiles(labels, torch::full({6, 17}, 0.5));
+  EXPECT_TRUE(torch::allclose(median, expected, 0, 1e-6));
+  const auto top = module.run_method("factors", torch::full({6, 17}, 9.0), labels).toTensor();
+  EXPECT_TRUE(torch::allclose(top, ShapesWorld::factors_of_quantiles(labels, torch::ones({6, 17})), 0, 1e-6));
+  // z ~ N(0, I) gives uniform quantiles: a factor's mean is near 0.5, its SD near 1/sqrt(12).
+  const auto many = module.run_method("factors", torch::randn({6000, 17}), torch::zeros({6000}, torch::kLong))
+                        .toTensor()
+                        .select(1, 0);
+  EXPECT_NEAR(many.mean().item<double>(), 0.5, 0.02);
+  EXPECT_NEAR(many.std().item<double>(), 1.0 / std::sqrt(12.0), 0.01);
+  const auto images = generator.synthesis(generator.mapping(torch::randn({6, 17}), labels, 1.0));
+  EXPECT_EQ(images.sizes(), (std::vector<int64_t>{6, 3, 32, 32}));
+  EXPECT_TRUE(torch::isfinite(images).all().item<bool>());
+}
+
+GeneratorTrainingOptions renderer_run(const fs::path& classifier, const fs::path& output, int64_t steps) {
+  auto options = small_run(classifier, output, steps);
+  options.objective = "renderer";
+  options.learning_rate = 0.01;
+  return options;
+}
+
+// The pixel L1 column of a renderer run's log.
+std::vector<double> pixel_losses(const fs::path& log) {
+  std::vector<double> values;
+  const auto lines = log_lines(log);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::stringstream row(lines[i]);
+    std::string field;
+    for (int column = 0; column <= 2; ++column) std::getline(row, field, ',');
+    values.push_back(std::stod(field));
+  }
+  return values;
+}
+
+TEST(GeneratorTraining, RendererObjectiveLearnsTheRendersAndResumes) {
+  ScratchDir dir("generator_training_renderer");
+  const fs::path classifier = save_classifier(dir);
+  const fs::path output = dir / "g.pt";
+  auto first = train_generator(renderer_run(classifier, output, 2));
+  EXPECT_EQ(first.steps, 2);
+  EXPECT_EQ(log_lines(first.log)[0], "step,loss,pixel_l1,feature_l1,learning_rate,seconds");
+  const auto card = nlohmann::json::parse(std::ifstream(first.card));
+  EXPECT_EQ(card["z_dim"], 17);
+  EXPECT_NE(card["objective"].get<std::string>().find("renderer"), std::string::npos);
+  EXPECT_EQ(Generator::load(output, kCpu).z_dim(), 17);
+  // A resumed run equals a straight one.
+  EXPECT_EQ(train_generator(renderer_run(classifier, output, 3)).resumed_from, 2);
+  const fs::path straight = dir / "straight.pt";
+  train_generator(renderer_run(classifier, straight, 3));
+  const auto resumed_parameters = parameters_of(output), straight_parameters = parameters_of(straight);
+  ASSERT_EQ(resumed_parameters.size(), straight_parameters.size());
+  for (size_t i = 0; i < resumed_parameters.size(); ++i)
+    EXPECT_TRUE(torch::equal(resumed_parameters[i], straight_parameters[i])) << i;
+  // The adversarial objective does not resume a renderer run, nor the renderer an adversarial one.
+  auto adversarial = small_run(classifier, output, 4);
+  testing::expect_error([&] { train_generator(adversarial); }, {"checkpoint.pt", "objective renderer"});
+  train_generator(small_run(classifier, dir / "gan.pt", 1));
+  testing::expect_error([&] { train_generator(renderer_run(classifier, dir / "gan.pt", 2)); },
+                        {"checkpoint.pt", "objective adversarial"});
+  // The renderer needs the shapes world.
+  auto fashion = renderer_run(classifier, dir / "fashion.pt", 1);
+  fashion.world = "fashion";
+  testing::expect_error([&] { train_generator(fashion); }, {"--objective", "shapes"});
+  EXPECT_FALSE(fs::exists(dir / "fashion.pt.checkpoint"));
+
+  // Forty steps teach it something: the pixel loss falls.
+  auto longer = renderer_run(classifier, dir / "longer.pt", 40);
+  longer.checkpoint_every = 40;
+  const auto pixel = pixel_losses(train_generator(longer).log);
+  ASSERT_EQ(pixel.size(), 40u);
+  double early = 0, late = 0;
+  for (size_t i = 0; i < 5; ++i) early += pixel[i], late += pixel[35 + i];
+  EXPECT_LT(late, 0.8 * early);
+}
+
+TEST(GeneratorEvaluation, FrechetDistanceMatchesClosedForms) {
+  torch::manual_seed(3);
+  const auto a = torch::randn({400, 6}, torch::kDouble);
+  EXPECT_NEAR(frechet_distance(a, a), 0.0, 1e-8);
+  // b = 2a + m: S_b = 4 S_a, so FD = |m|^2 + tr(S_a) + 4 tr(S_a) - 4 tr(S_a) = |m|^2 + tr(S_a).
+  const auto m = torch::tensor({1.0, -2.0, 0.0, 0.5, 0.0, 3.0}, torch::kDouble);
+  const auto centred = a - a.mean(0);
+  const double trace = (centred.square().sum() / 399.0).item<double>();
+  EXPECT_NEAR(frechet_distance(a, a * 2 + m), (m + a.mean(0)).square().sum().item<double>() + trace, 1e-8);
+  EXPECT_NEAR(frechet_distance(a, a * 2 + m), frechet_distance(a * 2 + m, a), 1e-8);
+  testing::expect_error([&] { frechet_distance(a, torch::randn({5, 3})); }, {"frechet_distance"});
+}
+
+TEST(GeneratorEvaluation, PartAreasAndTheRenderComparisonGrid) {
+  ScratchDir dir("generator_evaluation_parts");
+  const fs::path classifier_file = save_classifier(dir);
+  build_unet_segmenter(ShapesWorld::part_names(), 0).save((dir / "s.pt").string());
+  build_style_generator(world_class_names("shapes"), 0, StyleLatent::kShapesFactors).save((dir / "g.pt").string());
+  build_style_generator(world_class_names("shapes"), 0).save((dir / "gan.pt").string());
+  const auto generator = Generator::load(dir / "g.pt", kCpu);
+  const auto classifier = Classifier::load(classifier_file, kCpu);
+  const auto e = evaluate_generator(generator, classifier, "shapes", 6, 1.0, 0, {}, dir / "s.pt");
+  ASSERT_EQ(e.part_names, ShapesWorld::part_names());
+  ASSERT_EQ(e.part_areas_generated.size(), 6u);
+  ASSERT_EQ(e.part_area_error_per_class.size(), 6u);
+  for (size_t c = 0; c < 6; ++c) {
+    double generated = 0, real = 0;
+    for (double x : e.part_areas_generated[c]) generated += x;
+    for (double x : e.part_areas_real[c]) real += x;
+    EXPECT_NEAR(generated, 1.0, 1e-9);
+    EXPECT_NEAR(real, 1.0, 1e-9);
+    EXPECT_GE(e.part_area_error_per_class[c], 0.0);
+  }
+  EXPECT_EQ(e.part_area_error, *std::max_element(e.part_area_error_per_class.begin(), e.part_area_error_per_class.end()));
+  EXPECT_GT(e.frechet_distance, 0.0);
+  ASSERT_EQ(e.frechet_distance_per_class.size(), 6u);
+  EXPECT_TRUE(e.to_json().contains("part_areas_real"));
+  // Without a segmenter there are no part areas.
+  EXPECT_FALSE(evaluate_generator(generator, classifier, "shapes", 4, 1.0, 0).to_json().contains("part_areas_real"));
+
+  write_render_comparison_grid(dir / "g.pt", dir / "pairs.png", 3, 0, 1);
+  const cv::Mat grid = cv::imread((dir / "pairs.png").string());
+  ASSERT_FALSE(grid.empty());
+  EXPECT_EQ(grid.rows, 12 * (32 + 2) + 2);
+  EXPECT_EQ(grid.cols, 3 * (32 + 2) + 2);
+  testing::expect_error([&] { write_render_comparison_grid(dir / "gan.pt", dir / "no.png", 3); },
+                        {"gan.pt", "factors"});
+  EXPECT_FALSE(fs::exists(dir / "no.png"));
 }
 
 }  // namespace

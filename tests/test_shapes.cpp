@@ -318,6 +318,46 @@ PartHues part_hues(const ShapesBatch& batch, const std::string& factor_name, int
   return hues;
 }
 
+TEST(ShapesFactors, RenderingTheFactorsOfASeedRedrawsItsImage) {
+  const ShapesWorld world(32);
+  const std::vector<int64_t> labels = {0, 1, 2, 3, 4, 5, 1, 4};
+  const std::vector<uint64_t> seeds = {3, 14, 15, 92, 65, 35, 89, 79};
+  const auto seeded = world.render(labels, seeds);
+  const auto redrawn = world.render_factors(labels, seeded.factors);
+  EXPECT_TRUE(torch::equal(redrawn.factors, seeded.factors));
+  EXPECT_TRUE(torch::equal(redrawn.labels, seeded.labels));
+  // The float32 factors move an edge by far less than a pixel.
+  EXPECT_LT((redrawn.images - seeded.images).abs().max().item<float>(), 0.02f);
+  EXPECT_GT((redrawn.parts == seeded.parts).to(torch::kDouble).mean().item<double>(), 0.999);
+  // Other factors, other images.
+  const auto other = world.render_factors(labels, seeded.factors.flip(0));
+  EXPECT_GT((other.images - seeded.images).abs().mean().item<float>(), 0.05f);
+  // Bad factors are refused.
+  testing::expect_error([&] { world.render_factors(labels, seeded.factors.narrow(1, 0, 16)); },
+                        {"ShapesWorld", "factors [8, 17]"});
+  testing::expect_error([&] { world.render_factors(labels, seeded.factors + 1.5); }, {"ShapesWorld", "[0, 1]"});
+  auto with_nan = seeded.factors.clone();
+  with_nan[2][5] = std::nanf("");
+  testing::expect_error([&] { world.render_factors(labels, with_nan); }, {"ShapesWorld", "finite"});
+}
+
+TEST(ShapesFactors, QuantilesMapToTheRenderersDistribution) {
+  // Every factor is its quantile except the hues, which span the class's range: the seeded
+  // factors of each class lie within factors_of_quantiles(0) .. factors_of_quantiles(1).
+  const auto batch = ShapesWorld(16).render_class_balanced(600, 4);
+  const auto low = ShapesWorld::factors_of_quantiles(batch.labels, torch::zeros({600, 17}));
+  const auto high = ShapesWorld::factors_of_quantiles(batch.labels, torch::ones({600, 17}));
+  EXPECT_TRUE((batch.factors >= low - 1e-6).all().item<bool>());
+  EXPECT_TRUE((batch.factors <= high + 1e-6).all().item<bool>());
+  const auto span = high - low;
+  const int64_t main_hue = 6;
+  EXPECT_LT(span.select(1, main_hue).max().item<float>(), 0.3f);
+  EXPECT_TRUE(torch::equal(span.select(1, 0), torch::ones({600})));
+  // The quantiles of the seeded factors are uniform: mean near 0.5 in every column.
+  const auto quantiles = (batch.factors - low) / span;
+  EXPECT_LT((quantiles.mean(0) - 0.5).abs().max().item<float>(), 0.05f);
+}
+
 TEST(ShapesFactors, MainHueMatchesTheMainPartPixels) {
   const auto hues =
       part_hues(ShapesWorld(64).render_class_balanced(200, 21), "main_hue", &ShapesWorld::main_part_of_class);

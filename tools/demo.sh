@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # The demo: a study of the shipped shapes-world models (models/shapes), run through every stage:
 # pairs -> fit -> reconstruct -> sweep (every unit) -> probe -> export.
-# Usage: tools/demo.sh <linkstyle binary> <study folder>
+# Usage: tools/demo.sh <linkstyle binary> <study folder> [faithful (default) | gan]
+# faithful: models/shapes/faithful_generator.pt, trained against the renderer; gan:
+# models/shapes/generator.pt, trained adversarially (models/README.md compares them).
 set -euo pipefail
 linkstyle=$1
 study=$2
 models=$(cd "$(dirname "$0")/../models/shapes" && pwd)
+case "${3:-faithful}" in
+  faithful) generator=$models/faithful_generator.pt ;;
+  gan) generator=$models/generator.pt ;;
+  *)
+    echo "error: GENERATOR: expected faithful or gan, got '$3'" >&2
+    exit 2
+    ;;
+esac
 SECONDS=0
 
-"$linkstyle" init "$study" --classifier "$models/classifier.pt" --generator "$models/generator.pt" \
+"$linkstyle" init "$study" --classifier "$models/classifier.pt" --generator "$generator" \
   --segmenter "$models/segmenter.pt" --samples-per-class 2000 --sweep-samples-per-class 2 --force
 # A rerun starts afresh (the shipped models may have changed since the last run).
 rm -rf "$study"/{pairs,linking,real,samples,reconstructions,sweeps}
@@ -25,7 +35,8 @@ rm -rf "$study"/{pairs,linking,real,samples,reconstructions,sweeps}
 cat <<TXT
 
 demo finished in ${SECONDS} s. Outputs:
-  $study/study.toml                     the study's settings (shipped shapes classifier and generator)
+  $study/study.toml                     the study's settings (shipped shapes classifier and generator:
+                                        $generator)
   $study/pairs/                         paired data: w-*.npy, r-*.npy shards + manifest.json
   $study/linking/linking.safetensors    the linking network (A, b) with metadata
   $study/linking/fit.json               held-out R^2 (overall and per w dimension), MSE, cosine

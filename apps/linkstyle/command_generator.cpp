@@ -17,8 +17,8 @@ void register_train_generator(CLI::App& app, GlobalOptions& global) {
   auto paths = std::make_shared<std::array<std::string, 3>>();  // output, classifier, fashion
   auto* train = app.get_subcommand("train")->add_subcommand(
       "generator",
-      "train the world's class-conditional style-based generator (32 px) against "
-      "a projected discriminator over the frozen classifier");
+      "train the world's class-conditional style-based generator (32 px): against a projected "
+      "discriminator over the frozen classifier, or (shapes) against the renderer");
   train->add_option("--world", options->world, "shapes or fashion")
       ->required()
       ->check(CLI::IsMember({"shapes", "fashion"}));
@@ -42,6 +42,16 @@ void register_train_generator(CLI::App& app, GlobalOptions& global) {
       ->add_option("--augment", options->augment,
                    "the discriminator's augmentation: all (translation, brightness, saturation, contrast), "
                    "translation, or none")
+      ->capture_default_str();
+  train
+      ->add_option("--objective", options->objective,
+                   "adversarial (a GAN) or renderer (shapes: taught to draw what the renderer draws for the "
+                   "factors that z holds)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"adversarial", "renderer"}));
+  train
+      ->add_option("--feature-weight", options->feature_weight,
+                   "renderer objective: weight of the classifier-stage L1 beside the pixel L1")
       ->capture_default_str();
   train->add_flag("--pixel-head", options->pixel_head,
                   "the discriminator also sees the images themselves, not only the classifier's stages");
@@ -68,7 +78,7 @@ void register_train_generator(CLI::App& app, GlobalOptions& global) {
 
 void register_eval_generator(CLI::App& app, GlobalOptions& global) {
   struct EvalOptions {
-    std::string world, file, classifier, fashion_folder, grid;
+    std::string world, file, classifier, fashion_folder, grid, segmenter, render_grid;
     int64_t samples_per_class = 1000;
     double psi = 0.7;
     uint64_t seed = 0;
@@ -83,28 +93,40 @@ void register_eval_generator(CLI::App& app, GlobalOptions& global) {
   eval->add_option("--psi", e->psi, "truncation")->capture_default_str();
   eval->add_option("--seed", e->seed)->capture_default_str();
   eval->add_option("--grid", e->grid, "also write a sample grid PNG (one row per class)");
+  eval->add_option("--render-grid", e->render_grid,
+                   "also write renders of the samples' factors above the samples (a generator trained with "
+                   "--objective renderer)");
+  eval->add_option("--segmenter", e->segmenter,
+                   "also compare the part areas per class that this segmenter finds on generated and real images");
   eval->add_option("--fashion-folder", e->fashion_folder, "Fashion-MNIST files (default: Debian's)");
   eval->fallthrough();
   eval->callback([e, &global]() {
     const auto device = configure_runtime(global.runtime);
     const auto generator = Generator::load(e->file, device);
     const auto classifier = Classifier::load(e->classifier, device);
+    if (!e->render_grid.empty()) write_render_comparison_grid(e->file, e->render_grid, 8, e->seed);
     const auto result =
-        evaluate_generator(generator, classifier, e->world, e->samples_per_class, e->psi, e->seed, e->fashion_folder);
+        evaluate_generator(generator, classifier, e->world, e->samples_per_class, e->psi, e->seed, e->fashion_folder,
+                           e->segmenter);
     if (!e->grid.empty()) write_sample_grid(generator, e->grid, 10, e->psi, e->seed);
     auto summary = result.to_json();
     summary["model"] = e->file;
     summary["world"] = e->world;
     summary["grid"] = e->grid;
+    summary["render_grid"] = e->render_grid;
     const std::string colour =
         std::isfinite(result.colour_diversity_ratio)
             ? fmt::format(", colour diversity {:.1f}% of real", 100.0 * result.colour_diversity_ratio)
             : std::string();
+    const std::string areas =
+        e->segmenter.empty() ? std::string()
+                             : fmt::format(", part areas off by at most {:.1f}% per class", 100.0 * result.part_area_error);
     print_summary(global, summary,
-                  fmt::format("{}: classifier agreement {:.2f}% at psi {}, diversity {:.1f}% of real{} "
-                              "({} samples per class){}",
+                  fmt::format("{}: classifier agreement {:.2f}% at psi {}, diversity {:.1f}% of real{}, Frechet "
+                              "distance {:.3g} (classifier features){} ({} samples per class){}",
                               e->file, 100.0 * result.agreement, result.psi, 100.0 * result.diversity_ratio, colour,
-                              result.samples_per_class, e->grid.empty() ? std::string() : "; grid " + e->grid));
+                              result.frechet_distance, areas, result.samples_per_class,
+                              e->grid.empty() ? std::string() : "; grid " + e->grid));
   });
 }
 

@@ -1,6 +1,7 @@
 // The worlds' built-in style-based generator: build, train, evaluate (see generator_training.hpp).
 #include "linkstyle/train/generator_training.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +20,7 @@
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
+#include "linkstyle/part_sources.hpp"
 #include "linkstyle/train/classifier_training.hpp"
 #include "linkstyle/train/training_run.hpp"
 #include "linkstyle/worlds/fashion.hpp"
@@ -33,6 +35,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int64_t kZDim = 64;
+constexpr int64_t kShapesFactorCount = 17;  // ShapesWorld::factor_names()
+// main_hue, secondary_hue, background_hue, light_direction: angles in turns.
+const std::vector<int64_t> kCircularFactors = {6, 9, 11, 16};
 constexpr int64_t kEmbedDim = 64;
 constexpr int64_t kWDim = 128;
 constexpr int64_t kMappingLayers = 4;
@@ -48,6 +53,12 @@ const char* const kArchitecture =
     "constant 128x4x4; modulated/demodulated 3x3 convs: 1 at 4 px, 2 each at 8 (128), 16 (64), "
     "32 (32 ch) after bilinear upsampling; modulated 1x1 toRGB skips; no noise; "
     "discriminator: projected, 4 heads over the frozen classifier's stage outputs";
+const char* const kRendererArchitecture =
+    "style-based generator: z 17 (the shapes factors' normal scores) -> factors (17, centred) + cosine and sine "
+    "of 4 circular ones + class embedding 64 -> 4 x FC 128 -> w 128; synthesis as the GAN's: constant 128x4x4; "
+    "modulated/demodulated 3x3 convs: 1 at 4 px, 2 each at 8 (128), 16 (64), 32 (32 ch) after bilinear "
+    "upsampling; modulated 1x1 toRGB skips; no noise";
+const char* const kRendererLogHeader = "step,loss,pixel_l1,feature_l1,learning_rate,seconds";
 const char* const kLogHeader = "step,loss_d,loss_g,d_real,d_fake,r1,guidance,fake_accuracy,seconds";
 
 struct Block {
@@ -73,7 +84,8 @@ void check_world(const std::string& world) {
 
 }  // namespace
 
-torch::jit::Module build_style_generator(const std::vector<std::string>& class_names, uint64_t seed) {
+torch::jit::Module build_style_generator(const std::vector<std::string>& class_names, uint64_t seed,
+                                         StyleLatent latent) {
   torch::NoGradGuard no_grad;
   at::Generator rng = at::detail::createCPUGenerator(seed);
   auto randn = [&](std::vector<int64_t> shape) { return torch::randn(shape, rng, torch::kFloat); };
@@ -82,7 +94,9 @@ torch::jit::Module build_style_generator(const std::vector<std::string>& class_n
   c10::List<std::string> names;
   for (const auto& name : class_names) names.push_back(name);
   m.register_attribute("class_names", c10::ListType::ofStrings(), names);
-  m.register_attribute("z_dim", c10::IntType::get(), kZDim);
+  const bool factors = latent == StyleLatent::kShapesFactors;
+  const int64_t z_dim = factors ? kShapesFactorCount : kZDim;
+  m.register_attribute("z_dim", c10::IntType::get(), z_dim);
   m.register_attribute("w_dim", c10::IntType::get(), kWDim);
   m.register_attribute("num_classes", c10::IntType::get(), classes);
   m.register_attribute("resolution", c10::IntType::get(), kResolution);
@@ -90,21 +104,48 @@ torch::jit::Module build_style_generator(const std::vector<std::string>& class_n
 
   // Mapping: weights stored as N(0, 1/lr^2) and scaled by lr / sqrt(fan_in) (equalised lr).
   m.register_parameter("embed", randn({classes, kEmbedDim}), false);
-  std::string source = R"(
+  std::string source;
+  int64_t in = kEmbedDim;
+  double lr_multiplier = kMappingLrMultiplier;
+  if (factors) {
+    // z's coordinates are the factors' normal scores: factors = low[c] + span[c] * Phi(z). The
+    // mapping reads each factor centred and scaled to unit variance, and the circular ones (the
+    // hues, the light's direction) also as a cosine and a sine.
+    const auto labels = torch::arange(classes, torch::kLong);
+    const auto low = ShapesWorld::factors_of_quantiles(labels, torch::zeros({classes, z_dim}));
+    m.register_buffer("factor_low", low);
+    m.register_buffer("factor_span", ShapesWorld::factors_of_quantiles(labels, torch::ones({classes, z_dim})) - low);
+    m.register_buffer("circular_factors", torch::tensor(kCircularFactors, torch::kLong));
+    in += z_dim + 2 * static_cast<int64_t>(kCircularFactors.size());
+    lr_multiplier = 1.0;  // taught directly, not through a discriminator
+    source = R"(
+def factors(self, z: Tensor, c: Tensor) -> Tensor:
+    u = 0.5 * (1.0 + torch.erf(z * 0.7071067811865476))
+    return self.factor_low.index_select(0, c) + self.factor_span.index_select(0, c) * u
+
 def mapping_raw(self, z: Tensor, c: Tensor) -> Tensor:
-    z = z * torch.rsqrt(z.square().mean(1, True) + 1e-8)
-    e = torch.embedding(self.embed, c)
-    e = e * torch.rsqrt(e.square().mean(1, True) + 1e-8)
-    x = torch.cat([z, e], 1)
+    f = self.factors(z, c)
+    a = f.index_select(1, self.circular_factors) * 6.283185307179586
+    x = torch.cat([(f - 0.5) * 3.4641016151377544, torch.cos(a) * 1.4142135623730951, torch.sin(a) * 1.4142135623730951], 1)
 )";
-  int64_t in = kZDim + kEmbedDim;
+  } else {
+    in += z_dim;
+    source = R"(
+def mapping_raw(self, z: Tensor, c: Tensor) -> Tensor:
+    x = z * torch.rsqrt(z.square().mean(1, True) + 1e-8)
+)";
+  }
+  source += R"(    e = torch.embedding(self.embed, c)
+    e = e * torch.rsqrt(e.square().mean(1, True) + 1e-8)
+    x = torch.cat([x, e], 1)
+)";
   for (int64_t i = 0; i < kMappingLayers; ++i) {
     const std::string name = "map" + std::to_string(i);
-    m.register_parameter(name + "_w", randn({kWDim, in}) / kMappingLrMultiplier, false);
+    m.register_parameter(name + "_w", randn({kWDim, in}) / lr_multiplier, false);
     m.register_parameter(name + "_b", torch::zeros({kWDim}), false);
     source += "    x = torch.leaky_relu(torch.linear(x, self." + name + "_w * " +
-              number(kMappingLrMultiplier / std::sqrt(double(in))) + ", self." + name + "_b * " +
-              number(kMappingLrMultiplier) + "), 0.2) * " + number(std::sqrt(2.0)) + "\n";
+              number(lr_multiplier / std::sqrt(double(in))) + ", self." + name + "_b * " + number(lr_multiplier) +
+              "), 0.2) * " + number(std::sqrt(2.0)) + "\n";
     in = kWDim;
   }
   source += R"(    return x
@@ -411,11 +452,26 @@ void set_w_avg(torch::jit::Module& generator, int64_t classes, uint64_t seed) {
   at::Generator rng = at::detail::createCPUGenerator(splitmix64(seed ^ 0x77617667ULL));
   auto w_avg = generator.attr("w_avg").toTensor();
   for (int64_t c = 0; c < classes; ++c) {
-    const auto z = torch::randn({kWAvgSamples, kZDim}, rng, torch::kFloat);
+    const auto z = torch::randn({kWAvgSamples, generator.attr("z_dim").toInt()}, rng, torch::kFloat);
     const auto labels = torch::full({kWAvgSamples}, c, torch::kLong);
     const auto w = generator.get_method("mapping_raw")({z, labels}).toTensor();
     w_avg[c].copy_(w.mean(0));
   }
+}
+
+void write_grid_png(const torch::Tensor& images, int64_t rows, int64_t columns, int64_t zoom, const fs::path& file);
+
+// A grid of `generator` at psi = 1 (fixed latents, 8 per class, one row per class) beside the
+// model file, rewritten at every checkpoint so that a long run can be watched.
+void write_preview(torch::jit::Module& generator, int64_t classes, const fs::path& output) {
+  torch::NoGradGuard no_grad;
+  constexpr int64_t kColumns = 8;
+  at::Generator preview_rng = at::detail::createCPUGenerator(0x70726576ULL);
+  const auto z = torch::randn({classes * kColumns, generator.attr("z_dim").toInt()}, preview_rng, torch::kFloat);
+  const auto labels = torch::arange(classes, torch::kLong).repeat_interleave(kColumns);
+  generator.eval();
+  const auto images = ((generator.forward({z, labels}).toTensor() + 1.0) * 0.5).clamp(0.0, 1.0);
+  write_grid_png(images, classes, kColumns, 2, training::with_suffix(output, ".preview.png"));
 }
 
 // Writes images [rows*columns, 3, S, S] in [0, 1] as a PNG grid (2-px white gaps, `zoom` x
@@ -456,11 +512,18 @@ void check_options(const GeneratorTrainingOptions& options) {
     throw Error("--minibatch-std", "the batch size " + std::to_string(options.batch_size) +
                                        " is not a multiple of the group " +
                                        std::to_string(options.minibatch_std_group));
+  if (options.objective != "adversarial" && options.objective != "renderer")
+    throw Error("--objective", "must be adversarial or renderer, got \"" + options.objective + "\"");
+  if (options.objective == "renderer" && options.world != "shapes")
+    throw Error("--objective", "renderer needs the shapes world (its renderer knows every image's factors)");
+  if (!(options.feature_weight >= 0)) throw Error("--feature-weight", "must be >= 0");
   if (options.eval_samples_per_class < 0 || options.eval_samples_per_class == 1)
     throw Error("--eval-samples", "must be 0 (no evaluation) or >= 2");
 }
 
 TrainingRunOptions run_options(const GeneratorTrainingOptions& options) {
+  if (options.objective == "renderer")
+    return training_run_options(options, kRendererLogHeader, "train shapes generator (renderer)");
   return training_run_options(options, kLogHeader, "train " + options.world + " generator");
 }
 
@@ -557,6 +620,7 @@ class GeneratorSteps final : public TrainingSteps {
     checkpoint.write("minibatch_std_group", c10::IValue(options_.minibatch_std_group));
     checkpoint.write("pixel_head", c10::IValue(options_.pixel_head));
     checkpoint.write("augment", c10::IValue(options_.augment));
+    checkpoint.write("objective", c10::IValue(options_.objective));
     checkpoint.write("classifier_fingerprint", c10::IValue(classifier_.fingerprint));
   }
 
@@ -568,11 +632,7 @@ class GeneratorSteps final : public TrainingSteps {
     torch::NoGradGuard no_grad;
     constexpr int64_t kColumns = 8;
     at::Generator preview_rng = at::detail::createCPUGenerator(0x70726576ULL);
-    const auto z = torch::randn({classes_ * kColumns, kZDim}, preview_rng, torch::kFloat);
-    const auto labels = torch::arange(classes_, torch::kLong).repeat_interleave(kColumns);
-    average_.eval();
-    const auto images = ((average_.forward({z, labels}).toTensor() + 1.0) * 0.5).clamp(0.0, 1.0);
-    write_grid_png(images, classes_, kColumns, 2, training::with_suffix(options_.output, ".preview.png"));
+    write_preview(average_, classes_, options_.output);
   }
 
   torch::jit::Module& average() { return average_; }
@@ -637,6 +697,9 @@ void GeneratorSteps::check_settings(torch::serialize::InputArchive& checkpoint, 
   const int64_t minibatch_group = checkpoint.try_read("minibatch_std_group", value) ? value.toInt() : 0;
   const bool pixel_head = checkpoint.try_read("pixel_head", value) ? value.toBool() : false;
   const std::string augmentation = checkpoint.try_read("augment", value) ? value.toStringRef() : "all";
+  const std::string objective = checkpoint.try_read("objective", value) ? value.toStringRef() : "adversarial";
+  if (objective != options_.objective)
+    throw Error(file, "was made for objective " + objective + "; rerun with it or remove the checkpoint folder");
   if (world != options_.world || seed != static_cast<int64_t>(options_.seed) || batch_size != options_.batch_size ||
       minibatch_group != options_.minibatch_std_group || pixel_head != options_.pixel_head ||
       augmentation != options_.augment)
@@ -719,10 +782,168 @@ StepRecord GeneratorSteps::step(int64_t step) {
   return {{d_value, g_value}, fields};
 }
 
+// The renderer objective: a StyleLatent::kShapesFactors generator taught to draw what the shapes
+// renderer draws for the same class and factors. Each step draws classes and z ~ N(0, I) (pure
+// functions of (seed, step)), renders the factors the generator's own factors(z, c) reads off z, and
+// takes an Adam step on the L1 distance of the images plus feature_weight times the L1 distance of
+// the frozen classifier's stage outputs (each divided by the rendered stage's mean magnitude). The
+// learning rate warms up over 100 steps, then decays on a cosine; the weight average ships.
+class RendererSteps final : public TrainingSteps {
+ public:
+  RendererSteps(const GeneratorTrainingOptions& options, FrozenClassifier& classifier)
+      : options_(options), classifier_(classifier), classes_(static_cast<int64_t>(ShapesWorld::class_names().size())) {}
+
+  void start_fresh() override {
+    generator_ = build_style_generator(ShapesWorld::class_names(), options_.seed, StyleLatent::kShapesFactors);
+    average_ = generator_.clone();
+    make_optimiser();
+  }
+
+  void check_settings(torch::serialize::InputArchive& checkpoint, const fs::path& file) override {
+    c10::IValue value;
+    const std::string objective = checkpoint.try_read("objective", value) ? value.toStringRef() : "adversarial";
+    const int64_t seed = training::read_value(checkpoint, "seed").toInt();
+    const int64_t batch_size = training::read_value(checkpoint, "batch_size").toInt();
+    const double feature_weight = checkpoint.try_read("feature_weight", value) ? value.toDouble() : -1.0;
+    if (objective != options_.objective || seed != static_cast<int64_t>(options_.seed) ||
+        batch_size != options_.batch_size || feature_weight != options_.feature_weight)
+      throw Error(file, "was made for objective " + objective + ", seed " + std::to_string(seed) + ", batch size " +
+                            std::to_string(batch_size) + ", feature weight " + number(feature_weight) +
+                            "; rerun with those options or remove the checkpoint folder");
+    const std::string fingerprint = training::read_value(checkpoint, "classifier_fingerprint").toStringRef();
+    if (fingerprint != classifier_.fingerprint)
+      throw Error(file, "was made with another classifier (fingerprint " + fingerprint + ", " +
+                            options_.classifier.string() + " has " + classifier_.fingerprint +
+                            "); pass that classifier or remove the checkpoint folder");
+  }
+
+  void restore_state(torch::serialize::InputArchive& checkpoint) override {
+    generator_ = training::module_from_bytes(read_tensor(checkpoint, "generator"));
+    average_ = training::module_from_bytes(read_tensor(checkpoint, "average"));
+    make_optimiser();
+    load_optimiser(*optimizer_, checkpoint, "optimizer");
+  }
+
+  void save_state(torch::serialize::OutputArchive& checkpoint) override {
+    checkpoint.write("generator", training::module_bytes(generator_));
+    checkpoint.write("average", training::module_bytes(average_));
+    save_optimiser(*optimizer_, checkpoint, "optimizer");
+  }
+
+  void save_settings(torch::serialize::OutputArchive& checkpoint) override {
+    checkpoint.write("objective", c10::IValue(options_.objective));
+    checkpoint.write("seed", c10::IValue(static_cast<int64_t>(options_.seed)));
+    checkpoint.write("world", c10::IValue(options_.world));
+    checkpoint.write("batch_size", c10::IValue(options_.batch_size));
+    checkpoint.write("feature_weight", c10::IValue(options_.feature_weight));
+    checkpoint.write("classifier_fingerprint", c10::IValue(classifier_.fingerprint));
+  }
+
+  StepRecord step(int64_t step) override {
+    at::Generator rng = at::detail::createCPUGenerator(
+        splitmix64(splitmix64(options_.seed ^ 0x72656e64ULL) + static_cast<uint64_t>(step)));
+    const int64_t b = options_.batch_size;
+    const auto labels = torch::randint(classes_, {b}, rng, torch::kLong);
+    const auto z = torch::randn({b, kShapesFactorCount}, rng, torch::kFloat);
+    torch::Tensor target;
+    std::vector<torch::Tensor> target_stages;
+    {
+      torch::NoGradGuard no_grad;
+      const auto factors = generator_.run_method("factors", z, labels).toTensor().clamp(0.0, 1.0);
+      std::vector<int64_t> l(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + b);
+      target = world_.render_factors(l, factors).images;
+      target_stages = stages_of(classifier_.module, target);
+    }
+    const double learning_rate = learning_rate_at(step);
+    for (auto& group : optimizer_->param_groups())
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(learning_rate);
+    const auto images = (generator_.forward({z, labels}).toTensor() + 1.0) * 0.5;
+    const auto pixel = (images - target).abs().mean();
+    const auto stages = stages_of(classifier_.module, images);
+    torch::Tensor feature = torch::zeros({});
+    for (size_t k = 0; k < stages.size(); ++k)
+      feature = feature + (stages[k] - target_stages[k]).abs().mean() / (target_stages[k].abs().mean() + 1e-8);
+    const auto loss = pixel + feature * options_.feature_weight;
+    optimizer_->zero_grad();
+    loss.backward();
+    optimizer_->step();
+    update_average(step);
+    const double value = loss.item<double>();
+    char fields[160];
+    std::snprintf(fields, sizeof fields, "%.6f,%.6f,%.6f,%.6g", value, pixel.item<double>(), feature.item<double>(),
+                  learning_rate);
+    return {{value}, fields};
+  }
+
+  void after_checkpoint() override { write_preview(average_, classes_, options_.output); }
+
+  torch::jit::Module& average() { return average_; }
+
+ private:
+  static constexpr int64_t kWarmupSteps = 100;
+
+  double learning_rate_at(int64_t step) const {
+    if (step <= kWarmupSteps) return options_.learning_rate * static_cast<double>(step) / kWarmupSteps;
+    return training::cosine_learning_rate(options_.learning_rate, step - kWarmupSteps,
+                                          std::max<int64_t>(1, options_.steps - kWarmupSteps));
+  }
+
+  void make_optimiser() {
+    parameters_.clear();
+    for (const auto& p : generator_.parameters()) {
+      p.requires_grad_(true);
+      parameters_.push_back(p);
+    }
+    average_parameters_.clear();
+    for (const auto& p : average_.parameters()) {
+      p.requires_grad_(false);
+      average_parameters_.push_back(p);
+    }
+    optimizer_ = std::make_unique<torch::optim::Adam>(
+        parameters_, torch::optim::AdamOptions(options_.learning_rate).betas({0.9, 0.99}).eps(1e-8));
+  }
+
+  // Weight average with a horizon that grows from a few steps to about 500.
+  void update_average(int64_t step) {
+    torch::NoGradGuard no_grad;
+    const double beta = std::min(0.998, (1.0 + step) / (10.0 + step));
+    for (size_t i = 0; i < parameters_.size(); ++i)
+      average_parameters_[i].mul_(beta).add_(parameters_[i].detach(), 1.0 - beta);
+  }
+
+  const GeneratorTrainingOptions& options_;
+  FrozenClassifier& classifier_;
+  const int64_t classes_;
+  const ShapesWorld world_{kResolution};
+  torch::jit::Module generator_, average_;
+  std::vector<torch::Tensor> parameters_, average_parameters_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+};
+
 nlohmann::json model_card(const GeneratorTrainingOptions& options, const std::string& classifier_fingerprint) {
   const auto& class_names = world_class_names(options.world);
+  if (options.objective == "renderer")
+    return {
+        {"world", options.world},
+        {"objective", "renderer: L1 to render(c, factors(z, c)) + feature_weight x L1 of the classifier's stages"},
+        {"architecture", kRendererArchitecture},
+        {"z_dim", kShapesFactorCount},
+        {"z", "the shapes factors' normal scores: factors(z, c) = low[c] + span[c] * Phi(z), columns as "
+              "ShapesWorld::factor_names()"},
+        {"w_dim", kWDim},
+        {"resolution", kResolution},
+        {"num_classes", static_cast<int64_t>(class_names.size())},
+        {"class_names", class_names},
+        {"classifier", options.classifier.string()},
+        {"classifier_fingerprint", classifier_fingerprint},
+        {"seed", options.seed},
+        {"batch_size", options.batch_size},
+        {"learning_rate", options.learning_rate},
+        {"feature_weight", options.feature_weight},
+    };
   return {
       {"world", options.world},
+      {"objective", "adversarial"},
       {"architecture", architecture_of(options)},
       {"z_dim", kZDim},
       {"w_dim", kWDim},
@@ -751,22 +972,33 @@ GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options)
   check_options(options);
   TrainingRun run(run_options(options));
   FrozenClassifier classifier = load_frozen_classifier(options);
-  const RealImages real(options);  // checks the seed and the data before anything is written
-  if (options.world == "fashion" && options.eval_samples_per_class > 0)  // the evaluation's split
-    FashionMnist::load(options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, false);
-  GeneratorSteps steps(options, real, classifier);
-  run.train(steps);
+  const int64_t classes = static_cast<int64_t>(world_class_names(options.world).size());
+  torch::jit::Module average;
+  if (options.objective == "renderer") {
+    RendererSteps steps(options, classifier);
+    run.train(steps);
+    average = steps.average();
+  } else {
+    const RealImages real(options);  // checks the seed and the data before anything is written
+    if (options.world == "fashion" && options.eval_samples_per_class > 0)  // the evaluation's split
+      FashionMnist::load(options.fashion_folder.empty() ? default_fashion_folder() : options.fashion_folder, false);
+    GeneratorSteps steps(options, real, classifier);
+    run.train(steps);
+    average = steps.average();
+  }
 
   // The shipped model: the weight average, with its per-class w means.
-  set_w_avg(steps.average(), real.classes(), options.seed);
-  steps.average().eval();
-  run.save_model(steps.average());
+  set_w_avg(average, classes, options.seed);
+  average.eval();
+  run.save_model(average);
   const Generator shipped = Generator::load(options.output, c10::Device(c10::kCPU));
   nlohmann::json card = model_card(options, classifier.fingerprint);
   if (options.eval_samples_per_class > 0)
-    card["evaluation"] = evaluate_generator(shipped, classifier.checked, options.world, options.eval_samples_per_class,
-                                            0.7, 0, options.fashion_folder)
-                             .to_json();
+    for (const double psi : options.objective == "renderer" ? std::vector<double>{0.7, 1.0} : std::vector<double>{0.7})
+      card[psi == 0.7 ? "evaluation" : "evaluation_psi_1"] =
+          evaluate_generator(shipped, classifier.checked, options.world, options.eval_samples_per_class, psi, 0,
+                             options.fashion_folder)
+              .to_json();
   run.write_card(card);
   return {run.result()};
 }
@@ -790,12 +1022,32 @@ double colour_diversity(const torch::Tensor& mean) {
 
 }  // namespace
 
+double frechet_distance(const torch::Tensor& a, const torch::Tensor& b) {
+  if (a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(1) || a.size(0) < 2 || b.size(0) < 2)
+    throw Error("frechet_distance", "needs two feature sets [N, D] with the same D and N >= 2");
+  const auto moments = [](const torch::Tensor& x) {
+    const auto x64 = x.to(torch::kCPU, torch::kDouble);
+    const auto mean = x64.mean(0);
+    const auto centred = x64 - mean;
+    return std::pair{mean, centred.t().mm(centred) / static_cast<double>(x64.size(0) - 1)};
+  };
+  const auto [mean_a, cov_a] = moments(a);
+  const auto [mean_b, cov_b] = moments(b);
+  const auto [values, vectors] = torch::linalg_eigh(cov_a);
+  const auto root_a = vectors.mm(torch::diag(values.clamp_min(0).sqrt())).mm(vectors.t());
+  auto product = root_a.mm(cov_b).mm(root_a);
+  product = (product + product.t()) * 0.5;
+  const double cross = torch::linalg_eigvalsh(product).clamp_min(0).sqrt().sum().item<double>();
+  return (mean_a - mean_b).square().sum().item<double>() + cov_a.trace().item<double>() +
+         cov_b.trace().item<double>() - 2.0 * cross;
+}
+
 nlohmann::json GeneratorEvaluation::to_json() const {
   // NaN is not JSON: a ratio without a reference is null.
   const auto number = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(); };
   nlohmann::json per_class = nlohmann::json::array();
   for (double x : colour_diversity_ratio_per_class) per_class.push_back(number(x));
-  return {{"psi", psi},
+  nlohmann::json json = {{"psi", psi},
           {"samples_per_class", samples_per_class},
           {"agreement", agreement},
           {"agreement_per_class", agreement_per_class},
@@ -806,13 +1058,25 @@ nlohmann::json GeneratorEvaluation::to_json() const {
           {"colour_diversity_generated", colour_diversity_generated},
           {"colour_diversity_real", colour_diversity_real},
           {"colour_diversity_ratio", number(colour_diversity_ratio)},
-          {"colour_diversity_ratio_per_class", per_class}};
+          {"colour_diversity_ratio_per_class", per_class},
+          {"frechet_distance", frechet_distance},
+          {"frechet_distance_per_class", frechet_distance_per_class}};
+  if (!part_names.empty()) {
+    json["part_names"] = part_names;
+    json["part_areas_generated"] = part_areas_generated;
+    json["part_areas_real"] = part_areas_real;
+    json["part_area_error_per_class"] = part_area_error_per_class;
+    json["part_area_error"] = part_area_error;
+  }
+  return json;
 }
 
 GeneratorEvaluation evaluate_generator(const Generator& generator, const Classifier& classifier,
                                        const std::string& world, int64_t samples_per_class, double psi, uint64_t seed,
-                                       const fs::path& fashion_folder) {
+                                       const fs::path& fashion_folder, const fs::path& segmenter) {
   check_world(world);
+  std::unique_ptr<PartSource> parts;
+  if (!segmenter.empty()) parts = load_segmenter_parts(segmenter, classifier.device());
   const int64_t classes = static_cast<int64_t>(world_class_names(world).size());
   for (const auto& [file, count] :
        {std::pair{generator.file(), generator.num_classes()}, std::pair{classifier.file(), classifier.num_classes()}})
@@ -831,8 +1095,18 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
   at::Generator rng = at::detail::createCPUGenerator(splitmix64(seed ^ 0x6576616cULL));
   constexpr int64_t kChunk = 250;
   int64_t agreeing = 0;
+  std::vector<torch::Tensor> all_generated, all_real;
+  if (parts) e.part_names = parts->part_names();
+  // Per part, the mean share of the image it covers, from labels [N, R, R].
+  const auto part_areas = [&](const torch::Tensor& labels) {
+    const auto counts = torch::bincount(labels.reshape({-1}).to(torch::kLong), {},
+                                        static_cast<int64_t>(e.part_names.size()))
+                            .to(torch::kDouble);
+    const auto shares = counts / static_cast<double>(labels.numel());
+    return std::vector<double>(shares.data_ptr<double>(), shares.data_ptr<double>() + shares.numel());
+  };
   for (int64_t c = 0; c < classes; ++c) {
-    std::vector<torch::Tensor> generated, real, generated_colours;
+    std::vector<torch::Tensor> generated, real, generated_colours, generated_parts;
     int64_t class_agreeing = 0;
     for (int64_t start = 0; start < samples_per_class; start += kChunk) {
       const int64_t n = std::min(kChunk, samples_per_class - start);
@@ -843,6 +1117,7 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
       class_agreeing += (classifier.head(r).argmax(1).cpu() == c).sum().item<int64_t>();
       generated.push_back(r.cpu());
       generated_colours.push_back(mean_colours(images));
+      if (parts) generated_parts.push_back(parts->label(images, {}));
     }
     torch::Tensor real_images;
     if (world == "fashion") {
@@ -858,8 +1133,26 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
     for (int64_t start = 0; start < real_images.size(0); start += kChunk)
       real.push_back(
           classifier.features(real_images.narrow(0, start, std::min(kChunk, real_images.size(0) - start))).cpu());
-    const double g = mean_pairwise_distance(torch::cat(generated));
-    const double d = mean_pairwise_distance(torch::cat(real));
+    if (parts) {
+      std::vector<torch::Tensor> real_parts;
+      for (int64_t start = 0; start < real_images.size(0); start += kChunk)
+        real_parts.push_back(
+            parts->label(real_images.narrow(0, start, std::min(kChunk, real_images.size(0) - start)), {}));
+      e.part_areas_generated.push_back(part_areas(torch::cat(generated_parts)));
+      e.part_areas_real.push_back(part_areas(torch::cat(real_parts)));
+      double difference = 0, total = 0;
+      for (size_t k = 1; k < e.part_names.size(); ++k) {
+        difference += std::fabs(e.part_areas_generated.back()[k] - e.part_areas_real.back()[k]);
+        total += e.part_areas_real.back()[k];
+      }
+      e.part_area_error_per_class.push_back(total > 0 ? difference / total : 0.0);
+    }
+    const auto generated_features = torch::cat(generated), real_features = torch::cat(real);
+    all_generated.push_back(generated_features);
+    all_real.push_back(real_features);
+    e.frechet_distance_per_class.push_back(frechet_distance(generated_features, real_features));
+    const double g = mean_pairwise_distance(generated_features);
+    const double d = mean_pairwise_distance(real_features);
     e.agreement_per_class.push_back(static_cast<double>(class_agreeing) / static_cast<double>(samples_per_class));
     e.diversity_ratio_per_class.push_back(d > 0 ? g / d : 0.0);
     e.diversity_generated += g / static_cast<double>(classes);
@@ -872,6 +1165,9 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
     agreeing += class_agreeing;
   }
   e.agreement = static_cast<double>(agreeing) / static_cast<double>(samples_per_class * classes);
+  e.frechet_distance = frechet_distance(torch::cat(all_generated), torch::cat(all_real));
+  if (parts)
+    e.part_area_error = *std::max_element(e.part_area_error_per_class.begin(), e.part_area_error_per_class.end());
   e.diversity_ratio = e.diversity_real > 0 ? e.diversity_generated / e.diversity_real : 0.0;
   e.colour_diversity_ratio = diversity_ratio(e.colour_diversity_generated, e.colour_diversity_real);
   return e;
@@ -887,6 +1183,32 @@ void write_sample_grid(const Generator& generator, const fs::path& file, int64_t
   const auto labels = torch::arange(classes, torch::kLong).repeat_interleave(columns);
   const auto images = generator_to_classifier_range(generator.synthesis(generator.mapping(z, labels, psi))).cpu();
   write_grid_png(images, classes, columns, zoom, file);
+}
+
+void write_render_comparison_grid(const fs::path& generator_file, const fs::path& file, int64_t columns,
+                                  uint64_t seed, int64_t zoom) {
+  if (columns < 1 || zoom < 1) throw Error(file, "a sample grid needs columns >= 1 and zoom >= 1");
+  const Generator generator = Generator::load(generator_file, c10::Device(c10::kCPU));
+  auto module = torch::jit::load(generator_file.string());
+  if (!module.find_method("factors"))
+    throw Error(generator_file, "has no factors(z, c): only a generator trained with --objective renderer "
+                                "knows the factors of its samples");
+  if (generator.num_classes() != static_cast<int64_t>(ShapesWorld::class_names().size()))
+    throw Error(generator_file, "does not have the shapes world's classes");
+  torch::NoGradGuard no_grad;
+  module.eval();
+  const int64_t classes = generator.num_classes();
+  at::Generator rng = at::detail::createCPUGenerator(splitmix64(seed ^ 0x72656e67ULL));
+  const auto z = torch::randn({classes * columns, generator.z_dim()}, rng, torch::kFloat);
+  const auto labels = torch::arange(classes, torch::kLong).repeat_interleave(columns);
+  const auto factors = module.run_method("factors", z, labels).toTensor().clamp(0.0, 1.0);
+  const std::vector<int64_t> l(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
+  const auto rendered = ShapesWorld(generator.resolution()).render_factors(l, factors).images;
+  const auto generated = generator_to_classifier_range(generator.synthesis(generator.mapping(z, labels, 1.0))).cpu();
+  const auto rows = torch::stack({rendered.view({classes, columns, 3, rendered.size(2), rendered.size(3)}),
+                                  generated.view({classes, columns, 3, generated.size(2), generated.size(3)})},
+                                 1);
+  write_grid_png(rows.reshape({-1, 3, rendered.size(2), rendered.size(3)}), 2 * classes, columns, zoom, file);
 }
 
 }  // namespace linkstyle

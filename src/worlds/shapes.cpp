@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -555,6 +556,12 @@ void render_one(int64_t label, const std::array<double, kFactorCount>& f, int re
   downsample_parts(paints, resolution, scratch, parts_out);
 }
 
+std::string sizes_text(const torch::Tensor& tensor) {
+  std::ostringstream text;
+  text << tensor.sizes();
+  return text.str();
+}
+
 void check_label(int64_t label) {
   if (label < 0 || label >= kClassCount)
     throw Error("ShapesWorld", "class label " + std::to_string(label) + " is out of range [0, " +
@@ -627,26 +634,70 @@ ShapesBatch ShapesWorld::render(const std::vector<int64_t>& labels, const std::v
                                    std::to_string(seeds.size()) + " seeds");
   for (const int64_t label : labels) check_label(label);
   const auto count = static_cast<int64_t>(labels.size());
+  auto factors = torch::empty({count, int64_t(kFactorCount)}, torch::kDouble);
+  double* f = factors.data_ptr<double>();
+  for (int64_t i = 0; i < count; ++i) {
+    const size_t index = static_cast<size_t>(i);
+    const std::array<double, kFactorCount> sampled = sample_factors(labels[index], seeds[index]);
+    std::copy(sampled.begin(), sampled.end(), f + i * kFactorCount);
+  }
+  return draw(labels, factors);
+}
+
+ShapesBatch ShapesWorld::render_factors(const std::vector<int64_t>& labels, const torch::Tensor& factors) const {
+  const auto count = static_cast<int64_t>(labels.size());
+  if (factors.dim() != 2 || factors.size(0) != count || factors.size(1) != kFactorCount)
+    throw Error("ShapesWorld", "render_factors needs factors [" + std::to_string(count) + ", " +
+                                   std::to_string(int64_t(kFactorCount)) + "], got " + sizes_text(factors));
+  const auto f64 = factors.to(torch::kCPU, torch::kDouble).contiguous();
+  if (!torch::isfinite(f64).all().item<bool>() || (f64 < 0).any().item<bool>() || (f64 > 1).any().item<bool>())
+    throw Error("ShapesWorld", "render_factors needs finite factors in [0, 1]");
+  for (const int64_t label : labels) check_label(label);
+  return draw(labels, f64);
+}
+
+// Each image has its own buffers, so the split across threads cannot change it.
+ShapesBatch ShapesWorld::draw(const std::vector<int64_t>& labels, const torch::Tensor& factors) const {
+  const auto count = static_cast<int64_t>(labels.size());
   const int64_t r = resolution_;
   ShapesBatch batch;
   batch.images = torch::empty({count, 3, r, r}, torch::kFloat);
   batch.parts = torch::empty({count, r, r}, torch::kLong);
-  batch.factors = torch::empty({count, int64_t(kFactorCount)}, torch::kFloat);
+  batch.factors = factors.to(torch::kFloat);
   batch.labels = torch::tensor(labels, torch::kLong).reshape({count});
   float* images = batch.images.data_ptr<float>();
   int64_t* parts = batch.parts.data_ptr<int64_t>();
-  float* factors = batch.factors.data_ptr<float>();
-  // Each image has its own random stream and buffers, so the split across threads cannot change it.
+  const double* source = factors.data_ptr<double>();
   at::parallel_for(0, count, 16, [&](int64_t begin, int64_t end) {
     Scratch scratch;
     for (int64_t i = begin; i < end; ++i) {
-      const size_t index = static_cast<size_t>(i);
-      const std::array<double, kFactorCount> f = sample_factors(labels[index], seeds[index]);
-      for (int k = 0; k < kFactorCount; ++k) factors[i * kFactorCount + k] = static_cast<float>(f[k]);
-      render_one(labels[index], f, static_cast<int>(r), scratch, images + i * 3 * r * r, parts + i * r * r);
+      std::array<double, kFactorCount> f{};
+      std::copy(source + i * kFactorCount, source + (i + 1) * kFactorCount, f.begin());
+      render_one(labels[static_cast<size_t>(i)], f, static_cast<int>(r), scratch, images + i * 3 * r * r,
+                 parts + i * r * r);
     }
   });
   return batch;
+}
+
+torch::Tensor ShapesWorld::factors_of_quantiles(const torch::Tensor& labels, const torch::Tensor& quantiles) {
+  const int64_t count = labels.numel();
+  if (quantiles.dim() != 2 || quantiles.size(0) != count || quantiles.size(1) != kFactorCount)
+    throw Error("ShapesWorld", "factors_of_quantiles needs quantiles [" + std::to_string(count) + ", " +
+                                   std::to_string(int64_t(kFactorCount)) + "], got " + sizes_text(quantiles));
+  auto low = torch::zeros({kClassCount, kFactorCount}, torch::kFloat);
+  auto span = torch::ones({kClassCount, kFactorCount}, torch::kFloat);
+  for (int64_t c = 0; c < kClassCount; ++c) {
+    const ClassStyle& style = kStyles[static_cast<size_t>(c)];
+    for (const auto& [factor, range] : {std::pair{kMainHue, style.main_hue}, std::pair{kSecondaryHue, style.secondary_hue}}) {
+      low[c][factor] = range.low;
+      span[c][factor] = range.high - range.low;
+    }
+  }
+  const auto l = labels.to(torch::kCPU, torch::kLong).reshape({count});
+  for (int64_t i = 0; i < count; ++i) check_label(l[i].item<int64_t>());
+  const auto q = quantiles.to(torch::kCPU, torch::kFloat);
+  return low.index_select(0, l) + span.index_select(0, l) * q;
 }
 
 ShapesBatch ShapesWorld::render_class_balanced(int64_t count, uint64_t seed) const {

@@ -48,12 +48,15 @@
 //   renders; fashion: the test split, which has about 1000 per class and caps it; the mean pairwise distance does not
 //   depend on the count); and the same ratio for the colour diversity: the mean pairwise distance of the images' mean
 //   colours in the chroma plane (a = R - (G + B)/2, b = sqrt(3)/2 (G - B): the hue is the angle, the chroma the
-//   length), NaN where the real images have no colour (fashion). Bad options throw linkstyle::Error, before anything
+//   length), NaN where the real images have no colour (fashion); the Frechet distance of the
+//   classifier features (pooled and per class); and, given a segmenter, the part areas per class.
+//   Bad options throw linkstyle::Error, before anything
 //   is written. Checkpoint, resume, log and card follow TrainingRun (training_run.hpp).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -84,6 +87,10 @@ struct GeneratorTrainingOptions {
   int64_t minibatch_std_group = 0;        // discriminator minibatch standard deviation group (0: none)
   bool pixel_head = false;                // a discriminator head on the images themselves, beside the stages'
   std::string augment = "all";            // the discriminator's augmentation: all, translation or none
+  // "adversarial" (the GAN above) or "renderer" (shapes only: a StyleLatent::kShapesFactors
+  // generator taught to reproduce render(c, factors(z, c)), see below).
+  std::string objective = "adversarial";
+  double feature_weight = 0.1;            // renderer: weight of the classifier-stage loss
   int64_t eval_samples_per_class = 1000;  // for the model card; 0 skips the evaluation
   std::filesystem::path fashion_folder;
   std::string command_line;
@@ -103,18 +110,48 @@ struct GeneratorEvaluation {
   double colour_diversity_generated = 0, colour_diversity_real = 0;
   double colour_diversity_ratio = 0;  // generated / real (NaN without real colour)
   std::vector<double> colour_diversity_ratio_per_class;
+  // Frechet distance between Gaussians fitted to the classifier features of generated and real
+  // images: all classes pooled, and per class.
+  double frechet_distance = 0;
+  std::vector<double> frechet_distance_per_class;
+  // With a segmenter: per class, the mean share of the image each segmenter part covers
+  // ([class][part], parts as the segmenter names them) on generated and on real images, and the
+  // part-area error: sum over the non-background parts of |generated - real| / sum of real.
+  std::vector<std::string> part_names;
+  std::vector<std::vector<double>> part_areas_generated, part_areas_real;
+  std::vector<double> part_area_error_per_class;
+  double part_area_error = std::numeric_limits<double>::quiet_NaN();  // the largest over classes
 
   nlohmann::json to_json() const;
 };
 
+// What the generator's z holds: a free latent (z 64, normalised to unit second moment; the GAN's),
+// or the shapes world's 17 factors as normal scores (z 17: factors = low[c] + span[c] * Phi(z),
+// the world's own distribution when z ~ N(0, I); the module then also has factors(z, c) ->
+// [N, 17], and its mapping reads each factor centred, plus the circular ones as cosine and sine,
+// through fully connected layers without a learning-rate multiplier).
+enum class StyleLatent { kFree, kShapesFactors };
+
 // The untrained generator described above, weights drawn from `seed`.
-torch::jit::Module build_style_generator(const std::vector<std::string>& class_names, uint64_t seed);
+torch::jit::Module build_style_generator(const std::vector<std::string>& class_names, uint64_t seed,
+                                         StyleLatent latent = StyleLatent::kFree);
 
 GeneratorTrainingResult train_generator(const GeneratorTrainingOptions& options);
 
 GeneratorEvaluation evaluate_generator(const Generator& generator, const Classifier& classifier,
                                        const std::string& world, int64_t samples_per_class = 1000, double psi = 0.7,
-                                       uint64_t seed = 0, const std::filesystem::path& fashion_folder = {});
+                                       uint64_t seed = 0, const std::filesystem::path& fashion_folder = {},
+                                       const std::filesystem::path& segmenter = {});
+
+// For a StyleLatent::kShapesFactors generator file: a PNG grid of two rows per class, renders of
+// factors(z, c) above the generator's images of the same z at psi 1, `columns` each (zoom as
+// above), written atomically. A generator without factors(z, c) is an Error naming its file.
+void write_render_comparison_grid(const std::filesystem::path& generator_file, const std::filesystem::path& file,
+                                  int64_t columns = 8, uint64_t seed = 0, int64_t zoom = 2);
+
+// The Frechet distance between Gaussians fitted to the rows of a and b ([N, D], N >= 2 each):
+// |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2), in float64.
+double frechet_distance(const torch::Tensor& a, const torch::Tensor& b);
 
 // A PNG grid (one row per class, `columns` samples at `psi`, each image scaled up `zoom` times),
 // written atomically.

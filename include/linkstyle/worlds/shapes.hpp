@@ -59,10 +59,21 @@ class ShapesWorld {
 
   // One image per (labels[i], seeds[i]).
   ShapesBatch render(const std::vector<int64_t>& labels, const std::vector<uint64_t>& seeds) const;
+  // One image per (labels[i], factors[i]): factors [N, F] float in [0, 1] as ShapesBatch::factors
+  // (render() of a seed and render_factors() of its factors give the same image up to the
+  // factors' float rounding). Factors outside [0, 1] or not finite are an Error.
+  ShapesBatch render_factors(const std::vector<int64_t>& labels, const torch::Tensor& factors) const;
+  // The factors whose quantiles under render()'s distribution are `quantiles` [N, F] in [0, 1]:
+  // every factor is uniform on [0, 1] except the main and secondary hues, uniform on the class's
+  // preferred range, so factors = low[label] + span[label] * quantiles (float32, [N, F]).
+  static torch::Tensor factors_of_quantiles(const torch::Tensor& labels, const torch::Tensor& quantiles);
   // `count` images; label i % class count, seed derived from (seed, i) (see docs/worlds.md).
   ShapesBatch render_class_balanced(int64_t count, uint64_t seed) const;
 
  private:
+  // Draws labels[i] with factors [N, F] float64 (checked by the caller).
+  ShapesBatch draw(const std::vector<int64_t>& labels, const torch::Tensor& factors) const;
+
   int64_t resolution_;
 };
 

@@ -333,12 +333,12 @@ TEST(ShapesFactors, RenderingTheFactorsOfASeedRedrawsItsImage) {
   const auto other = world.render_factors(labels, seeded.factors.flip(0));
   EXPECT_GT((other.images - seeded.images).abs().mean().item<float>(), 0.05f);
   // Bad factors are refused.
-  testing::expect_error([&] { world.render_factors(labels, seeded.factors.narrow(1, 0, 16)); },
+  linkstyle::testing::expect_error([&] { world.render_factors(labels, seeded.factors.narrow(1, 0, 16)); },
                         {"ShapesWorld", "factors [8, 17]"});
-  testing::expect_error([&] { world.render_factors(labels, seeded.factors + 1.5); }, {"ShapesWorld", "[0, 1]"});
+  linkstyle::testing::expect_error([&] { world.render_factors(labels, seeded.factors + 1.5); }, {"ShapesWorld", "[0, 1]"});
   auto with_nan = seeded.factors.clone();
   with_nan[2][5] = std::nanf("");
-  testing::expect_error([&] { world.render_factors(labels, with_nan); }, {"ShapesWorld", "finite"});
+  linkstyle::testing::expect_error([&] { world.render_factors(labels, with_nan); }, {"ShapesWorld", "finite"});
 }
 
 TEST(ShapesFactors, QuantilesMapToTheRenderersDistribution) {

@@ -9,8 +9,8 @@ linkstyle=$1
 study=$2
 models=$(cd "$(dirname "$0")/../models/shapes" && pwd)
 case "${3:-faithful}" in
-  faithful) generator=$models/faithful_generator.pt ;;
-  gan) generator=$models/generator.pt ;;
+  faithful) generator=$models/faithful_generator.pt psi=1 ;;  # it samples the world's own factors at psi 1
+  gan) generator=$models/generator.pt psi=0.7 ;;
   *)
     echo "error: GENERATOR: expected faithful or gan, got '$3'" >&2
     exit 2
@@ -19,7 +19,7 @@ esac
 SECONDS=0
 
 "$linkstyle" init "$study" --classifier "$models/classifier.pt" --generator "$generator" \
-  --segmenter "$models/segmenter.pt" --samples-per-class 2000 --sweep-samples-per-class 2 --force
+  --segmenter "$models/segmenter.pt" --samples-per-class 2000 --psi "$psi" --sweep-samples-per-class 2 --force
 # A rerun starts afresh (the shipped models may have changed since the last run).
 rm -rf "$study"/{pairs,linking,real,samples,reconstructions,sweeps}
 "$linkstyle" info --study "$study"

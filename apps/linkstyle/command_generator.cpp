@@ -104,11 +104,12 @@ void register_eval_generator(CLI::App& app, GlobalOptions& global) {
     const auto device = configure_runtime(global.runtime);
     const auto generator = Generator::load(e->file, device);
     const auto classifier = Classifier::load(e->classifier, device);
-    if (!e->render_grid.empty()) write_render_comparison_grid(e->file, e->render_grid, 8, e->seed);
+    if (!e->render_grid.empty()) check_render_comparison_grid(e->file);
     const auto result =
         evaluate_generator(generator, classifier, e->world, e->samples_per_class, e->psi, e->seed, e->fashion_folder,
                            e->segmenter);
     if (!e->grid.empty()) write_sample_grid(generator, e->grid, 10, e->psi, e->seed);
+    if (!e->render_grid.empty()) write_render_comparison_grid(e->file, e->render_grid, 8, e->seed);
     auto summary = result.to_json();
     summary["model"] = e->file;
     summary["world"] = e->world;

@@ -35,9 +35,21 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int64_t kZDim = 64;
-constexpr int64_t kShapesFactorCount = 17;  // ShapesWorld::factor_names()
-// main_hue, secondary_hue, background_hue, light_direction: angles in turns.
-const std::vector<int64_t> kCircularFactors = {6, 9, 11, 16};
+constexpr int64_t kShapesFactorCount = 17;  // ShapesWorld::factor_names().size(), checked where used
+// The shapes factors that are angles in turns, which the mapping also reads as cosine and sine.
+const std::vector<std::string> kCircularFactors = {"main_hue", "secondary_hue", "background_hue", "light_direction"};
+
+// The columns of the circular factors in ShapesWorld::factor_names().
+std::vector<int64_t> circular_factor_columns() {
+  const auto& names = ShapesWorld::factor_names();
+  if (static_cast<int64_t>(names.size()) != kShapesFactorCount)
+    throw Error("ShapesWorld", "has " + std::to_string(names.size()) + " factors, the factor generator expects " +
+                                   std::to_string(kShapesFactorCount));
+  std::vector<int64_t> columns;
+  for (const auto& name : kCircularFactors)
+    columns.push_back(std::find(names.begin(), names.end(), name) - names.begin());
+  return columns;
+}
 constexpr int64_t kEmbedDim = 64;
 constexpr int64_t kWDim = 128;
 constexpr int64_t kMappingLayers = 4;
@@ -115,7 +127,7 @@ torch::jit::Module build_style_generator(const std::vector<std::string>& class_n
     const auto low = ShapesWorld::factors_of_quantiles(labels, torch::zeros({classes, z_dim}));
     m.register_buffer("factor_low", low);
     m.register_buffer("factor_span", ShapesWorld::factors_of_quantiles(labels, torch::ones({classes, z_dim})) - low);
-    m.register_buffer("circular_factors", torch::tensor(kCircularFactors, torch::kLong));
+    m.register_buffer("circular_factors", torch::tensor(circular_factor_columns(), torch::kLong));
     in += z_dim + 2 * static_cast<int64_t>(kCircularFactors.size());
     lr_multiplier = 1.0;  // taught directly, not through a discriminator
     source = R"(
@@ -626,14 +638,7 @@ class GeneratorSteps final : public TrainingSteps {
 
   StepRecord step(int64_t step) override;
 
-  // A grid of the averaged generator at psi = 1 (fixed latents, one row per class), rewritten at
-  // every checkpoint so that a long run can be watched.
-  void after_checkpoint() override {
-    torch::NoGradGuard no_grad;
-    constexpr int64_t kColumns = 8;
-    at::Generator preview_rng = at::detail::createCPUGenerator(0x70726576ULL);
-    write_preview(average_, classes_, options_.output);
-  }
+  void after_checkpoint() override { write_preview(average_, classes_, options_.output); }
 
   torch::jit::Module& average() { return average_; }
 
@@ -804,11 +809,14 @@ class RendererSteps final : public TrainingSteps {
     const std::string objective = checkpoint.try_read("objective", value) ? value.toStringRef() : "adversarial";
     const int64_t seed = training::read_value(checkpoint, "seed").toInt();
     const int64_t batch_size = training::read_value(checkpoint, "batch_size").toInt();
-    const double feature_weight = checkpoint.try_read("feature_weight", value) ? value.toDouble() : -1.0;
-    if (objective != options_.objective || seed != static_cast<int64_t>(options_.seed) ||
-        batch_size != options_.batch_size || feature_weight != options_.feature_weight)
-      throw Error(file, "was made for objective " + objective + ", seed " + std::to_string(seed) + ", batch size " +
-                            std::to_string(batch_size) + ", feature weight " + number(feature_weight) +
+    if (objective != options_.objective)
+      throw Error(file, "was made for objective " + objective + "; rerun with it or remove the checkpoint folder");
+    const double feature_weight = training::read_value(checkpoint, "feature_weight").toDouble();
+    const double learning_rate = training::read_value(checkpoint, "learning_rate").toDouble();
+    if (seed != static_cast<int64_t>(options_.seed) || batch_size != options_.batch_size ||
+        feature_weight != options_.feature_weight || learning_rate != options_.learning_rate)
+      throw Error(file, "was made for seed " + std::to_string(seed) + ", batch size " + std::to_string(batch_size) +
+                            ", feature weight " + number(feature_weight) + ", learning rate " + number(learning_rate) +
                             "; rerun with those options or remove the checkpoint folder");
     const std::string fingerprint = training::read_value(checkpoint, "classifier_fingerprint").toStringRef();
     if (fingerprint != classifier_.fingerprint)
@@ -836,6 +844,7 @@ class RendererSteps final : public TrainingSteps {
     checkpoint.write("world", c10::IValue(options_.world));
     checkpoint.write("batch_size", c10::IValue(options_.batch_size));
     checkpoint.write("feature_weight", c10::IValue(options_.feature_weight));
+    checkpoint.write("learning_rate", c10::IValue(options_.learning_rate));
     checkpoint.write("classifier_fingerprint", c10::IValue(classifier_.fingerprint));
   }
 
@@ -922,30 +931,9 @@ class RendererSteps final : public TrainingSteps {
 
 nlohmann::json model_card(const GeneratorTrainingOptions& options, const std::string& classifier_fingerprint) {
   const auto& class_names = world_class_names(options.world);
-  if (options.objective == "renderer")
-    return {
-        {"world", options.world},
-        {"objective", "renderer: L1 to render(c, factors(z, c)) + feature_weight x L1 of the classifier's stages"},
-        {"architecture", kRendererArchitecture},
-        {"z_dim", kShapesFactorCount},
-        {"z", "the shapes factors' normal scores: factors(z, c) = low[c] + span[c] * Phi(z), columns as "
-              "ShapesWorld::factor_names()"},
-        {"w_dim", kWDim},
-        {"resolution", kResolution},
-        {"num_classes", static_cast<int64_t>(class_names.size())},
-        {"class_names", class_names},
-        {"classifier", options.classifier.string()},
-        {"classifier_fingerprint", classifier_fingerprint},
-        {"seed", options.seed},
-        {"batch_size", options.batch_size},
-        {"learning_rate", options.learning_rate},
-        {"feature_weight", options.feature_weight},
-    };
-  return {
+  const bool renderer = options.objective == "renderer";
+  nlohmann::json card = {
       {"world", options.world},
-      {"objective", "adversarial"},
-      {"architecture", architecture_of(options)},
-      {"z_dim", kZDim},
       {"w_dim", kWDim},
       {"resolution", kResolution},
       {"num_classes", static_cast<int64_t>(class_names.size())},
@@ -955,15 +943,29 @@ nlohmann::json model_card(const GeneratorTrainingOptions& options, const std::st
       {"seed", options.seed},
       {"batch_size", options.batch_size},
       {"learning_rate", options.learning_rate},
-      {"d_learning_rate", options.d_learning_rate},
-      {"r1_gamma", options.r1_gamma},
-      {"guidance_weight", options.guidance_weight},
-      {"minibatch_std_group", options.minibatch_std_group},
-      {"pixel_head", options.pixel_head},
-      {"augmentation", options.augment == "all"           ? "translation 1/8, brightness, saturation, contrast"
-                       : options.augment == "translation" ? "translation 1/8"
-                                                          : "none"},
   };
+  if (renderer) {
+    card["objective"] = "renderer: L1 to render(c, factors(z, c)) + feature_weight x L1 of the classifier's stages";
+    card["architecture"] = kRendererArchitecture;
+    card["z_dim"] = kShapesFactorCount;
+    card["z"] =
+        "the shapes factors' normal scores: factors(z, c) = low[c] + span[c] * Phi(z), columns as "
+        "ShapesWorld::factor_names()";
+    card["feature_weight"] = options.feature_weight;
+    return card;
+  }
+  card["objective"] = "adversarial";
+  card["architecture"] = architecture_of(options);
+  card["z_dim"] = kZDim;
+  card["d_learning_rate"] = options.d_learning_rate;
+  card["r1_gamma"] = options.r1_gamma;
+  card["guidance_weight"] = options.guidance_weight;
+  card["minibatch_std_group"] = options.minibatch_std_group;
+  card["pixel_head"] = options.pixel_head;
+  card["augmentation"] = options.augment == "all"           ? "translation 1/8, brightness, saturation, contrast"
+                         : options.augment == "translation" ? "translation 1/8"
+                                                            : "none";
+  return card;
 }
 
 }  // namespace
@@ -1022,6 +1024,19 @@ double colour_diversity(const torch::Tensor& mean) {
 
 }  // namespace
 
+double part_area_error(const std::vector<double>& generated, const std::vector<double>& real,
+                       const std::vector<std::string>& part_names) {
+  if (generated.size() != part_names.size() || real.size() != part_names.size())
+    throw Error("part_area_error", "needs one area per part name");
+  double difference = 0, total = 0;
+  for (size_t k = 0; k < part_names.size(); ++k) {
+    if (part_names[k] == "background") continue;
+    difference += std::fabs(generated[k] - real[k]);
+    total += real[k];
+  }
+  return total > 0 ? difference / total : 0.0;
+}
+
 double frechet_distance(const torch::Tensor& a, const torch::Tensor& b) {
   if (a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(1) || a.size(0) < 2 || b.size(0) < 2)
     throw Error("frechet_distance", "needs two feature sets [N, D] with the same D and N >= 2");
@@ -1033,13 +1048,19 @@ double frechet_distance(const torch::Tensor& a, const torch::Tensor& b) {
   };
   const auto [mean_a, cov_a] = moments(a);
   const auto [mean_b, cov_b] = moments(b);
-  const auto [values, vectors] = torch::linalg_eigh(cov_a);
-  const auto root_a = vectors.mm(torch::diag(values.clamp_min(0).sqrt())).mm(vectors.t());
-  auto product = root_a.mm(cov_b).mm(root_a);
-  product = (product + product.t()) * 0.5;
-  const double cross = torch::linalg_eigvalsh(product).clamp_min(0).sqrt().sum().item<double>();
-  return (mean_a - mean_b).square().sum().item<double>() + cov_a.trace().item<double>() +
-         cov_b.trace().item<double>() - 2.0 * cross;
+  if (!torch::isfinite(cov_a).all().item<bool>() || !torch::isfinite(cov_b).all().item<bool>())
+    throw Error("frechet_distance", "the features are not all finite");
+  try {
+    const auto [values, vectors] = torch::linalg_eigh(cov_a);
+    const auto root_a = vectors.mm(torch::diag(values.clamp_min(0).sqrt())).mm(vectors.t());
+    auto product = root_a.mm(cov_b).mm(root_a);
+    product = (product + product.t()) * 0.5;
+    const double cross = torch::linalg_eigvalsh(product).clamp_min(0).sqrt().sum().item<double>();
+    return std::max(0.0, (mean_a - mean_b).square().sum().item<double>() + cov_a.trace().item<double>() +
+                             cov_b.trace().item<double>() - 2.0 * cross);
+  } catch (const c10::Error& error) {
+    throw Error("frechet_distance", std::string("the eigendecomposition failed: ") + error.what_without_backtrace());
+  }
 }
 
 nlohmann::json GeneratorEvaluation::to_json() const {
@@ -1140,12 +1161,8 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
             parts->label(real_images.narrow(0, start, std::min(kChunk, real_images.size(0) - start)), {}));
       e.part_areas_generated.push_back(part_areas(torch::cat(generated_parts)));
       e.part_areas_real.push_back(part_areas(torch::cat(real_parts)));
-      double difference = 0, total = 0;
-      for (size_t k = 1; k < e.part_names.size(); ++k) {
-        difference += std::fabs(e.part_areas_generated.back()[k] - e.part_areas_real.back()[k]);
-        total += e.part_areas_real.back()[k];
-      }
-      e.part_area_error_per_class.push_back(total > 0 ? difference / total : 0.0);
+      e.part_area_error_per_class.push_back(
+          part_area_error(e.part_areas_generated.back(), e.part_areas_real.back(), e.part_names));
     }
     const auto generated_features = torch::cat(generated), real_features = torch::cat(real);
     all_generated.push_back(generated_features);
@@ -1185,16 +1202,28 @@ void write_sample_grid(const Generator& generator, const fs::path& file, int64_t
   write_grid_png(images, classes, columns, zoom, file);
 }
 
-void write_render_comparison_grid(const fs::path& generator_file, const fs::path& file, int64_t columns,
-                                  uint64_t seed, int64_t zoom) {
-  if (columns < 1 || zoom < 1) throw Error(file, "a sample grid needs columns >= 1 and zoom >= 1");
-  const Generator generator = Generator::load(generator_file, c10::Device(c10::kCPU));
+namespace {
+
+// A generator file that knows its samples' factors: the checked Generator and its module.
+std::pair<Generator, torch::jit::Module> load_factor_generator(const fs::path& generator_file) {
+  Generator generator = Generator::load(generator_file, c10::Device(c10::kCPU));
   auto module = torch::jit::load(generator_file.string());
   if (!module.find_method("factors"))
     throw Error(generator_file, "has no factors(z, c): only a generator trained with --objective renderer "
                                 "knows the factors of its samples");
-  if (generator.num_classes() != static_cast<int64_t>(ShapesWorld::class_names().size()))
+  if (generator.class_names() != ShapesWorld::class_names())
     throw Error(generator_file, "does not have the shapes world's classes");
+  return {std::move(generator), std::move(module)};
+}
+
+}  // namespace
+
+void check_render_comparison_grid(const fs::path& generator_file) { load_factor_generator(generator_file); }
+
+void write_render_comparison_grid(const fs::path& generator_file, const fs::path& file, int64_t columns,
+                                  uint64_t seed, int64_t zoom) {
+  if (columns < 1 || zoom < 1) throw Error(file, "a sample grid needs columns >= 1 and zoom >= 1");
+  auto [generator, module] = load_factor_generator(generator_file);
   torch::NoGradGuard no_grad;
   module.eval();
   const int64_t classes = generator.num_classes();

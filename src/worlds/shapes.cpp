@@ -697,6 +697,8 @@ torch::Tensor ShapesWorld::factors_of_quantiles(const torch::Tensor& labels, con
   const auto l = labels.to(torch::kCPU, torch::kLong).reshape({count});
   for (int64_t i = 0; i < count; ++i) check_label(l[i].item<int64_t>());
   const auto q = quantiles.to(torch::kCPU, torch::kFloat);
+  if (!torch::isfinite(q).all().item<bool>() || (q < 0).any().item<bool>() || (q > 1).any().item<bool>())
+    throw Error("ShapesWorld", "factors_of_quantiles needs finite quantiles in [0, 1]");
   return low.index_select(0, l) + span.index_select(0, l) * q;
 }
 

@@ -116,7 +116,7 @@ struct GeneratorEvaluation {
   std::vector<double> frechet_distance_per_class;
   // With a segmenter: per class, the mean share of the image each segmenter part covers
   // ([class][part], parts as the segmenter names them) on generated and on real images, and the
-  // part-area error: sum over the non-background parts of |generated - real| / sum of real.
+  // part-area error: part_area_error() of the two.
   std::vector<std::string> part_names;
   std::vector<std::vector<double>> part_areas_generated, part_areas_real;
   std::vector<double> part_area_error_per_class;
@@ -128,7 +128,7 @@ struct GeneratorEvaluation {
 // What the generator's z holds: a free latent (z 64, normalised to unit second moment; the GAN's),
 // or the shapes world's 17 factors as normal scores (z 17: factors = low[c] + span[c] * Phi(z),
 // the world's own distribution when z ~ N(0, I); the module then also has factors(z, c) ->
-// [N, 17], and its mapping reads each factor centred, plus the circular ones as cosine and sine,
+// [N, 17], and its mapping reads each factor f as (f - 0.5) sqrt(12), plus the circular ones as cosine and sine,
 // through fully connected layers without a learning-rate multiplier).
 enum class StyleLatent { kFree, kShapesFactors };
 
@@ -148,9 +148,19 @@ GeneratorEvaluation evaluate_generator(const Generator& generator, const Classif
 // above), written atomically. A generator without factors(z, c) is an Error naming its file.
 void write_render_comparison_grid(const std::filesystem::path& generator_file, const std::filesystem::path& file,
                                   int64_t columns = 8, uint64_t seed = 0, int64_t zoom = 2);
+// The same checks without drawing: an Error naming the file unless it loads as a generator with
+// the shapes world's classes and factors(z, c).
+void check_render_comparison_grid(const std::filesystem::path& generator_file);
+
+// The share of the object's area given to the wrong part or to none: the sum over the parts other
+// than one named "background" of |generated - real|, over the sum of real (0 when that is 0).
+// Areas are one per part name; other lengths are an Error.
+double part_area_error(const std::vector<double>& generated, const std::vector<double>& real,
+                       const std::vector<std::string>& part_names);
 
 // The Frechet distance between Gaussians fitted to the rows of a and b ([N, D], N >= 2 each):
-// |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2), in float64.
+// |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2), in float64, at least 0. Other
+// shapes or features that are not finite are an Error("frechet_distance", ...).
 double frechet_distance(const torch::Tensor& a, const torch::Tensor& b);
 
 // A PNG grid (one row per class, `columns` samples at `psi`, each image scaled up `zoom` times),

@@ -59,7 +59,8 @@ torch::Tensor unit_sweep_values(const TuningSet& tuning, const std::vector<int64
   const auto low = tuning.range_min.index_select(0, index).unsqueeze(1);
   const auto high = tuning.range_max.index_select(0, index).unsqueeze(1);
   const auto fraction = torch::linspace(0.0, 1.0, steps, torch::kFloat).unsqueeze(0);
-  return low + (high - low) * fraction;  // [U, T]
+  // Weighted so that the ends are the minimum and the maximum exactly ([U, T]).
+  return low * (1.0 - fraction) + high * fraction;
 }
 
 torch::Tensor unit_sweep_latents(const LinkingNetwork& network, const TuningSet& tuning,

@@ -590,6 +590,30 @@ void save_optimiser(const torch::optim::Adam& optimiser, torch::serialize::Outpu
   archive.write(key, optimiser_archive);
 }
 
+// The parameters of a generator in training (made to require gradients) and of its weight
+// average (made not to), in the same order.
+void collect_parameters(const torch::jit::Module& trained, const torch::jit::Module& average,
+                        std::vector<torch::Tensor>& trained_parameters, std::vector<torch::Tensor>& average_parameters) {
+  trained_parameters.clear();
+  for (const auto& p : trained.parameters()) {
+    p.requires_grad_(true);
+    trained_parameters.push_back(p);
+  }
+  average_parameters.clear();
+  for (const auto& p : average.parameters()) {
+    p.requires_grad_(false);
+    average_parameters.push_back(p);
+  }
+}
+
+// One step of the weight average, with a horizon that grows from a few steps to 1 / (1 - max_beta).
+void update_weight_average(const std::vector<torch::Tensor>& trained, std::vector<torch::Tensor>& average,
+                           int64_t step, double max_beta) {
+  torch::NoGradGuard no_grad;
+  const double beta = std::min(max_beta, (1.0 + step) / (10.0 + step));
+  for (size_t i = 0; i < trained.size(); ++i) average[i].mul_(beta).add_(trained[i].detach(), 1.0 - beta);
+}
+
 // The generator's part of a training run: the generator, its weight average, the projected
 // discriminator and their Adams; each step trains the discriminator, then the generator, then
 // updates the average.
@@ -658,16 +682,7 @@ class GeneratorSteps final : public TrainingSteps {
   }
 
   void make_optimisers() {
-    g_parameters_.clear();
-    for (const auto& p : generator_.parameters()) {
-      p.requires_grad_(true);
-      g_parameters_.push_back(p);
-    }
-    average_parameters_.clear();
-    for (const auto& p : average_.parameters()) {
-      p.requires_grad_(false);
-      average_parameters_.push_back(p);
-    }
+    collect_parameters(generator_, average_, g_parameters_, average_parameters_);
     const auto adam = [](double learning_rate) {
       return torch::optim::AdamOptions(learning_rate).betas({0.0, 0.99}).eps(1e-8);
     };
@@ -767,10 +782,7 @@ GeneratorSteps::GeneratorStep GeneratorSteps::generator_step(at::Generator& rng)
 
 // Weight average with a horizon that grows from a few steps to about 200.
 void GeneratorSteps::update_average(int64_t step) {
-  torch::NoGradGuard no_grad;
-  const double beta = std::min(0.995, (1.0 + step) / (10.0 + step));
-  for (size_t i = 0; i < g_parameters_.size(); ++i)
-    average_parameters_[i].mul_(beta).add_(g_parameters_[i].detach(), 1.0 - beta);
+  update_weight_average(g_parameters_, average_parameters_, step, 0.995);
 }
 
 StepRecord GeneratorSteps::step(int64_t step) {
@@ -898,27 +910,13 @@ class RendererSteps final : public TrainingSteps {
   }
 
   void make_optimiser() {
-    parameters_.clear();
-    for (const auto& p : generator_.parameters()) {
-      p.requires_grad_(true);
-      parameters_.push_back(p);
-    }
-    average_parameters_.clear();
-    for (const auto& p : average_.parameters()) {
-      p.requires_grad_(false);
-      average_parameters_.push_back(p);
-    }
+    collect_parameters(generator_, average_, parameters_, average_parameters_);
     optimizer_ = std::make_unique<torch::optim::Adam>(
         parameters_, torch::optim::AdamOptions(options_.learning_rate).betas({0.9, 0.99}).eps(1e-8));
   }
 
   // Weight average with a horizon that grows from a few steps to about 500.
-  void update_average(int64_t step) {
-    torch::NoGradGuard no_grad;
-    const double beta = std::min(0.998, (1.0 + step) / (10.0 + step));
-    for (size_t i = 0; i < parameters_.size(); ++i)
-      average_parameters_[i].mul_(beta).add_(parameters_[i].detach(), 1.0 - beta);
-  }
+  void update_average(int64_t step) { update_weight_average(parameters_, average_parameters_, step, 0.998); }
 
   const GeneratorTrainingOptions& options_;
   FrozenClassifier& classifier_;

@@ -590,6 +590,16 @@ void save_optimiser(const torch::optim::Adam& optimiser, torch::serialize::Outpu
   archive.write(key, optimiser_archive);
 }
 
+// Error naming the checkpoint `file` when it was made with another classifier than this run's.
+void check_classifier_fingerprint(torch::serialize::InputArchive& checkpoint, const fs::path& file,
+                                  const FrozenClassifier& classifier, const GeneratorTrainingOptions& options) {
+  const std::string fingerprint = training::read_value(checkpoint, "classifier_fingerprint").toStringRef();
+  if (fingerprint != classifier.fingerprint)
+    throw Error(file, "was made with another classifier (fingerprint " + fingerprint + ", " +
+                          options.classifier.string() + " has " + classifier.fingerprint +
+                          "); pass that classifier or remove the checkpoint folder");
+}
+
 // The parameters of a generator in training (made to require gradients) and of its weight
 // average (made not to), in the same order.
 void collect_parameters(const torch::jit::Module& trained, const torch::jit::Module& average,
@@ -727,11 +737,7 @@ void GeneratorSteps::check_settings(torch::serialize::InputArchive& checkpoint, 
                           std::to_string(batch_size) + ", minibatch std group " + std::to_string(minibatch_group) +
                           ", " + (pixel_head ? "a" : "no") + " pixel head" + ", augmentation " + augmentation +
                           "; rerun with those options or remove the checkpoint folder");
-  const std::string fingerprint = training::read_value(checkpoint, "classifier_fingerprint").toStringRef();
-  if (fingerprint != classifier_.fingerprint)
-    throw Error(file, "was made with another classifier (fingerprint " + fingerprint + ", " +
-                          options_.classifier.string() + " has " + classifier_.fingerprint +
-                          "); pass that classifier or remove the checkpoint folder");
+  check_classifier_fingerprint(checkpoint, file, classifier_, options_);
 }
 
 GeneratorSteps::DiscriminatorStep GeneratorSteps::discriminator_step(int64_t step, at::Generator& rng) {
@@ -830,11 +836,7 @@ class RendererSteps final : public TrainingSteps {
       throw Error(file, "was made for seed " + std::to_string(seed) + ", batch size " + std::to_string(batch_size) +
                             ", feature weight " + number(feature_weight) + ", learning rate " + number(learning_rate) +
                             "; rerun with those options or remove the checkpoint folder");
-    const std::string fingerprint = training::read_value(checkpoint, "classifier_fingerprint").toStringRef();
-    if (fingerprint != classifier_.fingerprint)
-      throw Error(file, "was made with another classifier (fingerprint " + fingerprint + ", " +
-                            options_.classifier.string() + " has " + classifier_.fingerprint +
-                            "); pass that classifier or remove the checkpoint folder");
+    check_classifier_fingerprint(checkpoint, file, classifier_, options_);
   }
 
   void restore_state(torch::serialize::InputArchive& checkpoint) override {

@@ -590,6 +590,16 @@ void save_optimiser(const torch::optim::Adam& optimiser, torch::serialize::Outpu
   archive.write(key, optimiser_archive);
 }
 
+// The renders of the factors that a StyleLatent::kShapesFactors generator reads off z [N, 17]
+// for classes `labels` [N] (int64, CPU): images [N, 3, R, R] in [0, 1].
+torch::Tensor renders_of_latents(torch::jit::Module& generator, const ShapesWorld& world, const torch::Tensor& z,
+                                 const torch::Tensor& labels) {
+  torch::NoGradGuard no_grad;
+  const auto factors = generator.run_method("factors", z, labels).toTensor().clamp(0.0, 1.0);
+  const std::vector<int64_t> l(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
+  return world.render_factors(l, factors).images;
+}
+
 // Error naming the checkpoint `file` when it was made with another classifier than this run's.
 void check_classifier_fingerprint(torch::serialize::InputArchive& checkpoint, const fs::path& file,
                                   const FrozenClassifier& classifier, const GeneratorTrainingOptions& options) {
@@ -872,9 +882,7 @@ class RendererSteps final : public TrainingSteps {
     std::vector<torch::Tensor> target_stages;
     {
       torch::NoGradGuard no_grad;
-      const auto factors = generator_.run_method("factors", z, labels).toTensor().clamp(0.0, 1.0);
-      std::vector<int64_t> l(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + b);
-      target = world_.render_factors(l, factors).images;
+      target = renders_of_latents(generator_, world_, z, labels);
       target_stages = stages_of(classifier_.module, target);
     }
     const double learning_rate = learning_rate_at(step);
@@ -1230,9 +1238,7 @@ void write_render_comparison_grid(const fs::path& generator_file, const fs::path
   at::Generator rng = at::detail::createCPUGenerator(splitmix64(seed ^ 0x72656e67ULL));
   const auto z = torch::randn({classes * columns, generator.z_dim()}, rng, torch::kFloat);
   const auto labels = torch::arange(classes, torch::kLong).repeat_interleave(columns);
-  const auto factors = module.run_method("factors", z, labels).toTensor().clamp(0.0, 1.0);
-  const std::vector<int64_t> l(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
-  const auto rendered = ShapesWorld(generator.resolution()).render_factors(l, factors).images;
+  const auto rendered = renders_of_latents(module, ShapesWorld(generator.resolution()), z, labels);
   const auto generated = generator_to_classifier_range(generator.synthesis(generator.mapping(z, labels, 1.0))).cpu();
   const auto rows = torch::stack({rendered.view({classes, columns, 3, rendered.size(2), rendered.size(3)}),
                                   generated.view({classes, columns, 3, generated.size(2), generated.size(3)})},

@@ -255,7 +255,8 @@ void commit_shard(PairsManifest& state, ShardBuffer& buffer, LinkingStatistics& 
   buffer.clear();
 }
 
-// Which samples of a batch pass the filter for classifier class `target` (bool [n], CPU).
+}  // namespace
+
 torch::Tensor passes_filter(const PairsFilter& filter, const torch::Tensor& logits, int64_t target) {
   const auto n = logits.size(0);
   switch (filter.kind) {
@@ -273,6 +274,8 @@ torch::Tensor passes_filter(const PairsFilter& filter, const torch::Tensor& logi
   }
   return torch::ones({n}, torch::kBool);
 }
+
+namespace {
 
 // Draws the class's next batch and keeps the samples that pass the filter (up to the class's
 // target); returns how many were kept.

@@ -157,7 +157,8 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   }
   for (const auto& [key, node] : root) {
     const std::string name(key.str());
-    if (name != "models" && name != "pairs" && name != "fit" && name != "sweep")
+    if (name != "models" && name != "pairs" && name != "fit" && name != "sweep" &&
+        name != "counterfactual")
       throw Error(file, fmt::format("unknown table or key '{}'", name));
     if (!node.is_table()) throw Error(file, fmt::format("'{}' must be a table", name));
   }
@@ -212,6 +213,24 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   sweep.read("min_specificity", w.min_specificity);
   sweep.read("significance", w.significance);
   sweep.reject_unknown_keys();
+  CounterfactualSettings& k = config.counterfactual;
+  TableReader counterfactual(file, root["counterfactual"].as_table(), "counterfactual");
+  counterfactual.read("method", k.method);
+  counterfactual.read("samples", k.samples);
+  counterfactual.read("seed", k.seed);
+  counterfactual.read("shift_seed", k.shift_seed);
+  counterfactual.read("step_size", k.step_size);
+  counterfactual.read("adam_step_size", k.adam_step_size);
+  counterfactual.read("source_weight", k.source_weight);
+  counterfactual.read("cosine_weight", k.cosine_weight);
+  counterfactual.read("sparsity_weight", k.sparsity_weight);
+  counterfactual.read("max_steps", k.max_steps);
+  counterfactual.read("check_interval", k.check_interval);
+  counterfactual.read("batch_size", k.batch_size);
+  counterfactual.read("path_points", k.path_points);
+  counterfactual.read("path_end", k.path_end);
+  counterfactual.read("top_units", k.top_units);
+  counterfactual.reject_unknown_keys();
   try {
     check_study_settings(config);
   } catch (const SettingError& error) {
@@ -255,7 +274,13 @@ void check_study_settings(const StudyConfig& config) {
                                                     {"sweep.null_directions", w.null_directions},
                                                     {"sweep.null_bins", w.null_bins},
                                                     {"sweep.strip_units", w.strip_units},
-                                                    {"sweep.strip_samples", w.strip_samples}};
+                                                    {"sweep.strip_samples", w.strip_samples},
+                                                    {"counterfactual.samples", config.counterfactual.samples},
+                                                    {"counterfactual.max_steps", config.counterfactual.max_steps},
+                                                    {"counterfactual.check_interval", config.counterfactual.check_interval},
+                                                    {"counterfactual.batch_size", config.counterfactual.batch_size},
+                                                    {"counterfactual.path_points", config.counterfactual.path_points},
+                                                    {"counterfactual.top_units", config.counterfactual.top_units}};
   for (const auto& [setting, value] : counts)
     if (value > kMaxCount) fail(setting, fmt::format("must be <= 2^40 ({})", kMaxCount));
 
@@ -283,6 +308,26 @@ void check_study_settings(const StudyConfig& config) {
   for (int64_t u : w.units)
     if (u < 0) fail("sweep.units", "must be >= 0");
   if (const auto twice = repeated_value(w.units)) fail("sweep.units", fmt::format("lists unit {} twice", *twice));
+
+  const CounterfactualSettings& k = config.counterfactual;
+  if (k.method != "paper" && k.method != "adam" && k.method != "sparse")
+    fail("counterfactual.method", "must be \"paper\", \"adam\" or \"sparse\"");
+  if (k.samples <= 0) fail("counterfactual.samples", "must be > 0");
+  const std::pair<const char*, double> positive[] = {{"counterfactual.step_size", k.step_size},
+                                                     {"counterfactual.adam_step_size", k.adam_step_size},
+                                                     {"counterfactual.path_end", k.path_end}};
+  for (const auto& [setting, value] : positive)
+    if (!(value > 0.0 && std::isfinite(value))) fail(setting, "must be a finite number > 0");
+  const std::pair<const char*, double> weights[] = {{"counterfactual.source_weight", k.source_weight},
+                                                    {"counterfactual.cosine_weight", k.cosine_weight},
+                                                    {"counterfactual.sparsity_weight", k.sparsity_weight}};
+  for (const auto& [setting, value] : weights)
+    if (!(value >= 0.0 && std::isfinite(value))) fail(setting, "must be a finite number >= 0");
+  if (k.max_steps < 1) fail("counterfactual.max_steps", "must be >= 1");
+  if (k.check_interval < 1) fail("counterfactual.check_interval", "must be >= 1");
+  if (k.batch_size < 1) fail("counterfactual.batch_size", "must be >= 1");
+  if (k.path_points < 2) fail("counterfactual.path_points", "must be >= 2");
+  if (k.top_units < 1) fail("counterfactual.top_units", "must be >= 1");
 }
 
 PairsFilter PairsFilter::parse(const std::string& text) {
@@ -375,6 +420,23 @@ min_gain = {}         # expressible units: cycle gain (slope of r'_i on the set 
 min_correlation = {}  # cycle correlation at least this,
 min_specificity = {}  # and |change of r'_i| at least this x the mean |change| of the other units
 significance = {}     # family-wise level of the selectivity tests
+
+[counterfactual]
+method = "{}"        # "paper" (gradient descent), "adam" or "sparse" (descent + L1 penalty on the shift)
+samples = {}          # generated samples of the source class (kept if classified as it)
+seed = {}            # their latent seed
+shift_seed = {}         # seed of the initial shift s ~ U[0, 1)
+step_size = {}        # gradient step of paper and sparse (the paper: 0.5)
+adam_step_size = {}  # Adam's learning rate
+source_weight = {}    # loss = -z_B(r - s) + source_weight z_A(r - s) - cosine_weight cos(L(r), L(r - s))
+cosine_weight = {}
+sparsity_weight = {}  # sparse: + sparsity_weight |s|_1
+max_steps = {}       # give up after this many steps (the paper: 2000)
+check_interval = {}     # classify G(L(relu(r - s))) every this many steps (the paper: 1)
+batch_size = {}        # samples optimised together (a resumed run redoes at most one batch)
+path_points = {}       # points of the path r - alpha s for alpha in [0, path_end]
+path_end = {}
+top_units = {}         # relevant units: the top units by |s| of each sample
 )",
       toml_path(c.folder, c.classifier), toml_path(c.folder, c.generator),
       c.segmenter.empty() ? std::string()
@@ -388,7 +450,11 @@ significance = {}     # family-wise level of the selectivity tests
       c.fit.method, c.fit.penalty, c.fit.rcond, c.sweep.samples_per_class, c.sweep.seed, c.sweep.steps,
       integer_list(c.sweep.units), c.sweep.batch_size, c.sweep.units_per_chunk, c.sweep.parts, c.sweep.kmeans_parts,
       c.sweep.null_directions, c.sweep.null_bins, c.sweep.strip_units, c.sweep.strip_samples, c.sweep.min_gain,
-      c.sweep.min_correlation, c.sweep.min_specificity, c.sweep.significance);
+      c.sweep.min_correlation, c.sweep.min_specificity, c.sweep.significance, c.counterfactual.method,
+      c.counterfactual.samples, c.counterfactual.seed, c.counterfactual.shift_seed, c.counterfactual.step_size,
+      c.counterfactual.adam_step_size, c.counterfactual.source_weight, c.counterfactual.cosine_weight,
+      c.counterfactual.sparsity_weight, c.counterfactual.max_steps, c.counterfactual.check_interval,
+      c.counterfactual.batch_size, c.counterfactual.path_points, c.counterfactual.path_end, c.counterfactual.top_units);
   // Never write a file that load_study would reject (out-of-range values, a seed beyond int64).
   parse_study(c.folder, text);
   write_file_atomically(c.config_file(), text);

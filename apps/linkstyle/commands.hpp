@@ -54,5 +54,6 @@ void register_generator(CLI::App& app, GlobalOptions& global);
 void register_render(CLI::App& app, GlobalOptions& global);
 // Adds `sweep`, `export` and `probe`.
 void register_sweep(CLI::App& app, GlobalOptions& global);
+void register_counterfactual(CLI::App& app, GlobalOptions& global);
 
 }  // namespace linkstyle::cli

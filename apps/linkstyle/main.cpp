@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", global.json, "print a machine-readable JSON summary on stdout");
   for (auto* registrar :
        {register_init, register_info, register_pairs, register_fit, register_sample, register_reconstruct,
-        register_train, register_eval, register_generator, register_render, register_sweep})
+        register_train, register_eval, register_generator, register_render, register_sweep,
+        register_counterfactual})
     registrar(app, global);
   // Global options may also follow the subcommand name.
   for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->fallthrough();

@@ -73,6 +73,10 @@ struct PairsManifest {
   std::filesystem::path file() const { return folder / "manifest.json"; }
 };
 
+// Which samples of a batch pass the filter for classifier class `target`: bool [n] on the logits'
+// device.
+torch::Tensor passes_filter(const PairsFilter& filter, const torch::Tensor& logits, int64_t target);
+
 struct PairsRunOptions {
   // Asked after each shard is committed: true stops the run (Cancelled); it resumes later.
   StopRequested stop_requested;

@@ -100,6 +100,35 @@ struct LabelledUnit {
   std::string part, measure;
 };
 
+// A counterfactual run (the counterfactual_runs table).
+struct CounterfactualRunRow {
+  std::string run, method, origin;  // origin: "generated" or "images"
+  int64_t source_class = -1, target_class = 0;  // classifier indices; source -1: each image's own
+  std::string source_name, target_name, identity, folder;
+};
+
+// One counterfactual (a counterfactuals row with its path, top units and part measures).
+struct CounterfactualRecord {
+  int64_t sample = 0, source_class = 0, latent_id = -1;  // latent_id -1: a user image
+  std::string origin;                                     // "generated" or the image file
+  bool success = false;
+  int64_t steps = 0, units_90 = 0, counterfactual_class = 0;
+  double shift_l1 = 0, shift_l2 = 0, pixel_distance = 0, feature_distance = 0, relative_feature_distance = 0;
+  double source_probability = 0, target_probability = 0, crossing_alpha = 0;  // crossing: NaN when none
+  std::string image, path_image, tensors;  // files, relative to the study folder
+  std::vector<double> path_probability;    // target probability at each path point
+  std::vector<int64_t> path_class;         // top-1 class at each path point
+  std::vector<std::pair<int64_t, double>> top_units;  // (unit, s_unit) by decreasing |s|
+  std::vector<PartMeasures> original_parts, counterfactual_parts;  // when the study has a segmenter
+};
+
+// A unit among the top units by |s| of a run's samples, with its sweep verdict when swept.
+struct RelevantUnit {
+  int64_t unit = 0, samples = 0;
+  double share = 0;             // samples / the run's samples
+  std::string label, concepts;  // units.label and its significant concepts ("" when not swept)
+};
+
 class ResultsDatabase {
  public:
   static constexpr int kSchemaVersion = 1;
@@ -149,6 +178,20 @@ class ResultsDatabase {
   // Replaces the probe table: correlation [D, F], partial [D, F'] (F' <= F; NULL beyond).
   void write_probe(const std::vector<std::string>& factor_names, const torch::Tensor& correlation,
                    const torch::Tensor& partial);
+
+  // Counterfactual runs (their tables are made on first use).
+  std::optional<std::string> counterfactual_run_identity(const std::string& run);
+  // Records the run, replacing every row of a stored run of the same name.
+  void start_counterfactual_run(const CounterfactualRunRow& row);
+  std::set<int64_t> counterfactual_samples(const std::string& run);
+  // One transaction: the records with their paths (at `alphas`), top units and parts.
+  void write_counterfactuals(const std::string& run, const std::vector<double>& alphas,
+                             const std::vector<CounterfactualRecord>& records);
+  // (success, steps) of every stored sample of the run, by sample.
+  std::vector<std::pair<bool, int64_t>> counterfactual_outcomes(const std::string& run);
+  // The run's relevant units by decreasing count (then unit), with their sweep verdicts.
+  std::vector<RelevantUnit> counterfactual_relevant_units(const std::string& run, int64_t limit);
+  bool has_counterfactuals();
 
   bool has_table(const std::string& name);
   // Writes a table or view as CSV, atomically; returns its rows.

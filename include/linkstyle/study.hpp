@@ -73,6 +73,25 @@ struct SweepSettings {
   double significance = 0.05;     // selectivity: family-wise level (Bonferroni over concepts)
 };
 
+// Counterfactuals (docs/counterfactuals.md); the defaults are the paper's.
+struct CounterfactualSettings {
+  std::string method = "paper";   // "paper" (gradient descent), "adam" or "sparse" (descent + L1 on s)
+  int64_t samples = 16;           // generated samples of the source class
+  uint64_t seed = 5000;           // their latent seed (kept only if the classifier assigns them to it)
+  uint64_t shift_seed = 0;        // seed of the initial shift s ~ U[0, 1)
+  double step_size = 0.5;         // gradient step of paper and sparse
+  double adam_step_size = 0.01;   // Adam's learning rate
+  double source_weight = 0.6;     // loss = -z_B + source_weight z_A - cosine_weight cos(L(r), L(r - s))
+  double cosine_weight = 10.0;
+  double sparsity_weight = 0.1;   // sparse: + sparsity_weight |s|_1
+  int64_t max_steps = 2000;       // give up after this many steps
+  int64_t check_interval = 1;     // image-domain check every this many steps (and at max_steps)
+  int64_t batch_size = 32;        // samples optimised together (and resume granularity)
+  int64_t path_points = 16;       // points of the path r - alpha s, alpha in [0, path_end]
+  double path_end = 1.5;
+  int64_t top_units = 10;         // relevant units: the top units by |s| of each sample
+};
+
 struct StudyConfig {
   std::filesystem::path folder;
   std::filesystem::path classifier;  // resolved (absolute or relative to cwd)
@@ -81,6 +100,7 @@ struct StudyConfig {
   PairsSettings pairs;
   FitSettings fit;
   SweepSettings sweep;
+  CounterfactualSettings counterfactual;
 
   std::filesystem::path config_file() const { return folder / "study.toml"; }
   std::filesystem::path pairs_folder() const { return folder / "pairs"; }
@@ -89,6 +109,7 @@ struct StudyConfig {
   std::filesystem::path reconstructions_folder() const { return folder / "reconstructions"; }
   std::filesystem::path sweeps_folder() const { return folder / "sweeps"; }
   std::filesystem::path results_database() const { return folder / "sweeps" / "results.sqlite"; }
+  std::filesystem::path counterfactuals_folder() const { return folder / "counterfactuals"; }
 };
 
 StudyConfig load_study(const std::filesystem::path& folder);

@@ -57,6 +57,38 @@ const char* kProbeSchema =
     "CREATE TABLE IF NOT EXISTS probe (unit INTEGER NOT NULL, factor TEXT NOT NULL, correlation REAL, partial REAL, "
     "PRIMARY KEY (unit, factor)) WITHOUT ROWID;";
 
+// The counterfactual tables are made by `linkstyle counterfactual`, before or after a sweep.
+const char* kCounterfactualSchema = R"(
+CREATE TABLE IF NOT EXISTS counterfactual_runs (run TEXT PRIMARY KEY, method TEXT NOT NULL, origin TEXT NOT NULL,
+  source_class INTEGER, source_name TEXT, target_class INTEGER NOT NULL, target_name TEXT, folder TEXT,
+  identity TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counterfactuals (run TEXT NOT NULL, sample INTEGER NOT NULL, origin TEXT,
+  latent_id INTEGER, source_class INTEGER, success INTEGER, steps INTEGER, shift_l1 REAL, shift_l2 REAL,
+  units_90 INTEGER, pixel_distance REAL, feature_distance REAL, relative_feature_distance REAL,
+  source_probability REAL, target_probability REAL, counterfactual_class INTEGER, crossing_alpha REAL, image TEXT,
+  path_image TEXT, tensors TEXT, PRIMARY KEY (run, sample)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counterfactual_paths (run TEXT NOT NULL, sample INTEGER NOT NULL, point INTEGER NOT NULL,
+  alpha REAL, target_probability REAL, top_class INTEGER, PRIMARY KEY (run, sample, point)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counterfactual_units (run TEXT NOT NULL, sample INTEGER NOT NULL, rank INTEGER NOT NULL,
+  unit INTEGER, shift REAL, PRIMARY KEY (run, sample, rank)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counterfactual_parts (run TEXT NOT NULL, sample INTEGER NOT NULL, image TEXT NOT NULL,
+  part INTEGER NOT NULL, area REAL, luminance REAL, centre_x REAL, centre_y REAL, major_axis REAL, minor_axis REAL,
+  hue REAL, PRIMARY KEY (run, sample, image, part)) WITHOUT ROWID;
+CREATE VIEW IF NOT EXISTS counterfactual_relevant_units AS
+  SELECT cu.run, cu.unit, count(*) AS samples,
+    CAST(count(*) AS REAL) / (SELECT count(*) FROM counterfactuals c WHERE c.run = cu.run) AS share,
+    units.label AS label,
+    (SELECT group_concat(parts.name || ' ' || s.measure, '; ') FROM selectivity s JOIN parts ON parts.part = s.part
+      WHERE s.unit = cu.unit AND s.significant = 1) AS concepts
+  FROM counterfactual_units cu LEFT JOIN units ON units.unit = cu.unit GROUP BY cu.run, cu.unit;
+CREATE VIEW IF NOT EXISTS counterfactual_summary AS
+  SELECT r.run, r.method, r.origin, r.source_name, r.target_name, count(c.sample) AS samples,
+    sum(c.success) AS successes, avg(c.success) AS success_rate, avg(c.shift_l1) AS mean_shift_l1,
+    avg(c.units_90) AS mean_units_90, avg(c.pixel_distance) AS mean_pixel_distance,
+    avg(c.relative_feature_distance) AS mean_relative_feature_distance
+  FROM counterfactual_runs r LEFT JOIN counterfactuals c ON c.run = r.run GROUP BY r.run;
+)";
+
 // A new file gets the schema; an existing one must be linkstyle's, of this version.
 void check_or_create_schema(Database& db, ResultsDatabase::Mode mode) {
   const int64_t application = db.query_int("PRAGMA application_id").value_or(0);
@@ -403,6 +435,132 @@ bool ResultsDatabase::has_table(const std::string& name) { return database_->has
 
 int64_t ResultsDatabase::export_table(const std::string& table, const fs::path& output) {
   return export_csv(*database_, table, output);
+}
+
+std::optional<std::string> ResultsDatabase::counterfactual_run_identity(const std::string& run) {
+  database_->execute(kCounterfactualSchema);
+  Database::Statement q(*database_, "SELECT identity FROM counterfactual_runs WHERE run = ?");
+  q.bind(1, run);
+  if (!q.step()) return std::nullopt;
+  return q.column_text(0);
+}
+
+void ResultsDatabase::start_counterfactual_run(const CounterfactualRunRow& row) {
+  Database& db = *database_;
+  db.in_transaction([&] {
+    db.execute(kCounterfactualSchema);
+    for (const char* table : {"counterfactual_runs", "counterfactuals", "counterfactual_paths", "counterfactual_units",
+                              "counterfactual_parts"}) {
+      Database::Statement remove(db, fmt::format("DELETE FROM {} WHERE run = ?", table));
+      remove.bind(1, row.run);
+      remove.run();
+    }
+    Database::Statement insert(db,
+                               "INSERT INTO counterfactual_runs (run, method, origin, source_class, source_name, "
+                               "target_class, target_name, folder, identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    insert.bind(1, row.run).bind(2, row.method).bind(3, row.origin);
+    if (row.source_class < 0)
+      insert.bind_null(4);
+    else
+      insert.bind(4, row.source_class);
+    insert.bind(5, row.source_name).bind(6, row.target_class).bind(7, row.target_name).bind(8, row.folder);
+    insert.bind(9, row.identity);
+    insert.run();
+  });
+}
+
+std::set<int64_t> ResultsDatabase::counterfactual_samples(const std::string& run) {
+  database_->execute(kCounterfactualSchema);
+  std::set<int64_t> samples;
+  Database::Statement q(*database_, "SELECT sample FROM counterfactuals WHERE run = ?");
+  q.bind(1, run);
+  while (q.step()) samples.insert(q.column_int(0));
+  return samples;
+}
+
+namespace {
+
+void insert_counterfactual_parts(Database::Statement& insert, const std::string& run, int64_t sample,
+                                 const char* image, const std::vector<PartMeasures>& parts) {
+  for (const auto& m : parts) {
+    if (m.area <= 0) continue;
+    insert.bind(1, run).bind(2, sample).bind(3, std::string(image)).bind(4, int64_t(m.part)).bind(5, m.area);
+    insert.bind_finite(6, m.luminance).bind_finite(7, m.centre_x).bind_finite(8, m.centre_y);
+    insert.bind_finite(9, m.major_axis).bind_finite(10, m.minor_axis).bind_finite(11, m.hue_degrees);
+    insert.run();
+  }
+}
+
+}  // namespace
+
+void ResultsDatabase::write_counterfactuals(const std::string& run, const std::vector<double>& alphas,
+                                            const std::vector<CounterfactualRecord>& records) {
+  Database& db = *database_;
+  db.in_transaction([&] {
+    Database::Statement row(db,
+                            "INSERT INTO counterfactuals (run, sample, origin, latent_id, source_class, success, "
+                            "steps, shift_l1, shift_l2, units_90, pixel_distance, feature_distance, "
+                            "relative_feature_distance, source_probability, target_probability, "
+                            "counterfactual_class, crossing_alpha, image, path_image, tensors) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    Database::Statement path(db,
+                             "INSERT INTO counterfactual_paths (run, sample, point, alpha, target_probability, "
+                             "top_class) VALUES (?, ?, ?, ?, ?, ?)");
+    Database::Statement unit(db, "INSERT INTO counterfactual_units (run, sample, rank, unit, shift) VALUES (?, ?, ?, ?, ?)");
+    Database::Statement part(db,
+                             "INSERT INTO counterfactual_parts (run, sample, image, part, area, luminance, centre_x, "
+                             "centre_y, major_axis, minor_axis, hue) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    for (const auto& r : records) {
+      row.bind(1, run).bind(2, r.sample).bind(3, r.origin);
+      if (r.latent_id < 0)
+        row.bind_null(4);
+      else
+        row.bind(4, r.latent_id);
+      row.bind(5, r.source_class).bind(6, int64_t(r.success)).bind(7, r.steps).bind_finite(8, r.shift_l1);
+      row.bind_finite(9, r.shift_l2).bind(10, r.units_90).bind_finite(11, r.pixel_distance);
+      row.bind_finite(12, r.feature_distance).bind_finite(13, r.relative_feature_distance);
+      row.bind_finite(14, r.source_probability).bind_finite(15, r.target_probability);
+      row.bind(16, r.counterfactual_class).bind_finite(17, r.crossing_alpha).bind(18, r.image);
+      row.bind(19, r.path_image).bind(20, r.tensors);
+      row.run();
+      for (size_t k = 0; k < alphas.size(); ++k) {
+        path.bind(1, run).bind(2, r.sample).bind(3, int64_t(k)).bind(4, alphas[k]);
+        path.bind_finite(5, r.path_probability[k]).bind(6, r.path_class[k]);
+        path.run();
+      }
+      for (size_t k = 0; k < r.top_units.size(); ++k) {
+        unit.bind(1, run).bind(2, r.sample).bind(3, int64_t(k)).bind(4, r.top_units[k].first);
+        unit.bind_finite(5, r.top_units[k].second);
+        unit.run();
+      }
+      insert_counterfactual_parts(part, run, r.sample, "original", r.original_parts);
+      insert_counterfactual_parts(part, run, r.sample, "counterfactual", r.counterfactual_parts);
+    }
+  });
+}
+
+std::vector<std::pair<bool, int64_t>> ResultsDatabase::counterfactual_outcomes(const std::string& run) {
+  std::vector<std::pair<bool, int64_t>> outcomes;
+  Database::Statement q(*database_, "SELECT success, steps FROM counterfactuals WHERE run = ? ORDER BY sample");
+  q.bind(1, run);
+  while (q.step()) outcomes.emplace_back(q.column_int(0) != 0, q.column_int(1));
+  return outcomes;
+}
+
+std::vector<RelevantUnit> ResultsDatabase::counterfactual_relevant_units(const std::string& run, int64_t limit) {
+  std::vector<RelevantUnit> units;
+  Database::Statement q(*database_,
+                        "SELECT unit, samples, share, label, concepts FROM counterfactual_relevant_units "
+                        "WHERE run = ? ORDER BY samples DESC, unit LIMIT ?");
+  q.bind(1, run).bind(2, limit);
+  while (q.step())
+    units.push_back({q.column_int(0), q.column_int(1), q.column_double(2), q.is_null(3) ? "" : q.column_text(3),
+                     q.is_null(4) ? "" : q.column_text(4)});
+  return units;
+}
+
+bool ResultsDatabase::has_counterfactuals() {
+  return has_table("counterfactuals") && database_->query_int("SELECT count(*) FROM counterfactuals").value_or(0) > 0;
 }
 
 nlohmann::json export_results_tables(const fs::path& database, const std::vector<std::string>& tables,

@@ -90,7 +90,8 @@ void remove_if_empty_run_of_other_settings(const fs::path& file, const std::stri
   {
     ResultsDatabase results(file, ResultsDatabase::Mode::create_or_open);
     const auto stored = results.run_identity();
-    if (!stored || *stored == identity || !results.swept_units().empty() || !results.swept_null_directions().empty())
+    if (!stored || *stored == identity || !results.swept_units().empty() || !results.swept_null_directions().empty() ||
+        results.has_counterfactuals())
       return;
   }
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);

@@ -1,0 +1,91 @@
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "linkstyle/counterfactual.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/study_linking.hpp"
+
+namespace linkstyle::cli {
+
+void register_counterfactual(CLI::App& app, GlobalOptions& global) {
+  struct Options {
+    std::string folder = ".";
+    std::string from, to, method;
+    std::vector<std::string> images;
+    int64_t samples = 0, max_steps = 0, check_interval = 0, batch_size = 0;
+    double step_size = 0, sparsity_weight = 0;
+    bool fresh = false;
+  };
+  auto options = std::make_shared<Options>();
+  auto* command = app.add_subcommand(
+      "counterfactual",
+      "shift features until the classifier decides for --to, see the image G(L(relu(r - s))) and the units that "
+      "carry the shift -> counterfactuals/<run>/ and sweeps/results.sqlite");
+  add_study_option(*command, options->folder);
+  map_setting(global, "counterfactual.from",
+              command->add_option("--from", options->from,
+                                  "source class (name or index): generated samples of it, or the class the --image "
+                                  "files are explained from (default: each image's own class)"));
+  map_setting(global, "counterfactual.to",
+              command->add_option("--to", options->to, "target class (name or index)")->required());
+  command->add_option("--image", options->images, "explain these image files instead of generated samples");
+  auto* samples = command->add_option("--samples", options->samples,
+                                      "generated samples of the source class (default: counterfactual.samples)");
+  map_setting(global, "counterfactual.samples", samples);
+  map_setting(global, "counterfactual.method",
+              command->add_option("--method", options->method,
+                                  "paper (gradient descent), adam or sparse (default: counterfactual.method)"));
+  auto* step_size = command->add_option("--step-size", options->step_size,
+                                        "gradient step of paper and sparse (default: counterfactual.step_size)");
+  map_setting(global, "counterfactual.step_size", step_size);
+  auto* sparsity = command->add_option("--sparsity-weight", options->sparsity_weight,
+                                       "L1 weight of sparse (default: counterfactual.sparsity_weight)");
+  map_setting(global, "counterfactual.sparsity_weight", sparsity);
+  auto* max_steps =
+      command->add_option("--max-steps", options->max_steps, "give up after this many steps (default: 2000)");
+  map_setting(global, "counterfactual.max_steps", max_steps);
+  auto* check_interval = command->add_option("--check-interval", options->check_interval,
+                                             "classify the image every this many steps (default: 1)");
+  map_setting(global, "counterfactual.check_interval", check_interval);
+  auto* batch_size = command->add_option("--batch-size", options->batch_size,
+                                         "samples optimised together (default: counterfactual.batch_size)");
+  map_setting(global, "counterfactual.batch_size", batch_size);
+  command->add_flag("--fresh", options->fresh, "replace a stored run of the same name made with other settings");
+  command->callback([=, &global]() {
+    auto [study, classifier, generator] = load_study_models(options->folder, global);
+    auto& k = study.counterfactual;
+    // A flag given overrides study.toml, whatever its value (0 is checked, not ignored).
+    if (!options->method.empty()) k.method = options->method;
+    if (samples->count()) k.samples = options->samples;
+    if (step_size->count()) k.step_size = options->step_size;
+    if (sparsity->count()) k.sparsity_weight = options->sparsity_weight;
+    if (max_steps->count()) k.max_steps = options->max_steps;
+    if (check_interval->count()) k.check_interval = options->check_interval;
+    if (batch_size->count()) k.batch_size = options->batch_size;
+    check_study_settings(study);
+    const auto network = load_study_linking(study, classifier, generator);
+    CounterfactualRequest request{options->from, options->to, {}, options->fresh};
+    for (const auto& image : options->images) request.images.emplace_back(image);
+    CounterfactualRunOptions run;
+    // Ctrl-C stops after the batch being written; the same command resumes.
+    stop_on_interrupt_signals();
+    run.stop_requested = interrupt_requested;
+    const auto summary = run_counterfactuals(study, {classifier, generator, network}, study.linking_file(), request, run);
+    std::string units;
+    for (size_t i = 0; i < std::min<size_t>(summary.relevant_units.size(), 5); ++i) {
+      const auto& u = summary.relevant_units[i];
+      units += fmt::format("{}{} ({}/{}{})", i ? ", " : "", u.unit, u.samples, summary.samples,
+                           u.label.empty() || u.label == "none" ? "" : ", " + u.label);
+    }
+    print_summary(global, summary.to_json(),
+                  fmt::format("counterfactual {}: {}/{} reach {} ({} resumed), median {} steps, {:.2f} s each; top "
+                              "units {}; -> {}",
+                              summary.run, summary.successes, summary.samples, summary.target_name, summary.resumed,
+                              summary.median_steps, summary.seconds_per_counterfactual, units,
+                              summary.folder.string()));
+  });
+}
+
+}  // namespace linkstyle::cli

@@ -1,0 +1,152 @@
+// The batched optimisation of counterfactual shifts (counterfactual.hpp).
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "linkstyle/counterfactual.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/generation.hpp"
+#include "splitmix.hpp"
+
+namespace linkstyle {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+constexpr double kAdamBeta1 = 0.9, kAdamBeta2 = 0.999, kAdamEpsilon = 1e-8;
+
+// The rows still being optimised, compacted: a row leaves when its image check succeeds.
+struct ActiveRows {
+  std::vector<int64_t> sample;  // index into the batch
+  torch::Tensor features, reference_latents, shift, first_moment, second_moment;
+
+  void keep(const torch::Tensor& kept_rows) {  // int64 indices into the active rows (classifier device)
+    features = features.index_select(0, kept_rows);
+    reference_latents = reference_latents.index_select(0, kept_rows);
+    shift = shift.index_select(0, kept_rows);
+    first_moment = first_moment.index_select(0, kept_rows);
+    second_moment = second_moment.index_select(0, kept_rows);
+    const auto rows = kept_rows.to(torch::kCPU);
+    std::vector<int64_t> kept;
+    for (int64_t i = 0; i < rows.size(0); ++i) kept.push_back(sample[size_t(rows[i].item<int64_t>())]);
+    sample = std::move(kept);
+  }
+};
+
+// The loss of every active row and its gradient with respect to the shift.
+torch::Tensor loss_gradient(const CounterfactualModels& models, const ActiveRows& rows, int64_t source, int64_t target,
+                            const CounterfactualSettings& settings, torch::Tensor& finite) {
+  const torch::AutoGradMode enable_grad(true);
+  auto shift = rows.shift.detach().requires_grad_(true);
+  const auto moved = rows.features - shift;
+  const auto logits = models.classifier.head(moved);
+  auto loss = -logits.select(1, target) + settings.source_weight * logits.select(1, source);
+  if (settings.cosine_weight != 0.0)
+    loss = loss - settings.cosine_weight *
+                      torch::cosine_similarity(rows.reference_latents, models.network.apply(moved), 1, 1e-8);
+  auto gradient = torch::autograd::grad({loss.sum()}, {shift})[0];
+  // Checked with the image check, so that the loop does not wait on the device every step.
+  finite = finite.logical_and(torch::isfinite(loss).all()).logical_and(torch::isfinite(gradient).all());
+  return gradient;
+}
+
+void take_step(ActiveRows& rows, const torch::Tensor& gradient, int64_t step, const CounterfactualSettings& settings) {
+  if (settings.method == "adam") {
+    rows.first_moment.mul_(kAdamBeta1).add_(gradient, 1.0 - kAdamBeta1);
+    rows.second_moment.mul_(kAdamBeta2).addcmul_(gradient, gradient, 1.0 - kAdamBeta2);
+    const double correction1 = 1.0 - std::pow(kAdamBeta1, double(step));
+    const double correction2 = 1.0 - std::pow(kAdamBeta2, double(step));
+    const auto denominator = rows.second_moment.div(correction2).sqrt_().add_(kAdamEpsilon);
+    rows.shift.addcdiv_(rows.first_moment, denominator, -settings.adam_step_size / correction1);
+    return;
+  }
+  rows.shift.add_(gradient, -settings.step_size);
+  if (settings.method == "sparse") {
+    // The proximal step of step_size * sparsity_weight * |s|_1: soft thresholding.
+    const double threshold = settings.step_size * settings.sparsity_weight;
+    rows.shift = rows.shift.sign() * (rows.shift.abs() - threshold).clamp_min_(0.0);
+  }
+}
+
+}  // namespace
+
+torch::Tensor initial_shifts(uint64_t seed, const std::vector<int64_t>& sample_ids, int64_t feature_dim) {
+  std::vector<torch::Tensor> rows;
+  for (const int64_t id : sample_ids) {
+    auto generator = at::detail::createCPUGenerator(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(id)));
+    rows.push_back(torch::rand({1, feature_dim}, generator, torch::kFloat32));
+  }
+  return rows.empty() ? torch::zeros({0, feature_dim}) : torch::cat(rows);
+}
+
+ShiftOptimisation optimise_shifts(const CounterfactualModels& models, const torch::Tensor& features, int64_t source,
+                                  int64_t target, const torch::Tensor& initial_shift,
+                                  const CounterfactualSettings& settings) {
+  const auto start = Clock::now();
+  const Classifier& classifier = models.classifier;
+  const auto device = classifier.device();
+  const int64_t n = features.size(0);
+  if (features.dim() != 2 || features.size(1) != classifier.feature_dim() || initial_shift.sizes() != features.sizes())
+    throw Error(classifier.file(), fmt::format("counterfactual features must be [n, {}] with a shift of the same shape",
+                                               classifier.feature_dim()));
+  if (!torch::isfinite(features).all().item<bool>())
+    throw Error(classifier.file(), "features contain NaN/Inf: no counterfactual can start from them");
+  const torch::NoGradGuard no_grad;
+  ShiftOptimisation result;
+  result.shift = initial_shift.to(device, torch::kFloat32).clone();
+  result.steps = torch::full({n}, settings.max_steps, torch::kLong);
+  result.success = torch::zeros({n}, torch::kBool);
+  ActiveRows rows;
+  rows.sample.resize(size_t(n));
+  std::iota(rows.sample.begin(), rows.sample.end(), int64_t(0));
+  rows.features = features.to(device, torch::kFloat32);
+  rows.reference_latents = models.network.apply(rows.features);
+  rows.shift = result.shift.clone();
+  rows.first_moment = torch::zeros_like(rows.shift);
+  rows.second_moment = torch::zeros_like(rows.shift);
+  auto finite = torch::ones({}, torch::TensorOptions(torch::kBool).device(device));
+  auto* steps = result.steps.data_ptr<int64_t>();
+  auto* success = result.success.data_ptr<bool>();
+
+  for (int64_t step = 1; step <= settings.max_steps && !rows.sample.empty(); ++step) {
+    take_step(rows, loss_gradient(models, rows, source, target, settings, finite), step, settings);
+    if (step % settings.check_interval != 0 && step != settings.max_steps) continue;
+    const auto check_start = Clock::now();
+    result.checks += 1;
+    if (!finite.item<bool>())
+      throw Error(classifier.file(), fmt::format("the counterfactual loss or its gradient became NaN/Inf by step {} "
+                                                 "({} -> {}): the head's logits are not finite there",
+                                                 step, classifier.class_name(source), classifier.class_name(target)));
+    const auto latents = models.network.apply(torch::relu(rows.features - rows.shift));
+    const auto images = render_latents(models.generator, latents.to(models.generator.device()));
+    const auto logits = classifier.head(encode_images(classifier, images));
+    const auto reached = (logits.argmax(1) == target).to(torch::kCPU);
+    const auto* reached_row = reached.data_ptr<bool>();
+    std::vector<int64_t> kept, finished;
+    for (size_t i = 0; i < rows.sample.size(); ++i) (reached_row[i] ? finished : kept).push_back(int64_t(i));
+    const bool last = step == settings.max_steps;
+    for (const int64_t i : finished) steps[rows.sample[size_t(i)]] = step, success[rows.sample[size_t(i)]] = true;
+    if (!finished.empty() || last) {
+      // Rows that leave keep their shift as it was at their successful check (or the last step).
+      const auto leaving = last ? torch::arange(int64_t(rows.sample.size())) : torch::tensor(finished, torch::kLong);
+      std::vector<int64_t> leaving_samples;
+      for (int64_t i = 0; i < leaving.size(0); ++i) leaving_samples.push_back(rows.sample[size_t(leaving[i].item<int64_t>())]);
+      result.shift.index_copy_(0, torch::tensor(leaving_samples, torch::kLong).to(device),
+                               rows.shift.index_select(0, leaving.to(device)));
+      if (!last) rows.keep(torch::tensor(kept, torch::kLong).to(device));
+    }
+    result.check_seconds += seconds_since(check_start);
+  }
+  result.seconds = seconds_since(start);
+  return result;
+}
+
+}  // namespace linkstyle

@@ -1,0 +1,501 @@
+// A study's counterfactual runs: samples, outputs, the results database and resumption
+// (counterfactual.hpp).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <torch/torch.h>
+
+#include "linkstyle/atomic_file.hpp"
+#include "linkstyle/counterfactual.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/generation.hpp"
+#include "linkstyle/image_pipeline.hpp"
+#include "linkstyle/pairs.hpp"
+#include "linkstyle/part_sources.hpp"
+#include "linkstyle/progress.hpp"
+#include "linkstyle/reconstruct.hpp"
+#include "linkstyle/results_database.hpp"
+#include "linkstyle/tensor_io.hpp"
+
+namespace linkstyle {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// The samples a run explains, in order: their features, images and where they come from.
+struct Samples {
+  std::vector<int64_t> source;      // classifier class of each
+  std::vector<int64_t> latent_id;   // -1 for a user image
+  std::vector<std::string> origin;  // "generated" or the image file
+  torch::Tensor latents;            // w [N, w_dim] (CPU; undefined for user images)
+  torch::Tensor images;             // [N, 3, R, R] in [0, 1] (CPU), at the generator's resolution
+  torch::Tensor features;           // r [N, D] (CPU)
+  int64_t size() const { return int64_t(source.size()); }
+};
+
+int64_t generator_class_of(const StudyConfig& study, const Generator& generator, int64_t classifier_class) {
+  const auto& p = study.pairs;
+  if (p.classes.empty()) {
+    if (classifier_class < generator.num_classes()) return classifier_class;
+  } else {
+    for (size_t i = 0; i < p.classes.size(); ++i)
+      if ((p.classifier_classes.empty() ? p.classes[i] : p.classifier_classes[i]) == classifier_class)
+        return p.classes[i];
+  }
+  throw SettingError("counterfactual.from",
+                     fmt::format("class {} is not among the study's classes (pairs.classes), so it has no generated "
+                                 "samples; give --image files instead",
+                                 classifier_class),
+                     study.config_file());
+}
+
+// N generated samples of the classifier class `source` that pass the study's pairs filter.
+Samples generated_samples(const StudyConfig& study, const CounterfactualModels& models, int64_t source) {
+  const auto& k = study.counterfactual;
+  const auto& p = study.pairs;
+  const int64_t generator_class = generator_class_of(study, models.generator, source);
+  const PairsFilter filter = PairsFilter::parse(p.filter);
+  const int64_t max_draws = 50 * k.samples;
+  std::vector<torch::Tensor> latents, images, features, ids;
+  int64_t kept = 0, drawn = 0;
+  for (int64_t batch = 0; kept < k.samples; ++batch) {
+    if (drawn >= max_draws)
+      throw SettingError("counterfactual.samples",
+                         fmt::format("only {} of {} generated samples of {} pass pairs.filter \"{}\" after {} draws",
+                                     kept, k.samples, models.classifier.class_name(source), p.filter, drawn),
+                         study.config_file());
+    auto made = generate_and_encode(models.generator, models.classifier, k.seed, generator_class, batch, p.batch_size,
+                                    p.psi);
+    const auto logits = models.classifier.head(made.features).to(torch::kCPU, torch::kFloat32);
+    auto pass = passes_filter(filter, logits, source).to(torch::kCPU).nonzero().squeeze(1);
+    if (pass.numel() > k.samples - kept) pass = pass.slice(0, 0, k.samples - kept);
+    latents.push_back(made.latents.to(torch::kCPU, torch::kFloat32).index_select(0, pass));
+    images.push_back(made.images.to(torch::kCPU, torch::kFloat32).index_select(0, pass));
+    features.push_back(made.features.to(torch::kCPU, torch::kFloat32).index_select(0, pass));
+    ids.push_back(pass + batch * p.batch_size);
+    kept += pass.numel();
+    drawn += p.batch_size;
+  }
+  Samples samples;
+  samples.latents = torch::cat(latents);
+  samples.images = torch::cat(images);
+  samples.features = torch::cat(features);
+  const auto id = torch::cat(ids);
+  for (int64_t i = 0; i < kept; ++i) {
+    samples.source.push_back(source);
+    samples.latent_id.push_back(id[i].item<int64_t>());
+    samples.origin.push_back("generated");
+  }
+  if (!torch::isfinite(samples.features).all().item<bool>())
+    throw Error(models.classifier.file(), "features of generated samples contain NaN/Inf");
+  return samples;
+}
+
+// The user's images: read and encoded (all of them before anything is written).
+Samples image_samples(const CounterfactualModels& models, const std::vector<fs::path>& files,
+                      std::optional<int64_t> source, int64_t target) {
+  const torch::NoGradGuard no_grad;
+  Samples samples;
+  std::vector<torch::Tensor> images, features;
+  const int64_t side = models.generator.resolution();
+  for (const auto& file : files) {
+    const auto image = read_image(file);
+    const auto r = encode_images(models.classifier, image).to(torch::kCPU, torch::kFloat32);
+    if (!torch::isfinite(r).all().item<bool>()) throw Error(file, "the classifier's features of it contain NaN/Inf");
+    const int64_t predicted =
+        models.classifier.head(r.to(models.classifier.device())).argmax(1).item<int64_t>();
+    const int64_t from = source.value_or(predicted);
+    if (from == target)
+      throw Error(file, fmt::format("is classified as {} already; give --from to explain it from another class",
+                                    models.classifier.class_name(target)));
+    samples.source.push_back(from);
+    samples.latent_id.push_back(-1);
+    samples.origin.push_back(file.string());
+    features.push_back(r);
+    images.push_back(torch::nn::functional::interpolate(
+        image, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{side, side}).mode(torch::kArea)));
+  }
+  samples.images = torch::cat(images);
+  samples.features = torch::cat(features);
+  return samples;
+}
+
+std::string file_name_part(const std::string& name, int64_t index) {
+  std::string text;
+  for (const char c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      text += char(std::tolower(static_cast<unsigned char>(c)));
+    else if (!text.empty() && text.back() != '-')
+      text += '-';
+  }
+  while (!text.empty() && text.back() == '-') text.pop_back();
+  return text.empty() ? fmt::format("class{}", index) : text;
+}
+
+// Units carrying `share` of |s|_1: the fewest with the largest |s_i| whose sum reaches it.
+int64_t units_carrying(const torch::Tensor& magnitudes, double share) {
+  const auto sorted = std::get<0>(magnitudes.to(torch::kDouble).sort(0, true));
+  const double total = sorted.sum().item<double>();
+  if (total <= 0.0) return 0;
+  const auto reached = (sorted.cumsum(0) >= share * total * (1.0 - 1e-12)).nonzero();
+  return reached.numel() ? reached[0][0].item<int64_t>() + 1 : sorted.size(0);
+}
+
+// The first alpha where the target's logit beats every other class, linearly interpolated
+// between path points; NaN when it never does.
+double crossing_alpha(const std::vector<double>& alphas, const std::vector<double>& margins) {
+  for (size_t k = 0; k < margins.size(); ++k) {
+    if (margins[k] <= 0.0) continue;
+    if (k == 0) return alphas[0];
+    const double t = -margins[k - 1] / (margins[k] - margins[k - 1]);
+    return alphas[k - 1] + t * (alphas[k] - alphas[k - 1]);
+  }
+  return std::nan("");
+}
+
+// Images of `latents` [M, w_dim] in chunks, and the classifier's logits of them (CPU).
+std::pair<torch::Tensor, torch::Tensor> render_and_classify(const CounterfactualModels& models,
+                                                            const torch::Tensor& latents, int64_t chunk) {
+  std::vector<torch::Tensor> images, logits;
+  for (int64_t first = 0; first < latents.size(0); first += chunk) {
+    const auto part = latents.slice(0, first, std::min(latents.size(0), first + chunk));
+    const auto rendered = render_latents(models.generator, part.to(models.generator.device()));
+    logits.push_back(models.classifier.head(encode_images(models.classifier, rendered)).to(torch::kCPU, torch::kFloat32));
+    images.push_back(rendered.to(torch::kCPU, torch::kFloat32));
+  }
+  return {torch::cat(images), torch::cat(logits)};
+}
+
+double quantile(std::vector<double> values, double q) {
+  if (values.empty()) return std::nan("");
+  std::sort(values.begin(), values.end());
+  const double position = q * double(values.size() - 1);
+  const auto below = size_t(std::floor(position));
+  const size_t above = std::min(values.size() - 1, below + 1);
+  return values[below] + (position - double(below)) * (values[above] - values[below]);
+}
+
+// A grid of the run's first samples: each row is original | counterfactual | the path images.
+void write_grid(const fs::path& file, const std::vector<fs::path>& rows) {
+  std::vector<cv::Mat> images;
+  for (const auto& row : rows) {
+    const auto pair = cv::imread(row.string() + ".png"), path = cv::imread(row.string() + "-path.png");
+    if (pair.empty() || path.empty() || pair.rows != path.rows) continue;
+    cv::Mat joined;
+    cv::hconcat(std::vector<cv::Mat>{pair, path}, joined);
+    if (!images.empty() && joined.cols != images.front().cols) continue;
+    images.push_back(joined);
+  }
+  if (images.empty()) return;
+  cv::Mat grid;
+  cv::vconcat(images, grid);
+  std::vector<unsigned char> png;
+  if (!cv::imencode(".png", grid, png)) throw Error(file, "PNG encoding failed");
+  write_file_atomically(file, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
+}
+
+struct RunContext {
+  const StudyConfig& study;
+  const CounterfactualModels& models;
+  const CounterfactualSettings& settings;
+  int64_t target = 0;
+  std::string run;
+  fs::path folder;
+  std::vector<double> alphas;
+  std::unique_ptr<PartSource> parts;  // the study's segmenter, for generated samples
+  int side = 64;                      // pixels per image panel
+};
+
+// Optimises, renders, measures and writes one batch of samples; returns its records.
+std::vector<CounterfactualRecord> explain_batch(RunContext& context, const Samples& samples,
+                                                const std::vector<int64_t>& ids, ShiftOptimisation& optimisation) {
+  const auto& models = context.models;
+  const auto& settings = context.settings;
+  const auto index = torch::tensor(ids, torch::kLong);
+  const auto device = models.classifier.device();
+  const auto r = samples.features.index_select(0, index).to(device);
+  // Samples of one batch share their source (a run of the user's images may mix them: one
+  // optimisation per source).
+  std::map<int64_t, std::vector<int64_t>> by_source;
+  for (size_t i = 0; i < ids.size(); ++i) by_source[samples.source[size_t(ids[i])]].push_back(int64_t(i));
+  const int64_t n = int64_t(ids.size()), D = r.size(1);
+  auto shift = torch::zeros({n, D}, torch::TensorOptions(torch::kFloat32).device(device));
+  auto steps = torch::zeros({n}, torch::kLong);
+  auto success = torch::zeros({n}, torch::kBool);
+  for (const auto& [source, rows] : by_source) {
+    std::vector<int64_t> sample_ids;
+    for (const int64_t i : rows) sample_ids.push_back(ids[size_t(i)]);
+    const auto rows_index = torch::tensor(rows, torch::kLong);
+    auto part = optimise_shifts(models, r.index_select(0, rows_index.to(device)), source, context.target,
+                                initial_shifts(settings.shift_seed, sample_ids, D), settings);
+    shift.index_copy_(0, rows_index.to(device), part.shift);
+    steps.index_copy_(0, rows_index, part.steps);
+    success.index_copy_(0, rows_index, part.success);
+    optimisation.checks += part.checks;
+    optimisation.seconds += part.seconds;
+    optimisation.check_seconds += part.check_seconds;
+  }
+
+  const torch::NoGradGuard no_grad;
+  const auto shifted = torch::relu(r - shift);
+  const auto latents = models.network.apply(shifted);
+  auto [images, logits] = render_and_classify(models, latents, settings.batch_size);
+  const auto features_after = encode_images(models.classifier, images.to(models.generator.device()))
+                                  .to(torch::kCPU, torch::kFloat32);
+  const auto probability = logits.softmax(1);
+  // The path r - alpha s: every sample's points in one go, in chunks.
+  const int64_t P = int64_t(context.alphas.size());
+  const auto alpha = torch::tensor(context.alphas, torch::kFloat32).to(device);
+  const auto path_features = torch::relu(r.unsqueeze(1) - alpha.view({1, P, 1}) * shift.unsqueeze(1)).reshape({n * P, D});
+  auto [path_images, path_logits] = render_and_classify(models, models.network.apply(path_features), settings.batch_size);
+  const auto path_probability = path_logits.softmax(1).select(1, context.target).view({n, P}).to(torch::kDouble);
+  const auto path_class = path_logits.argmax(1).view({n, P});
+  auto others = path_logits.clone();
+  others.select(1, context.target).fill_(-INFINITY);
+  const auto margin =
+      (path_logits.select(1, context.target) - std::get<0>(others.max(1))).view({n, P}).to(torch::kDouble);
+
+  const auto originals = samples.images.index_select(0, index);
+  const auto r_cpu = r.to(torch::kCPU), shift_cpu = shift.to(torch::kCPU);
+  std::vector<std::vector<PartMeasures>> original_parts, counterfactual_parts;
+  if (context.parts && samples.latents.defined()) {
+    const SweepModels sweep_models{models.classifier, models.generator, models.network, *context.parts};
+    original_parts = measure_latents(sweep_models, samples.latents.index_select(0, index).to(models.generator.device()),
+                                     settings.batch_size, false)
+                         .parts;
+    counterfactual_parts =
+        measure_latents(sweep_models, latents.to(models.generator.device()), settings.batch_size, false).parts;
+  }
+
+  std::vector<CounterfactualRecord> records;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t id = ids[size_t(i)];
+    CounterfactualRecord record;
+    record.sample = id;
+    record.source_class = samples.source[size_t(id)];
+    record.latent_id = samples.latent_id[size_t(id)];
+    record.origin = samples.origin[size_t(id)];
+    record.success = success[i].item<bool>();
+    record.steps = steps[i].item<int64_t>();
+    const auto s = shift_cpu[i];
+    record.shift_l1 = s.abs().sum().item<double>();
+    record.shift_l2 = s.norm().item<double>();
+    record.units_90 = units_carrying(s.abs(), 0.9);
+    record.pixel_distance = (originals[i] - images[i]).abs().mean().item<double>();
+    record.feature_distance = (features_after[i] - r_cpu[i]).norm().item<double>();
+    const double r_norm = r_cpu[i].norm().item<double>();
+    record.relative_feature_distance = r_norm > 0 ? record.feature_distance / r_norm : std::nan("");
+    record.source_probability = probability[i][record.source_class].item<double>();
+    record.target_probability = probability[i][context.target].item<double>();
+    record.counterfactual_class = logits[i].argmax().item<int64_t>();
+    std::vector<double> margins;
+    for (int64_t k = 0; k < P; ++k) {
+      record.path_probability.push_back(path_probability[i][k].item<double>());
+      record.path_class.push_back(path_class[i][k].item<int64_t>());
+      margins.push_back(margin[i][k].item<double>());
+    }
+    record.crossing_alpha = crossing_alpha(context.alphas, margins);
+    const auto top = s.abs().topk(std::min<int64_t>(settings.top_units, D));
+    for (int64_t k = 0; k < std::get<1>(top).size(0); ++k) {
+      const int64_t unit = std::get<1>(top)[k].item<int64_t>();
+      record.top_units.emplace_back(unit, s[unit].item<double>());
+    }
+    if (!original_parts.empty()) {
+      record.original_parts = original_parts[size_t(i)];
+      record.counterfactual_parts = counterfactual_parts[size_t(i)];
+    }
+    const std::string stem = fmt::format("sample-{:05d}", id);
+    write_image_row(context.folder / (stem + ".png"), {originals[i].unsqueeze(0), images[i].unsqueeze(0)}, context.side);
+    std::vector<torch::Tensor> path;
+    for (int64_t k = 0; k < P; ++k) path.push_back(path_images[i * P + k].unsqueeze(0));
+    write_image_row(context.folder / (stem + "-path.png"), path, context.side);
+    const fs::path relative = fs::path("counterfactuals") / context.run;
+    record.image = (relative / (stem + ".png")).string();
+    record.path_image = (relative / (stem + "-path.png")).string();
+    record.tensors = (relative / fmt::format("batch-{:05d}.safetensors", ids.front())).string();
+    records.push_back(std::move(record));
+  }
+  TensorMap tensors = {{"sample", index},
+                       {"features", r_cpu},
+                       {"shift", shift_cpu},
+                       {"shifted_features", shifted.to(torch::kCPU)},
+                       {"latents", latents.to(torch::kCPU)},
+                       {"counterfactual_features", features_after}};
+  if (samples.latents.defined()) tensors["original_latents"] = samples.latents.index_select(0, index);
+  write_safetensors(context.folder / fmt::format("batch-{:05d}.safetensors", ids.front()), tensors,
+                    {{"run", context.run}});
+  return records;
+}
+
+json identity_of(const StudyConfig& study, const CounterfactualModels& models, const fs::path& linking_file,
+                 const std::string& origin, std::optional<int64_t> source, int64_t target,
+                 const std::vector<fs::path>& images) {
+  const auto& k = study.counterfactual;
+  json identity = {
+      {"classifier", file_fingerprint(models.classifier.file())},
+      {"generator", file_fingerprint(models.generator.file())},
+      {"linking", file_fingerprint(linking_file)},
+      {"segmenter", study.segmenter.empty() ? "" : file_fingerprint(study.segmenter)},
+      {"origin", origin},
+      {"source", source ? json(*source) : json(nullptr)},
+      {"target", target},
+      {"settings",
+       {{"method", k.method}, {"samples", k.samples}, {"seed", k.seed}, {"shift_seed", k.shift_seed},
+        {"step_size", k.step_size}, {"adam_step_size", k.adam_step_size}, {"source_weight", k.source_weight},
+        {"cosine_weight", k.cosine_weight}, {"sparsity_weight", k.sparsity_weight}, {"max_steps", k.max_steps},
+        {"check_interval", k.check_interval}, {"batch_size", k.batch_size}, {"path_points", k.path_points},
+        {"path_end", k.path_end}, {"top_units", k.top_units}}},
+      {"pairs", {{"psi", study.pairs.psi}, {"filter", study.pairs.filter}, {"batch_size", study.pairs.batch_size}}}};
+  json files = json::array();
+  for (const auto& image : images) files.push_back({{"file", image.string()}, {"fingerprint", file_fingerprint(image)}});
+  identity["images"] = files;
+  return identity;
+}
+
+}  // namespace
+
+int64_t resolve_classifier_class(const Classifier& classifier, const std::string& text, const std::string& setting) {
+  const auto lower = [](std::string value) {
+    for (auto& c : value) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return value;
+  };
+  for (int64_t k = 0; k < classifier.num_classes(); ++k)
+    if (lower(classifier.class_name(k)) == lower(text)) return k;
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() < 12) {
+    const int64_t k = std::stoll(text);
+    if (k < classifier.num_classes()) return k;
+  }
+  std::string known;
+  for (int64_t k = 0; k < std::min<int64_t>(classifier.num_classes(), 12); ++k)
+    known += fmt::format("{}{} {}", k ? ", " : "", k, classifier.class_name(k));
+  if (classifier.num_classes() > 12) known += fmt::format(", ... ({} classes)", classifier.num_classes());
+  throw SettingError(setting, fmt::format("'{}' is not a class of {} (classes: {})", text,
+                                          classifier.file().string(), known));
+}
+
+json CounterfactualSummary::to_json() const {
+  json units = json::array();
+  for (const auto& u : relevant_units)
+    units.push_back(
+        {{"unit", u.unit}, {"samples", u.samples}, {"share", u.share}, {"label", u.label}, {"concepts", u.concepts}});
+  return {{"run", run},
+          {"folder", folder.string()},
+          {"database", database.string()},
+          {"method", method},
+          {"from", source_name},
+          {"to", target_name},
+          {"samples", samples},
+          {"resumed", resumed},
+          {"successes", successes},
+          {"success_rate", success_rate},
+          {"median_steps", std::isfinite(median_steps) ? json(median_steps) : json(nullptr)},
+          {"p90_steps", std::isfinite(p90_steps) ? json(p90_steps) : json(nullptr)},
+          {"seconds", seconds},
+          {"seconds_per_counterfactual", seconds_per_counterfactual},
+          {"check_share", check_share},
+          {"relevant_units", units}};
+}
+
+CounterfactualSummary run_counterfactuals(const StudyConfig& study, const CounterfactualModels& models,
+                                          const fs::path& linking_file, const CounterfactualRequest& request,
+                                          const CounterfactualRunOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  check_study_settings(study);
+  const auto& settings = study.counterfactual;
+  const Classifier& classifier = models.classifier;
+  if (classifier.num_classes() < 2) throw Error(classifier.file(), "the head gives fewer than 2 classes: nothing to cross");
+  const int64_t target = resolve_classifier_class(classifier, request.to, "counterfactual.to");
+  std::optional<int64_t> source;
+  if (!request.from.empty()) source = resolve_classifier_class(classifier, request.from, "counterfactual.from");
+  if (source && *source == target)
+    throw SettingError("counterfactual.to", fmt::format("is the source class {} too: a counterfactual crosses to "
+                                                        "another class",
+                                                        classifier.class_name(target)));
+  const bool images = !request.images.empty();
+  if (!images && !source) throw SettingError("counterfactual.from", "is needed for generated samples (or give images)");
+
+  // Everything is read and checked before anything of the run is written.
+  const Samples samples = images ? image_samples(models, request.images, source, target)
+                                 : generated_samples(study, models, *source);
+  CounterfactualSummary summary;
+  summary.method = settings.method;
+  summary.source_name = source ? classifier.class_name(*source) : "images";
+  summary.target_name = classifier.class_name(target);
+  summary.run = fmt::format("{}-to-{}-{}", source && !images ? file_name_part(summary.source_name, *source) : "images",
+                            file_name_part(summary.target_name, target), settings.method);
+  summary.folder = study.counterfactuals_folder() / summary.run;
+  summary.database = study.results_database();
+  const std::string identity =
+      identity_of(study, models, linking_file, images ? "images" : "generated", source, target, request.images).dump();
+
+  ensure_writable_directory(study.results_database().parent_path());
+  ResultsDatabase results(study.results_database(), ResultsDatabase::Mode::create_or_open);
+  const auto stored = results.counterfactual_run_identity(summary.run);
+  if (stored && *stored != identity && !request.fresh)
+    throw Error(results.file(), fmt::format("holds counterfactuals {} made with other settings, models or images; "
+                                            "pass --fresh to replace them",
+                                            summary.run));
+  if (!stored || *stored != identity) {
+    std::error_code ignored;
+    fs::remove_all(summary.folder, ignored);
+    results.start_counterfactual_run({summary.run, settings.method, images ? "images" : "generated",
+                                      source.value_or(-1), target, summary.source_name, summary.target_name, identity,
+                                      (fs::path("counterfactuals") / summary.run).string()});
+  }
+  ensure_writable_directory(summary.folder);
+
+  RunContext context{study, models, settings, target, summary.run, summary.folder, {}, nullptr, 64};
+  const auto alphas = torch::linspace(0.0, settings.path_end, settings.path_points, torch::kDouble);
+  for (int64_t k = 0; k < settings.path_points; ++k) context.alphas.push_back(alphas[k].item<double>());
+  if (!study.segmenter.empty() && !images) context.parts = load_segmenter_parts(study.segmenter, classifier.device());
+  context.side = int(std::clamp<int64_t>(models.generator.resolution(), 64, 256));
+
+  const auto done = results.counterfactual_samples(summary.run);
+  summary.resumed = int64_t(done.size());
+  ProgressBar progress(fmt::format("counterfactual {}", summary.run), samples.size());
+  progress.set(summary.resumed);
+  ShiftOptimisation totals;
+  int64_t explained = 0;
+  for (int64_t first = 0; first < samples.size(); first += settings.batch_size) {
+    std::vector<int64_t> ids;
+    for (int64_t id = first; id < std::min(samples.size(), first + settings.batch_size); ++id)
+      if (!done.count(id)) ids.push_back(id);
+    if (ids.empty()) continue;
+    const auto records = explain_batch(context, samples, ids, totals);
+    results.write_counterfactuals(summary.run, context.alphas, records);
+    explained += int64_t(ids.size());
+    progress.set(summary.resumed + explained);
+    if (explained < samples.size() - summary.resumed) stop_if_requested(options.stop_requested, "counterfactual");
+  }
+  progress.finish();
+
+  std::vector<fs::path> grid_rows;
+  for (int64_t id = 0; id < std::min<int64_t>(samples.size(), 8); ++id)
+    grid_rows.push_back(summary.folder / fmt::format("sample-{:05d}", id));
+  write_grid(summary.folder / "grid.png", grid_rows);
+
+  std::vector<double> steps;
+  for (const auto& [succeeded, taken] : results.counterfactual_outcomes(summary.run)) {
+    summary.samples += 1;
+    if (succeeded) summary.successes += 1, steps.push_back(double(taken));
+  }
+  summary.success_rate = summary.samples ? double(summary.successes) / double(summary.samples) : 0.0;
+  summary.median_steps = quantile(steps, 0.5);
+  summary.p90_steps = quantile(steps, 0.9);
+  summary.relevant_units = results.counterfactual_relevant_units(summary.run, 20);
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.seconds_per_counterfactual = explained ? summary.seconds / double(explained) : 0.0;
+  summary.check_share = totals.seconds > 0 ? totals.check_seconds / totals.seconds : 0.0;
+  return summary;
+}
+
+}  // namespace linkstyle

@@ -1,0 +1,234 @@
+// Tests of counterfactuals (counterfactual.hpp): the paper's update, the sparse proximal step,
+// batches that match one sample at a time, the image-domain check, resumption, user images and
+// bad input.
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "linkstyle/counterfactual.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/generation.hpp"
+#include "linkstyle/reconstruct.hpp"
+#include "linkstyle/sqlite_database.hpp"
+#include "cli_support.hpp"
+#include "sweep_study.hpp"
+#include "test_support.hpp"
+
+namespace linkstyle {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace linkstyle::testing;
+
+// A tiny study with small counterfactual settings.
+SweepStudy counterfactual_study(const fs::path& folder) {
+  auto study = make_sweep_study(folder);
+  auto& k = study.config.counterfactual;
+  k.samples = 6;
+  k.batch_size = 4;
+  k.max_steps = 40;
+  k.path_points = 5;
+  k.top_units = 3;
+  return study;
+}
+
+CounterfactualSummary explain(const SweepStudy& study, const std::string& from, const std::string& to,
+                              int64_t stop_after_batches = -1, bool fresh = false) {
+  CounterfactualRunOptions options;
+  options.progress = false;
+  options.stop_requested = stop_after(stop_after_batches);
+  return run_counterfactuals(study.config, {study.classifier, study.generator, study.network},
+                             study.config.linking_file(), {from, to, {}, fresh}, options);
+}
+
+std::map<std::string, std::string> counterfactual_tables(const fs::path& database, const fs::path& scratch) {
+  Database db(database, Database::Mode::open_existing);
+  std::map<std::string, std::string> contents;
+  for (const std::string table :
+       {"counterfactuals", "counterfactual_paths", "counterfactual_units", "counterfactual_runs"}) {
+    const fs::path file = scratch / (table + ".csv");
+    export_csv(db, table, file);
+    contents[table] = bytes_of(file);
+  }
+  return contents;
+}
+
+TEST(Counterfactual, OneStepOfThePaperFollowsTheGradientOfItsLoss) {
+  ScratchDir dir("cf-step");
+  auto study = counterfactual_study(dir.path());
+  auto settings = study.config.counterfactual;
+  settings.max_steps = 1;
+  settings.cosine_weight = 0.0;  // the head's logits alone: a finite difference checks the step
+  const auto samples = generate_and_encode(study.generator, study.classifier, 3, 0, 0, 2, 0.7);
+  const auto r = samples.features;
+  const auto s0 = initial_shifts(0, {0, 1}, r.size(1));
+  const auto result = optimise_shifts({study.classifier, study.generator, study.network}, r, 0, 1, s0, settings);
+  const auto loss = [&](const torch::Tensor& s) {
+    const auto logits = study.classifier.head(r - s).to(torch::kDouble);
+    return (-logits.select(1, 1) + 0.6 * logits.select(1, 0)).sum().item<double>();
+  };
+  const double h = 1e-2;
+  for (int64_t unit : {0, 5, 17}) {
+    auto plus = s0.clone(), minus = s0.clone();
+    plus[0][unit] += h;
+    minus[0][unit] -= h;
+    const double gradient = (loss(plus) - loss(minus)) / (2 * h);
+    EXPECT_NEAR(result.shift[0][unit].item<double>(), s0[0][unit].item<double>() - 0.5 * gradient, 2e-3) << unit;
+  }
+  EXPECT_EQ(result.steps[0].item<int64_t>(), 1);
+  EXPECT_EQ(result.checks, 1);
+}
+
+TEST(Counterfactual, BatchesMatchOneSampleAtATimeAndSuccessMeansTheImageIsTheTarget) {
+  ScratchDir dir("cf-batch");
+  auto study = counterfactual_study(dir.path());
+  const CounterfactualModels models{study.classifier, study.generator, study.network};
+  auto settings = study.config.counterfactual;
+  settings.max_steps = 200;
+  const auto samples = generate_and_encode(study.generator, study.classifier, 4, 0, 0, 5, 0.7);
+  const auto s0 = initial_shifts(9, {0, 1, 2, 3, 4}, samples.features.size(1));
+  const auto batched = optimise_shifts(models, samples.features, 0, 2, s0, settings);
+  int64_t successes = 0;
+  for (int64_t i = 0; i < 5; ++i) {
+    const auto alone = optimise_shifts(models, samples.features.slice(0, i, i + 1), 0, 2, s0.slice(0, i, i + 1), settings);
+    EXPECT_EQ(alone.steps[0].item<int64_t>(), batched.steps[i].item<int64_t>()) << i;
+    EXPECT_EQ(alone.success[0].item<bool>(), batched.success[i].item<bool>()) << i;
+    EXPECT_LT((alone.shift[0] - batched.shift[i]).abs().max().item<double>(), 1e-4) << i;
+    // A success is checked here independently: the image of relu(r - s) is classified as the target.
+    const torch::NoGradGuard no_grad;
+    const auto image = render_latents(study.generator,
+                                      study.network.apply(torch::relu(samples.features[i] - batched.shift[i]).unsqueeze(0)));
+    const int64_t verdict = study.classifier.head(encode_images(study.classifier, image)).argmax(1).item<int64_t>();
+    if (batched.success[i].item<bool>()) {
+      EXPECT_EQ(verdict, 2) << i;
+      successes += 1;
+    } else {
+      EXPECT_EQ(batched.steps[i].item<int64_t>(), settings.max_steps);
+    }
+  }
+  EXPECT_GT(successes, 0) << "no sample reached the target: the test shows nothing";
+}
+
+TEST(Counterfactual, SparseShiftsAreCarriedByFewerUnits) {
+  ScratchDir dir("cf-sparse");
+  auto study = counterfactual_study(dir.path());
+  const CounterfactualModels models{study.classifier, study.generator, study.network};
+  auto settings = study.config.counterfactual;
+  const auto samples = generate_and_encode(study.generator, study.classifier, 5, 0, 0, 4, 0.7);
+  const auto s0 = initial_shifts(0, {0, 1, 2, 3}, samples.features.size(1));
+  const auto paper = optimise_shifts(models, samples.features, 0, 1, s0, settings);
+  settings.method = "sparse";
+  settings.sparsity_weight = 0.5;
+  const auto sparse = optimise_shifts(models, samples.features, 0, 1, s0, settings);
+  EXPECT_EQ(paper.shift.ne(0).sum().item<int64_t>(), paper.shift.numel());  // dense from its start
+  EXPECT_LT(sparse.shift.ne(0).sum().item<int64_t>(), paper.shift.numel() / 2);
+  settings.method = "adam";
+  const auto adam = optimise_shifts(models, samples.features, 0, 1, s0, settings);
+  EXPECT_TRUE(torch::isfinite(adam.shift).all().item<bool>());
+  EXPECT_FALSE(torch::equal(adam.shift, paper.shift));
+}
+
+TEST(Counterfactual, NonFiniteFeaturesAreRefused) {
+  ScratchDir dir("cf-nan");
+  auto study = counterfactual_study(dir.path());
+  auto r = generate_and_encode(study.generator, study.classifier, 3, 0, 0, 2, 0.7).features.clone();
+  r[1][3] = NAN;
+  expect_error(
+      [&] {
+        optimise_shifts({study.classifier, study.generator, study.network}, r, 0, 1, initial_shifts(0, {0, 1}, r.size(1)),
+                        study.config.counterfactual);
+      },
+      {study.classifier.file().string(), "NaN"});
+}
+
+TEST(Counterfactual, AKilledRunResumesWithTheRowsOfAStraightRun) {
+  ScratchDir straight_dir("cf-straight"), resumed_dir("cf-resumed");
+  const auto straight = counterfactual_study(straight_dir.path());
+  const auto resumed = counterfactual_study(resumed_dir.path());
+  const auto summary = explain(straight, "0", "1");
+  EXPECT_EQ(summary.samples, 6);
+  EXPECT_EQ(summary.resumed, 0);
+  EXPECT_THROW(explain(resumed, "0", "1", 1), Cancelled);  // after the first batch of 4
+  const auto again = explain(resumed, "0", "1");
+  EXPECT_EQ(again.resumed, 4);
+  EXPECT_EQ(again.samples, 6);
+  const auto a = counterfactual_tables(straight.config.results_database(), straight_dir / "csv");
+  const auto b = counterfactual_tables(resumed.config.results_database(), resumed_dir / "csv");
+  for (const auto& [table, text] : a) EXPECT_EQ(text, b.at(table)) << table;
+  // Every sample has its files; the summary counts what the table holds.
+  for (int64_t id = 0; id < 6; ++id) {
+    EXPECT_TRUE(fs::exists(summary.folder / fmt::format("sample-{:05d}.png", id)));
+    EXPECT_TRUE(fs::exists(summary.folder / fmt::format("sample-{:05d}-path.png", id)));
+  }
+  EXPECT_TRUE(fs::exists(summary.folder / "batch-00000.safetensors"));
+  EXPECT_TRUE(fs::exists(summary.folder / "batch-00004.safetensors"));
+  EXPECT_TRUE(fs::exists(summary.folder / "grid.png"));
+  EXPECT_EQ(summary.run, again.run);
+  EXPECT_EQ(summary.successes, again.successes);
+  Database db(straight.config.results_database(), Database::Mode::open_existing);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactual_paths WHERE run = '" + summary.run + "'"), 6 * 5);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactual_units WHERE run = '" + summary.run + "'"), 6 * 3);
+  EXPECT_EQ(db.query_int("SELECT sum(samples) FROM counterfactual_relevant_units WHERE run = '" + summary.run + "'"),
+            6 * 3);
+  // The path starts at the reconstruction's own verdict and the crossing, when there is one,
+  // lies on it.
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactual_paths WHERE point = 0 AND alpha != 0"), 0);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactuals WHERE crossing_alpha < 0 OR crossing_alpha > 1.5"), 0);
+}
+
+TEST(Counterfactual, OtherSettingsAreRefusedUnlessFreshAndBadClassesWriteNothing) {
+  ScratchDir dir("cf-settings");
+  auto study = counterfactual_study(dir.path());
+  explain(study, "0", "1");
+  const auto before = snapshot(dir.path());
+  expect_error([&] { explain(study, "0", "0"); }, {"counterfactual.to", "source class"});
+  expect_error([&] { explain(study, "no-such-class", "1"); }, {"counterfactual.from", "no-such-class", "classes"});
+  expect_error([&] { explain(study, "0", "17"); }, {"counterfactual.to", "17"});
+  study.config.counterfactual.max_steps = 41;
+  expect_error([&] { explain(study, "0", "1"); }, {"results.sqlite", "--fresh"});
+  EXPECT_EQ(describe_changes(before, snapshot(dir.path())), "");
+  const auto fresh = explain(study, "0", "1", -1, true);
+  EXPECT_EQ(fresh.samples, 6);
+  EXPECT_EQ(fresh.resumed, 0);
+}
+
+TEST(Counterfactual, UserImagesAreExplainedFromTheirOwnClass) {
+  ScratchDir dir("cf-images");
+  auto study = counterfactual_study(dir.path());
+  const auto samples = generate_and_encode(study.generator, study.classifier, 11, 2, 0, 2, 0.7);
+  std::vector<fs::path> files = {dir / "a.png", dir / "b.png"};
+  for (int i = 0; i < 2; ++i)
+    write_image_row(files[size_t(i)], {samples.images.slice(0, i, i + 1)}, 40);  // another size than the generator's
+  CounterfactualRunOptions options;
+  options.progress = false;
+  const CounterfactualModels models{study.classifier, study.generator, study.network};
+  const auto summary = run_counterfactuals(study.config, models, study.config.linking_file(), {"", "0", files}, options);
+  EXPECT_EQ(summary.samples, 2);
+  EXPECT_EQ(summary.run, "images-to-" + std::string(summary.target_name) + "-paper");
+  Database db(study.config.results_database(), Database::Mode::open_existing);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactuals WHERE latent_id IS NULL AND origin LIKE '%.png'"), 2);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactuals WHERE source_class = 0"), 0);
+  write_bytes(dir / "broken.png", "not an image");
+  expect_error([&] { run_counterfactuals(study.config, models, study.config.linking_file(), {"", "0", {dir / "broken.png"}}, options); },
+               {"broken.png"});
+}
+
+TEST(Counterfactual, TheCommandLineExplainsAndRefusesUnknownClasses) {
+  ScratchDir dir("cf-cli");
+  auto study = counterfactual_study(dir.path());
+  write_study(study.config);
+  const auto summary = cli_json("counterfactual --study " + q(dir.path()) + " --from 0 --to 2 --samples 3 --threads 1");
+  EXPECT_EQ(summary.value("samples", 0), 3) << summary.dump();
+  EXPECT_TRUE(summary.contains("relevant_units"));
+  expect_cli_error("counterfactual --study " + q(dir.path()) + " --from 0 --to tree", "tree", dir.path());
+  expect_cli_error("counterfactual --study " + q(dir.path()) + " --from 1 --to 1", "--to", dir.path());
+  expect_cli_error("counterfactual --study " + q(dir.path()) + " --from 0 --to 1 --max-steps 0", "--max-steps",
+                   dir.path());
+}
+
+}  // namespace
+}  // namespace linkstyle

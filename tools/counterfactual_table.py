@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""The counterfactual figures of docs/validation.md, from the results databases of two studies.
+
+Usage: counterfactual_table.py <shapes study> <fashion study> <out folder>
+
+Shapes world (every ordered pair of classes, method paper), measured with the shapes segmenter on
+the original and the counterfactual image (table counterfactual_parts):
+  - B share: the share of the object's pixels that belong to B's parts, before -> after (A share
+    likewise);
+  - what should stay: background luminance, object centre and object area, |original -
+    counterfactual| divided by the same change between two random generated samples of B (the
+    originals of the runs from B); under 1: more minimal than swapping in another B image;
+  - relevant units (each sample's top units by |s|, counted per sample): the share whose probe
+    label (the factor or class with the largest |correlation| in the probe table) is class A or
+    class B membership, against that share among all units.
+Writes table.md (the per-pair table and a summary), methods.md (success and steps per method and
+world) and counterfactuals.png (originals, counterfactuals and paths of a few pairs).
+"""
+import itertools
+import os
+import sqlite3
+import sys
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+PARTS = ["background", "cap", "stem", "car body", "wheel", "window", "bird body", "head", "beak", "wing", "tail",
+         "wall", "roof", "door", "trunk", "crown", "petal", "centre"]
+CLASS_PARTS = {"mushroom": ["cap", "stem"], "car": ["car body", "window", "wheel"],
+               "bird": ["bird body", "head", "beak", "wing", "tail"], "house": ["wall", "roof", "door", "window"],
+               "tree": ["trunk", "crown"], "flower": ["petal", "centre", "stem"]}
+CLASSES = ["mushroom", "car", "bird", "house", "tree", "flower"]
+
+
+def connect(study):
+    return sqlite3.connect(os.path.join(study, "sweeps", "results.sqlite"))
+
+
+def object_measures(db, run):
+    """Per sample and image: object area, centre, background luminance, area per part name."""
+    out = {}
+    for sample, image, part, area, lum, cx, cy in db.execute(
+            "SELECT sample, image, part, area, luminance, centre_x, centre_y FROM counterfactual_parts WHERE run = ?",
+            (run,)):
+        m = out.setdefault((sample, image), {"parts": {}, "background": np.nan, "area": 0.0, "cx": 0.0, "cy": 0.0})
+        if part == 0:
+            m["background"] = lum
+            continue
+        m["parts"][PARTS[part]] = m["parts"].get(PARTS[part], 0.0) + area
+        m["area"] += area
+        m["cx"] += area * cx
+        m["cy"] += area * cy
+    for m in out.values():
+        if m["area"] > 0:
+            m["cx"] /= m["area"]
+            m["cy"] /= m["area"]
+    return out
+
+
+def share(m, name):
+    return sum(m["parts"].get(p, 0.0) for p in CLASS_PARTS[name]) / m["area"] if m["area"] > 0 else np.nan
+
+
+def stays(a, b):
+    return np.array([abs(a["background"] - b["background"]), np.hypot(a["cx"] - b["cx"], a["cy"] - b["cy"]),
+                     abs(a["area"] - b["area"])])
+
+
+def probe_labels(db):
+    best = {}
+    for unit, factor, corr in db.execute("SELECT unit, factor, correlation FROM probe WHERE correlation IS NOT NULL"):
+        if unit not in best or abs(corr) > best[unit][1]:
+            best[unit] = (factor, abs(corr))
+    return {u: f for u, (f, _) in best.items()}
+
+
+def runs(db, method):
+    return {(s, t): r for r, s, t in db.execute(
+        "SELECT run, source_name, target_name FROM counterfactual_runs WHERE method = ? AND origin = 'generated'",
+        (method,))}
+
+
+def shapes_table(study, out):
+    db = connect(study)
+    labels = probe_labels(db)
+    base = {c: np.mean([labels[u] in ("class:" + c,) for u in labels]) for c in CLASSES}
+    paper = runs(db, "paper")
+    originals = {}  # class -> list of original measures (the generated samples of that class)
+    measures = {}
+    for (a, b), run in paper.items():
+        m = object_measures(db, run)
+        measures[(a, b)] = m
+        originals.setdefault(a, {}).update({s: v for (s, image), v in m.items() if image == "original"})
+    random_change = {}
+    for c, samples in originals.items():
+        values = list(samples.values())
+        random_change[c] = np.mean([stays(x, y) for x, y in itertools.combinations(values, 2)], axis=0)
+    rows = []
+    for a, b in itertools.permutations(CLASSES, 2):
+        if (a, b) not in paper:
+            continue
+        run = paper[(a, b)]
+        m = measures[(a, b)]
+        samples = sorted({s for s, _ in m})
+        pairs = [(m[(s, "original")], m[(s, "counterfactual")]) for s in samples
+                 if (s, "original") in m and (s, "counterfactual") in m]
+        success, steps = zip(*db.execute("SELECT success, steps FROM counterfactuals WHERE run = ?", (run,)))
+        ok_steps = [t for ok, t in zip(success, steps) if ok]
+        b_before = np.nanmean([share(o, b) for o, _ in pairs])
+        b_after = np.nanmean([share(c, b) for _, c in pairs])
+        a_before = np.nanmean([share(o, a) for o, _ in pairs])
+        a_after = np.nanmean([share(c, a) for _, c in pairs])
+        ratio = np.mean([stays(o, c) for o, c in pairs], axis=0) / random_change[b]
+        units = list(db.execute("SELECT unit FROM counterfactual_units WHERE run = ?", (run,)))
+        relevant = np.mean([labels.get(u) in ("class:" + a, "class:" + b) for (u,) in units])
+        rows.append(dict(a=a, b=b, success=np.mean(success), steps=np.median(ok_steps) if ok_steps else np.nan,
+                         b_before=b_before, b_after=b_after, a_before=a_before, a_after=a_after, ratio=ratio,
+                         relevant=relevant, baseline=base[a] + base[b],
+                         units90=db.execute("SELECT avg(units_90) FROM counterfactuals WHERE run = ?",
+                                            (run,)).fetchone()[0]))
+    lines = ["| A -> B | success | median steps | B share before -> after | A share before -> after | "
+             "background / centre / area vs two B samples | relevant units labelled A or B (all units) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['a']} -> {r['b']} | {r['success']:.0%} | {r['steps']:.0f} | {r['b_before']:.2f} -> "
+                     f"{r['b_after']:.2f} | {r['a_before']:.2f} -> {r['a_after']:.2f} | {r['ratio'][0]:.2f} / "
+                     f"{r['ratio'][1]:.2f} / {r['ratio'][2]:.2f} | {r['relevant']:.0%} ({r['baseline']:.0%}) |")
+    gain = [r for r in rows if r["b_after"] > r["b_before"]]
+    loss = [r for r in rows if r["a_after"] < r["a_before"]]
+    ratios = np.array([r["ratio"] for r in rows])
+    enriched = [r for r in rows if r["relevant"] > r["baseline"]]
+    summary = [
+        f"pairs: {len(rows)}; success rate {np.mean([r['success'] for r in rows]):.1%} "
+        f"(worst {min(rows, key=lambda r: r['success'])['a']} -> {min(rows, key=lambda r: r['success'])['b']} "
+        f"{min(r['success'] for r in rows):.0%}); median steps (median over pairs) "
+        f"{np.nanmedian([r['steps'] for r in rows]):.0f}",
+        f"B share rises in {len(gain)}/{len(rows)} pairs (mean {np.mean([r['b_before'] for r in rows]):.2f} -> "
+        f"{np.mean([r['b_after'] for r in rows]):.2f}); A share falls in {len(loss)}/{len(rows)} "
+        f"(mean {np.mean([r['a_before'] for r in rows]):.2f} -> {np.mean([r['a_after'] for r in rows]):.2f})",
+        f"what should stay, change / change between two B samples (median over pairs): background "
+        f"{np.median(ratios[:, 0]):.2f}, centre {np.median(ratios[:, 1]):.2f}, area {np.median(ratios[:, 2]):.2f}; "
+        f"pairs under 1: {int((ratios[:, 0] < 1).sum())}, {int((ratios[:, 1] < 1).sum())}, "
+        f"{int((ratios[:, 2] < 1).sum())} of {len(rows)}",
+        f"relevant units with probe label class A or B: mean {np.mean([r['relevant'] for r in rows]):.1%} against "
+        f"{np.mean([r['baseline'] for r in rows]):.1%} of all units; above in {len(enriched)}/{len(rows)} pairs",
+        f"units carrying 90% of |s|_1 (mean over pairs): {np.mean([r['units90'] for r in rows]):.0f}",
+    ]
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write("\n".join(summary) + "\n\n" + "\n".join(lines) + "\n")
+    print("\n".join(summary))
+
+
+def methods_table(studies, out):
+    lines = ["| world | method | runs | samples | success | median steps | p90 steps | units for 90% of abs(s) | "
+             "pixel distance | relative feature distance | s per counterfactual |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for world, study in studies:
+        db = connect(study)
+        for method in ("paper", "adam", "sparse"):
+            rows = list(db.execute(
+                "SELECT c.success, c.steps, c.units_90, c.pixel_distance, c.relative_feature_distance FROM "
+                "counterfactuals c JOIN counterfactual_runs r ON r.run = c.run WHERE r.method = ? AND "
+                "r.origin = 'generated'", (method,)))
+            if not rows:
+                continue
+            a = np.array(rows, dtype=float)
+            ok = a[a[:, 0] == 1, 1]
+            nruns = db.execute("SELECT count(*) FROM counterfactual_runs WHERE method = ? AND origin = 'generated'",
+                               (method,)).fetchone()[0]
+            timing = os.path.join(out, f"{world}-{method}.seconds")
+            seconds = open(timing).read().strip() if os.path.exists(timing) else "-"
+            lines.append(f"| {world} | {method} | {nruns} | {len(a)} | {a[:, 0].mean():.1%} | "
+                         f"{np.median(ok) if len(ok) else float('nan'):.0f} | "
+                         f"{np.percentile(ok, 90) if len(ok) else float('nan'):.0f} | {np.mean(a[:, 2]):.0f} | "
+                         f"{np.mean(a[:, 3]):.3f} | {np.nanmean(a[:, 4]):.3f} | {seconds} |")
+    with open(os.path.join(out, "methods.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def figure(items, out, rows_per_pair=2):
+    """items: (study, run, title). Each row: original | counterfactual | path, under a title."""
+    blocks = []
+    for study, run, title in items:
+        for s in range(rows_per_pair):
+            stem = os.path.join(study, "counterfactuals", run, f"sample-{s:05d}")
+            if not os.path.exists(stem + ".png"):
+                continue
+            pair, path = Image.open(stem + ".png").convert("RGB"), Image.open(stem + "-path.png").convert("RGB")
+            row = Image.new("RGB", (pair.width + 8 + path.width, pair.height), "white")
+            row.paste(pair, (0, 0))
+            row.paste(path, (pair.width + 8, 0))
+            if s == 0:
+                caption = Image.new("RGB", (row.width, 16), "white")
+                ImageDraw.Draw(caption).text((2, 2), title, fill="black")
+                blocks.append(caption)
+            blocks.append(row)
+            blocks.append(Image.new("RGB", (row.width, 4), "white"))
+    width = max(b.width for b in blocks)
+    grid = Image.new("RGB", (width, sum(b.height for b in blocks)), "white")
+    y = 0
+    for b in blocks:
+        grid.paste(b, (0, y))
+        y += b.height
+    grid.save(os.path.join(out, "counterfactuals.png"))
+
+
+def main():
+    shapes, fashion, out = sys.argv[1:4]
+    os.makedirs(out, exist_ok=True)
+    shapes_table(shapes, out)
+    methods_table([("shapes", shapes), ("fashion", fashion)], out)
+    title = "{}: original | counterfactual, then the path G(L(relu(r - alpha s))) for alpha = 0 ... 1.5"
+    items = [(shapes, f"{a}-to-{b}-paper", title.format(f"shapes {a} -> {b}"))
+             for a, b in (("mushroom", "tree"), ("car", "house"), ("bird", "flower"))]
+    items += [(fashion, f"{a}-to-{b}-paper", title.format(f"fashion {n}"))
+              for a, b, n in (("shirt", "t-shirt-top", "Shirt -> T-shirt/top"),
+                              ("sneaker", "ankle-boot", "Sneaker -> Ankle boot"))]
+    figure(items, out)
+
+
+if __name__ == "__main__":
+    main()

@@ -83,7 +83,9 @@ void register_export_command(CLI::App& app, GlobalOptions& global) {
   add_study_option(*command, options->folder);
   command->add_option("tables", options->tables,
                       "tables (units, steps, part_metrics, motion, part_changes, selectivity, null_directions, "
-                      "null_changes, parts, samples, probe, concept_top_units; default: units)");
+                      "null_changes, parts, samples, probe, concept_top_units, counterfactual_runs, counterfactuals, "
+                      "counterfactual_paths, counterfactual_units, counterfactual_parts, "
+                      "counterfactual_relevant_units, counterfactual_summary; default: units)");
   command->add_option("-o,--output", options->output, "output folder (default: <study>/sweeps/csv)");
   command->callback([options, &global]() {
     const auto study = load_study(options->folder);

@@ -16,6 +16,7 @@
 #include "linkstyle/generation.hpp"
 #include "linkstyle/reconstruct.hpp"
 #include "linkstyle/sqlite_database.hpp"
+#include "linkstyle/study_lock.hpp"
 #include "cli_support.hpp"
 #include "sweep_study.hpp"
 #include "test_support.hpp"
@@ -196,6 +197,10 @@ TEST(Counterfactual, OtherSettingsAreRefusedUnlessFreshAndBadClassesWriteNothing
   expect_error([&] { explain(study, "0", "0"); }, {"counterfactual.to", "source class"});
   expect_error([&] { explain(study, "no-such-class", "1"); }, {"counterfactual.from", "no-such-class", "classes"});
   expect_error([&] { explain(study, "0", "17"); }, {"counterfactual.to", "17"});
+  {
+    const StudyLock sweep_running(dir.path(), "sweeps");  // another process writing the database
+    expect_error([&] { explain(study, "0", "1"); }, {"in use by"});
+  }
   study.config.counterfactual.max_steps = 41;
   expect_error([&] { explain(study, "0", "1"); }, {"results.sqlite", "--fresh"});
   EXPECT_EQ(describe_changes(before, snapshot(dir.path())), "");

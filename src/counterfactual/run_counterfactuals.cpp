@@ -22,6 +22,7 @@
 #include "linkstyle/progress.hpp"
 #include "linkstyle/reconstruct.hpp"
 #include "linkstyle/results_database.hpp"
+#include "linkstyle/study_lock.hpp"
 #include "linkstyle/tensor_io.hpp"
 
 namespace linkstyle {
@@ -438,6 +439,8 @@ CounterfactualSummary run_counterfactuals(const StudyConfig& study, const Counte
       identity_of(study, models, linking_file, images ? "images" : "generated", source, target, request.images).dump();
 
   ensure_writable_directory(study.results_database().parent_path());
+  // One writer of the results database at a time: sweeps, probes and counterfactuals.
+  const StudyLock lock(study.folder, "sweeps");
   ResultsDatabase results(study.results_database(), ResultsDatabase::Mode::create_or_open);
   const auto stored = results.counterfactual_run_identity(summary.run);
   if (stored && *stored != identity && !request.fresh)

@@ -248,6 +248,13 @@ TEST(Counterfactual, TheCommandLineExplainsAndRefusesUnknownClasses) {
   expect_cli_error("counterfactual --study " + q(dir.path()) + " --from 1 --to 1", "--to", dir.path());
   expect_cli_error("counterfactual --study " + q(dir.path()) + " --from 0 --to 1 --max-steps 0", "--max-steps",
                    dir.path());
+  write_bytes(dir / "notes.png", "plain text, not a PNG");
+  expect_cli_error("counterfactual --study " + q(dir.path()) + " --image " + q(dir / "notes.png") + " --to 1",
+                   "notes.png", dir.path());
+  // A study without a linking network.
+  const fs::path unfitted = dir / "unfitted";
+  cli_ok("init " + q(unfitted) + " --tiny --samples-per-class 10");
+  expect_cli_error("counterfactual --study " + q(unfitted) + " --from 0 --to 1", "linking", unfitted);
 }
 
 }  // namespace

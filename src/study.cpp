@@ -218,6 +218,7 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   counterfactual.read("method", k.method);
   counterfactual.read("samples", k.samples);
   counterfactual.read("seed", k.seed);
+  counterfactual.read("start", k.start);
   counterfactual.read("shift_seed", k.shift_seed);
   counterfactual.read("step_size", k.step_size);
   counterfactual.read("adam_step_size", k.adam_step_size);
@@ -312,6 +313,7 @@ void check_study_settings(const StudyConfig& config) {
   const CounterfactualSettings& k = config.counterfactual;
   if (k.method != "paper" && k.method != "adam" && k.method != "sparse")
     fail("counterfactual.method", "must be \"paper\", \"adam\" or \"sparse\"");
+  if (k.start != "uniform" && k.start != "zero") fail("counterfactual.start", "must be \"uniform\" or \"zero\"");
   if (k.samples <= 0) fail("counterfactual.samples", "must be > 0");
   const std::pair<const char*, double> positive[] = {{"counterfactual.step_size", k.step_size},
                                                      {"counterfactual.adam_step_size", k.adam_step_size},
@@ -425,7 +427,8 @@ significance = {}     # family-wise level of the selectivity tests
 method = "{}"        # "paper" (gradient descent), "adam" or "sparse" (descent + L1 penalty on the shift)
 samples = {}          # generated samples of the source class (kept if classified as it)
 seed = {}            # their latent seed
-shift_seed = {}         # seed of the initial shift s ~ U[0, 1)
+start = "{}"       # initial shift: "uniform" (the paper's s ~ U[0, 1)) or "zero"
+shift_seed = {}         # seed of the uniform initial shift
 step_size = {}        # gradient step of paper and sparse (the paper: 0.5)
 adam_step_size = {}  # Adam's learning rate
 source_weight = {}    # loss = -z_B(r - s) + source_weight z_A(r - s) - cosine_weight cos(L(r), L(r - s))
@@ -451,7 +454,7 @@ top_units = {}         # relevant units: the top units by |s| of each sample
       integer_list(c.sweep.units), c.sweep.batch_size, c.sweep.units_per_chunk, c.sweep.parts, c.sweep.kmeans_parts,
       c.sweep.null_directions, c.sweep.null_bins, c.sweep.strip_units, c.sweep.strip_samples, c.sweep.min_gain,
       c.sweep.min_correlation, c.sweep.min_specificity, c.sweep.significance, c.counterfactual.method,
-      c.counterfactual.samples, c.counterfactual.seed, c.counterfactual.shift_seed, c.counterfactual.step_size,
+      c.counterfactual.samples, c.counterfactual.seed, c.counterfactual.start, c.counterfactual.shift_seed, c.counterfactual.step_size,
       c.counterfactual.adam_step_size, c.counterfactual.source_weight, c.counterfactual.cosine_weight,
       c.counterfactual.sparsity_weight, c.counterfactual.max_steps, c.counterfactual.check_interval,
       c.counterfactual.batch_size, c.counterfactual.path_points, c.counterfactual.path_end, c.counterfactual.top_units);

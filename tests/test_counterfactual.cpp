@@ -86,6 +86,27 @@ TEST(Counterfactual, OneStepOfThePaperFollowsTheGradientOfItsLoss) {
   EXPECT_EQ(result.checks, 1);
 }
 
+TEST(Counterfactual, FromAZeroStartTheFirstStepIsTheHeadsGradientAlone) {
+  ScratchDir dir("cf-zero");
+  auto study = counterfactual_study(dir.path());
+  auto settings = study.config.counterfactual;
+  settings.max_steps = 1;  // the cosine is at its maximum at s = 0: its gradient vanishes there
+  const auto r = generate_and_encode(study.generator, study.classifier, 3, 1, 0, 2, 0.7).features;
+  const auto zero = torch::zeros_like(r);
+  const auto result = optimise_shifts({study.classifier, study.generator, study.network}, r, 1, 2, zero, settings);
+  const auto loss = [&](const torch::Tensor& s) {
+    const auto logits = study.classifier.head(r - s).to(torch::kDouble);
+    return (-logits.select(1, 2) + 0.6 * logits.select(1, 1)).sum().item<double>();
+  };
+  const double h = 1e-2;
+  for (int64_t unit : {1, 8, 30}) {
+    auto plus = zero.clone(), minus = zero.clone();
+    plus[1][unit] += h;
+    minus[1][unit] -= h;
+    EXPECT_NEAR(result.shift[1][unit].item<double>(), -0.5 * (loss(plus) - loss(minus)) / (2 * h), 2e-3) << unit;
+  }
+}
+
 TEST(Counterfactual, BatchesMatchOneSampleAtATimeAndSuccessMeansTheImageIsTheTarget) {
   ScratchDir dir("cf-batch");
   auto study = counterfactual_study(dir.path());
@@ -207,6 +228,12 @@ TEST(Counterfactual, OtherSettingsAreRefusedUnlessFreshAndBadClassesWriteNothing
   const auto fresh = explain(study, "0", "1", -1, true);
   EXPECT_EQ(fresh.samples, 6);
   EXPECT_EQ(fresh.resumed, 0);
+  // Another start is another run, beside the first.
+  study.config.counterfactual.start = "zero";
+  const auto zero = explain(study, "0", "1");
+  EXPECT_EQ(zero.run, fresh.run + "-zero-start");
+  EXPECT_EQ(zero.resumed, 0);
+  EXPECT_EQ(explain(study, "0", "1").resumed, 6);
 }
 
 TEST(Counterfactual, UserImagesAreExplainedFromTheirOwnClass) {

@@ -13,7 +13,7 @@ the original and the counterfactual image (table counterfactual_parts):
   - relevant units (each sample's top units by |s|, counted per sample): the share whose probe
     label (the factor or class with the largest |correlation| in the probe table) is class A or
     class B membership, against that share among all units.
-Writes table.md (the per-pair table and a summary), methods.md (success and steps per method and
+Writes table-<configuration>.md (the per-pair table and a summary, per method and start), methods.md (success and steps per method and
 world) and counterfactuals.png (originals, counterfactuals and paths of a few pairs).
 """
 import itertools
@@ -74,17 +74,24 @@ def probe_labels(db):
     return {u: f for u, (f, _) in best.items()}
 
 
-def runs(db, method):
+# (name, run-name suffix): the methods, and the paper's method started at s = 0.
+CONFIGURATIONS = [("paper", "-paper"), ("adam", "-adam"), ("sparse", "-sparse"),
+                  ("paper, zero start", "-paper-zero-start")]
+
+
+def runs(db, suffix):
     return {(s, t): r for r, s, t in db.execute(
-        "SELECT run, source_name, target_name FROM counterfactual_runs WHERE method = ? AND origin = 'generated'",
-        (method,))}
+        "SELECT run, source_name, target_name FROM counterfactual_runs WHERE origin = 'generated'")
+        if r.endswith(suffix)}
 
 
-def shapes_table(study, out):
+def shapes_table(study, out, name, suffix):
     db = connect(study)
     labels = probe_labels(db)
     base = {c: np.mean([labels[u] in ("class:" + c,) for u in labels]) for c in CLASSES}
-    paper = runs(db, "paper")
+    paper = runs(db, suffix)
+    if not paper:
+        return
     originals = {}  # class -> list of original measures (the generated samples of that class)
     measures = {}
     for (a, b), run in paper.items():
@@ -101,77 +108,87 @@ def shapes_table(study, out):
             continue
         run = paper[(a, b)]
         m = measures[(a, b)]
-        samples = sorted({s for s, _ in m})
-        pairs = [(m[(s, "original")], m[(s, "counterfactual")]) for s in samples
-                 if (s, "original") in m and (s, "counterfactual") in m]
-        success, steps = zip(*db.execute("SELECT success, steps FROM counterfactuals WHERE run = ?", (run,)))
-        ok_steps = [t for ok, t in zip(success, steps) if ok]
+        outcome = {s: (ok, t) for s, ok, t in db.execute(
+            "SELECT sample, success, steps FROM counterfactuals WHERE run = ?", (run,))}
+        success = [ok for ok, _ in outcome.values()]
+        ok_steps = [t for ok, t in outcome.values() if ok]
+        # The measures describe the counterfactuals that exist: the successful samples.
+        pairs = [(m[(s, "original")], m[(s, "counterfactual")]) for s, (ok, _) in sorted(outcome.items())
+                 if ok and (s, "original") in m and (s, "counterfactual") in m]
+        if not pairs:
+            rows.append(dict(a=a, b=b, success=0.0, steps=np.nan, n=0))
+            continue
         b_before = np.nanmean([share(o, b) for o, _ in pairs])
         b_after = np.nanmean([share(c, b) for _, c in pairs])
         a_before = np.nanmean([share(o, a) for o, _ in pairs])
         a_after = np.nanmean([share(c, a) for _, c in pairs])
-        ratio = np.mean([stays(o, c) for o, c in pairs], axis=0) / random_change[b]
-        units = list(db.execute("SELECT unit FROM counterfactual_units WHERE run = ?", (run,)))
+        ratio = np.mean([stays(o, c) for o, c in pairs], axis=0) / random_change.get(b, np.full(3, np.nan))
+        units = list(db.execute("SELECT u.unit FROM counterfactual_units u JOIN counterfactuals c ON c.run = u.run "
+                                "AND c.sample = u.sample WHERE u.run = ? AND c.success = 1", (run,)))
         relevant = np.mean([labels.get(u) in ("class:" + a, "class:" + b) for (u,) in units])
-        rows.append(dict(a=a, b=b, success=np.mean(success), steps=np.median(ok_steps) if ok_steps else np.nan,
+        rows.append(dict(a=a, b=b, success=np.mean(success), n=len(pairs), steps=np.median(ok_steps) if ok_steps else np.nan,
                          b_before=b_before, b_after=b_after, a_before=a_before, a_after=a_after, ratio=ratio,
                          relevant=relevant, baseline=base[a] + base[b],
                          units90=db.execute("SELECT avg(units_90) FROM counterfactuals WHERE run = ?",
                                             (run,)).fetchone()[0]))
+    measured = [r for r in rows if r["n"] > 0]
     lines = ["| A -> B | success | median steps | B share before -> after | A share before -> after | "
              "background / centre / area vs two B samples | relevant units labelled A or B (all units) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
+        if r["n"] == 0:
+            lines.append(f"| {r['a']} -> {r['b']} | 0% | - | - | - | - | - |")
+            continue
         lines.append(f"| {r['a']} -> {r['b']} | {r['success']:.0%} | {r['steps']:.0f} | {r['b_before']:.2f} -> "
                      f"{r['b_after']:.2f} | {r['a_before']:.2f} -> {r['a_after']:.2f} | {r['ratio'][0]:.2f} / "
                      f"{r['ratio'][1]:.2f} / {r['ratio'][2]:.2f} | {r['relevant']:.0%} ({r['baseline']:.0%}) |")
+    all_rows, rows = rows, measured
     gain = [r for r in rows if r["b_after"] > r["b_before"]]
     loss = [r for r in rows if r["a_after"] < r["a_before"]]
     ratios = np.array([r["ratio"] for r in rows])
     enriched = [r for r in rows if r["relevant"] > r["baseline"]]
+    worst = sorted(all_rows, key=lambda r: r["success"])[:3]
     summary = [
-        f"pairs: {len(rows)}; success rate {np.mean([r['success'] for r in rows]):.1%} "
-        f"(worst {min(rows, key=lambda r: r['success'])['a']} -> {min(rows, key=lambda r: r['success'])['b']} "
-        f"{min(r['success'] for r in rows):.0%}); median steps (median over pairs) "
-        f"{np.nanmedian([r['steps'] for r in rows]):.0f}",
+        f"pairs: {len(all_rows)}; success rate {np.mean([r['success'] for r in all_rows]):.1%} (worst: "
+        + ", ".join(f"{r['a']} -> {r['b']} {r['success']:.0%}" for r in worst)
+        + f"); {sum(r['success'] == 1 for r in all_rows)} pairs at 100%; median steps of the successes (median over "
+        f"pairs) {np.nanmedian([r['steps'] for r in rows]):.0f}; measures below over the {sum(r['n'] for r in rows)} "
+        f"successful counterfactuals of {len(rows)} pairs",
         f"B share rises in {len(gain)}/{len(rows)} pairs (mean {np.mean([r['b_before'] for r in rows]):.2f} -> "
         f"{np.mean([r['b_after'] for r in rows]):.2f}); A share falls in {len(loss)}/{len(rows)} "
         f"(mean {np.mean([r['a_before'] for r in rows]):.2f} -> {np.mean([r['a_after'] for r in rows]):.2f})",
         f"what should stay, change / change between two B samples (median over pairs): background "
-        f"{np.median(ratios[:, 0]):.2f}, centre {np.median(ratios[:, 1]):.2f}, area {np.median(ratios[:, 2]):.2f}; "
+        f"{np.nanmedian(ratios[:, 0]):.2f}, centre {np.nanmedian(ratios[:, 1]):.2f}, area {np.nanmedian(ratios[:, 2]):.2f}; "
         f"pairs under 1: {int((ratios[:, 0] < 1).sum())}, {int((ratios[:, 1] < 1).sum())}, "
         f"{int((ratios[:, 2] < 1).sum())} of {len(rows)}",
         f"relevant units with probe label class A or B: mean {np.mean([r['relevant'] for r in rows]):.1%} against "
         f"{np.mean([r['baseline'] for r in rows]):.1%} of all units; above in {len(enriched)}/{len(rows)} pairs",
         f"units carrying 90% of |s|_1 (mean over pairs): {np.mean([r['units90'] for r in rows]):.0f}",
     ]
-    with open(os.path.join(out, "table.md"), "w") as f:
-        f.write("\n".join(summary) + "\n\n" + "\n".join(lines) + "\n")
-    print("\n".join(summary))
+    with open(os.path.join(out, "table-" + suffix.strip("-") + ".md"), "w") as f:
+        f.write(f"shapes world, {name}\n\n" + "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n")
+    print(f"shapes world, {name}:\n  " + "\n  ".join(summary))
 
 
 def methods_table(studies, out):
     lines = ["| world | method | runs | samples | success | median steps | p90 steps | units for 90% of abs(s) | "
-             "pixel distance | relative feature distance | s per counterfactual |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "pixel distance | relative feature distance |", "|---|---|---|---|---|---|---|---|---|---|"]
     for world, study in studies:
         db = connect(study)
-        for method in ("paper", "adam", "sparse"):
-            rows = list(db.execute(
-                "SELECT c.success, c.steps, c.units_90, c.pixel_distance, c.relative_feature_distance FROM "
-                "counterfactuals c JOIN counterfactual_runs r ON r.run = c.run WHERE r.method = ? AND "
-                "r.origin = 'generated'", (method,)))
-            if not rows:
+        for name, suffix in CONFIGURATIONS:
+            names = list(runs(db, suffix).values())
+            if not names:
                 continue
+            marks = ",".join("?" * len(names))
+            rows = list(db.execute(
+                "SELECT success, steps, units_90, pixel_distance, relative_feature_distance FROM counterfactuals "
+                f"WHERE run IN ({marks})", names))
             a = np.array(rows, dtype=float)
             ok = a[a[:, 0] == 1, 1]
-            nruns = db.execute("SELECT count(*) FROM counterfactual_runs WHERE method = ? AND origin = 'generated'",
-                               (method,)).fetchone()[0]
-            timing = os.path.join(out, f"{world}-{method}.seconds")
-            seconds = open(timing).read().strip() if os.path.exists(timing) else "-"
-            lines.append(f"| {world} | {method} | {nruns} | {len(a)} | {a[:, 0].mean():.1%} | "
+            lines.append(f"| {world} | {name} | {len(names)} | {len(a)} | {a[:, 0].mean():.1%} | "
                          f"{np.median(ok) if len(ok) else float('nan'):.0f} | "
                          f"{np.percentile(ok, 90) if len(ok) else float('nan'):.0f} | {np.mean(a[:, 2]):.0f} | "
-                         f"{np.mean(a[:, 3]):.3f} | {np.nanmean(a[:, 4]):.3f} | {seconds} |")
+                         f"{np.mean(a[:, 3]):.3f} | {np.nanmean(a[:, 4]):.3f} |")
     with open(os.path.join(out, "methods.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -207,7 +224,8 @@ def figure(items, out, rows_per_pair=2):
 def main():
     shapes, fashion, out = sys.argv[1:4]
     os.makedirs(out, exist_ok=True)
-    shapes_table(shapes, out)
+    for name, suffix in CONFIGURATIONS:
+        shapes_table(shapes, out, name, suffix)
     methods_table([("shapes", shapes), ("fashion", fashion)], out)
     title = "{}: original | counterfactual, then the path G(L(relu(r - alpha s))) for alpha = 0 ... 1.5"
     items = [(shapes, f"{a}-to-{b}-paper", title.format(f"shapes {a} -> {b}"))

@@ -12,7 +12,7 @@ namespace linkstyle::cli {
 void register_counterfactual(CLI::App& app, GlobalOptions& global) {
   struct Options {
     std::string folder = ".";
-    std::string from, to, method;
+    std::string from, to, method, start;
     std::vector<std::string> images;
     int64_t samples = 0, max_steps = 0, check_interval = 0, batch_size = 0;
     double step_size = 0, sparsity_weight = 0;
@@ -37,6 +37,9 @@ void register_counterfactual(CLI::App& app, GlobalOptions& global) {
   map_setting(global, "counterfactual.method",
               command->add_option("--method", options->method,
                                   "paper (gradient descent), adam or sparse (default: counterfactual.method)"));
+  map_setting(global, "counterfactual.start",
+              command->add_option("--start", options->start,
+                                  "initial shift: uniform (the paper's, U[0, 1)) or zero (default: counterfactual.start)"));
   auto* step_size = command->add_option("--step-size", options->step_size,
                                         "gradient step of paper and sparse (default: counterfactual.step_size)");
   map_setting(global, "counterfactual.step_size", step_size);
@@ -58,6 +61,7 @@ void register_counterfactual(CLI::App& app, GlobalOptions& global) {
     auto& k = study.counterfactual;
     // A flag given overrides study.toml, whatever its value (0 is checked, not ignored).
     if (!options->method.empty()) k.method = options->method;
+    if (!options->start.empty()) k.start = options->start;
     if (samples->count()) k.samples = options->samples;
     if (step_size->count()) k.step_size = options->step_size;
     if (sparsity->count()) k.sparsity_weight = options->sparsity_weight;

@@ -78,7 +78,8 @@ struct CounterfactualSettings {
   std::string method = "paper";   // "paper" (gradient descent), "adam" or "sparse" (descent + L1 on s)
   int64_t samples = 16;           // generated samples of the source class
   uint64_t seed = 5000;           // their latent seed (kept only if the classifier assigns them to it)
-  uint64_t shift_seed = 0;        // seed of the initial shift s ~ U[0, 1)
+  std::string start = "uniform";  // initial shift: "uniform" (the paper's s ~ U[0, 1)) or "zero"
+  uint64_t shift_seed = 0;        // seed of the uniform initial shift
   double step_size = 0.5;         // gradient step of paper and sparse
   double adam_step_size = 0.01;   // Adam's learning rate
   double source_weight = 0.6;     // loss = -z_B + source_weight z_A - cosine_weight cos(L(r), L(r - s))

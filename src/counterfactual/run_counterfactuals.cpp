@@ -237,7 +237,9 @@ std::vector<CounterfactualRecord> explain_batch(RunContext& context, const Sampl
     for (const int64_t i : rows) sample_ids.push_back(ids[size_t(i)]);
     const auto rows_index = torch::tensor(rows, torch::kLong);
     auto part = optimise_shifts(models, r.index_select(0, rows_index.to(device)), source, context.target,
-                                initial_shifts(settings.shift_seed, sample_ids, D), settings);
+                                settings.start == "zero" ? torch::zeros({int64_t(rows.size()), D})
+                                                         : initial_shifts(settings.shift_seed, sample_ids, D),
+                                settings);
     shift.index_copy_(0, rows_index.to(device), part.shift);
     steps.index_copy_(0, rows_index, part.steps);
     success.index_copy_(0, rows_index, part.success);
@@ -356,6 +358,8 @@ json identity_of(const StudyConfig& study, const CounterfactualModels& models, c
         {"check_interval", k.check_interval}, {"batch_size", k.batch_size}, {"path_points", k.path_points},
         {"path_end", k.path_end}, {"top_units", k.top_units}}},
       {"pairs", {{"psi", study.pairs.psi}, {"filter", study.pairs.filter}, {"batch_size", study.pairs.batch_size}}}};
+  // Named only when not the paper's, so that runs stored before the setting existed still resume.
+  if (k.start != "uniform") identity["settings"]["start"] = k.start;
   json files = json::array();
   for (const auto& image : images) files.push_back({{"file", image.string()}, {"fingerprint", file_fingerprint(image)}});
   identity["images"] = files;
@@ -431,8 +435,9 @@ CounterfactualSummary run_counterfactuals(const StudyConfig& study, const Counte
   summary.method = settings.method;
   summary.source_name = source ? classifier.class_name(*source) : "images";
   summary.target_name = classifier.class_name(target);
-  summary.run = fmt::format("{}-to-{}-{}", source && !images ? file_name_part(summary.source_name, *source) : "images",
-                            file_name_part(summary.target_name, target), settings.method);
+  summary.run = fmt::format("{}-to-{}-{}{}", source && !images ? file_name_part(summary.source_name, *source) : "images",
+                            file_name_part(summary.target_name, target), settings.method,
+                            settings.start == "uniform" ? "" : "-" + settings.start + "-start");
   summary.folder = study.counterfactuals_folder() / summary.run;
   summary.database = study.results_database();
   const std::string identity =

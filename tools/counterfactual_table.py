@@ -194,24 +194,31 @@ def methods_table(studies, out):
     print("\n".join(lines))
 
 
-def figure(items, out, rows_per_pair=2):
-    """items: (study, run, title). Each row: original | counterfactual | path, under a title."""
+def figure(items, out, rows_per_run=1):
+    """items: (study, run, title). Per run: a caption and its first successful samples, each row
+    original | counterfactual | path."""
     blocks = []
     for study, run, title in items:
-        for s in range(rows_per_pair):
+        db = connect(study)
+        total, succeeded = db.execute("SELECT count(*), sum(success) FROM counterfactuals WHERE run = ?",
+                                      (run,)).fetchone()
+        chosen = [s for (s,) in db.execute("SELECT sample FROM counterfactuals WHERE run = ? AND success = 1 "
+                                           "ORDER BY sample LIMIT ?", (run, rows_per_run))]
+        if not chosen:
+            continue
+        caption = Image.new("RGB", (1, 16), "white")
+        for s in chosen:
             stem = os.path.join(study, "counterfactuals", run, f"sample-{s:05d}")
-            if not os.path.exists(stem + ".png"):
-                continue
             pair, path = Image.open(stem + ".png").convert("RGB"), Image.open(stem + "-path.png").convert("RGB")
             row = Image.new("RGB", (pair.width + 8 + path.width, pair.height), "white")
             row.paste(pair, (0, 0))
             row.paste(path, (pair.width + 8, 0))
-            if s == 0:
+            if s == chosen[0]:
                 caption = Image.new("RGB", (row.width, 16), "white")
-                ImageDraw.Draw(caption).text((2, 2), title, fill="black")
+                ImageDraw.Draw(caption).text((2, 2), f"{title} ({succeeded}/{total} succeed; sample {s})", fill="black")
                 blocks.append(caption)
             blocks.append(row)
-            blocks.append(Image.new("RGB", (row.width, 4), "white"))
+        blocks.append(Image.new("RGB", (caption.width, 6), "white"))
     width = max(b.width for b in blocks)
     grid = Image.new("RGB", (width, sum(b.height for b in blocks)), "white")
     y = 0
@@ -227,12 +234,15 @@ def main():
     for name, suffix in CONFIGURATIONS:
         shapes_table(shapes, out, name, suffix)
     methods_table([("shapes", shapes), ("fashion", fashion)], out)
-    title = "{}: original | counterfactual, then the path G(L(relu(r - alpha s))) for alpha = 0 ... 1.5"
-    items = [(shapes, f"{a}-to-{b}-paper", title.format(f"shapes {a} -> {b}"))
-             for a, b in (("mushroom", "tree"), ("car", "house"), ("bird", "flower"))]
-    items += [(fashion, f"{a}-to-{b}-paper", title.format(f"fashion {n}"))
-              for a, b, n in (("shirt", "t-shirt-top", "Shirt -> T-shirt/top"),
-                              ("sneaker", "ankle-boot", "Sneaker -> Ankle boot"))]
+    # original | counterfactual, then the path G(L(relu(r - alpha s))) for alpha = 0 ... 1.5
+    items = []
+    pairs = [(shapes, "shapes", a, b, f"{a} -> {b}") for a, b in (("mushroom", "tree"), ("house", "tree"),
+                                                                   ("car", "house"), ("bird", "flower"))]
+    pairs += [(fashion, "fashion", a, b, n) for a, b, n in (("shirt", "t-shirt-top", "Shirt -> T-shirt/top"),
+                                                           ("sneaker", "ankle-boot", "Sneaker -> Ankle boot"))]
+    for study, world, a, b, name in pairs:
+        for suffix, start in (("-paper", "paper"), ("-paper-zero-start", "paper, zero start")):
+            items.append((study, f"{a}-to-{b}{suffix}", f"{world} {name}, {start}"))
     figure(items, out)
 
 

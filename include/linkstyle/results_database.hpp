@@ -183,6 +183,8 @@ class ResultsDatabase {
   std::optional<std::string> counterfactual_run_identity(const std::string& run);
   // Records the run, replacing every row of a stored run of the same name.
   void start_counterfactual_run(const CounterfactualRunRow& row);
+  // Removes every row of the run.
+  void remove_counterfactual_run(const std::string& run);
   std::set<int64_t> counterfactual_samples(const std::string& run);
   // One transaction: the records with their paths (at `alphas`), top units and parts.
   void write_counterfactuals(const std::string& run, const std::vector<double>& alphas,

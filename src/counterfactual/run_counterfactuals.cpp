@@ -24,6 +24,7 @@
 #include "linkstyle/results_database.hpp"
 #include "linkstyle/study_lock.hpp"
 #include "linkstyle/tensor_io.hpp"
+#include "sweep/run_identity.hpp"
 
 namespace linkstyle {
 
@@ -310,6 +311,7 @@ std::vector<CounterfactualRecord> explain_batch(RunContext& context, const Sampl
     const auto top = s.abs().topk(std::min<int64_t>(settings.top_units, D));
     for (int64_t k = 0; k < std::get<1>(top).size(0); ++k) {
       const int64_t unit = std::get<1>(top)[k].item<int64_t>();
+      if (s[unit].item<double>() == 0.0) break;  // a sparse shift may move fewer units
       record.top_units.emplace_back(unit, s[unit].item<double>());
     }
     if (!original_parts.empty()) {
@@ -341,7 +343,7 @@ std::vector<CounterfactualRecord> explain_batch(RunContext& context, const Sampl
 
 json identity_of(const StudyConfig& study, const CounterfactualModels& models, const fs::path& linking_file,
                  const std::string& origin, std::optional<int64_t> source, int64_t target,
-                 const std::vector<fs::path>& images) {
+                 const std::vector<fs::path>& images, const Samples& samples) {
   const auto& k = study.counterfactual;
   json identity = {
       {"classifier", file_fingerprint(models.classifier.file())},
@@ -363,6 +365,9 @@ json identity_of(const StudyConfig& study, const CounterfactualModels& models, c
   json files = json::array();
   for (const auto& image : images) files.push_back({{"file", image.string()}, {"fingerprint", file_fingerprint(image)}});
   identity["images"] = files;
+  // The samples themselves (another device or thread count may keep others): a resumed run
+  // explains the same ones.
+  identity["samples"] = {{"features", tensor_fingerprint(samples.features)}, {"latent_ids", samples.latent_id}};
   return identity;
 }
 
@@ -441,7 +446,8 @@ CounterfactualSummary run_counterfactuals(const StudyConfig& study, const Counte
   summary.folder = study.counterfactuals_folder() / summary.run;
   summary.database = study.results_database();
   const std::string identity =
-      identity_of(study, models, linking_file, images ? "images" : "generated", source, target, request.images).dump();
+      identity_of(study, models, linking_file, images ? "images" : "generated", source, target, request.images, samples)
+          .dump();
 
   ensure_writable_directory(study.results_database().parent_path());
   // One writer of the results database at a time: sweeps, probes and counterfactuals.
@@ -452,12 +458,16 @@ CounterfactualSummary run_counterfactuals(const StudyConfig& study, const Counte
     throw Error(results.file(), fmt::format("holds counterfactuals {} made with other settings, models or images; "
                                             "pass --fresh to replace them",
                                             summary.run));
-  if (!stored || *stored != identity) {
-    std::error_code ignored;
-    fs::remove_all(summary.folder, ignored);
+  const bool new_run = !stored || *stored != identity;
+  if (new_run)
     results.start_counterfactual_run({summary.run, settings.method, images ? "images" : "generated",
                                       source.value_or(-1), target, summary.source_name, summary.target_name, identity,
                                       (fs::path("counterfactuals") / summary.run).string()});
+  const auto done = results.counterfactual_samples(summary.run);
+  // A run with nothing committed keeps no files of an earlier one (the rows go first).
+  if (done.empty()) {
+    std::error_code ignored;
+    fs::remove_all(summary.folder, ignored);
   }
   ensure_writable_directory(summary.folder);
 
@@ -467,7 +477,6 @@ CounterfactualSummary run_counterfactuals(const StudyConfig& study, const Counte
   if (!study.segmenter.empty() && !images) context.parts = load_segmenter_parts(study.segmenter, classifier.device());
   context.side = int(std::clamp<int64_t>(models.generator.resolution(), 64, 256));
 
-  const auto done = results.counterfactual_samples(summary.run);
   summary.resumed = int64_t(done.size());
   ProgressBar progress(fmt::format("counterfactual {}", summary.run), samples.size());
   progress.set(summary.resumed);
@@ -478,8 +487,19 @@ CounterfactualSummary run_counterfactuals(const StudyConfig& study, const Counte
     for (int64_t id = first; id < std::min(samples.size(), first + settings.batch_size); ++id)
       if (!done.count(id)) ids.push_back(id);
     if (ids.empty()) continue;
-    const auto records = explain_batch(context, samples, ids, totals);
-    results.write_counterfactuals(summary.run, context.alphas, records);
+    std::vector<CounterfactualRecord> records;
+    try {
+      records = explain_batch(context, samples, ids, totals);
+      results.write_counterfactuals(summary.run, context.alphas, records);
+    } catch (const Error&) {
+      // Nothing of a run that committed nothing stays behind (a NaN loss, a full disk).
+      if (done.empty() && explained == 0) {
+        results.remove_counterfactual_run(summary.run);
+        std::error_code ignored;
+        fs::remove_all(summary.folder, ignored);
+      }
+      throw;
+    }
     explained += int64_t(ids.size());
     progress.set(summary.resumed + explained);
     if (explained < samples.size() - summary.resumed) stop_if_requested(options.stop_requested, "counterfactual");

@@ -445,16 +445,32 @@ std::optional<std::string> ResultsDatabase::counterfactual_run_identity(const st
   return q.column_text(0);
 }
 
+namespace {
+
+void delete_counterfactual_rows(Database& db, const std::string& run) {
+  for (const char* table :
+       {"counterfactual_runs", "counterfactuals", "counterfactual_paths", "counterfactual_units", "counterfactual_parts"}) {
+    Database::Statement remove(db, fmt::format("DELETE FROM {} WHERE run = ?", table));
+    remove.bind(1, run);
+    remove.run();
+  }
+}
+
+}  // namespace
+
+void ResultsDatabase::remove_counterfactual_run(const std::string& run) {
+  Database& db = *database_;
+  db.in_transaction([&] {
+    db.execute(kCounterfactualSchema);
+    delete_counterfactual_rows(db, run);
+  });
+}
+
 void ResultsDatabase::start_counterfactual_run(const CounterfactualRunRow& row) {
   Database& db = *database_;
   db.in_transaction([&] {
     db.execute(kCounterfactualSchema);
-    for (const char* table : {"counterfactual_runs", "counterfactuals", "counterfactual_paths", "counterfactual_units",
-                              "counterfactual_parts"}) {
-      Database::Statement remove(db, fmt::format("DELETE FROM {} WHERE run = ?", table));
-      remove.bind(1, row.run);
-      remove.run();
-    }
+    delete_counterfactual_rows(db, row.run);
     Database::Statement insert(db,
                                "INSERT INTO counterfactual_runs (run, method, origin, source_class, source_name, "
                                "target_class, target_name, folder, identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");

@@ -51,8 +51,9 @@ std::string image_file_bytes(const fs::path& file) {
 
 }  // namespace
 
-torch::Tensor read_image(const fs::path& file) {
-  const std::string bytes = image_file_bytes(file);
+torch::Tensor read_image(const fs::path& file) { return decode_image(image_file_bytes(file), file); }
+
+torch::Tensor decode_image(const std::string& bytes, const fs::path& file) {
   check_image_file_is_whole(file, bytes);
   if (bytes.size() > size_t(std::numeric_limits<int>::max())) throw Error(file, "is larger than 2 GiB, too large an image");
   const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
@@ -71,7 +72,7 @@ torch::Tensor read_image(const fs::path& file) {
   return tensor.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div_(255.0);
 }
 
-void write_image_row(const fs::path& file, const std::vector<torch::Tensor>& images, int side) {
+std::string encode_image_row(const std::vector<torch::Tensor>& images, int side) {
   std::vector<cv::Mat> panels;
   for (const auto& image : images) {
     auto hwc = image.detach()
@@ -93,8 +94,12 @@ void write_image_row(const fs::path& file, const std::vector<torch::Tensor>& ima
   cv::Mat row;
   cv::hconcat(panels, row);
   std::vector<unsigned char> png;
-  if (!cv::imencode(".png", row, png)) throw Error(file, "PNG encoding failed");
-  write_file_atomically(file, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
+  if (!cv::imencode(".png", row, png)) throw Error("image row", "PNG encoding failed");
+  return std::string(reinterpret_cast<const char*>(png.data()), png.size());
+}
+
+void write_image_row(const fs::path& file, const std::vector<torch::Tensor>& images, int side) {
+  write_file_atomically(file, encode_image_row(images, side));
 }
 
 void check_reconstruction_options(const ReconstructionOptions& options) {

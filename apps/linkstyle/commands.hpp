@@ -55,5 +55,7 @@ void register_render(CLI::App& app, GlobalOptions& global);
 // Adds `sweep`, `export` and `probe`.
 void register_sweep(CLI::App& app, GlobalOptions& global);
 void register_counterfactual(CLI::App& app, GlobalOptions& global);
+void register_report(CLI::App& app, GlobalOptions& global);
+void register_serve(CLI::App& app, GlobalOptions& global);
 
 }  // namespace linkstyle::cli

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   for (auto* registrar :
        {register_init, register_info, register_pairs, register_fit, register_sample, register_reconstruct,
         register_train, register_eval, register_generator, register_render, register_sweep,
-        register_counterfactual})
+        register_counterfactual, register_report, register_serve})
     registrar(app, global);
   // Global options may also follow the subcommand name.
   for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->fallthrough();

@@ -1,0 +1,161 @@
+#include "svg_charts.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "html.hpp"
+
+namespace linkstyle::report {
+namespace {
+
+constexpr int kLeft = 56, kRight = 12, kTop = 26, kBottom = 40;
+
+struct Range {
+  double low = std::numeric_limits<double>::infinity(), high = -std::numeric_limits<double>::infinity();
+  void add(double v) {
+    if (!std::isfinite(v)) return;
+    low = std::min(low, v);
+    high = std::max(high, v);
+  }
+  bool empty() const { return !(low <= high); }
+  void pad() {
+    if (empty()) low = 0, high = 1;
+    if (high - low < 1e-12) low -= 0.5, high += 0.5;
+    const double margin = 0.04 * (high - low);
+    low -= margin, high += margin;
+  }
+};
+
+// About five round tick values in [low, high].
+std::vector<double> ticks(double low, double high) {
+  const double raw = (high - low) / 5.0;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (double factor : {1.0, 2.0, 5.0, 10.0})
+    if (magnitude * factor >= raw) {
+      step = magnitude * factor;
+      break;
+    }
+  std::vector<double> out;
+  for (double v = std::ceil(low / step) * step; v <= high + 1e-9 * step; v += step) out.push_back(std::abs(v) < 1e-12 * step ? 0.0 : v);
+  return out;
+}
+
+std::string open_svg(const ChartFrame& frame) {
+  return fmt::format(
+      "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {0} {1}\" width=\"{0}\" height=\"{1}\" "
+      "role=\"img\" aria-label=\"{2}\"><title>{2}</title>"
+      "<text x=\"{3}\" y=\"16\" class=\"chart-title\">{2}</text>",
+      frame.width, frame.height, escape_html(frame.title), kLeft);
+}
+
+}  // namespace
+
+std::string class_colour(int64_t index) {
+  static const char* palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+  return palette[((index % 10) + 10) % 10];
+}
+
+std::string xy_chart(const ChartFrame& frame, const std::vector<ChartSeries>& series) {
+  Range xr, yr;
+  for (const auto& s : series)
+    for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
+      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) xr.add(s.x[i]), yr.add(s.y[i]);
+  std::string svg = open_svg(frame);
+  const double plot_w = frame.width - kLeft - kRight, plot_h = frame.height - kTop - kBottom;
+  if (xr.empty()) {
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" class=\"chart-empty\">no data</text></svg>", kLeft + 10, kTop + plot_h / 2);
+    return svg;
+  }
+  if (frame.diagonal) {
+    const double low = std::min(xr.low, yr.low), high = std::max(xr.high, yr.high);
+    xr.low = yr.low = low, xr.high = yr.high = high;
+  }
+  xr.pad(), yr.pad();
+  auto px = [&](double x) { return kLeft + (x - xr.low) / (xr.high - xr.low) * plot_w; };
+  auto py = [&](double y) { return kTop + plot_h - (y - yr.low) / (yr.high - yr.low) * plot_h; };
+  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" class=\"plot-area\"/>", kLeft, kTop, plot_w, plot_h);
+  for (double t : ticks(xr.low, xr.high))
+    svg += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" class=\"grid\"/>"
+                       "<text x=\"{0:.1f}\" y=\"{3}\" class=\"tick\" text-anchor=\"middle\">{4}</text>",
+                       px(t), kTop, kTop + plot_h, kTop + plot_h + 14, format_number(t, 3));
+  for (double t : ticks(yr.low, yr.high))
+    svg += fmt::format("<line x1=\"{0}\" x2=\"{1}\" y1=\"{2:.1f}\" y2=\"{2:.1f}\" class=\"grid\"/>"
+                       "<text x=\"{3}\" y=\"{4:.1f}\" class=\"tick\" text-anchor=\"end\">{5}</text>",
+                       kLeft, kLeft + plot_w, py(t), kLeft - 4, py(t) + 4, format_number(t, 3));
+  if (frame.diagonal)
+    svg += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" class=\"diagonal\"/>", px(xr.low),
+                       py(xr.low), px(xr.high), py(xr.high));
+  int legend_row = 0;
+  for (const auto& s : series) {
+    const auto colour = escape_html(s.colour);
+    const size_t n = std::min(s.x.size(), s.y.size());
+    if (s.points) {
+      svg += fmt::format("<g fill=\"{}\" fill-opacity=\"0.55\">", colour);
+      for (size_t i = 0; i < n; ++i)
+        if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]))
+          svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2\"/>", px(s.x[i]), py(s.y[i]));
+      svg += "</g>";
+    } else {
+      std::string points;
+      for (size_t i = 0; i < n; ++i)
+        if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) points += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i]));
+      svg += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\"/>", points, colour);
+    }
+    if (!s.name.empty() && legend_row < 10) {
+      const double y = kTop + 12 + 13 * legend_row++;
+      svg += fmt::format("<rect x=\"{}\" y=\"{:.1f}\" width=\"9\" height=\"9\" fill=\"{}\"/>"
+                         "<text x=\"{}\" y=\"{:.1f}\" class=\"legend\">{}</text>",
+                         kLeft + plot_w - 110, y - 8, colour, kLeft + plot_w - 97, y, escape_html(s.name));
+    }
+  }
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" class=\"axis-label\" text-anchor=\"middle\">{}</text>", kLeft + plot_w / 2,
+                     frame.height - 6, escape_html(frame.x_label));
+  svg += fmt::format("<text transform=\"translate(13 {}) rotate(-90)\" class=\"axis-label\" text-anchor=\"middle\">{}</text>",
+                     kTop + plot_h / 2, escape_html(frame.y_label));
+  return svg + "</svg>";
+}
+
+std::string bar_chart(const ChartFrame& frame_in, const std::vector<ChartBar>& bars) {
+  ChartFrame frame = frame_in;
+  constexpr int kRow = 16;
+  const int label_width = std::clamp(frame.width / 3, 80, 150);
+  frame.height = kTop + kBottom + kRow * std::max<int>(1, static_cast<int>(bars.size()));
+  Range range;
+  range.add(0.0);
+  for (const auto& b : bars) range.add(b.value), range.add(b.low), range.add(b.high);
+  range.pad();
+  std::string svg = open_svg(frame);
+  const double plot_w = frame.width - label_width - kRight;
+  auto px = [&](double v) { return label_width + (v - range.low) / (range.high - range.low) * plot_w; };
+  const double plot_h = kRow * std::max<double>(1, bars.size());
+  for (double t : ticks(range.low, range.high))
+    svg += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" class=\"grid\"/>"
+                       "<text x=\"{0:.1f}\" y=\"{3}\" class=\"tick\" text-anchor=\"middle\">{4}</text>",
+                       px(t), kTop, kTop + plot_h, kTop + plot_h + 14, format_number(t, 3));
+  for (size_t i = 0; i < bars.size(); ++i) {
+    const auto& b = bars[i];
+    const double y = kTop + kRow * static_cast<double>(i);
+    svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"end\">{}</text>", label_width - 6, y + 12,
+                       escape_html(b.label));
+    if (std::isfinite(b.low) && std::isfinite(b.high))
+      svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" class=\"null-band\"/>", px(b.low),
+                         y + 2, std::max(1.0, px(b.high) - px(b.low)), kRow - 4);
+    if (std::isfinite(b.value)) {
+      const double a = px(0.0), v = px(b.value);
+      svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" class=\"{}\"><title>{}: {}</title></rect>",
+                         std::min(a, v), y + 5, std::max(1.0, std::abs(v - a)), kRow - 10,
+                         b.value >= 0 ? "bar-up" : "bar-down", escape_html(b.label), format_number(b.value, 4));
+    }
+  }
+  svg += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" class=\"axis\"/>", px(0.0), kTop, kTop + plot_h);
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" class=\"axis-label\" text-anchor=\"middle\">{}</text>", label_width + plot_w / 2,
+                     frame.height - 6, escape_html(frame.x_label));
+  return svg + "</svg>";
+}
+
+}  // namespace linkstyle::report

@@ -1,0 +1,671 @@
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "html.hpp"
+#include "linkstyle/atomic_file.hpp"
+#include "linkstyle/errors.hpp"
+#include "linkstyle/linking.hpp"
+#include "linkstyle/pairs.hpp"
+#include "linkstyle/reconstruct.hpp"
+#include "linkstyle/report.hpp"
+#include "linkstyle/study_linking.hpp"
+#include "linkstyle/tensor_io.hpp"
+#include "linkstyle/tuning_set.hpp"
+#include "report_assets.hpp"
+#include "report_data.hpp"
+#include "svg_charts.hpp"
+
+namespace linkstyle {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using report::ChartBar;
+using report::ChartFrame;
+using report::ChartSeries;
+using report::escape_html;
+using report::format_number;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string unit_page_name(int64_t unit) { return fmt::format("unit-{:05d}.html", unit); }
+std::string strip_name(int64_t unit, int64_t sample) { return fmt::format("unit-{:05d}-sample-{:03d}.png", unit, sample); }
+
+// The report's files, written into a staging folder that replaces report/ at the end.
+class ReportFolder {
+ public:
+  ReportFolder(const StudyConfig& study) : study_(study) {
+    final_ = study.folder / "report";
+    staging_ = study.folder / fmt::format("report.tmp-{}", ::getpid());
+    fs::remove_all(staging_);
+    ensure_writable_directory(staging_);
+    for (const char* sub : {"assets", "units", "images/strips", "images/reconstructions", "images/counterfactuals"})
+      fs::create_directories(staging_ / sub);
+  }
+  ReportFolder(const ReportFolder&) = delete;
+  ReportFolder& operator=(const ReportFolder&) = delete;
+  ~ReportFolder() {
+    if (!committed_) {
+      std::error_code ignored;
+      fs::remove_all(staging_, ignored);
+    }
+  }
+
+  void write(const fs::path& relative, std::string_view bytes) {
+    const auto file = staging_ / relative;
+    std::ofstream out(file, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) throw Error(file, "cannot write (disk full or not writable?)");
+    ++files_;
+    if (relative.extension() == ".html") ++pages_;
+  }
+
+  // Copies a file of the study (a path relative to the study folder, as the database stores it)
+  // into the report; false when it is missing or lies outside the study folder.
+  bool copy_from_study(const std::string& study_relative, const fs::path& relative) {
+    std::error_code error;
+    const auto root = fs::weakly_canonical(study_.folder, error);
+    const auto source = fs::weakly_canonical(study_.folder / study_relative, error);
+    if (error || !fs::is_regular_file(source)) return false;
+    const auto inside = std::mismatch(root.begin(), root.end(), source.begin(), source.end()).first == root.end();
+    if (!inside) return false;
+    fs::create_directories((staging_ / relative).parent_path());
+    fs::copy_file(source, staging_ / relative, fs::copy_options::overwrite_existing, error);
+    if (error) throw Error(staging_ / relative, "cannot copy " + source.string() + ": " + error.message());
+    ++files_;
+    return true;
+  }
+
+  // Moves the staging folder into place (the old report goes only once the new one is whole).
+  void commit() {
+    const auto old = study_.folder / fmt::format("report.old-{}", ::getpid());
+    std::error_code ignored;
+    fs::remove_all(old, ignored);
+    if (fs::exists(final_)) fs::rename(final_, old);
+    fs::rename(staging_, final_);
+    committed_ = true;
+    fs::remove_all(old, ignored);
+  }
+
+  int64_t bytes() const {
+    int64_t total = 0;
+    for (const auto& entry : fs::recursive_directory_iterator(final_))
+      if (entry.is_regular_file()) total += static_cast<int64_t>(entry.file_size());
+    return total;
+  }
+
+  const fs::path& folder() const { return final_; }
+  int64_t pages() const { return pages_; }
+  int64_t files() const { return files_; }
+
+ private:
+  const StudyConfig& study_;
+  fs::path final_, staging_;
+  bool committed_ = false;
+  int64_t pages_ = 0, files_ = 0;
+};
+
+struct ReportContext {
+  const StudyConfig& study;
+  const Classifier& classifier;
+  const Generator& generator;
+  const ReportSettings& settings;
+  ReportFolder& out;
+  std::optional<report::SweepData> sweep;
+  std::optional<LinkingNetwork> network;
+  std::vector<int64_t> strip_samples;  // tuning samples shown in the strips (the first: the gallery's)
+  bool strips_rendered = false;
+  bool shapes_world = false;
+
+  std::string page(const std::string& title, const std::string& body, int depth, const std::string& active) const {
+    return report::report_page(title, body, depth, active, sweep && !sweep->counterfactuals.empty(), shapes_world);
+  }
+  std::string class_name(int64_t k) const { return classifier.class_name(k); }
+};
+
+std::string note(const std::string& text) { return "<p class=\"note\">" + escape_html(text) + "</p>"; }
+
+std::string table_row(const std::vector<std::string>& cells, bool header = false) {
+  std::string row = "<tr>";
+  for (const auto& cell : cells) row += header ? "<th>" + cell + "</th>" : "<td>" + cell + "</td>";
+  return row + "</tr>";
+}
+
+// --- strips ----------------------------------------------------------------------------------
+
+// Tuning samples spread over the generator's classes: the first sample of evenly spaced classes.
+std::vector<int64_t> choose_strip_samples(const TuningSet& tuning, int64_t count) {
+  std::map<int64_t, int64_t> first_of_class;
+  const auto classes = tuning.generator_classes.to(torch::kCPU);
+  for (int64_t i = 0; i < tuning.size(); ++i) first_of_class.emplace(classes[i].item<int64_t>(), i);
+  std::vector<int64_t> by_class;
+  for (const auto& [c, sample] : first_of_class) by_class.push_back(sample);
+  std::vector<int64_t> chosen;
+  const int64_t n = std::min<int64_t>(count, static_cast<int64_t>(by_class.size()));
+  for (int64_t k = 0; k < n; ++k) chosen.push_back(by_class[static_cast<size_t>(k * static_cast<int64_t>(by_class.size()) / n)]);
+  return chosen;
+}
+
+int64_t render_strips(ReportContext& context, const std::vector<int64_t>& units) {
+  const auto tuning = make_tuning_set(context.study, context.classifier, context.generator, *context.network);
+  context.strip_samples = choose_strip_samples(tuning, context.settings.strip_samples);
+  if (context.strip_samples.empty() || units.empty()) return 0;
+  TuningSet chosen = tuning;
+  const auto index = torch::tensor(context.strip_samples, torch::kLong);
+  chosen.features = tuning.features.index_select(0, index);
+  chosen.latents = tuning.latents.index_select(0, index);
+  chosen.generator_classes = tuning.generator_classes.index_select(0, index);
+  chosen.classifier_classes = tuning.classifier_classes.index_select(0, index);
+  const int64_t samples = chosen.size(), steps = context.study.sweep.steps;
+  const int64_t per_unit = samples * steps;
+  const int64_t units_per_batch = std::max<int64_t>(1, context.settings.batch_size / per_unit);
+  const int64_t panel_side = context.settings.panel_side > 0 ? context.settings.panel_side
+                                                             : std::min<int64_t>(128, context.generator.resolution());
+  int64_t written = 0;
+  const torch::NoGradGuard no_grad;
+  for (size_t first = 0; first < units.size(); first += static_cast<size_t>(units_per_batch)) {
+    const std::vector<int64_t> batch(units.begin() + static_cast<std::ptrdiff_t>(first),
+                                     units.begin() + static_cast<std::ptrdiff_t>(std::min(units.size(), first + units_per_batch)));
+    const auto latents = unit_sweep_latents(*context.network, chosen, batch, steps).to(context.generator.device());
+    const auto images = context.generator.synthesis(latents).add(1.0).div(2.0).to(torch::kCPU);  // [U*S*T, 3, R, R]
+    for (size_t u = 0; u < batch.size(); ++u)
+      for (int64_t s = 0; s < samples; ++s) {
+        std::vector<torch::Tensor> row;
+        for (int64_t t = 0; t < steps; ++t) row.push_back(images[(static_cast<int64_t>(u) * samples + s) * steps + t]);
+        context.out.write(fs::path("images/strips") / strip_name(batch[u], context.strip_samples[s]),
+                          encode_image_row(row, static_cast<int>(panel_side)));
+        ++written;
+      }
+  }
+  context.strips_rendered = true;
+  return written;
+}
+
+// --- overview -----------------------------------------------------------------------------------
+
+// Up to `count` rows of the pairs (every k-th), with their generator classes, and whether held out.
+struct PairsSample {
+  torch::Tensor features, latents, classes, held_out;
+};
+
+PairsSample sample_pairs(const PairsManifest& manifest, int64_t count, double holdout_fraction) {
+  const int64_t stride = std::max<int64_t>(1, manifest.total_rows / std::max<int64_t>(1, count));
+  std::vector<torch::Tensor> r, w, c;
+  std::vector<int64_t> rows;
+  for (const auto& shard : manifest.shards) {
+    const auto labels = read_npy(manifest.folder / shard.labels).to(torch::kLong);
+    const auto features = read_npy(manifest.folder / shard.features);
+    const auto latents = read_npy(manifest.folder / shard.latents);
+    std::vector<int64_t> picked;
+    for (int64_t i = 0; i < shard.rows; ++i)
+      if ((shard.first_row + i) % stride == 0) picked.push_back(i), rows.push_back(shard.first_row + i);
+    const auto index = torch::tensor(picked, torch::kLong);
+    r.push_back(features.index_select(0, index));
+    w.push_back(latents.index_select(0, index));
+    c.push_back(labels.index_select(0, index));
+  }
+  PairsSample out;
+  if (r.empty()) return out;
+  out.features = torch::cat(r).to(torch::kFloat);
+  out.latents = torch::cat(w).to(torch::kFloat);
+  out.classes = torch::cat(c);
+  std::vector<uint8_t> held;
+  for (auto row : rows) held.push_back(is_held_out(row, holdout_fraction) ? 1 : 0);
+  out.held_out = torch::tensor(std::vector<int64_t>(held.begin(), held.end()), torch::kLong).to(torch::kBool);
+  return out;
+}
+
+// The first two principal components of x [n, d] (float64), sign fixed so that the largest
+// loading is positive.
+torch::Tensor principal_components(const torch::Tensor& x) {
+  const auto centred = x.to(torch::kDouble) - x.to(torch::kDouble).mean(0, true);
+  const auto [u, s, vh] = torch::linalg::svd(centred, false, c10::nullopt);
+  auto components = vh.slice(0, 0, 2);  // [2, d]
+  const auto largest = components.abs().argmax(1);
+  const auto signs = components.gather(1, largest.unsqueeze(1)).sign();
+  return centred.matmul((components * signs).t());  // [n, 2]
+}
+
+std::string pca_chart(const std::string& title, const torch::Tensor& x, const torch::Tensor& classes,
+                      const ReportContext& context) {
+  const auto projected = principal_components(x).contiguous();
+  std::map<int64_t, ChartSeries> by_class;
+  for (int64_t i = 0; i < projected.size(0); ++i) {
+    const int64_t c = classes[i].item<int64_t>();
+    auto& series = by_class[c];
+    if (series.x.empty()) series = {context.generator.class_name(c), {}, {}, report::class_colour(c), true};
+    series.x.push_back(projected[i][0].item<double>());
+    series.y.push_back(projected[i][1].item<double>());
+  }
+  std::vector<ChartSeries> series;
+  for (auto& [c, s] : by_class) series.push_back(std::move(s));
+  return report::xy_chart({title, "PC 1", "PC 2"}, series);
+}
+
+std::string overview_page(ReportContext& context) {
+  const auto& study = context.study;
+  std::string body;
+  body += "<h2>Models</h2><table>";
+  body += table_row({"", "file", "details"}, true);
+  body += table_row({"classifier", escape_html(study.classifier.string()),
+                     escape_html(fmt::format("{} features, {} classes", context.classifier.feature_dim(),
+                                             context.classifier.num_classes()))});
+  body += table_row({"generator", escape_html(study.generator.string()),
+                     escape_html(fmt::format("w: {} dimensions, {} classes, {} px", context.generator.w_dim(),
+                                             context.generator.num_classes(), context.generator.resolution()))});
+  body += table_row({"segmenter", escape_html(study.segmenter.empty() ? "none" : study.segmenter.string()),
+                     escape_html(context.sweep ? fmt::format("{} parts", context.sweep->part_names.size()) : "")});
+  body += "</table>";
+  body += "<h2>Classes</h2><p class=\"classes\">";
+  for (int64_t k = 0; k < context.generator.num_classes(); ++k)
+    body += fmt::format("<span class=\"class-chip\" style=\"border-color:{}\">{} · {}</span> ", report::class_colour(k), k,
+                        escape_html(context.generator.class_name(k)));
+  body += "</p>";
+
+  body += "<h2>The linking network's fit</h2>";
+  if (!fs::exists(study.fit_report_file())) {
+    body += note("No fit yet: run `linkstyle pairs` and `linkstyle fit`.");
+    return context.page("Overview", body, 0, "Overview");
+  }
+  const auto fit = json::parse(read_file(study.fit_report_file()), nullptr, false);
+  if (fit.is_discarded() || !fit.contains("held_out")) throw Error(study.fit_report_file(), "is not a fit report");
+  const auto& held = fit["held_out"];
+  auto number = [](const json& j, const char* key) { return j.contains(key) && j[key].is_number() ? j[key].get<double>() : NAN; };
+  body += "<table>";
+  body += table_row({"method", "held-out pairs", "R² (overall)", "R² (mean over w dimensions)", "cosine", "MSE"}, true);
+  body += table_row({escape_html(fit.value("method", std::string("?"))), format_number(number(held, "pairs"), 6),
+                     format_number(number(held, "r2"), 4), format_number(number(held, "r2_mean_over_dims"), 4),
+                     format_number(number(held, "cosine"), 4), format_number(number(held, "mse"), 4)});
+  body += "</table><div class=\"charts\">";
+  if (held.contains("r2_per_dim") && held["r2_per_dim"].is_array()) {
+    ChartSeries per_dim{"", {}, {}, "#1f77b4", true};
+    for (size_t i = 0; i < held["r2_per_dim"].size(); ++i) {
+      per_dim.x.push_back(static_cast<double>(i));
+      per_dim.y.push_back(held["r2_per_dim"][i].is_number() ? held["r2_per_dim"][i].get<double>() : NAN);
+    }
+    body += report::xy_chart({"Held-out R² per w dimension", "w dimension", "R²"}, {per_dim});
+  }
+  if (!fs::exists(study.pairs_folder() / "manifest.json")) return context.page("Overview", body + "</div>", 0, "Overview");
+  const auto manifest = PairsManifest::load(study.pairs_folder());
+  const double holdout = context.network->metadata.value("holdout_fraction", study.pairs.holdout_fraction);
+  const auto pairs = sample_pairs(manifest, std::max(context.settings.pca_points, context.settings.scatter_points), holdout);
+  if (pairs.features.defined() && pairs.features.size(0) > 2) {
+    const torch::NoGradGuard no_grad;
+    const auto held_rows = pairs.held_out.nonzero().squeeze(1);
+    if (held_rows.numel() > 0) {
+      const auto r = pairs.features.index_select(0, held_rows);
+      const auto w = pairs.latents.index_select(0, held_rows);
+      const auto predicted = torch::addmm(context.network->bias.to(torch::kCPU), r, context.network->weight.to(torch::kCPU).t());
+      // (row, dimension) values: every dimension of the first rows, up to scatter_points points.
+      const auto flat_true = w.flatten().slice(0, 0, context.settings.scatter_points);
+      const auto flat_predicted = predicted.flatten().slice(0, 0, context.settings.scatter_points);
+      ChartSeries points{"", {}, {}, "#1f77b4", true};
+      for (int64_t i = 0; i < flat_true.numel(); ++i)
+        points.x.push_back(flat_true[i].item<double>()), points.y.push_back(flat_predicted[i].item<double>());
+      ChartFrame frame{fmt::format("Predicted L(r) against true w ({} held-out values)", flat_true.numel()), "true w",
+                       "predicted L(r)"};
+      frame.diagonal = true;
+      body += report::xy_chart(frame, {points});
+    }
+    body += "</div><h2>PCA of the pairs, coloured by class</h2><div class=\"charts\">";
+    const auto rows = std::min<int64_t>(pairs.features.size(0), context.settings.pca_points);
+    body += pca_chart(fmt::format("Classifier features r ({} pairs)", rows), pairs.features.slice(0, 0, rows),
+                      pairs.classes.slice(0, 0, rows), context);
+    body += pca_chart(fmt::format("Generator latents w ({} pairs)", rows), pairs.latents.slice(0, 0, rows),
+                      pairs.classes.slice(0, 0, rows), context);
+  }
+  body += "</div>";
+  return context.page("Overview", body, 0, "Overview");
+}
+
+// --- reconstructions ----------------------------------------------------------------------------
+
+std::string verdict_text(const json& verdict) {
+  if (!verdict.is_object()) return "?";
+  return fmt::format("{} ({})", verdict.value("name", std::string("?")),
+                     format_number(verdict.value("probability", NAN), 3));
+}
+
+std::string reconstructions_page(ReportContext& context) {
+  std::string body;
+  const auto folder = context.study.reconstructions_folder();
+  std::vector<fs::path> reports;
+  if (fs::is_directory(folder))
+    for (const auto& entry : fs::directory_iterator(folder))
+      if (entry.path().extension() == ".json") reports.push_back(entry.path());
+  std::sort(reports.begin(), reports.end());
+  if (reports.empty()) body += note("No reconstructions yet: run `linkstyle reconstruct --study S image.png ...`.");
+  body += "<p>Each row: the image beside G(L(r(image))), the generator's picture of what the classifier sees.</p>";
+  body += "<div class=\"cards wide\">";
+  for (const auto& file : reports) {
+    const auto result = json::parse(read_file(file), nullptr, false);
+    if (result.is_discarded()) throw Error(file, "is not valid JSON");
+    const auto picture = file.stem().string() + ".png";
+    const auto copied = context.out.copy_from_study((fs::relative(file.parent_path(), context.study.folder) / picture).string(),
+                                                    fs::path("images/reconstructions") / picture);
+    body += "<figure class=\"card\">";
+    if (copied)
+      body += fmt::format("<img src=\"images/reconstructions/{}\" alt=\"{} and its reconstruction\">", escape_html(picture),
+                          escape_html(file.stem().string()));
+    body += fmt::format(
+        "<figcaption><b>{}</b><br>original: {} · reconstruction: {} · {} · feature cosine {}</figcaption></figure>",
+        escape_html(file.stem().string()), escape_html(verdict_text(result.value("original", json()))),
+        escape_html(verdict_text(result.value("reconstruction", json()))),
+        result.value("same_class", false) ? "same class" : "<span class=\"warn\">class changed</span>",
+        format_number(result.value("feature_cosine", NAN), 4));
+  }
+  body += "</div>";
+  return context.page("Reconstructions", body, 0, "Reconstructions");
+}
+
+// --- units --------------------------------------------------------------------------------------
+
+std::string strip_src(int64_t unit, int64_t sample, int depth) {
+  return fmt::format("{}images/strips/{}", depth ? "../" : "", strip_name(unit, sample));
+}
+
+json gallery_json(const ReportContext& context) {
+  json units = json::array();
+  for (const auto& u : context.sweep->units) {
+    json concepts = json::array();
+    for (size_t i = 0; i < std::min<size_t>(24, u.concepts.size()); ++i)
+      concepts.push_back({{"part", u.concepts[i].part}, {"measure", u.concepts[i].measure}, {"z", u.concepts[i].z}});
+    units.push_back({{"unit", u.unit},
+                     {"label", u.label},
+                     {"part", u.label_part},
+                     {"measure", u.label_measure},
+                     {"expressible", u.expressible},
+                     {"gain", std::isfinite(u.gain) ? json(u.gain) : json()},
+                     {"correlation", std::isfinite(u.correlation) ? json(u.correlation) : json()},
+                     {"label_z", std::isfinite(u.label_z) ? json(u.label_z) : json()},
+                     {"concepts", concepts},
+                     {"strip", context.strips_rendered && !context.strip_samples.empty()
+                                   ? json(strip_src(u.unit, context.strip_samples.front(), 0))
+                                   : json()}});
+  }
+  return units;
+}
+
+std::string units_page(ReportContext& context) {
+  std::string body;
+  if (!context.sweep || context.sweep->units.empty()) {
+    body += note("No sweep yet: run `linkstyle sweep`.");
+    return context.page("Units", body, 0, "Units");
+  }
+  std::set<std::string> parts(context.sweep->part_names.begin(), context.sweep->part_names.end());
+  std::set<std::string> measures;
+  for (const auto& u : context.sweep->units)
+    for (const auto& c : u.concepts) measures.insert(c.measure);
+  std::string part_options = "<option value=\"\">any part</option>", measure_options = "<option value=\"\">any measure</option>";
+  for (const auto& p : parts) part_options += fmt::format("<option>{}</option>", escape_html(p));
+  for (const auto& m : measures) measure_options += fmt::format("<option>{}</option>", escape_html(m));
+  body += fmt::format(
+      "<p>Every swept unit: its sweep strip (the unit set from its minimum to its maximum over the tuning samples, "
+      "sample of class {}), its label and strongest significant concepts. Filter and sort; click a unit for its "
+      "page.</p>"
+      "<form id=\"filters\" class=\"filters\" onsubmit=\"return false\">"
+      "<label>label <input id=\"filter-label\" type=\"search\" placeholder=\"e.g. roof, area +\"></label>"
+      "<label>expressible <select id=\"filter-expressible\"><option value=\"\">any</option><option value=\"yes\">yes</option>"
+      "<option value=\"no\">no</option></select></label>"
+      "<label>concept part <select id=\"filter-part\">{}</select></label>"
+      "<label>concept measure <select id=\"filter-measure\">{}</select></label>"
+      "<label>sort <select id=\"sort\"><option value=\"unit\">unit</option><option value=\"correlation\">cycle correlation"
+      "</option><option value=\"gain\">gain</option><option value=\"label_z\">label |z|</option></select></label>"
+      "<span id=\"gallery-count\"></span></form>"
+      "<div id=\"gallery\" class=\"cards\"></div><p><button id=\"show-more\" type=\"button\">show more</button></p>"
+      "<script type=\"application/json\" id=\"units-data\">{}</script>"
+      "<script src=\"assets/gallery.js\"></script>",
+      context.strip_samples.empty() ? "?" : escape_html(context.class_name(context.sweep->sample_classes.count(context.strip_samples.front()) ? context.sweep->sample_classes.at(context.strip_samples.front()) : 0)),
+      part_options, measure_options, report::script_json(gallery_json(context)));
+  return context.page("Units", body, 0, "Units");
+}
+
+std::string unit_page(const ReportContext& context, const report::UnitRow& u) {
+  const auto& sweep = *context.sweep;
+  std::string body;
+  body += fmt::format("<p class=\"unit-label\">label: <b>{}</b> · {} · gain {} · cycle correlation {} · specificity {} · "
+                      "logit change {} · class flips {}</p>",
+                      escape_html(u.label.empty() ? "none" : u.label),
+                      u.expressible ? "expressible" : "not expressible", format_number(u.gain), format_number(u.correlation),
+                      format_number(u.specificity), format_number(u.logit_change), format_number(u.class_flip_rate));
+  body += fmt::format("<h2>Sweeps</h2><p>The unit set to {} values from {} to {}, one row per tuning sample.</p>",
+                      context.study.sweep.steps, format_number(u.range_min), format_number(u.range_max));
+  if (context.strips_rendered)
+    for (int64_t sample : context.strip_samples) {
+      const auto c = sweep.sample_classes.count(sample) ? sweep.sample_classes.at(sample) : -1;
+      body += fmt::format("<figure class=\"strip\"><img src=\"{}\" alt=\"unit {} sample {}\"><figcaption>sample {} (class "
+                          "{})</figcaption></figure>",
+                          strip_src(u.unit, sample, 1), u.unit, sample, sample,
+                          escape_html(c >= 0 ? context.generator.class_name(c) : "?"));
+    }
+  body += "<div class=\"charts\">";
+  const auto curves = sweep.curves.find(u.unit);
+  if (curves != sweep.curves.end()) {
+    std::vector<ChartSeries> cycle, logits;
+    for (const auto& [sample, activation] : curves->second.activation) {
+      const auto c = sweep.sample_classes.count(sample) ? sweep.sample_classes.at(sample) : 0;
+      cycle.push_back({"", curves->second.values, activation, report::class_colour(c), false});
+      logits.push_back({"", curves->second.values, curves->second.class_logit.at(sample), report::class_colour(c), false});
+    }
+    ChartFrame frame{"Cycle: re-encoded r'_i against the set value v", "set value v", "re-encoded r'_i"};
+    frame.diagonal = true;
+    body += report::xy_chart(frame, cycle);
+    body += report::xy_chart({"Class logit along the sweep (each sample's class)", "set value v", "logit"}, logits);
+  }
+  body += "</div>";
+  const auto changes = sweep.part_changes.find(u.unit);
+  if (changes != sweep.part_changes.end()) {
+    // One chart per measure (each on its own scale), parts without a value left out.
+    std::map<std::string, std::vector<ChartBar>> by_measure;
+    for (const auto& c : changes->second)
+      if (std::isfinite(c.change)) by_measure[c.measure].push_back({c.part, c.change, c.null_low, c.null_high});
+    body += "<h2>Part measures</h2><p>Mean change of each part's measure from the sweep's start to its end; grey: "
+            "the central 95% of the same change along random directions (the null).</p><div class=\"charts\">";
+    for (const auto& [measure, bars] : by_measure) {
+      ChartFrame frame{measure, "change over the sweep", ""};
+      frame.width = 360;
+      body += report::bar_chart(frame, bars);
+    }
+    body += "</div>";
+  }
+  if (!u.concepts.empty()) {
+    body += "<h2>Significant concepts</h2><table>" + table_row({"part", "measure", "z", "change"}, true);
+    for (const auto& c : u.concepts)
+      body += table_row({escape_html(c.part), escape_html(c.measure), format_number(c.z), format_number(c.change)});
+    body += "</table>";
+  }
+  body += "<p><a href=\"../units.html\">all units</a></p>";
+  return context.page(fmt::format("Unit {}", u.unit), body, 1, "Units");
+}
+
+std::string concepts_page(const ReportContext& context) {
+  std::string body;
+  if (!context.sweep || context.sweep->concept_top_units.empty()) {
+    body += note("No significant concepts yet: run `linkstyle sweep` (concepts need part measures).");
+    return context.page("Concepts", body, 0, "Concepts");
+  }
+  body += "<p>For each part and measure, the units whose sweeps change it most significantly (by |z| against the "
+          "null).</p>";
+  for (const auto& [concept_name, units] : context.sweep->concept_top_units) {
+    body += fmt::format("<h2>{}</h2><div class=\"cards\">", escape_html(concept_name));
+    for (const auto& [unit, z] : units) {
+      body += fmt::format("<a class=\"card\" href=\"units/{}\">", unit_page_name(unit));
+      if (context.strips_rendered && !context.strip_samples.empty())
+        body += fmt::format("<img loading=\"lazy\" src=\"{}\" alt=\"unit {}\">", strip_src(unit, context.strip_samples.front(), 0), unit);
+      body += fmt::format("<span>unit {} · z {}</span></a>", unit, format_number(z));
+    }
+    body += "</div>";
+  }
+  return context.page("Concepts", body, 0, "Concepts");
+}
+
+std::string counterfactuals_page(ReportContext& context) {
+  std::string body;
+  body += "<p>Each run shifts the features of samples of one class until the classifier decides for another; the "
+          "image is G(L(relu(r - s))). Paths: the shift scaled by alpha, with the target's probability.</p>";
+  body += "<table>" + table_row({"run", "method", "from", "to", "samples", "success"}, true);
+  for (const auto& run : context.sweep->counterfactuals)
+    body += table_row({fmt::format("<a href=\"#run-{0}\">{0}</a>", escape_html(run.run)), escape_html(run.method),
+                       escape_html(run.source_name.empty() ? run.origin : run.source_name), escape_html(run.target_name),
+                       std::to_string(run.samples),
+                       run.samples ? format_number(100.0 * double(run.successes) / double(run.samples), 3) + "%" : "n/a"});
+  body += "</table>";
+  for (const auto& run : context.sweep->counterfactuals) {
+    body += fmt::format("<section id=\"run-{0}\"><h2>{0}</h2>", escape_html(run.run));
+    std::vector<ChartSeries> curves;
+    for (const auto& s : run.shown) {
+      const auto base = fs::path("images/counterfactuals") / run.run;
+      std::string images;
+      for (const auto& [file, kind] : {std::pair{s.image, "original | counterfactual"}, std::pair{s.path_image, "path"}}) {
+        if (file.empty()) continue;
+        const auto target = base / fs::path(file).filename();
+        if (context.out.copy_from_study(file, target))
+          images += fmt::format("<img loading=\"lazy\" src=\"{}\" alt=\"sample {} {}\">", escape_html(target.generic_string()),
+                                s.sample, kind);
+      }
+      body += fmt::format("<figure class=\"counterfactual\">{}<figcaption>sample {}: {} after {} steps · target "
+                          "probability {} · crossing at alpha {} · {} units carry 90% of |s|</figcaption></figure>",
+                          images, s.sample, s.success ? "reached" : "<span class=\"warn\">not reached</span>", s.steps,
+                          format_number(s.target_probability), format_number(s.crossing_alpha), s.units_90);
+      curves.push_back({fmt::format("sample {}", s.sample), s.alphas, s.target_probabilities,
+                        report::class_colour(static_cast<int64_t>(curves.size())), false});
+    }
+    body += report::xy_chart({"Target probability along the path", "alpha", "p(" + run.target_name + ")"}, curves);
+    if (!run.relevant_units.empty()) {
+      body += "<table>" + table_row({"relevant unit", "samples", "label", "significant concepts"}, true);
+      for (const auto& u : run.relevant_units)
+        body += table_row({fmt::format("<a href=\"units/{}\">{}</a>", unit_page_name(u.unit), u.unit),
+                           fmt::format("{} ({}%)", u.samples, format_number(100 * u.share, 3)),
+                           escape_html(u.label.empty() ? "none" : u.label), escape_html(u.concepts)});
+      body += "</table>";
+    }
+    body += "</section>";
+  }
+  return context.page("Counterfactuals", body, 0, "Counterfactuals");
+}
+
+std::string json_cell(const json& value) {
+  if (value.is_number_float()) return format_number(value.get<double>(), 4);
+  if (value.is_string()) return escape_html(value.get<std::string>());
+  if (value.is_array()) {
+    std::string out;
+    for (const auto& v : value) out += (out.empty() ? "" : ", ") + json_cell(v);
+    return out;
+  }
+  if (value.is_object()) {
+    std::string out;
+    for (const auto& [key, v] : value.items()) out += (out.empty() ? "" : "; ") + escape_html(key) + " " + json_cell(v);
+    return out;
+  }
+  return escape_html(value.dump());
+}
+
+// A table of an array of objects: one column per key of the first object.
+std::string json_table(const json& rows, size_t limit = 1000) {
+  if (!rows.is_array() || rows.empty() || !rows[0].is_object()) return "";
+  std::vector<std::string> keys, header;
+  for (const auto& [key, value] : rows[0].items()) keys.push_back(key), header.push_back(escape_html(key));
+  std::string out = "<table>" + table_row(header, true);
+  for (size_t i = 0; i < std::min(limit, rows.size()); ++i) {
+    std::vector<std::string> cells;
+    for (const auto& key : keys) {
+      const auto& value = rows[i].contains(key) ? rows[i][key] : json();
+      cells.push_back(key == "unit" && value.is_number_integer()
+                          ? fmt::format("<a href=\"units/{}\">{}</a>", unit_page_name(value.get<int64_t>()), value.get<int64_t>())
+                          : json_cell(value));
+    }
+    out += table_row(cells);
+  }
+  return out + "</table>";
+}
+
+std::string shapes_world_page(const ReportContext& context, const json& truth) {
+  std::string body;
+  body += "<p>The shapes world knows what made each image. <code>linkstyle probe</code> checks the sweep's labels and "
+          "measures against it: the chain from the world's factors to what the classifier's units encode, to what "
+          "their sweeps change.</p>";
+  body += "<table>" + table_row({"labelled units", "agreeing", "agreement", "chance", "p"}, true);
+  body += table_row({json_cell(truth.value("units", json())), json_cell(truth.value("agreeing", json())),
+                     json_cell(truth.value("agreement", json())), json_cell(truth.value("chance", json())),
+                     json_cell(truth.value("p_value", json()))});
+  body += "</table>";
+  if (truth.contains("chain")) body += "<h2>The chain, factor by factor</h2>" + json_table(truth["chain"]);
+  if (truth.contains("factor_signal")) body += "<h2>Factor signal</h2>" + json_table(truth["factor_signal"]);
+  if (truth.contains("per_unit")) body += "<h2>Labelled units against the probe</h2>" + json_table(truth["per_unit"]);
+  return context.page("Shapes world", body, 0, "Shapes world");
+}
+
+}  // namespace
+
+json ReportSummary::to_json() const {
+  return {{"folder", folder.string()}, {"index", index.string()}, {"pages", pages},   {"units", units},
+          {"strips", strips},          {"files", files},          {"bytes", bytes},   {"seconds", seconds},
+          {"strip_seconds", strip_seconds}};
+}
+
+ReportSummary write_study_report(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
+                                 const ReportSettings& settings) {
+  const auto start = Clock::now();
+  for (auto [value, name] : {std::pair{settings.strip_samples, "strip_samples"}, std::pair{settings.batch_size, "batch_size"}})
+    if (value < 1) throw SettingError(std::string("report.") + name, fmt::format("must be at least 1, got {}", value));
+  if (settings.panel_side < 0) throw SettingError("report.panel_side", fmt::format("must be 0 or more, got {}", settings.panel_side));
+  if (settings.panel_side > 1024) throw SettingError("report.panel_side", "must be at most 1024 pixels");
+  ReportFolder out(study);
+  ReportContext context{study, classifier, generator, settings, out, {}, {}, {}, false, false};
+  context.sweep = report::read_sweep_data(study, settings.counterfactual_samples);
+  const auto truth_file = study.sweeps_folder() / "ground_truth.json";
+  json truth;
+  if (fs::exists(truth_file)) {
+    truth = json::parse(read_file(truth_file), nullptr, false);
+    if (truth.is_discarded() || !truth.is_object()) throw Error(truth_file, "is not valid JSON");
+    context.shapes_world = true;
+  }
+  if (fs::exists(study.linking_file())) context.network = load_study_linking(study, classifier, generator);
+
+  ReportSummary summary;
+  std::vector<int64_t> units;
+  if (context.sweep)
+    for (const auto& u : context.sweep->units) units.push_back(u.unit);
+  if (context.network && !units.empty()) {
+    const auto strips_start = Clock::now();
+    summary.strips = render_strips(context, units);
+    summary.strip_seconds = seconds_since(strips_start);
+  }
+  out.write("assets/report.css", report::report_stylesheet());
+  out.write("assets/gallery.js", report::gallery_script());
+  out.write("index.html", context.network ? overview_page(context)
+                                          : context.page("Overview", note("No fit yet: run `linkstyle pairs` and `linkstyle fit`."), 0, "Overview"));
+  out.write("reconstructions.html", reconstructions_page(context));
+  out.write("units.html", units_page(context));
+  if (context.sweep)
+    for (const auto& u : context.sweep->units) out.write(fs::path("units") / unit_page_name(u.unit), unit_page(context, u));
+  out.write("concepts.html", concepts_page(context));
+  if (context.sweep && !context.sweep->counterfactuals.empty()) out.write("counterfactuals.html", counterfactuals_page(context));
+  if (context.shapes_world) out.write("shapes-world.html", shapes_world_page(context, truth));
+  out.commit();
+
+  summary.folder = out.folder();
+  summary.index = out.folder() / "index.html";
+  summary.pages = out.pages();
+  summary.files = out.files();
+  summary.units = static_cast<int64_t>(units.size());
+  summary.bytes = out.bytes();
+  summary.seconds = seconds_since(start);
+  return summary;
+}
+
+}  // namespace linkstyle

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo: a study of the shipped shapes-world models (models/shapes), run through every stage:
-# pairs -> fit -> reconstruct -> sweep (every unit) -> probe -> export.
+# pairs -> fit -> reconstruct -> sweep (every unit) -> probe -> export -> report.
 # Usage: tools/demo.sh <linkstyle binary> <study folder> [faithful (default) | gan]
 # faithful: models/shapes/faithful_generator.pt, trained against the renderer; gan:
 # models/shapes/generator.pt, trained adversarially (models/README.md compares them).
@@ -31,6 +31,7 @@ rm -rf "$study"/{pairs,linking,real,samples,reconstructions,sweeps}
 "$linkstyle" sweep --study "$study"
 "$linkstyle" probe --study "$study" --images 3000
 "$linkstyle" export --study "$study" units selectivity concept_top_units
+"$linkstyle" report --study "$study"
 
 cat <<TXT
 
@@ -47,4 +48,7 @@ demo finished in ${SECONDS} s. Outputs:
   $study/sweeps/strips/*.png            the top units' sweeps, step by step
   $study/sweeps/ground_truth.json       sweep labels against the shapes world's known factors
   $study/sweeps/csv/*.csv               units, selectivity and top units per concept as CSV
+  $study/report/index.html              the HTML report: open it in a browser (no network needed)
+
+Explore it live: $linkstyle serve --study $study   (then open http://127.0.0.1:8750/)
 TXT

@@ -19,6 +19,8 @@ packages=(
   googletest libgtest-dev # tests
   python3-numpy python3-sklearn   # tests and benchmark check our files and fits against them
   python3-torch python3-torchvision python3-pil   # export tools and their tests
+  libcpp-httplib-dev      # the explorer's HTTP server (linkstyle serve)
+  chromium                # the browser of the end-to-end tests (tests/browser)
 )
 # `ensure-dependencies.sh fuzz` (make fuzz): also clang++ and libFuzzer.
 if [[ "${1:-}" == fuzz ]]; then
@@ -31,7 +33,27 @@ for package in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$package")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+# Node.js and npm run the browser tests; any install of them will do (Debian's nodejs and npm
+# packages when there is none).
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+
+# The browser tests' npm packages (playwright-core, pinned by tests/browser/package-lock.json),
+# installed into tests/browser/node_modules when missing or out of date.
+install_browser_test_packages() {
+  local folder
+  folder="$(cd "$(dirname "$0")/../tests/browser" && pwd)"
+  if ! cmp -s "$folder/package-lock.json" "$folder/node_modules/.linkstyle-package-lock.json"; then
+    echo "installing the browser tests' npm packages into $folder/node_modules" >&2
+    (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$folder/package-lock.json" "$folder/node_modules/.linkstyle-package-lock.json"
+  fi
+}
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  install_browser_test_packages
+  exit 0
+fi
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "linkstyle needs these Debian packages; run as root:" >&2
@@ -42,3 +64,4 @@ echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_browser_test_packages

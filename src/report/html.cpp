@@ -56,7 +56,7 @@ std::string report_page(const std::string& title, const std::string& body, int d
   return fmt::format(
       "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-      "<title>{} · linkstyle</title><link rel=\"stylesheet\" href=\"{}assets/report.css\"></head>\n"
+      "<title>{} · linkstyle</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"{}assets/report.css\"></head>\n"
       "<body><nav><span class=\"brand\">linkstyle</span>{}</nav>\n<main>\n<h1>{}</h1>\n{}\n</main></body></html>\n",
       escape_html(title), up, navigation, escape_html(title), body);
 }

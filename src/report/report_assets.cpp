@@ -50,7 +50,7 @@ figure.counterfactual img { max-width: 520px; display: inline-block; margin-righ
 .explorer { display: grid; grid-template-columns: 360px 1fr; gap: 16px; }
 .panel { background: var(--paper); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; margin-bottom: 12px; }
 .panel h2 { margin-top: 0; font-size: 16px; }
-.slider-row { display: grid; grid-template-columns: 1fr auto; gap: 4px; margin: 6px 0; font-size: 13px; }
+.slider-row { display: grid; grid-template-columns: 1fr auto auto; gap: 4px; align-items: center; margin: 6px 0; font-size: 13px; }
 .slider-row input[type=range] { grid-column: 1 / -1; width: 100%; }
 .views { display: flex; gap: 12px; flex-wrap: wrap; }
 .views figure { margin: 0; width: 300px; }
@@ -141,7 +141,7 @@ std::string_view gallery_script() {
 std::string_view explorer_page() {
   return R"html(<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>linkstyle explorer</title><link rel="stylesheet" href="/report.css"></head>
+<title>linkstyle explorer</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/report.css"></head>
 <body><nav><span class="brand">linkstyle</span><span style="color:#d8deea" id="study-name"></span></nav>
 <main class="explorer">
 <div>
@@ -218,6 +218,7 @@ std::string_view explorer_script() {
   function render() {
     if (pending) { again = true; return; }
     pending = true;
+    document.body.dataset.busy = 'true';
     var started = performance.now();
     post('/api/render', JSON.stringify(request())).then(function (data) {
       $('image').src = data.image;
@@ -233,7 +234,7 @@ std::string_view explorer_script() {
       showError('');
     }).catch(function (error) { showError(error.message); }).finally(function () {
       pending = false;
-      if (again) { again = false; render(); }
+      if (again) { again = false; render(); } else { document.body.dataset.busy = 'false'; }
     });
   }
   function addSlider(unit) {

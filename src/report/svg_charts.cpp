@@ -46,7 +46,7 @@ std::vector<double> ticks(double low, double high) {
 
 std::string open_svg(const ChartFrame& frame) {
   return fmt::format(
-      "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {0} {1}\" width=\"{0}\" height=\"{1}\" "
+      "<svg class=\"chart\" viewBox=\"0 0 {0} {1}\" width=\"{0}\" height=\"{1}\" "
       "role=\"img\" aria-label=\"{2}\"><title>{2}</title>"
       "<text x=\"{3}\" y=\"16\" class=\"chart-title\">{2}</text>",
       frame.width, frame.height, escape_html(frame.title), kLeft);

@@ -130,6 +130,13 @@ struct ReportContext {
   std::vector<int64_t> strip_samples;  // tuning samples shown in the strips (the first: the gallery's)
   bool strips_rendered = false;
   bool shapes_world = false;
+  std::set<int64_t> unit_pages;  // units with a page (the swept ones)
+
+  // The unit's number, linked to its page when it has one (from a page at the report's top).
+  std::string unit_link(int64_t unit) const {
+    if (!unit_pages.count(unit)) return std::to_string(unit);
+    return fmt::format("<a href=\"units/{}\">{}</a>", unit_page_name(unit), unit);
+  }
 
   std::string page(const std::string& title, const std::string& body, int depth, const std::string& active) const {
     return report::report_page(title, body, depth, active, sweep && !sweep->counterfactuals.empty(), shapes_world);
@@ -548,7 +555,7 @@ std::string counterfactuals_page(ReportContext& context) {
     if (!run.relevant_units.empty()) {
       body += "<table>" + table_row({"relevant unit", "samples", "label", "significant concepts"}, true);
       for (const auto& u : run.relevant_units)
-        body += table_row({fmt::format("<a href=\"units/{}\">{}</a>", unit_page_name(u.unit), u.unit),
+        body += table_row({context.unit_link(u.unit),
                            fmt::format("{} ({}%)", u.samples, format_number(100 * u.share, 3)),
                            escape_html(u.label.empty() ? "none" : u.label), escape_html(u.concepts)});
       body += "</table>";
@@ -575,7 +582,7 @@ std::string json_cell(const json& value) {
 }
 
 // A table of an array of objects: one column per key of the first object.
-std::string json_table(const json& rows, size_t limit = 1000) {
+std::string json_table(const ReportContext& context, const json& rows, size_t limit = 1000) {
   if (!rows.is_array() || rows.empty() || !rows[0].is_object()) return "";
   std::vector<std::string> keys, header;
   for (const auto& [key, value] : rows[0].items()) keys.push_back(key), header.push_back(escape_html(key));
@@ -585,7 +592,7 @@ std::string json_table(const json& rows, size_t limit = 1000) {
     for (const auto& key : keys) {
       const auto& value = rows[i].contains(key) ? rows[i][key] : json();
       cells.push_back(key == "unit" && value.is_number_integer()
-                          ? fmt::format("<a href=\"units/{}\">{}</a>", unit_page_name(value.get<int64_t>()), value.get<int64_t>())
+                          ? context.unit_link(value.get<int64_t>())
                           : json_cell(value));
     }
     out += table_row(cells);
@@ -603,9 +610,9 @@ std::string shapes_world_page(const ReportContext& context, const json& truth) {
                      json_cell(truth.value("agreement", json())), json_cell(truth.value("chance", json())),
                      json_cell(truth.value("p_value", json()))});
   body += "</table>";
-  if (truth.contains("chain")) body += "<h2>The chain, factor by factor</h2>" + json_table(truth["chain"]);
-  if (truth.contains("factor_signal")) body += "<h2>Factor signal</h2>" + json_table(truth["factor_signal"]);
-  if (truth.contains("per_unit")) body += "<h2>Labelled units against the probe</h2>" + json_table(truth["per_unit"]);
+  if (truth.contains("chain")) body += "<h2>The chain, factor by factor</h2>" + json_table(context, truth["chain"]);
+  if (truth.contains("factor_signal")) body += "<h2>Factor signal</h2>" + json_table(context, truth["factor_signal"]);
+  if (truth.contains("per_unit")) body += "<h2>Labelled units against the probe</h2>" + json_table(context, truth["per_unit"]);
   return context.page("Shapes world", body, 0, "Shapes world");
 }
 
@@ -625,7 +632,7 @@ ReportSummary write_study_report(const StudyConfig& study, const Classifier& cla
   if (settings.panel_side < 0) throw SettingError("report.panel_side", fmt::format("must be 0 or more, got {}", settings.panel_side));
   if (settings.panel_side > 1024) throw SettingError("report.panel_side", "must be at most 1024 pixels");
   ReportFolder out(study);
-  ReportContext context{study, classifier, generator, settings, out, {}, {}, {}, false, false};
+  ReportContext context{study, classifier, generator, settings, out, {}, {}, {}, false, false, {}};
   context.sweep = report::read_sweep_data(study, settings.counterfactual_samples);
   const auto truth_file = study.sweeps_folder() / "ground_truth.json";
   json truth;
@@ -639,7 +646,7 @@ ReportSummary write_study_report(const StudyConfig& study, const Classifier& cla
   ReportSummary summary;
   std::vector<int64_t> units;
   if (context.sweep)
-    for (const auto& u : context.sweep->units) units.push_back(u.unit);
+    for (const auto& u : context.sweep->units) units.push_back(u.unit), context.unit_pages.insert(u.unit);
   if (context.network && !units.empty()) {
     const auto strips_start = Clock::now();
     summary.strips = render_strips(context, units);

@@ -51,16 +51,30 @@ std::string png_data_url(const torch::Tensor& image) {
   return "data:image/png;base64," + base64(encode_image_row({image}, side));
 }
 
-// Part labels [R, R] as colours [3, R, R] in [0, 1] (part 0, the background, dark grey).
-torch::Tensor part_colours(const torch::Tensor& labels) {
-  static const float palette[][3] = {{0.2f, 0.2f, 0.2f},   {0.12f, 0.47f, 0.71f}, {1.0f, 0.5f, 0.05f},
+// The colours of part labels (part 0, the background, dark grey), as 0..1 RGB.
+constexpr float kPartPalette[][3] = {{0.2f, 0.2f, 0.2f},   {0.12f, 0.47f, 0.71f}, {1.0f, 0.5f, 0.05f},
                                      {0.17f, 0.63f, 0.17f}, {0.84f, 0.15f, 0.16f}, {0.58f, 0.4f, 0.74f},
                                      {0.55f, 0.34f, 0.29f}, {0.89f, 0.47f, 0.76f}, {0.5f, 0.5f, 0.5f},
                                      {0.74f, 0.74f, 0.13f}, {0.09f, 0.75f, 0.81f}};
-  const auto table = torch::from_blob(const_cast<float*>(&palette[0][0]), {11, 3}, torch::kFloat);
-  return table.index_select(0, labels.flatten().to(torch::kLong).remainder(11))
+constexpr int64_t kPartColours = 11;
+
+std::string part_colour_hex(int64_t part) {
+  const auto& c = kPartPalette[part % kPartColours];
+  return fmt::format("#{:02x}{:02x}{:02x}", int(c[0] * 255 + 0.5f), int(c[1] * 255 + 0.5f), int(c[2] * 255 + 0.5f));
+}
+
+// Part labels [R, R] as colours [3, R, R] in [0, 1].
+torch::Tensor part_colours(const torch::Tensor& labels) {
+  const auto table = torch::from_blob(const_cast<float*>(&kPartPalette[0][0]), {kPartColours, 3}, torch::kFloat);
+  return table.index_select(0, labels.flatten().to(torch::kLong).remainder(kPartColours))
       .reshape({labels.size(0), labels.size(1), 3})
       .permute({2, 0, 1});
+}
+
+json part_colours_of(size_t parts) {
+  json colours = json::array();
+  for (size_t k = 0; k < parts; ++k) colours.push_back(part_colour_hex(static_cast<int64_t>(k)));
+  return colours;
 }
 
 int64_t integer_field(const json& request, const char* name) {
@@ -176,6 +190,7 @@ json Explorer::describe() const {
           {"samples", samples},
           {"has_parts", s.parts != nullptr},
           {"part_names", s.parts ? json(s.parts->part_names()) : json::array()},
+          {"part_colours", part_colours_of(s.parts ? s.parts->part_names().size() : 0)},
           {"resolution", s.generator.resolution()}};
 }
 

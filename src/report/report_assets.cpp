@@ -56,6 +56,7 @@ figure.counterfactual img { max-width: 520px; display: inline-block; margin-righ
 .views figure { margin: 0; width: 300px; }
 .views img { width: 300px; height: 300px; image-rendering: pixelated; background: #ddd; }
 #unit-results button { display: block; width: 100%; text-align: left; margin: 2px 0; }
+.part-chip { display: inline-block; border-left: 12px solid; padding: 0 6px; margin: 2px 4px 0 0; font-size: 12px; }
 #status { color: var(--muted); font-size: 12px; min-height: 1.4em; }
 #error { color: #b3261e; min-height: 1.4em; }
 )css";
@@ -167,7 +168,7 @@ std::string_view explorer_page() {
 <div>
   <div class="views">
     <figure><img id="image" alt="G(L(r))"><figcaption>G(L(r)) with the units set</figcaption></figure>
-    <figure><img id="parts" alt="parts"><figcaption id="parts-caption">the segmenter's parts</figcaption></figure>
+    <figure><img id="parts" alt="parts"><figcaption><span id="parts-caption">the parts</span><div id="parts-legend"></div></figcaption></figure>
     <figure id="path-figure" hidden><img id="path-image" alt="counterfactual path"><figcaption>counterfactual path</figcaption></figure>
   </div>
   <div class="panel"><h2>The classifier's top classes</h2><table id="top-classes"></table></div>
@@ -299,7 +300,12 @@ std::string_view explorer_script() {
       $('path-figure').hidden = false;
       $('path-controls').hidden = false;
       $('path-slider').max = data.frames.length - 1;
-      $('path-slider').value = data.frames.length - 1;
+      // Start at alpha = 1, the counterfactual itself (the path goes on past it).
+      var nearest = 0;
+      data.frames.forEach(function (f, i) {
+        if (Math.abs(f.alpha - 1) < Math.abs(data.frames[nearest].alpha - 1)) nearest = i;
+      });
+      $('path-slider').value = nearest;
       showPathFrame();
       $('status').textContent = (data.success ? 'reached ' : 'did not reach ') + data.target + ' after ' + data.steps +
         ' steps; units carrying the shift: ' + data.units.map(function (u) { return u.unit; }).join(', ');
@@ -312,7 +318,14 @@ std::string_view explorer_script() {
     data.sample_classes.forEach(function (name, k) { $('class-select').appendChild(option(k, name)); });
     data.classes.forEach(function (name, k) { $('target-select').appendChild(option(k, name)); });
     $('target-select').value = data.classes.length > 1 ? 1 : 0;
-    if (!data.has_parts) $('parts-caption').textContent = 'no segmenter in this study';
+    if (!data.has_parts) $('parts-caption').textContent = 'no parts in this study';
+    data.part_names.forEach(function (name, k) {
+      var chip = document.createElement('span');
+      chip.className = 'part-chip';
+      chip.style.borderLeftColor = data.part_colours[k];
+      chip.textContent = name;
+      $('parts-legend').appendChild(chip);
+    });
     fillSamples();
     $('class-select').addEventListener('change', function () { upload = null; fillSamples(); render(); });
     $('sample-select').addEventListener('change', function () { upload = null; render(); });

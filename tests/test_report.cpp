@@ -77,7 +77,7 @@ TEST_F(ReportOfAStudy, WritesEveryPageWithLocalAssetsOnly) {
   const auto folder = s.config.folder / "report";
   EXPECT_EQ(summary.folder, folder);
   EXPECT_EQ(summary.units, 6);
-  EXPECT_EQ(summary.strips, 6 * 3);  // 3 classes, one strip sample each
+  EXPECT_EQ(summary.strips, 6 * 3);  // 6 units x one strip sample for each of the 3 classes
   for (const char* page : {"index.html", "reconstructions.html", "units.html", "concepts.html", "assets/report.css",
                            "assets/gallery.js"})
     EXPECT_TRUE(fs::exists(folder / page)) << page;
@@ -119,7 +119,7 @@ TEST_F(ReportOfAStudy, AFailedRunKeepsThePreviousReportAndLeavesNoStaging) {
   for (const auto& entry : fs::directory_iterator(s.config.folder))
     EXPECT_EQ(entry.path().filename().string().rfind("report.", 0), std::string::npos) << entry.path();
   ReportSettings bad;
-  bad.strip_samples = 0;
+  bad.strip_samples = -1;
   EXPECT_THROW(write_study_report(s.config, s.classifier, s.generator, bad), SettingError);
 }
 

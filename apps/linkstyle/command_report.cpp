@@ -17,7 +17,7 @@ void register_report(CLI::App& app, GlobalOptions& global) {
   add_study_option(*command, options->folder);
   map_setting(global, "report.strip_samples",
               command->add_option("--strip-samples", options->settings.strip_samples,
-                                  "strips per unit page, of samples spread over the classes")
+                                  "strips per unit, of tuning samples of different classes (0: one per class, at most 6)")
                   ->capture_default_str());
   map_setting(global, "report.panel_side",
               command->add_option("--panel-size", options->settings.panel_side, "pixels per step in the strips (0: the generator's resolution, at most 128)")

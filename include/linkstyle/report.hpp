@@ -29,7 +29,7 @@
 namespace linkstyle {
 
 struct ReportSettings {
-  int64_t strip_samples = 3;            // strips per unit page, of tuning samples spread over the classes
+  int64_t strip_samples = 0;            // strips per unit, of tuning samples of different classes (0: one per class, at most 6)
   int64_t panel_side = 0;               // pixels per step in the strips (0: the generator's, at most 128)
   int64_t scatter_points = 1500;        // held-out pairs in the predicted-against-true chart
   int64_t pca_points = 1500;            // pairs in each PCA chart

@@ -45,7 +45,10 @@ a.card:hover { border-color: var(--accent); }
 input, select, button { font: inherit; }
 figure.strip { margin: 8px 0; max-width: 640px; }
 figure.counterfactual { margin: 10px 0; }
-figure.counterfactual img { max-width: 520px; display: inline-block; margin-right: 8px; vertical-align: top; }
+figure.counterfactual img { display: block; margin-bottom: 4px; }
+figure.counterfactual img:first-child { width: 360px; }
+figure.counterfactual img + img { width: 100%; max-width: 1040px; }
+section, h2 { scroll-margin-top: 52px; }
 .class-chip { border: 2px solid; border-radius: 12px; padding: 1px 8px; background: var(--paper); display: inline-block; margin: 2px; }
 .explorer { display: grid; grid-template-columns: 360px 1fr; gap: 16px; }
 .panel { background: var(--paper); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; margin-bottom: 12px; }

@@ -162,6 +162,12 @@ std::optional<SweepData> read_sweep_data(const StudyConfig& study, int64_t count
     Database::Statement samples(db, "SELECT sample, generator_class FROM samples");
     while (samples.step()) data.sample_classes[samples.column_int(0)] = samples.column_int(1);
   }
+  if (has_table(db, "part_metrics")) {
+    Database::Statement areas(db,
+                              "SELECT p.name, m.sample, avg(m.area) FROM part_metrics m JOIN parts p ON p.part = m.part "
+                              "WHERE m.step = 0 GROUP BY m.part, m.sample");
+    while (areas.step()) data.part_area[areas.column_text(0)][areas.column_int(1)] = number_or_nan(areas, 2);
+  }
   if (has_table(db, "concept_top_units")) {
     Database::Statement top(db, "SELECT part_name, measure, unit, z FROM concept_top_units ORDER BY part_name, measure, rank");
     while (top.step())

@@ -69,6 +69,7 @@ struct SweepData {
   std::map<int64_t, SweepCurves> curves;        // by unit
   std::map<int64_t, std::vector<PartChange>> part_changes;  // by unit
   std::map<int64_t, int64_t> sample_classes;    // tuning sample -> generator class
+  std::map<std::string, std::map<int64_t, double>> part_area;  // part -> tuning sample -> mean area at step 0
   std::map<std::string, std::vector<std::pair<int64_t, double>>> concept_top_units;  // "part measure" -> (unit, z)
   std::vector<CounterfactualRunData> counterfactuals;
 };

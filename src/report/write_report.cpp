@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -154,7 +155,8 @@ std::string table_row(const std::vector<std::string>& cells, bool header = false
 
 // --- strips ----------------------------------------------------------------------------------
 
-// Tuning samples spread over the generator's classes: the first sample of evenly spaced classes.
+// Tuning samples spread over the generator's classes: the first sample of evenly spaced classes
+// (count 0: of every class, at most 6).
 std::vector<int64_t> choose_strip_samples(const TuningSet& tuning, int64_t count) {
   std::map<int64_t, int64_t> first_of_class;
   const auto classes = tuning.generator_classes.to(torch::kCPU);
@@ -162,7 +164,8 @@ std::vector<int64_t> choose_strip_samples(const TuningSet& tuning, int64_t count
   std::vector<int64_t> by_class;
   for (const auto& [c, sample] : first_of_class) by_class.push_back(sample);
   std::vector<int64_t> chosen;
-  const int64_t n = std::min<int64_t>(count, static_cast<int64_t>(by_class.size()));
+  const int64_t wanted = count > 0 ? count : 6;
+  const int64_t n = std::min<int64_t>(wanted, static_cast<int64_t>(by_class.size()));
   for (int64_t k = 0; k < n; ++k) chosen.push_back(by_class[static_cast<size_t>(k * static_cast<int64_t>(by_class.size()) / n)]);
   return chosen;
 }
@@ -343,8 +346,9 @@ std::string overview_page(ReportContext& context) {
 
 std::string verdict_text(const json& verdict) {
   if (!verdict.is_object()) return "?";
+  const double probability = verdict.value("probability", NAN);
   return fmt::format("{} ({})", verdict.value("name", std::string("?")),
-                     format_number(verdict.value("probability", NAN), 3));
+                     std::isfinite(probability) ? fmt::format("{:.2f}%", 100 * probability) : "n/a");
 }
 
 std::string reconstructions_page(ReportContext& context) {
@@ -385,6 +389,25 @@ std::string strip_src(int64_t unit, int64_t sample, int depth) {
   return fmt::format("{}images/strips/{}", depth ? "../" : "", strip_name(unit, sample));
 }
 
+// The strip sample that shows a concept's (or label's) part best: the largest mean area of the part at the
+// sweep's first step (the first strip sample when none shows it).
+int64_t concept_sample(const ReportContext& context, const std::string& concept_name) {
+  if (context.strip_samples.empty()) return 0;
+  // The concept's part: the longest part name that begins "<part> <measure>".
+  const std::map<int64_t, double>* areas = nullptr;
+  size_t longest = 0;
+  for (const auto& [part, part_areas] : context.sweep->part_area)
+    if (concept_name.rfind(part + " ", 0) == 0 && part.size() > longest) areas = &part_areas, longest = part.size();
+  int64_t best = context.strip_samples.front();
+  double best_area = 0;
+  if (areas)
+    for (int64_t sample : context.strip_samples) {
+      const auto found = areas->find(sample);
+      if (found != areas->end() && found->second > best_area) best = sample, best_area = found->second;
+    }
+  return best;
+}
+
 json gallery_json(const ReportContext& context) {
   json units = json::array();
   for (const auto& u : context.sweep->units) {
@@ -401,7 +424,7 @@ json gallery_json(const ReportContext& context) {
                      {"label_z", std::isfinite(u.label_z) ? json(u.label_z) : json()},
                      {"concepts", concepts},
                      {"strip", context.strips_rendered && !context.strip_samples.empty()
-                                   ? json(strip_src(u.unit, context.strip_samples.front(), 0))
+                                   ? json(strip_src(u.unit, concept_sample(context, u.label), 0))
                                    : json()}});
   }
   return units;
@@ -422,8 +445,8 @@ std::string units_page(ReportContext& context) {
   for (const auto& m : measures) measure_options += fmt::format("<option>{}</option>", escape_html(m));
   body += fmt::format(
       "<p>Every swept unit: its sweep strip (the unit set from its minimum to its maximum over the tuning samples, "
-      "sample of class {}), its label and strongest significant concepts. Filter and sort; click a unit for its "
-      "page.</p>"
+      "on the sample where its label's part is largest; unlabelled units on the sample of class {}), its label and "
+      "strongest significant concepts. Filter and sort; click a unit for its page.</p>"
       "<form id=\"filters\" class=\"filters\" onsubmit=\"return false\">"
       "<label>label <input id=\"filter-label\" type=\"search\" placeholder=\"e.g. roof, area +\"></label>"
       "<label>expressible <select id=\"filter-expressible\"><option value=\"\">any</option><option value=\"yes\">yes</option>"
@@ -506,13 +529,16 @@ std::string concepts_page(const ReportContext& context) {
     return context.page("Concepts", body, 0, "Concepts");
   }
   body += "<p>For each part and measure, the units whose sweeps change it most significantly (by |z| against the "
-          "null).</p>";
+          "null), each shown on the strip sample where the part is largest.</p>";
   for (const auto& [concept_name, units] : context.sweep->concept_top_units) {
-    body += fmt::format("<h2>{}</h2><div class=\"cards\">", escape_html(concept_name));
+    std::string anchor = "concept-";
+    for (char c : concept_name) anchor += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
+    body += fmt::format("<h2 id=\"{}\">{}</h2><div class=\"cards\">", escape_html(anchor), escape_html(concept_name));
+    const auto sample = concept_sample(context, concept_name);
     for (const auto& [unit, z] : units) {
       body += fmt::format("<a class=\"card\" href=\"units/{}\">", unit_page_name(unit));
       if (context.strips_rendered && !context.strip_samples.empty())
-        body += fmt::format("<img loading=\"lazy\" src=\"{}\" alt=\"unit {}\">", strip_src(unit, context.strip_samples.front(), 0), unit);
+        body += fmt::format("<img loading=\"lazy\" src=\"{}\" alt=\"unit {}\">", strip_src(unit, sample, 0), unit);
       body += fmt::format("<span>unit {} · z {}</span></a>", unit, format_number(z));
     }
     body += "</div>";
@@ -544,9 +570,10 @@ std::string counterfactuals_page(ReportContext& context) {
           images += fmt::format("<img loading=\"lazy\" src=\"{}\" alt=\"sample {} {}\">", escape_html(target.generic_string()),
                                 s.sample, kind);
       }
-      body += fmt::format("<figure class=\"counterfactual\">{}<figcaption>sample {}: {} after {} steps · target "
+      body += fmt::format("<figure class=\"counterfactual\">{}<figcaption>sample {}: {} after {} step{} · target "
                           "probability {} · crossing at alpha {} · {} units carry 90% of |s|</figcaption></figure>",
                           images, s.sample, s.success ? "reached" : "<span class=\"warn\">not reached</span>", s.steps,
+                          s.steps == 1 ? "" : "s",
                           format_number(s.target_probability), format_number(s.crossing_alpha), s.units_90);
       curves.push_back({fmt::format("sample {}", s.sample), s.alphas, s.target_probabilities,
                         report::class_colour(static_cast<int64_t>(curves.size())), false});
@@ -600,6 +627,28 @@ std::string json_table(const ReportContext& context, const json& rows, size_t li
   return out + "</table>";
 }
 
+// The probe's chain, as `linkstyle probe` prints it: each link's correlation, * when its
+// Bonferroni-corrected p is under 0.05.
+std::string chain_table(const json& chain) {
+  if (!chain.is_array()) return "";
+  const auto link = [](const json& entry, const char* key) -> std::string {
+    if (!entry.contains(key) || !entry[key].is_object()) return "";
+    const auto& m = entry[key];
+    const double r = m.value("correlation", NAN), p = m.value("p_bonferroni", NAN);
+    return fmt::format("{}{}", std::isfinite(r) ? fmt::format("{:+.2f}", r) : "n/a", p < 0.05 ? "*" : "");
+  };
+  std::string out = "<table>" + table_row({"factor", "measured as", "measurement", "generator", "sweep", "end to end",
+                                           "reliability (rendered / generated)"},
+                                          true);
+  for (const auto& entry : chain) {
+    if (!entry.is_object()) continue;
+    out += table_row({escape_html(entry.value("factor", std::string())), escape_html(entry.value("measured_as", std::string())),
+                      link(entry, "measurement"), link(entry, "generator"), link(entry, "sweep"), link(entry, "end_to_end"),
+                      link(entry, "rendered_reliability") + " / " + link(entry, "generated_reliability")});
+  }
+  return out + "</table><p class=\"note\">Correlations over units; * Bonferroni-corrected p &lt; 0.05.</p>";
+}
+
 std::string shapes_world_page(const ReportContext& context, const json& truth) {
   std::string body;
   body += "<p>The shapes world knows what made each image. <code>linkstyle probe</code> checks the sweep's labels and "
@@ -610,7 +659,7 @@ std::string shapes_world_page(const ReportContext& context, const json& truth) {
                      json_cell(truth.value("agreement", json())), json_cell(truth.value("chance", json())),
                      json_cell(truth.value("p_value", json()))});
   body += "</table>";
-  if (truth.contains("chain")) body += "<h2>The chain, factor by factor</h2>" + json_table(context, truth["chain"]);
+  if (truth.contains("chain")) body += "<h2>The chain, factor by factor</h2>" + chain_table(truth["chain"]);
   if (truth.contains("factor_signal")) body += "<h2>Factor signal</h2>" + json_table(context, truth["factor_signal"]);
   if (truth.contains("per_unit")) body += "<h2>Labelled units against the probe</h2>" + json_table(context, truth["per_unit"]);
   return context.page("Shapes world", body, 0, "Shapes world");
@@ -627,7 +676,9 @@ json ReportSummary::to_json() const {
 ReportSummary write_study_report(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
                                  const ReportSettings& settings) {
   const auto start = Clock::now();
-  for (auto [value, name] : {std::pair{settings.strip_samples, "strip_samples"}, std::pair{settings.batch_size, "batch_size"}})
+  if (settings.strip_samples < 0)
+    throw SettingError("report.strip_samples", fmt::format("must be 0 or more, got {}", settings.strip_samples));
+  for (auto [value, name] : {std::pair{settings.batch_size, "batch_size"}})
     if (value < 1) throw SettingError(std::string("report.") + name, fmt::format("must be at least 1, got {}", value));
   if (settings.panel_side < 0) throw SettingError("report.panel_side", fmt::format("must be 0 or more, got {}", settings.panel_side));
   if (settings.panel_side > 1024) throw SettingError("report.panel_side", "must be at most 1024 pixels");

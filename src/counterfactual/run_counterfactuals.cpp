@@ -12,6 +12,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
 
+#include "../quantile.hpp"
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/counterfactual.hpp"
 #include "linkstyle/errors.hpp"
@@ -175,15 +176,6 @@ std::pair<torch::Tensor, torch::Tensor> render_and_classify(const Counterfactual
     images.push_back(rendered.to(torch::kCPU, torch::kFloat32));
   }
   return {torch::cat(images), torch::cat(logits)};
-}
-
-double quantile(std::vector<double> values, double q) {
-  if (values.empty()) return std::nan("");
-  std::sort(values.begin(), values.end());
-  const double position = q * double(values.size() - 1);
-  const auto below = size_t(std::floor(position));
-  const size_t above = std::min(values.size() - 1, below + 1);
-  return values[below] + (position - double(below)) * (values[above] - values[below]);
 }
 
 // A grid of the run's first samples: each row is original | counterfactual | the path images.

@@ -1,5 +1,7 @@
 #include "linkstyle/explorer.hpp"
 
+#include "../folder_paths.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -309,12 +311,9 @@ json Explorer::counterfactual(const json& request) {
 
 std::string Explorer::study_file(const std::string& relative, std::string* content_type) const {
   const auto& s = *state_;
-  std::error_code error;
-  const auto root = fs::weakly_canonical(s.study.folder, error);
-  const auto file = fs::weakly_canonical(s.study.folder / relative, error);
-  const bool inside = !error && std::mismatch(root.begin(), root.end(), file.begin(), file.end()).first == root.end();
-  if (!inside || relative.empty() || fs::path(relative).is_absolute())
-    throw ExplorerRequestError(403, "the path is outside the study folder");
+  const auto inside = path_inside_folder(s.study.folder, relative);
+  if (!inside) throw ExplorerRequestError(403, "the path is outside the study folder");
+  const auto& file = *inside;
   if (!fs::is_regular_file(file)) throw ExplorerRequestError(404, "no such file in the study");
   static const std::map<std::string, std::string> types{
       {".png", "image/png"},     {".jpg", "image/jpeg"},          {".html", "text/html; charset=utf-8"},

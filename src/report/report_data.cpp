@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "../quantile.hpp"
 #include "linkstyle/sqlite_database.hpp"
 
 namespace linkstyle::report {
@@ -18,15 +19,6 @@ bool has_table(Database& db, const std::string& name) {
   Database::Statement query(db, "SELECT count(*) FROM sqlite_master WHERE name = ?");
   query.bind(1, name);
   return query.step() && query.column_int(0) > 0;
-}
-
-double quantile(std::vector<double> values, double q) {
-  if (values.empty()) return NAN;
-  std::sort(values.begin(), values.end());
-  const double position = q * static_cast<double>(values.size() - 1);
-  const auto below = static_cast<size_t>(std::floor(position));
-  const auto above = std::min(below + 1, values.size() - 1);
-  return values[below] + (position - static_cast<double>(below)) * (values[above] - values[below]);
 }
 
 void read_units(Database& db, SweepData& data) {

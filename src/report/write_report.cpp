@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "../folder_paths.hpp"
 #include "html.hpp"
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
@@ -78,15 +79,12 @@ class ReportFolder {
   // Copies a file of the study (a path relative to the study folder, as the database stores it)
   // into the report; false when it is missing or lies outside the study folder.
   bool copy_from_study(const std::string& study_relative, const fs::path& relative) {
-    std::error_code error;
-    const auto root = fs::weakly_canonical(study_.folder, error);
-    const auto source = fs::weakly_canonical(study_.folder / study_relative, error);
-    if (error || !fs::is_regular_file(source)) return false;
-    const auto inside = std::mismatch(root.begin(), root.end(), source.begin(), source.end()).first == root.end();
-    if (!inside) return false;
+    const auto source = path_inside_folder(study_.folder, study_relative);
+    if (!source || !fs::is_regular_file(*source)) return false;
     fs::create_directories((staging_ / relative).parent_path());
-    fs::copy_file(source, staging_ / relative, fs::copy_options::overwrite_existing, error);
-    if (error) throw Error(staging_ / relative, "cannot copy " + source.string() + ": " + error.message());
+    std::error_code error;
+    fs::copy_file(*source, staging_ / relative, fs::copy_options::overwrite_existing, error);
+    if (error) throw Error(staging_ / relative, "cannot copy " + source->string() + ": " + error.message());
     ++files_;
     return true;
   }
@@ -233,9 +231,9 @@ PairsSample sample_pairs(const PairsManifest& manifest, int64_t count, double ho
   out.features = torch::cat(r).to(torch::kFloat);
   out.latents = torch::cat(w).to(torch::kFloat);
   out.classes = torch::cat(c);
-  std::vector<uint8_t> held;
+  std::vector<int64_t> held;
   for (auto row : rows) held.push_back(is_held_out(row, holdout_fraction) ? 1 : 0);
-  out.held_out = torch::tensor(std::vector<int64_t>(held.begin(), held.end()), torch::kLong).to(torch::kBool);
+  out.held_out = torch::tensor(held, torch::kLong).to(torch::kBool);
   return out;
 }
 
@@ -678,8 +676,8 @@ ReportSummary write_study_report(const StudyConfig& study, const Classifier& cla
   const auto start = Clock::now();
   if (settings.strip_samples < 0)
     throw SettingError("report.strip_samples", fmt::format("must be 0 or more, got {}", settings.strip_samples));
-  for (auto [value, name] : {std::pair{settings.batch_size, "batch_size"}})
-    if (value < 1) throw SettingError(std::string("report.") + name, fmt::format("must be at least 1, got {}", value));
+  if (settings.batch_size < 1)
+    throw SettingError("report.batch_size", fmt::format("must be at least 1, got {}", settings.batch_size));
   if (settings.panel_side < 0) throw SettingError("report.panel_side", fmt::format("must be 0 or more, got {}", settings.panel_side));
   if (settings.panel_side > 1024) throw SettingError("report.panel_side", "must be at most 1024 pixels");
   ReportFolder out(study);

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "linkstyle/atomic_file.hpp"
+#include "linkstyle/distributed.hpp"
 #include "linkstyle/errors.hpp"
 #include "linkstyle/generation.hpp"
 #include "linkstyle/progress.hpp"
@@ -277,15 +278,25 @@ torch::Tensor passes_filter(const PairsFilter& filter, const torch::Tensor& logi
 
 namespace {
 
-// Draws the class's next batch and keeps the samples that pass the filter (up to the class's
-// target); returns how many were kept.
-int64_t draw_and_keep(ClassProgress& c, const PairsSettings& p, const PairsFilter& filter, const Classifier& classifier,
-                      const Generator& generator, ShardBuffer& buffer) {
-  const auto samples =
-      generate_and_encode(generator, classifier, p.seed, c.generator_class, c.batches_drawn, p.batch_size, p.psi);
-  const auto logits = classifier.head(samples.features).to(torch::kCPU, torch::kFloat32);
-  const auto w = samples.latents.to(torch::kCPU, torch::kFloat32);
-  const auto r = samples.features.to(torch::kCPU, torch::kFloat32);
+// One batch of a class, drawn on any rank: item (generator class, batch index) -> its latents w,
+// features r and logits, float32 on the CPU.
+Message draw_batch(const PairsSettings& p, const Classifier& classifier, const Generator& generator, Message& item) {
+  const torch::NoGradGuard no_grad;
+  const int64_t generator_class = item.take_int(), batch = item.take_int();
+  const auto samples = generate_and_encode(generator, classifier, p.seed, generator_class, batch, p.batch_size, p.psi);
+  const auto logits = classifier.head(samples.features);
+  Message drawn;
+  drawn.put(samples.latents.to(torch::kCPU, torch::kFloat32))
+      .put(samples.features.to(torch::kCPU, torch::kFloat32))
+      .put(logits.to(torch::kCPU, torch::kFloat32));
+  return drawn;
+}
+
+// Keeps the samples of the class's next batch (drawn by draw_batch) that pass the filter (up to
+// the class's target); returns how many were kept.
+int64_t keep_batch(ClassProgress& c, const PairsSettings& p, const PairsFilter& filter, const Classifier& classifier,
+                   const Generator& generator, Message& drawn, ShardBuffer& buffer) {
+  const auto w = drawn.take_tensor(), r = drawn.take_tensor(), logits = drawn.take_tensor();
   if (!torch::isfinite(w).all().item<bool>())
     throw Error(generator.file(), fmt::format("mapping produced NaN/Inf for class {}", c.generator_class));
   if (!torch::isfinite(r).all().item<bool>())
@@ -380,6 +391,11 @@ void verify_pair_shards(const PairsManifest& manifest) {
 PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
                              const PairsRunOptions& options) {
   const auto& p = study.pairs;
+  const DistributedJob::Compute draw = [&](Message& item) { return draw_batch(p, classifier, generator, item); };
+  if (options.job && !options.job->is_coordinator()) {
+    options.job->serve(draw);
+    return {};
+  }
   const StudyLock lock(study.folder, "pairs");
   require_memory("pairs.batch_size", batch_memory_bytes(double(p.batch_size), generator.resolution()),
                  fmt::format("a batch of {} images of {}x{}", p.batch_size, generator.resolution(),
@@ -407,25 +423,36 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
     stop_if_requested(options.stop_requested, "pairs");
   };
   torch::NoGradGuard no_grad;
+  const int64_t ranks = options.job ? options.job->size() : 1;
   for (auto& c : state.classes) {
     while (!c.done) {
       progress.set_label(fmt::format("pairs: class {} ({}/{} draws, filter {})", c.generator_class, c.drawn,
                                      max_draws, p.filter));
-      accepted_total += draw_and_keep(c, p, filter, classifier, generator, buffer);
-      c.done = c.accepted >= p.samples_per_class || c.drawn >= max_draws;
-      if (c.done && c.accepted == 0)
-        throw SettingError("pairs.filter",
-                           fmt::format("\"{}\" kept none of the {} samples drawn for class {} ({}); the classifier "
-                                       "predicted {} instead. Choose a looser filter (\"top-k 5\", "
-                                       "\"min-probability 0.05\", \"none\") or check pairs.classifier_classes, and "
-                                       "remove {}",
-                                       p.filter, c.drawn, c.classifier_class, classifier.class_name(c.classifier_class),
-                                       describe_rejections(c, classifier), state.folder.string()),
-                           study.config_file());
-      progress.set(accepted_total);
-      if (buffer.rows >= p.shard_size) commit();
+      // A round: the class's next batches, one per rank, kept in order until the class is done
+      // (the batches of the round after that one are dropped).
+      std::vector<Message> items(static_cast<size_t>(ranks));
+      for (int64_t k = 0; k < ranks; ++k) items[size_t(k)].put(c.generator_class).put(c.batches_drawn + k);
+      auto drawn = options.job ? options.job->run_round(std::move(items), draw)
+                               : std::vector<Message>{draw(items.front())};
+      for (auto& batch : drawn) {
+        if (c.done) break;
+        accepted_total += keep_batch(c, p, filter, classifier, generator, batch, buffer);
+        c.done = c.accepted >= p.samples_per_class || c.drawn >= max_draws;
+        if (c.done && c.accepted == 0)
+          throw SettingError("pairs.filter",
+                             fmt::format("\"{}\" kept none of the {} samples drawn for class {} ({}); the classifier "
+                                         "predicted {} instead. Choose a looser filter (\"top-k 5\", "
+                                         "\"min-probability 0.05\", \"none\") or check pairs.classifier_classes, and "
+                                         "remove {}",
+                                         p.filter, c.drawn, c.classifier_class, classifier.class_name(c.classifier_class),
+                                         describe_rejections(c, classifier), state.folder.string()),
+                             study.config_file());
+        progress.set(accepted_total);
+        if (buffer.rows >= p.shard_size) commit();
+      }
     }
   }
+  if (options.job) options.job->finish();
   if (buffer.rows > 0) commit();
   progress.finish();
   state.complete = true;

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ ccache
   libtorch-dev            # tensors, autograd, TorchScript (libtorch 1.13)
+  libgloo-dev             # headers of c10d's Gloo process group (many-process jobs)
   libopenblas0-openmp     # fast BLAS for libtorch; without it matrix products are ~60x slower
   libjemalloc-dev         # the programs' allocator: keeps freed pages for the next batch
   libopencv-dev           # images: decode, resize, draw, encode

@@ -57,6 +57,7 @@ void register_counterfactual(CLI::App& app, GlobalOptions& global) {
   map_setting(global, "counterfactual.batch_size", batch_size);
   command->add_flag("--fresh", options->fresh, "replace a stored run of the same name made with other settings");
   command->callback([=, &global]() {
+    const auto job = join_launched_job(global);
     auto [study, classifier, generator] = load_study_models(options->folder, global);
     auto& k = study.counterfactual;
     // A flag given overrides study.toml, whatever its value (0 is checked, not ignored).
@@ -76,7 +77,10 @@ void register_counterfactual(CLI::App& app, GlobalOptions& global) {
     // Ctrl-C stops after the batch being written; the same command resumes.
     stop_on_interrupt_signals();
     run.stop_requested = interrupt_requested;
+    run.job = job.get();
     const auto summary = run_counterfactuals(study, {classifier, generator, network}, study.linking_file(), request, run);
+    if (job && !job->is_coordinator()) return;
+    if (job) job->finish();
     std::string units;
     for (size_t i = 0; i < std::min<size_t>(summary.relevant_units.size(), 5); ++i) {
       const auto& u = summary.relevant_units[i];
@@ -88,7 +92,7 @@ void register_counterfactual(CLI::App& app, GlobalOptions& global) {
                               "units {}; -> {}",
                               summary.run, summary.successes, summary.samples, summary.target_name, summary.resumed,
                               summary.median_steps, summary.seconds_per_counterfactual, units,
-                              summary.folder.string()));
+                              summary.folder.string()), job.get());
   });
 }
 

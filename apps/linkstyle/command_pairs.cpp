@@ -12,13 +12,17 @@ void register_pairs(CLI::App& app, GlobalOptions& global) {
   auto* command = app.add_subcommand("pairs", "generate (or resume) the paired data (w, r) of a study");
   add_study_option(*command, *folder);
   command->callback([folder, &global]() {
+    const auto job = join_launched_job(global);
     auto [study, classifier, generator] = load_study_models(*folder, global);
     const auto started = std::chrono::steady_clock::now();
     // Ctrl-C stops after the shard being written; the same command resumes.
     stop_on_interrupt_signals();
     PairsRunOptions run;
     run.stop_requested = interrupt_requested;
+    run.job = job.get();
     auto manifest = generate_pairs(study, classifier, generator, run);
+    if (job && !job->is_coordinator()) return;
+    if (job) job->finish();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     nlohmann::json classes = nlohmann::json::array();
     int64_t drawn = 0, accepted = 0;
@@ -58,7 +62,7 @@ void register_pairs(CLI::App& app, GlobalOptions& global) {
                    {"classes", classes},
                    {"seconds", seconds}},
                   fmt::format("pairs: {} rows in {} shards in {} (acceptance: {}) [{:.1f} s]", manifest.total_rows,
-                              manifest.shards.size(), manifest.folder.string(), short_classes, seconds));
+                              manifest.shards.size(), manifest.folder.string(), short_classes, seconds), job.get());
   });
 }
 

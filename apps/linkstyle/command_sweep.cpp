@@ -46,6 +46,7 @@ void register_sweep_command(CLI::App& app, GlobalOptions& global) {
               command->add_option("--strip-units", options->strip_units, "also write strip PNGs of these units")
                   ->delimiter(','));
   command->callback([options, &global, steps, samples_per_class, batch_size]() {
+    const auto job = join_launched_job(global);
     auto [study, classifier, generator] = load_study_models(options->folder, global);
     auto& s = study.sweep;
     if (!options->units.empty()) s.units = options->units;
@@ -61,14 +62,17 @@ void register_sweep_command(CLI::App& app, GlobalOptions& global) {
     // Ctrl-C stops after the chunk being written; the same command resumes.
     stop_on_interrupt_signals();
     run.stop_requested = interrupt_requested;
+    run.job = job.get();
     const auto summary = run_sweep(study, classifier, generator, network, run);
+    if (job && !job->is_coordinator()) return;
+    if (job) job->finish();
     print_warnings(summary.warnings);
     print_summary(
         global, summary.to_json(),
         fmt::format("sweep: {} units ({} resumed), {} images at {:.0f}/s; {} expressible, {} with a significant "
                     "concept; parts from {}; results in {}",
                     summary.units, summary.units_resumed, summary.images, summary.images_per_second,
-                    summary.expressible, summary.labelled, summary.part_source, summary.database.string()));
+                    summary.expressible, summary.labelled, summary.part_source, summary.database.string()), job.get());
   });
 }
 

@@ -4,11 +4,13 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "linkstyle/distributed.hpp"
 #include "linkstyle/models.hpp"
 #include "linkstyle/runtime.hpp"
 #include "linkstyle/study.hpp"
@@ -18,6 +20,7 @@ namespace linkstyle::cli {
 struct GlobalOptions {
   RuntimeOptions runtime;
   bool json = false;
+  std::string command_line;  // the arguments, for the ranks of a job to compare
   // The flag that sets each library setting ("sweep.steps" -> --steps), for its errors.
   std::multimap<std::string, const CLI::Option*> setting_flags;
 };
@@ -25,8 +28,10 @@ struct GlobalOptions {
 // Records that `flag` sets `setting`: a SettingError about it names the flag when it was given.
 void map_setting(GlobalOptions& global, const std::string& setting, const CLI::Option* flag);
 
-// Prints `summary` as JSON (with --json) or the human line.
-void print_summary(const GlobalOptions& global, const nlohmann::json& summary, const std::string& line);
+// Prints `summary` as JSON (with --json) or the human line; with a job (rank 0's), also what its
+// ranks sent ("job": ranks, bytes sent and received, seconds rank 0 waited for results).
+void print_summary(const GlobalOptions& global, const nlohmann::json& summary, const std::string& line,
+                   const DistributedJob* job = nullptr);
 // Prints each warning of a stage (a JSON array of strings) as "warning: ..." on stderr.
 void print_warnings(const nlohmann::json& warnings);
 
@@ -37,6 +42,11 @@ struct StudyModels {
   Generator generator;
 };
 StudyModels load_study_models(const std::string& study_folder, const GlobalOptions& global);
+
+// The job this process was launched into by torchrun or srun (nullptr: one process): joins it,
+// and puts this rank on cuda:LOCAL_RANK when the device is cuda and gives it its node's share of
+// the cores when --threads and LINKSTYLE_THREADS are not given. Call before load_study_models.
+std::unique_ptr<DistributedJob> join_launched_job(GlobalOptions& global);
 
 // Adds the --study option (default: the current folder).
 CLI::Option* add_study_option(CLI::App& command, std::string& folder);

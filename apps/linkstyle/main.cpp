@@ -1,6 +1,8 @@
 // linkstyle: understand what a classifier's units encode by linking its features to a
 // style-based generator's latent space. See README.md.
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <new>
 
@@ -12,11 +14,21 @@
 
 namespace linkstyle::cli {
 
-void print_summary(const GlobalOptions& global, const nlohmann::json& summary, const std::string& line) {
-  if (global.json)
-    std::cout << summary.dump(2) << std::endl;
-  else
-    std::cout << line << std::endl;
+void print_summary(const GlobalOptions& global, const nlohmann::json& summary, const std::string& line,
+                   const DistributedJob* job) {
+  if (!job) {
+    std::cout << (global.json ? summary.dump(2) : line) << std::endl;
+    return;
+  }
+  auto with_job = summary;
+  with_job["job"] = {{"ranks", job->size()},
+                     {"bytes_sent", job->bytes_sent()},
+                     {"bytes_received", job->bytes_received()},
+                     {"seconds_waiting", job->seconds_waiting()}};
+  std::cout << (global.json ? with_job.dump(2)
+                            : fmt::format("{} ({} processes; {} received from the others)", line, job->size(),
+                                          memory_text(double(job->bytes_received()))))
+            << std::endl;
 }
 
 void print_warnings(const nlohmann::json& warnings) {
@@ -48,7 +60,31 @@ StudyModels load_study_models(const std::string& study_folder, const GlobalOptio
   return {std::move(study), std::move(classifier), std::move(generator)};
 }
 
+std::unique_ptr<DistributedJob> join_launched_job(GlobalOptions& global) {
+  const auto environment = LaunchEnvironment::from_environment();
+  if (!environment.distributed()) return nullptr;
+  if (global.runtime.device == "cuda") global.runtime.device = fmt::format("cuda:{}", environment.local_rank);
+  const char* threads = std::getenv("LINKSTYLE_THREADS");
+  if (global.runtime.threads == 0 && !(threads && *threads))
+    global.runtime.threads = std::max(1, hardware_threads() / environment.local_world_size);
+  return DistributedJob::join(environment, global.command_line);
+}
+
 namespace {
+
+// The stages that run as one job over many processes; under a launcher, rank 0 runs any other
+// command alone.
+bool runs_distributed(const std::string& command) {
+  return command == "pairs" || command == "sweep" || command == "counterfactual";
+}
+
+// The subcommand named in the arguments ("" if none).
+std::string subcommand_of(CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; }))
+      if (sub->get_name() == argv[i]) return argv[i];
+  return "";
+}
 
 // An allocation that failed, in the C++ runtime, libtorch or OpenCV.
 bool is_out_of_memory(const std::exception& error, const std::string& message) {
@@ -91,7 +127,15 @@ int main(int argc, char** argv) {
     registrar(app, global);
   // Global options may also follow the subcommand name.
   for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->fallthrough();
+  for (int i = 1; i < argc; ++i) global.command_line += (i > 1 ? " " : "") + std::string(argv[i]);
   try {
+    const auto launch = linkstyle::LaunchEnvironment::from_environment();
+    const std::string command = subcommand_of(app, argc, argv);
+    if (launch.distributed() && launch.rank != 0 && !runs_distributed(command)) {
+      std::fprintf(stderr, "rank %d of %d: `%s` runs on one process; rank 0 runs it\n", launch.rank,
+                   launch.world_size, command.c_str());
+      return 0;
+    }
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error);

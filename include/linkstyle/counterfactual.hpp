@@ -43,6 +43,8 @@
 
 namespace linkstyle {
 
+class DistributedJob;  // distributed.hpp
+
 struct CounterfactualModels {
   const Classifier& classifier;
   const Generator& generator;
@@ -85,6 +87,10 @@ struct CounterfactualRunOptions {
   // Asked after each batch is committed: true stops the run (Cancelled); it resumes later.
   StopRequested stop_requested;
   bool progress = true;
+  // A job of many processes: the batches go round the ranks, a batch per rank at a time, and
+  // rank 0 writes them in order (the files and rows are those of one process); the other ranks
+  // explain what they are handed and return an empty summary.
+  DistributedJob* job = nullptr;
 };
 
 struct CounterfactualSummary {

@@ -39,6 +39,8 @@
 
 namespace linkstyle {
 
+class DistributedJob;  // distributed.hpp
+
 struct PairShard {
   std::string features, latents, labels, latent_ids;  // file names inside the pairs folder
   int64_t rows = 0;
@@ -80,6 +82,10 @@ torch::Tensor passes_filter(const PairsFilter& filter, const torch::Tensor& logi
 struct PairsRunOptions {
   // Asked after each shard is committed: true stops the run (Cancelled); it resumes later.
   StopRequested stop_requested;
+  // A job of many processes: rank 0 draws a class's next batches one per rank, keeps them in
+  // batch order and writes everything (the files are those of one process); the other ranks
+  // draw what they are handed and return an empty manifest.
+  DistributedJob* job = nullptr;
 };
 
 // Generates (or resumes) the pairs of a study; returns the final manifest.

@@ -33,6 +33,8 @@
 
 namespace linkstyle {
 
+class DistributedJob;  // distributed.hpp
+
 struct SweepRunOptions {
   std::vector<int64_t> strip_units;  // strips for these units too
   // Asked after each chunk is committed: true stops the run (Cancelled); it resumes later.
@@ -42,6 +44,10 @@ struct SweepRunOptions {
   // while the next chunk is rendered and measured; chunks still commit in order, one transaction
   // each.
   Overlap overlap = Overlap::automatic;
+  // A job of many processes: the chunks go round the ranks, a chunk per rank at a time, and
+  // rank 0 records them in order and writes everything (the database holds the rows of one
+  // process); the other ranks measure what they are handed and return an empty summary.
+  DistributedJob* job = nullptr;
 };
 
 struct SweepSummary {

@@ -15,6 +15,7 @@
 #include "../quantile.hpp"
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/counterfactual.hpp"
+#include "linkstyle/distributed.hpp"
 #include "linkstyle/errors.hpp"
 #include "linkstyle/generation.hpp"
 #include "linkstyle/image_pipeline.hpp"
@@ -25,6 +26,7 @@
 #include "linkstyle/results_database.hpp"
 #include "linkstyle/study_lock.hpp"
 #include "linkstyle/tensor_io.hpp"
+#include "sweep/row_messages.hpp"
 #include "sweep/run_identity.hpp"
 
 namespace linkstyle {
@@ -209,9 +211,19 @@ struct RunContext {
   int side = 64;                      // pixels per image panel
 };
 
-// Optimises, renders, measures and writes one batch of samples; returns its records.
-std::vector<CounterfactualRecord> explain_batch(RunContext& context, const Samples& samples,
-                                                const std::vector<int64_t>& ids, ShiftOptimisation& optimisation) {
+// A batch explained: its records, its files (name in the run's folder -> bytes) and tensors.
+struct ExplainedBatch {
+  std::vector<CounterfactualRecord> records;
+  std::vector<std::pair<std::string, std::string>> images;
+  std::string tensors_file;
+  TensorMap tensors;
+  ShiftOptimisation optimisation;  // its checks and times only
+};
+
+// Optimises, renders and measures one batch of samples (on any rank of a job).
+ExplainedBatch explain_batch(const RunContext& context, const Samples& samples, const std::vector<int64_t>& ids) {
+  ExplainedBatch batch;
+  ShiftOptimisation& optimisation = batch.optimisation;
   const auto& models = context.models;
   const auto& settings = context.settings;
   const auto index = torch::tensor(ids, torch::kLong);
@@ -272,7 +284,7 @@ std::vector<CounterfactualRecord> explain_batch(RunContext& context, const Sampl
         measure_latents(sweep_models, latents.to(models.generator.device()), settings.batch_size, false).parts;
   }
 
-  std::vector<CounterfactualRecord> records;
+  std::vector<CounterfactualRecord>& records = batch.records;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t id = ids[size_t(i)];
     CounterfactualRecord record;
@@ -311,26 +323,96 @@ std::vector<CounterfactualRecord> explain_batch(RunContext& context, const Sampl
       record.counterfactual_parts = counterfactual_parts[size_t(i)];
     }
     const std::string stem = fmt::format("sample-{:05d}", id);
-    write_image_row(context.folder / (stem + ".png"), {originals[i].unsqueeze(0), images[i].unsqueeze(0)}, context.side);
+    batch.images.emplace_back(stem + ".png",
+                              encode_image_row({originals[i].unsqueeze(0), images[i].unsqueeze(0)}, context.side));
     std::vector<torch::Tensor> path;
     for (int64_t k = 0; k < P; ++k) path.push_back(path_images[i * P + k].unsqueeze(0));
-    write_image_row(context.folder / (stem + "-path.png"), path, context.side);
+    batch.images.emplace_back(stem + "-path.png", encode_image_row(path, context.side));
     const fs::path relative = fs::path("counterfactuals") / context.run;
     record.image = (relative / (stem + ".png")).string();
     record.path_image = (relative / (stem + "-path.png")).string();
     record.tensors = (relative / fmt::format("batch-{:05d}.safetensors", ids.front())).string();
     records.push_back(std::move(record));
   }
-  TensorMap tensors = {{"sample", index},
-                       {"features", r_cpu},
-                       {"shift", shift_cpu},
-                       {"shifted_features", shifted.to(torch::kCPU)},
-                       {"latents", latents.to(torch::kCPU)},
-                       {"counterfactual_features", features_after}};
-  if (samples.latents.defined()) tensors["original_latents"] = samples.latents.index_select(0, index);
-  write_safetensors(context.folder / fmt::format("batch-{:05d}.safetensors", ids.front()), tensors,
-                    {{"run", context.run}});
-  return records;
+  batch.tensors = {{"sample", index},
+                   {"features", r_cpu},
+                   {"shift", shift_cpu},
+                   {"shifted_features", shifted.to(torch::kCPU)},
+                   {"latents", latents.to(torch::kCPU)},
+                   {"counterfactual_features", features_after}};
+  if (samples.latents.defined()) batch.tensors["original_latents"] = samples.latents.index_select(0, index);
+  batch.tensors_file = fmt::format("batch-{:05d}.safetensors", ids.front());
+  return batch;
+}
+
+// Writes a batch's files into the run's folder (rank 0).
+void write_batch(const RunContext& context, const ExplainedBatch& batch) {
+  for (const auto& [name, png] : batch.images) write_file_atomically(context.folder / name, png);
+  write_safetensors(context.folder / batch.tensors_file, batch.tensors, {{"run", context.run}});
+}
+
+// A batch as a Message, for rank 0 to write (every value as its bytes).
+Message batch_message(const ExplainedBatch& batch) {
+  Message m;
+  m.put(int64_t(batch.records.size()));
+  for (const auto& r : batch.records) {
+    m.put(r.sample).put(r.source_class).put(r.latent_id).put(r.origin).put(int64_t(r.success)).put(r.steps);
+    m.put(r.units_90).put(r.counterfactual_class);
+    m.put(std::vector<double>{r.shift_l1, r.shift_l2, r.pixel_distance, r.feature_distance,
+                              r.relative_feature_distance, r.source_probability, r.target_probability,
+                              r.crossing_alpha});
+    m.put(r.image).put(r.path_image).put(r.tensors).put(r.path_probability).put(r.path_class);
+    std::vector<int64_t> units;
+    std::vector<double> shifts;
+    for (const auto& [unit, shift] : r.top_units) units.push_back(unit), shifts.push_back(shift);
+    m.put(units).put(shifts);
+    put_part_measures(m, {r.original_parts, r.counterfactual_parts});
+  }
+  m.put(int64_t(batch.images.size()));
+  for (const auto& [name, png] : batch.images) m.put(name).put(png);
+  m.put(batch.tensors_file).put(int64_t(batch.tensors.size()));
+  for (const auto& [name, tensor] : batch.tensors) m.put(name).put(tensor);
+  m.put(batch.optimisation.checks).put(batch.optimisation.seconds).put(batch.optimisation.check_seconds);
+  return m;
+}
+
+ExplainedBatch take_batch(Message& m) {
+  ExplainedBatch batch;
+  for (int64_t i = m.take_int(); i > 0; --i) {
+    CounterfactualRecord r;
+    r.sample = m.take_int(), r.source_class = m.take_int(), r.latent_id = m.take_int();
+    r.origin = m.take_string();
+    r.success = m.take_int() != 0;
+    r.steps = m.take_int(), r.units_90 = m.take_int(), r.counterfactual_class = m.take_int();
+    const auto v = m.take_doubles();
+    if (v.size() != 8) throw Error("message", "a counterfactual's measures are of the wrong size");
+    r.shift_l1 = v[0], r.shift_l2 = v[1], r.pixel_distance = v[2], r.feature_distance = v[3];
+    r.relative_feature_distance = v[4], r.source_probability = v[5], r.target_probability = v[6];
+    r.crossing_alpha = v[7];
+    r.image = m.take_string(), r.path_image = m.take_string(), r.tensors = m.take_string();
+    r.path_probability = m.take_doubles();
+    r.path_class = m.take_ints();
+    const auto units = m.take_ints();
+    const auto shifts = m.take_doubles();
+    for (size_t k = 0; k < units.size() && k < shifts.size(); ++k) r.top_units.emplace_back(units[k], shifts[k]);
+    auto parts = take_part_measures(m);
+    if (parts.size() != 2) throw Error("message", "a counterfactual's parts are of the wrong size");
+    r.original_parts = std::move(parts[0]), r.counterfactual_parts = std::move(parts[1]);
+    batch.records.push_back(std::move(r));
+  }
+  for (int64_t i = m.take_int(); i > 0; --i) {
+    std::string name = m.take_string();
+    batch.images.emplace_back(std::move(name), m.take_string());
+  }
+  batch.tensors_file = m.take_string();
+  for (int64_t i = m.take_int(); i > 0; --i) {
+    std::string name = m.take_string();
+    batch.tensors[name] = m.take_tensor();
+  }
+  batch.optimisation.checks = m.take_int();
+  batch.optimisation.seconds = m.take_double();
+  batch.optimisation.check_seconds = m.take_double();
+  return batch;
 }
 
 json identity_of(const StudyConfig& study, const CounterfactualModels& models, const fs::path& linking_file,
@@ -441,6 +523,21 @@ CounterfactualSummary run_counterfactuals(const StudyConfig& study, const Counte
       identity_of(study, models, linking_file, images ? "images" : "generated", source, target, request.images, samples)
           .dump();
 
+  RunContext context{study, models, settings, target, summary.run, summary.folder, {}, nullptr, 64};
+  const auto alphas = torch::linspace(0.0, settings.path_end, settings.path_points, torch::kDouble);
+  for (int64_t k = 0; k < settings.path_points; ++k) context.alphas.push_back(alphas[k].item<double>());
+  if (!study.segmenter.empty() && !images) context.parts = load_segmenter_parts(study.segmenter, classifier.device());
+  context.side = int(std::clamp<int64_t>(models.generator.resolution(), 64, 256));
+  // A batch of sample ids -> the batch explained, on whichever rank takes it.
+  const DistributedJob::Compute explain = [&](Message& item) {
+    return batch_message(explain_batch(context, samples, item.take_ints()));
+  };
+  DistributedJob* job = options.job;
+  if (job && !job->is_coordinator()) {
+    job->serve(explain);
+    return {};
+  }
+
   ensure_writable_directory(study.results_database().parent_path());
   // One writer of the results database at a time: sweeps, probes and counterfactuals.
   const StudyLock lock(study.folder, "sweeps");
@@ -463,39 +560,45 @@ CounterfactualSummary run_counterfactuals(const StudyConfig& study, const Counte
   }
   ensure_writable_directory(summary.folder);
 
-  RunContext context{study, models, settings, target, summary.run, summary.folder, {}, nullptr, 64};
-  const auto alphas = torch::linspace(0.0, settings.path_end, settings.path_points, torch::kDouble);
-  for (int64_t k = 0; k < settings.path_points; ++k) context.alphas.push_back(alphas[k].item<double>());
-  if (!study.segmenter.empty() && !images) context.parts = load_segmenter_parts(study.segmenter, classifier.device());
-  context.side = int(std::clamp<int64_t>(models.generator.resolution(), 64, 256));
-
   summary.resumed = int64_t(done.size());
   ProgressBar progress(fmt::format("counterfactual {}", summary.run), samples.size());
   progress.set(summary.resumed);
-  ShiftOptimisation totals;
-  int64_t explained = 0;
+  // The batches still to explain: those of counterfactual.batch_size samples, less the samples
+  // committed already.
+  std::vector<std::vector<int64_t>> batches;
   for (int64_t first = 0; first < samples.size(); first += settings.batch_size) {
     std::vector<int64_t> ids;
     for (int64_t id = first; id < std::min(samples.size(), first + settings.batch_size); ++id)
       if (!done.count(id)) ids.push_back(id);
-    if (ids.empty()) continue;
-    std::vector<CounterfactualRecord> records;
-    try {
-      records = explain_batch(context, samples, ids, totals);
-      results.write_counterfactuals(summary.run, context.alphas, records);
-    } catch (const Error&) {
-      // Nothing of a run that committed nothing stays behind (a NaN loss, a full disk).
-      if (done.empty() && explained == 0) {
-        results.remove_counterfactual_run(summary.run);
-        std::error_code ignored;
-        fs::remove_all(summary.folder, ignored);
-      }
-      throw;
-    }
-    explained += int64_t(ids.size());
+    if (!ids.empty()) batches.push_back(std::move(ids));
+  }
+  ShiftOptimisation totals;
+  int64_t explained = 0;
+  const auto record = [&](int64_t, Message& message) {
+    const ExplainedBatch batch = take_batch(message);
+    write_batch(context, batch);
+    results.write_counterfactuals(summary.run, context.alphas, batch.records);
+    totals.checks += batch.optimisation.checks;
+    totals.seconds += batch.optimisation.seconds;
+    totals.check_seconds += batch.optimisation.check_seconds;
+    explained += int64_t(batch.records.size());
     progress.set(summary.resumed + explained);
     if (explained < samples.size() - summary.resumed) stop_if_requested(options.stop_requested, "counterfactual");
+  };
+  try {
+    run_items_in_order(
+        job, int64_t(batches.size()), [&](int64_t k) { return Message().put(batches[size_t(k)]); }, explain,
+        record);
+  } catch (const Error&) {
+    // Nothing of a run that committed nothing stays behind (a NaN loss, a full disk, a lost rank).
+    if (done.empty() && explained == 0) {
+      results.remove_counterfactual_run(summary.run);
+      std::error_code ignored;
+      fs::remove_all(summary.folder, ignored);
+    }
+    throw;
   }
+  if (job) job->finish();
   progress.finish();
 
   std::vector<fs::path> grid_rows;

@@ -2,12 +2,14 @@
 
 #include <chrono>
 #include <future>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "linkstyle/atomic_file.hpp"
+#include "linkstyle/distributed.hpp"
 #include "linkstyle/errors.hpp"
 #include "linkstyle/progress.hpp"
 #include "linkstyle/results_database.hpp"
@@ -16,6 +18,7 @@
 #include "linkstyle/tuning_set.hpp"
 #include "sweep/background_thread.hpp"
 #include "sweep/null_directions.hpp"
+#include "sweep/row_messages.hpp"
 #include "sweep/run_identity.hpp"
 #include "sweep/strips.hpp"
 #include "sweep/unit_statistics.hpp"
@@ -155,16 +158,16 @@ struct ChunkRunner {
   const SweepModels& models;
   const TuningSet& tuning;
   const NormBins& bins;
-  ResultsDatabase& results;
+  ResultsDatabase* results = nullptr;  // rank 0's only
   int64_t batch_size = 1;
   bool overlap = false;
 
   int64_t record(const Chunk& chunk, const MeasuredImages& measured) const {
     const int64_t num_parts = int64_t(models.parts.part_names().size());
     if (chunk.null)
-      results.write_null_chunk(null_chunk_rows(null_chunk(chunk), measured, tuning.size(), num_parts));
+      results->write_null_chunk(null_chunk_rows(null_chunk(chunk), measured, tuning.size(), num_parts));
     else
-      results.write_unit_chunk(unit_chunk_rows(tuning, chunk.ids, study.sweep.steps, measured, num_parts));
+      results->write_unit_chunk(unit_chunk_rows(tuning, chunk.ids, study.sweep.steps, measured, num_parts));
     return images_of(chunk, tuning.size(), study.sweep.steps);
   }
 
@@ -172,12 +175,52 @@ struct ChunkRunner {
     return {chunk.ids, bins, study.sweep.null_directions, study.sweep.seed};
   }
 
-  void run(const std::vector<Chunk>& chunks, const std::function<void(int64_t images)>& after_chunk) const {
-    const auto latents_of = [&](int64_t k) {
+  torch::Tensor latents_of(const Chunk& c) const {
+    return c.null ? null_sweep_latents(models.network, tuning, null_chunk(c))
+                  : unit_sweep_latents(models.network, tuning, c.ids, study.sweep.steps);
+  }
+
+  // Measures one chunk on any rank of a job and returns its rows (row_messages.hpp).
+  Message measure_chunk(Message& item) const {
+    Chunk chunk;
+    chunk.null = item.take_int() != 0;
+    chunk.ids = item.take_ints();
+    const int64_t batch = item.take_int();
+    const int64_t num_parts = int64_t(models.parts.part_names().size());
+    const auto measured = measure_latents(models, latents_of(chunk), batch, true, false);
+    Message rows;
+    if (chunk.null)
+      put_null_rows(rows, null_chunk_rows(null_chunk(chunk), measured, tuning.size(), num_parts));
+    else
+      put_unit_rows(rows, unit_chunk_rows(tuning, chunk.ids, study.sweep.steps, measured, num_parts));
+    return rows;
+  }
+
+  // The chunks over the ranks of a job, a chunk per rank at a time, recorded in order by rank 0.
+  void run_over(DistributedJob& job, const std::vector<Chunk>& chunks,
+                const std::function<void(int64_t images)>& after_chunk) const {
+    const auto item = [&](int64_t k) {
       const auto& c = chunks[size_t(k)];
-      return c.null ? null_sweep_latents(models.network, tuning, null_chunk(c))
-                    : unit_sweep_latents(models.network, tuning, c.ids, study.sweep.steps);
+      Message message;
+      message.put(int64_t(c.null)).put(c.ids).put(batch_size);
+      return message;
     };
+    const auto record_rows = [&](int64_t k, Message& rows) {
+      const auto& c = chunks[size_t(k)];
+      if (c.null) {
+        results->write_null_chunk(take_null_rows(rows));
+      } else {
+        std::vector<std::vector<PartMeasures>> parts;
+        results->write_unit_chunk(take_unit_rows(rows, parts));
+      }
+      after_chunk(images_of(c, tuning.size(), study.sweep.steps));
+    };
+    run_items_in_order(&job, int64_t(chunks.size()), item, [&](Message& m) { return measure_chunk(m); },
+                       record_rows);
+  }
+
+  void run(const std::vector<Chunk>& chunks, const std::function<void(int64_t images)>& after_chunk) const {
+    const auto latents_of = [&](int64_t k) { return this->latents_of(chunks[size_t(k)]); };
     std::future<int64_t> recording;
     const auto on_measured = [&](int64_t k, MeasuredImages&& measured) {
       const auto& c = chunks[size_t(k)];
@@ -199,11 +242,22 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   const auto start_time = std::chrono::steady_clock::now();
   const auto& s = study.sweep;
   require_sweep_memory(study, classifier, generator);
-  const StudyLock lock(study.folder, "sweeps");
+  DistributedJob* job = options.job;
+  std::optional<StudyLock> lock;
+  if (!job || job->is_coordinator()) lock.emplace(study.folder, "sweeps");
   const TuningSet tuning = make_tuning_set(study, classifier, generator, network);
   const auto units = units_to_sweep(study, options, tuning.features.size(1));
   const auto part_source = make_part_source(study, generator, tuning.latents, classifier.device());
   const SweepModels models{classifier, generator, network, *part_source};
+  // Units that never vary over the tuning samples have nothing to sweep: they stay out of the
+  // norm bins (their bin is -1) and are never tested.
+  const NormBins bins = sweep_norm_bins(tuning, units, s.null_bins);
+  if (job && !job->is_coordinator()) {
+    // A worker measures the chunks rank 0 hands it, in the batches rank 0 chose.
+    const ChunkRunner runner{study, models, tuning, bins};
+    job->serve([&](Message& item) { return runner.measure_chunk(item); });
+    return {};
+  }
   // sweep.batch_size images per call at most; fewer where such a batch would take more memory
   // than the budget, as measured on tuning latents. The batch size changes results only by
   // floating-point rounding, so it is not part of the run's identity.
@@ -218,9 +272,6 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   remove_if_empty_run_of_other_settings(study.results_database(), identity);
   ResultsDatabase results(study.results_database(), ResultsDatabase::Mode::create_or_open);
   start_or_resume(results, identity, *part_source, tuning);
-  // Units that never vary over the tuning samples have nothing to sweep: they stay out of the
-  // norm bins (their bin is -1) and are never tested.
-  const NormBins bins = sweep_norm_bins(tuning, units, s.null_bins);
   const int64_t directions = int64_t(bins.norm.size()) * s.null_directions;
 
   SweepSummary summary;
@@ -244,12 +295,18 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   if (!options.progress) bar.set_total(0);
   const bool overlap =
       options.overlap == Overlap::always || (options.overlap == Overlap::automatic && generator.device().is_cuda());
-  const ChunkRunner runner{study, models, tuning, bins, results, batch_size, overlap};
-  runner.run(chunks, [&](int64_t images) {
+  const ChunkRunner runner{study, models, tuning, bins, &results, batch_size, overlap};
+  const auto after_chunk = [&](int64_t images) {
     summary.images += images;
     if (options.progress) bar.set(summary.images);
     stop_if_requested(options.stop_requested, "sweep");
-  });
+  };
+  if (job) {
+    runner.run_over(*job, chunks, after_chunk);
+    job->finish();  // the verdicts and strips are rank 0's alone
+  } else {
+    runner.run(chunks, after_chunk);
+  }
   bar.finish();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   summary.images_per_second = summary.seconds > 0 ? double(summary.images) / summary.seconds : 0.0;

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -423,34 +426,58 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
     stop_if_requested(options.stop_requested, "pairs");
   };
   torch::NoGradGuard no_grad;
-  const int64_t ranks = options.job ? options.job->size() : 1;
-  for (auto& c : state.classes) {
+  // Batches drawn ahead of their turn, by (class position, batch index). A batch depends only on
+  // its class and index, so drawing it early changes nothing; rank 0 keeps them in order.
+  std::map<std::pair<size_t, int64_t>, Message> ahead;
+  const size_t ranks = options.job ? size_t(options.job->size()) : 1;
+  // The batches class c is still expected to need at its acceptance rate so far (at least 1).
+  const auto expected_batches = [&](const ClassProgress& c) {
+    const double rate = c.drawn > 0 ? std::max(c.acceptance_rate(), 1.0 / double(c.drawn)) : 1.0;
+    const double draws = std::min(double(p.samples_per_class - c.accepted) / rate, double(max_draws - c.drawn));
+    return std::max<int64_t>(1, int64_t(std::ceil(draws / double(p.batch_size))));
+  };
+  // A round: from the current class on, each class's next batches up to what it is expected to
+  // need, then further batches of the current class; one batch per rank.
+  const auto draw_round = [&](size_t current) {
+    std::vector<Message> items;
+    std::vector<std::pair<size_t, int64_t>> keys;
+    const auto plan = [&](size_t k, int64_t until) {
+      int64_t next = state.classes[k].batches_drawn;
+      for (; items.size() < ranks && next < until; ++next) {
+        if (ahead.count({k, next})) continue;
+        items.emplace_back().put(state.classes[k].generator_class).put(next);
+        keys.emplace_back(k, next);
+      }
+    };
+    for (size_t k = current; k < state.classes.size() && items.size() < ranks; ++k)
+      if (!state.classes[k].done) plan(k, state.classes[k].batches_drawn + expected_batches(state.classes[k]));
+    plan(current, std::numeric_limits<int64_t>::max());
+    auto drawn = options.job ? options.job->run_round(std::move(items), draw) : std::vector<Message>{draw(items[0])};
+    for (size_t i = 0; i < drawn.size(); ++i) ahead.emplace(keys[i], std::move(drawn[i]));
+  };
+  for (size_t current = 0; current < state.classes.size(); ++current) {
+    auto& c = state.classes[current];
     while (!c.done) {
       progress.set_label(fmt::format("pairs: class {} ({}/{} draws, filter {})", c.generator_class, c.drawn,
                                      max_draws, p.filter));
-      // A round: the class's next batches, one per rank, kept in order until the class is done
-      // (the batches of the round after that one are dropped).
-      std::vector<Message> items(static_cast<size_t>(ranks));
-      for (int64_t k = 0; k < ranks; ++k) items[size_t(k)].put(c.generator_class).put(c.batches_drawn + k);
-      auto drawn = options.job ? options.job->run_round(std::move(items), draw)
-                               : std::vector<Message>{draw(items.front())};
-      for (auto& batch : drawn) {
-        if (c.done) break;
-        accepted_total += keep_batch(c, p, filter, classifier, generator, batch, buffer);
-        c.done = c.accepted >= p.samples_per_class || c.drawn >= max_draws;
-        if (c.done && c.accepted == 0)
-          throw SettingError("pairs.filter",
-                             fmt::format("\"{}\" kept none of the {} samples drawn for class {} ({}); the classifier "
-                                         "predicted {} instead. Choose a looser filter (\"top-k 5\", "
-                                         "\"min-probability 0.05\", \"none\") or check pairs.classifier_classes, and "
-                                         "remove {}",
-                                         p.filter, c.drawn, c.classifier_class, classifier.class_name(c.classifier_class),
-                                         describe_rejections(c, classifier), state.folder.string()),
-                             study.config_file());
-        progress.set(accepted_total);
-        if (buffer.rows >= p.shard_size) commit();
-      }
+      if (!ahead.count({current, c.batches_drawn})) draw_round(current);
+      auto batch = ahead.extract({current, c.batches_drawn});
+      accepted_total += keep_batch(c, p, filter, classifier, generator, batch.mapped(), buffer);
+      c.done = c.accepted >= p.samples_per_class || c.drawn >= max_draws;
+      if (c.done && c.accepted == 0)
+        throw SettingError("pairs.filter",
+                           fmt::format("\"{}\" kept none of the {} samples drawn for class {} ({}); the classifier "
+                                       "predicted {} instead. Choose a looser filter (\"top-k 5\", "
+                                       "\"min-probability 0.05\", \"none\") or check pairs.classifier_classes, and "
+                                       "remove {}",
+                                       p.filter, c.drawn, c.classifier_class, classifier.class_name(c.classifier_class),
+                                       describe_rejections(c, classifier), state.folder.string()),
+                           study.config_file());
+      progress.set(accepted_total);
+      if (buffer.rows >= p.shard_size) commit();
     }
+    // The class's batches drawn beyond its end are dropped.
+    ahead.erase(ahead.lower_bound({current, 0}), ahead.lower_bound({current + 1, 0}));
   }
   if (options.job) options.job->finish();
   if (buffer.rows > 0) commit();

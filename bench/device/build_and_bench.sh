@@ -10,7 +10,7 @@ kit=$(realpath "$1"); build=$2; shift 2
 torch_dir=${TORCH_DIR:-$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')}
 mkdir -p "$build/obj" "$build/lib"
 for module in core imgproc video imgcodecs; do xz -dc "$kit/lib/libopencv_$module.a.xz" > "$build/lib/libopencv_$module.a"; done
-flags=(-std=gnu++17 -O3 -DNDEBUG -D_GLIBCXX_USE_CXX11_ABI=1 -DFMT_HEADER_ONLY -Iinclude -Isrc
+flags=(-std=gnu++17 -O3 -DNDEBUG -D_GLIBCXX_USE_CXX11_ABI=1 -DFMT_HEADER_ONLY -DUSE_C10D_GLOO -Iinclude -Isrc
        -isystem "$torch_dir/include" -isystem "$torch_dir/include/torch/csrc/api/include"
        -isystem "$kit/include" -isystem "$kit/include/opencv4" "-DLINKSTYLE_SOURCE_DIR=\"$PWD\"")
 start=$(date +%s)

@@ -22,7 +22,7 @@ cp -r "$work/new" "$work/fitted"
 declare -A arguments=(
   [pairs]="pairs"
   [sweep]="sweep --units $(seq -s, 0 47)"
-  [counterfactual]="counterfactual --from mushroom --to tree --samples 12 --max-steps 200")
+  [counterfactual]="counterfactual --from mushroom --to tree --samples 32 --batch-size 4 --max-steps 400")
 declare -A base=([pairs]=new [sweep]=fitted [counterfactual]=fitted)
 
 # run <label> <stage>: the best wall time of `repeats` runs, and the last run's JSON summary.
@@ -38,7 +38,7 @@ run() {
     1x2) LINKSTYLE_THREADS=2 "$linkstyle" --json ${arguments[$stage]} --study "$work/run" >"$work/out.json" ;;
     2x1)
       LINKSTYLE_THREADS=1 /usr/bin/torchrun --nnodes 1 --nproc_per_node 2 --master_addr 127.0.0.1 \
-        --master_port 29870 --redirects 1 --tee 1 --log_dir "$work/logs" --no_python \
+        --master_port 29870 --redirects 1 --tee 1 --log_dir "$work/logs" --monitor_interval 0.5 --no_python \
         "$linkstyle" --json ${arguments[$stage]} --study "$work/run" 2>/dev/null |
         sed -n 's/^\[default0\]://p' >"$work/out.json"
       ;;
@@ -58,17 +58,18 @@ images = {"pairs": summary.get("drawn"), "sweep": summary.get("images"),
 unit = "sample" if stage == "counterfactual" else "image"
 job = summary.get("job")
 received = ""
+inside = summary.get("seconds")
 if job:
     # The workers' share of the items: (P - 1) / P of them.
     share = images * (job["ranks"] - 1) / job["ranks"]
     received = (f"{job['bytes_received'] / 1024:.0f} KiB, {job['bytes_received'] / share:,.0f} B per {unit}; "
-                f"rank 0 waited {job['seconds_waiting']:.1f} s")
-print(f"| {stage} | {label} | {wall:.2f} s | {images} {unit}s | {received} |")
+                f"rank 0 waited {job['seconds_waiting']:.1f} s, recorded {job['seconds_recording']:.2f} s")
+print(f"| {stage} | {label} | {wall:.2f} s | {inside:.2f} s | {images} {unit}s | {received} |")
 PY
 }
 
-echo "| stage | processes x threads | wall (best of $repeats) | work | received by rank 0 |"
-echo "|---|---|---|---|---|"
+echo "| stage | processes x threads | wall (best of $repeats) | inside the stage | work | received by rank 0 |"
+echo "|---|---|---|---|---|---|"
 for stage in pairs sweep counterfactual; do
   for label in 1x1 1x2 2x1; do
     run "$label" "$stage"

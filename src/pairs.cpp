@@ -462,6 +462,7 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
                                      max_draws, p.filter));
       if (!ahead.count({current, c.batches_drawn})) draw_round(current);
       auto batch = ahead.extract({current, c.batches_drawn});
+      const auto recording = std::chrono::steady_clock::now();
       accepted_total += keep_batch(c, p, filter, classifier, generator, batch.mapped(), buffer);
       c.done = c.accepted >= p.samples_per_class || c.drawn >= max_draws;
       if (c.done && c.accepted == 0)
@@ -475,6 +476,7 @@ PairsManifest generate_pairs(const StudyConfig& study, const Classifier& classif
                            study.config_file());
       progress.set(accepted_total);
       if (buffer.rows >= p.shard_size) commit();
+      if (options.job) options.job->add_seconds_recording(seconds_since(recording));
     }
     // The class's batches drawn beyond its end are dropped.
     ahead.erase(ahead.lower_bound({current, 0}), ahead.lower_bound({current + 1, 0}));

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <opencv2/core/utility.hpp>
 #include <torch/torch.h>
 
 #include "linkstyle/errors.hpp"
@@ -135,6 +136,8 @@ c10::Device configure_runtime(const RuntimeOptions& options) {
   int threads = checked_threads("--threads", options.threads);
   if (threads == 0) threads = threads_from_environment();
   at::set_num_threads(threads == 0 ? hardware_threads() : threads);
+  // OpenCV's parallel loops (part measures, optical flow, resizing) take the same number.
+  cv::setNumThreads(threads == 0 ? hardware_threads() : threads);
   c10::Device device(c10::kCPU);
   try {
     device = c10::Device(options.device);

@@ -4,10 +4,12 @@ for row, linking/fit.json and sweeps/ground_truth.json (timings excepted), the p
 the linking network (tensors byte for byte, metadata as JSON). Timings are left out, and model
 files are compared by name and fingerprint, not folder. Prints one line per output and exits 1 when any differs.
 
-Usage: tools/compare_studies.py BEFORE AFTER [--ignore-identity-field NAME ...]
+Usage: tools/compare_studies.py BEFORE AFTER [--ignore-identity-field NAME ...] [--ignore FILE ...]
 
 --ignore-identity-field leaves out a field of the sweep's identity (meta table, key 'run') that is
 expected to differ, e.g. 'linking' when the linking network is fingerprinted another way.
+--ignore leaves out a file (relative to the study folder) that is expected to differ, e.g.
+'sweeps/summary.json' of a resumed sweep, which counts the units it resumed.
 """
 import argparse
 import hashlib
@@ -19,7 +21,8 @@ import struct
 import sys
 from pathlib import Path
 
-TIMING_KEYS = {"seconds", "images_per_second"}  # wall-clock figures differ from run to run
+# Wall-clock figures and the memory a batch was measured to take differ from run to run.
+TIMING_KEYS = {"seconds", "images_per_second", "batch_memory_per_image"}
 
 
 def without_timings(value):
@@ -107,11 +110,11 @@ def compare_safetensors(before, after):
     return problems
 
 
-def compare_other_files(before, after, checked):
+def compare_other_files(before, after, checked, ignored=frozenset()):
     """Every other file of the two studies: JSON as JSON (paths of each study aside), the rest byte
     for byte. Returns whether any differs."""
     names = lambda root: {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
-                          and not p.name.endswith(("-wal", "-shm"))}
+                          and not p.name.endswith(("-wal", "-shm")) and str(p.relative_to(root)) not in ignored}
     a, b = names(before), names(after)
     problems = [f"only in one study: {n}" for n in sorted(a ^ b)]
     for name in sorted(a & b - checked):
@@ -136,6 +139,7 @@ def main():
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
     parser.add_argument("--ignore-identity-field", action="append", default=[])
+    parser.add_argument("--ignore", action="append", default=[])
     args = parser.parse_args()
     failed = False
     checks = [
@@ -146,9 +150,12 @@ def main():
         ("linking/linking.safetensors", lambda a, b: (compare_safetensors(a, b), [])),
     ]
     checked = {relative for relative, _ in checks}
-    failed |= compare_other_files(args.before, args.after, checked)
+    failed |= compare_other_files(args.before, args.after, checked, frozenset(args.ignore))
     for relative, compare in checks:
         a, b = args.before / relative, args.after / relative
+        if not a.exists() and not b.exists():
+            print(f"absent  {relative}: in both")
+            continue
         if not a.exists() or not b.exists():
             print(f"MISSING {relative}: {'before' if not a.exists() else 'after'}")
             failed = True

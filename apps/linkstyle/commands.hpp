@@ -29,7 +29,8 @@ struct GlobalOptions {
 void map_setting(GlobalOptions& global, const std::string& setting, const CLI::Option* flag);
 
 // Prints `summary` as JSON (with --json) or the human line; with a job (rank 0's), also what its
-// ranks sent ("job": ranks, bytes sent and received, seconds rank 0 waited for results).
+// ranks sent ("job": ranks, bytes sent and received, seconds rank 0 waited for results and
+// recorded them).
 void print_summary(const GlobalOptions& global, const nlohmann::json& summary, const std::string& line,
                    const DistributedJob* job = nullptr);
 // Prints each warning of a stage (a JSON array of strings) as "warning: ..." on stderr.

@@ -24,7 +24,8 @@ void print_summary(const GlobalOptions& global, const nlohmann::json& summary, c
   with_job["job"] = {{"ranks", job->size()},
                      {"bytes_sent", job->bytes_sent()},
                      {"bytes_received", job->bytes_received()},
-                     {"seconds_waiting", job->seconds_waiting()}};
+                     {"seconds_waiting", job->seconds_waiting()},
+                     {"seconds_recording", job->seconds_recording()}};
   std::cout << (global.json ? with_job.dump(2)
                             : fmt::format("{} ({} processes; {} received from the others)", line, job->size(),
                                           memory_text(double(job->bytes_received()))))

@@ -120,6 +120,10 @@ class DistributedJob {
   int64_t bytes_received() const;
   // Seconds rank 0 waited in collect() for the workers' results.
   double seconds_waiting() const;
+  // Seconds rank 0 spent recording results (what the stage reports through add_seconds_recording):
+  // with the seconds waiting, where a job's time goes on rank 0.
+  double seconds_recording() const;
+  void add_seconds_recording(double seconds);
 
  private:
   struct Impl;

@@ -7,9 +7,9 @@
 //   environment variable LINKSTYLE_THREADS if set, else all hardware threads).
 // ENSURES
 //   configure_runtime() sets torch's intra-op thread count (libtorch defaults to 1 otherwise) and
-//   returns the device to use; asking for cuda on a build or machine without it is an Error, and
-//   so is a thread count beyond the bound (more threads than that only slow a run down, and
-//   thousands of them exhaust a process limit). require_memory() refuses a size before it is
+//   OpenCV's to the same, and returns the device to use; asking for cuda on a build or machine
+//   without it is an Error, and so is a thread count beyond the bound (more threads than that
+//   only slow a run down, and thousands of them exhaust a process limit). require_memory() refuses a size before it is
 //   allocated when the estimate exceeds the memory the machine has available. Batch sizes are
 //   checked against a memory budget with the memory a batch takes measured on the models
 //   (measure_batch_memory).

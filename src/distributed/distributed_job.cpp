@@ -35,7 +35,8 @@ struct DistributedJob::Impl {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
   bool finished = false;
   int64_t sent = 0, received = 0;
-  double waiting = 0.0;  // seconds rank 0 waited for results
+  double waiting = 0.0;    // seconds rank 0 waited for results
+  double recording = 0.0;  // seconds rank 0 recorded results
   std::set<int> gone;         // ranks that failed or cannot be reached: rank 0 tells them nothing more
   std::set<int> outstanding;  // ranks computing an item rank 0 has not collected
 
@@ -181,6 +182,8 @@ std::string DistributedJob::describe(int rank) const { return impl_->describe(ra
 int64_t DistributedJob::bytes_sent() const { return impl_->sent; }
 int64_t DistributedJob::bytes_received() const { return impl_->received; }
 double DistributedJob::seconds_waiting() const { return impl_->waiting; }
+double DistributedJob::seconds_recording() const { return impl_->recording; }
+void DistributedJob::add_seconds_recording(double seconds) { impl_->recording += seconds; }
 
 void DistributedJob::hand_out(const std::vector<Message>& items) {
   if (!is_coordinator()) throw Error(describe(rank()), "only rank 0 hands out work");
@@ -273,8 +276,11 @@ void run_items_in_order(DistributedJob* job, int64_t count, const std::function<
       job->hand_out(items);
     }
     if (consuming.valid()) consuming.get();
-    consuming = std::async(std::launch::async, [&consume, results, first] {
+    consuming = std::async(std::launch::async, [&consume, job, results, first] {
+      const auto started = std::chrono::steady_clock::now();
       for (size_t k = 0; k < results->size(); ++k) consume(first + int64_t(k), (*results)[k]);
+      job->add_seconds_recording(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     });
   }
   if (consuming.valid()) consuming.get();

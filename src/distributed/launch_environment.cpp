@@ -26,6 +26,19 @@ int number_from(const char* name, const char* text, int low, int high) {
   throw Error(name, fmt::format("'{}' is not a whole number in [{}, {}]", text, low, high));
 }
 
+constexpr int kMost = 1 << 20;
+
+// The world size, rank and local rank from a launcher's variables (the first one is set).
+void read_ranks(LaunchEnvironment& e, const char* world_variable, const char* rank_variable,
+                const char* local_variable) {
+  e.world_size = number_from(world_variable, variable(world_variable), 1, kMost);
+  const char* rank = variable(rank_variable);
+  if (!rank)
+    throw Error(rank_variable, fmt::format("is not set, but {} is (launch with {})", world_variable, e.launcher));
+  e.rank = number_from(rank_variable, rank, 0, e.world_size - 1);
+  if (const char* local = variable(local_variable)) e.local_rank = number_from(local_variable, local, 0, kMost);
+}
+
 // Slurm's tasks per node, "4(x2),3": the first node's count.
 int first_node_tasks(const char* text) {
   const std::string value(text);
@@ -57,27 +70,18 @@ std::string first_host_of_node_list(const std::string& node_list) {
 
 LaunchEnvironment LaunchEnvironment::from_environment() {
   LaunchEnvironment e;
-  constexpr int kMost = 1 << 20;
-  if (const char* world = variable("WORLD_SIZE")) {
+  if (variable("WORLD_SIZE")) {
     e.launcher = "torchrun";
-    e.world_size = number_from("WORLD_SIZE", world, 1, kMost);
-    const char* rank = variable("RANK");
-    if (!rank) throw Error("RANK", "is not set, but WORLD_SIZE is (launch with torchrun, or set both)");
-    e.rank = number_from("RANK", rank, 0, e.world_size - 1);
-    if (const char* local = variable("LOCAL_RANK")) e.local_rank = number_from("LOCAL_RANK", local, 0, kMost);
+    read_ranks(e, "WORLD_SIZE", "RANK", "LOCAL_RANK");
     if (const char* local = variable("LOCAL_WORLD_SIZE"))
       e.local_world_size = number_from("LOCAL_WORLD_SIZE", local, 1, kMost);
     if (const char* address = variable("MASTER_ADDR")) e.master_address = address;
     e.agent_store = variable("TORCHELASTIC_USE_AGENT_STORE") &&
                     std::string(variable("TORCHELASTIC_USE_AGENT_STORE")) == "True";
     if (const char* attempt = variable("TORCHELASTIC_RESTART_COUNT")) e.attempt = attempt;
-  } else if (const char* tasks = variable("SLURM_NTASKS")) {
+  } else if (variable("SLURM_NTASKS")) {
     e.launcher = "srun";
-    e.world_size = number_from("SLURM_NTASKS", tasks, 1, kMost);
-    const char* rank = variable("SLURM_PROCID");
-    if (!rank) throw Error("SLURM_PROCID", "is not set, but SLURM_NTASKS is (launch with srun)");
-    e.rank = number_from("SLURM_PROCID", rank, 0, e.world_size - 1);
-    if (const char* local = variable("SLURM_LOCALID")) e.local_rank = number_from("SLURM_LOCALID", local, 0, kMost);
+    read_ranks(e, "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID");
     if (const char* per_node = variable("SLURM_TASKS_PER_NODE")) e.local_world_size = first_node_tasks(per_node);
     if (const char* address = variable("MASTER_ADDR"))
       e.master_address = address;

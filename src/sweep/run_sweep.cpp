@@ -187,7 +187,7 @@ struct ChunkRunner {
     chunk.ids = item.take_ints();
     const int64_t batch = item.take_int();
     const int64_t num_parts = int64_t(models.parts.part_names().size());
-    const auto measured = measure_latents(models, latents_of(chunk), batch, true, false);
+    const auto measured = measure_latents(models, latents_of(chunk), batch, true, overlap);
     Message rows;
     if (chunk.null)
       put_null_rows(rows, null_chunk_rows(null_chunk(chunk), measured, tuning.size(), num_parts));
@@ -252,9 +252,11 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   // Units that never vary over the tuning samples have nothing to sweep: they stay out of the
   // norm bins (their bin is -1) and are never tested.
   const NormBins bins = sweep_norm_bins(tuning, units, s.null_bins);
+  const bool overlap =
+      options.overlap == Overlap::always || (options.overlap == Overlap::automatic && generator.device().is_cuda());
   if (job && !job->is_coordinator()) {
     // A worker measures the chunks rank 0 hands it, in the batches rank 0 chose.
-    const ChunkRunner runner{study, models, tuning, bins};
+    const ChunkRunner runner{study, models, tuning, bins, nullptr, 1, overlap};
     job->serve([&](Message& item) { return runner.measure_chunk(item); });
     return {};
   }
@@ -293,8 +295,6 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   for (const auto& chunk : chunks) total_images += images_of(chunk, tuning.size(), s.steps);
   ProgressBar bar("sweep", total_images);
   if (!options.progress) bar.set_total(0);
-  const bool overlap =
-      options.overlap == Overlap::always || (options.overlap == Overlap::automatic && generator.device().is_cuda());
   const ChunkRunner runner{study, models, tuning, bins, &results, batch_size, overlap};
   const auto after_chunk = [&](int64_t images) {
     summary.images += images;

@@ -45,8 +45,9 @@ struct StudyModels {
 StudyModels load_study_models(const std::string& study_folder, const GlobalOptions& global);
 
 // The job this process was launched into by torchrun or srun (nullptr: one process): joins it,
-// and puts this rank on cuda:LOCAL_RANK when the device is cuda and gives it its node's share of
-// the cores when --threads and LINKSTYLE_THREADS are not given. Call before load_study_models.
+// puts this rank on cuda:LOCAL_RANK (modulo the GPUs it sees) when the device is cuda, and gives
+// it its node's share of the cores when --threads and LINKSTYLE_THREADS are not given. Call
+// before load_study_models.
 std::unique_ptr<DistributedJob> join_launched_job(GlobalOptions& global);
 
 // Adds the --study option (default: the current folder).

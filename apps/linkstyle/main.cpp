@@ -7,6 +7,7 @@
 #include <new>
 
 #include <fmt/format.h>
+#include <torch/cuda.h>
 
 #include "commands.hpp"
 #include "linkstyle/cancellation.hpp"
@@ -64,7 +65,10 @@ StudyModels load_study_models(const std::string& study_folder, const GlobalOptio
 std::unique_ptr<DistributedJob> join_launched_job(GlobalOptions& global) {
   const auto environment = LaunchEnvironment::from_environment();
   if (!environment.distributed()) return nullptr;
-  if (global.runtime.device == "cuda") global.runtime.device = fmt::format("cuda:{}", environment.local_rank);
+  // A rank sees every GPU of its node, or (Slurm binding one per task) only its own.
+  if (global.runtime.device == "cuda")
+    global.runtime.device =
+        fmt::format("cuda:{}", environment.local_rank % std::max<int64_t>(1, torch::cuda::device_count()));
   const char* threads = std::getenv("LINKSTYLE_THREADS");
   if (global.runtime.threads == 0 && !(threads && *threads))
     global.runtime.threads = std::max(1, hardware_threads() / environment.local_world_size);

@@ -17,6 +17,9 @@ namespace {
 // Sets variables for one test and removes every launcher variable afterwards.
 class LauncherVariables : public ::testing::Test {
  protected:
+  static void set(const std::vector<std::pair<const char*, const char*>>& variables) {
+    for (const auto& [name, value] : variables) setenv(name, value, 1);
+  }
   void TearDown() override {
     for (const char* name : {"WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                              "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT", "SLURM_NTASKS",
@@ -33,15 +36,15 @@ TEST_F(LauncherVariables, NoneMeansOneProcess) {
 }
 
 TEST_F(LauncherVariables, TorchrunVariables) {
-  setenv("WORLD_SIZE", "8", 1);
-  setenv("RANK", "5", 1);
-  setenv("LOCAL_RANK", "1", 1);
-  setenv("LOCAL_WORLD_SIZE", "4", 1);
-  setenv("MASTER_ADDR", "node7", 1);
-  setenv("MASTER_PORT", "29400", 1);
-  setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);
-  setenv("TORCHELASTIC_RESTART_COUNT", "2", 1);
-  setenv("LINKSTYLE_TIMEOUT", "45", 1);
+  set({{"WORLD_SIZE", "8"},
+       {"RANK", "5"},
+       {"LOCAL_RANK", "1"},
+       {"LOCAL_WORLD_SIZE", "4"},
+       {"MASTER_ADDR", "node7"},
+       {"MASTER_PORT", "29400"},
+       {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+       {"TORCHELASTIC_RESTART_COUNT", "2"},
+       {"LINKSTYLE_TIMEOUT", "45"}});
   const auto e = LaunchEnvironment::from_environment();
   EXPECT_EQ(e.launcher, "torchrun");
   EXPECT_EQ(e.world_size, 8);
@@ -56,11 +59,11 @@ TEST_F(LauncherVariables, TorchrunVariables) {
 }
 
 TEST_F(LauncherVariables, SrunVariablesWhenTorchrunsAreAbsent) {
-  setenv("SLURM_NTASKS", "16", 1);
-  setenv("SLURM_PROCID", "9", 1);
-  setenv("SLURM_LOCALID", "1", 1);
-  setenv("SLURM_TASKS_PER_NODE", "8(x2)", 1);
-  setenv("SLURM_JOB_NODELIST", "gpu[003-004]", 1);
+  set({{"SLURM_NTASKS", "16"},
+       {"SLURM_PROCID", "9"},
+       {"SLURM_LOCALID", "1"},
+       {"SLURM_TASKS_PER_NODE", "8(x2)"},
+       {"SLURM_JOB_NODELIST", "gpu[003-004]"}});
   const auto e = LaunchEnvironment::from_environment();
   EXPECT_EQ(e.launcher, "srun");
   EXPECT_EQ(e.world_size, 16);

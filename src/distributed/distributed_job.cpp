@@ -58,13 +58,17 @@ struct DistributedJob::Impl {
                                             what));
   }
 
+  // Starts sending `bytes` to rank `to` (their size, then them); the sends end when `to` receives.
+  std::vector<c10::intrusive_ptr<c10d::Work>> start_sending(int to, const std::string& bytes) {
+    std::vector<at::Tensor> size{torch::tensor({int64_t(bytes.size())}, torch::kLong)};
+    std::vector<at::Tensor> data{torch::empty({int64_t(bytes.size())}, torch::kUInt8)};
+    std::memcpy(data[0].data_ptr(), bytes.data(), bytes.size());
+    return {group->send(size, to, kSizeTag), group->send(data, to, kBytesTag)};
+  }
+
   void send(int to, const std::string& bytes) {
     try {
-      std::vector<at::Tensor> size{torch::tensor({int64_t(bytes.size())}, torch::kLong)};
-      group->send(size, to, kSizeTag)->wait(environment.timeout);
-      std::vector<at::Tensor> data{torch::empty({int64_t(bytes.size())}, torch::kUInt8)};
-      std::memcpy(data[0].data_ptr(), bytes.data(), bytes.size());
-      group->send(data, to, kBytesTag)->wait(environment.timeout);
+      for (auto& work : start_sending(to, bytes)) work->wait(environment.timeout);
     } catch (const Error&) {
       throw;
     } catch (const std::exception& error) {
@@ -144,16 +148,10 @@ DistributedJob::~DistributedJob() {
   // still computing an item is answered when it returns it (its send waits for rank 0's receive);
   // the others are told at once.
   const std::string order = std::string(1, kAbort) + "rank 0 stopped the job (its output says why)";
-  std::vector<std::vector<at::Tensor>> buffers;
   std::vector<c10::intrusive_ptr<c10d::Work>> sending;
-  buffers.reserve(size_t(2 * size()));
   const auto tell = [&](int rank) {
     try {
-      buffers.push_back({torch::tensor({int64_t(order.size())}, torch::kLong)});
-      sending.push_back(impl_->group->send(buffers.back(), rank, kSizeTag));
-      buffers.push_back({torch::empty({int64_t(order.size())}, torch::kUInt8)});
-      std::memcpy(buffers.back()[0].data_ptr(), order.data(), order.size());
-      sending.push_back(impl_->group->send(buffers.back(), rank, kBytesTag));
+      for (auto& work : impl_->start_sending(rank, order)) sending.push_back(std::move(work));
     } catch (const std::exception&) {
       // That rank is gone already.
     }

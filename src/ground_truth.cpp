@@ -165,7 +165,8 @@ std::vector<std::string> concept_groups(const std::string& part_name, const std:
   if (measure == "hue") return one(role + "_hue");
   if (measure == "saturation") return one(main ? "main_saturation" : "");
   if (measure == "luminance") return one(role + "_value");
-  if (measure == "entropy") return one(background ? "background_gradient" : main ? "texture" : "");
+  if (measure == "entropy") return one(background ? "background_gradient" : "");
+  if (measure == "texture") return one(main ? "texture" : "");
   return {};
 }
 
@@ -266,7 +267,7 @@ const std::vector<FactorConcept>& measured_factors() {
                                                      {"secondary_value", "secondary", "luminance"},
                                                      {"background_value", "background", "luminance"},
                                                      {"background_gradient", "background", "entropy"},
-                                                     {"texture_amplitude", "main", "entropy"}};
+                                                     {"texture_amplitude", "main", "texture"}};
   return factors;
 }
 
@@ -276,45 +277,29 @@ SweepFactorChanges sweep_factor_changes(ResultsDatabase& results, int64_t units,
   const auto& factors = measured_factors();
   const int64_t F = int64_t(factors.size());
   const auto sample_class = results.sample_generator_classes();
-  const int64_t last_step = results.last_step();
   SweepFactorChanges result;
   result.range = results.unit_ranges(units);
-  auto sum = torch::zeros({units, F}, torch::kDouble);
-  auto count = torch::zeros({units, F}, torch::kDouble);
-  auto s_sum = sum.accessor<double, 2>();
-  auto s_count = count.accessor<double, 2>();
-  // One (unit, sample) at a time: its first and last step's parts and each part's mean area.
-  std::vector<PartMeasures> first, last;
-  auto mean_area = torch::zeros({P}, torch::kDouble);
-  int64_t unit = -1, sample = -1;
+  // [half, unit, factor]: half 0 holds the even samples, half 1 the odd ones.
+  auto sum = torch::zeros({2, units, F}, torch::kDouble);
+  auto count = torch::zeros({2, units, F}, torch::kDouble);
+  auto s_sum = sum.accessor<double, 3>();
+  auto s_count = count.accessor<double, 3>();
   std::vector<int64_t> measure_column;  // per factor: its measure's column in endpoint_changes
   for (const auto& f : factors)
     measure_column.push_back(std::find(measures.begin(), measures.end(), f.measure) - measures.begin());
-  const auto flush = [&] {
+  results.for_each_sample_changes(P, side, [&](int64_t unit, int64_t sample, const torch::Tensor& changes) {
     if (unit < 0 || unit >= units || !sample_class.count(sample)) return;
-    const auto changes = endpoint_changes(first, last, {}, mean_area, P, side, minimum_part_area(side));
     const auto c = changes.accessor<double, 2>();
     const int64_t label = sample_class.at(sample);
     for (int64_t f = 0; f < F; ++f) {
       const int64_t part = factors[size_t(f)].part_of_class(label);
       const double value = c[part][measure_column[size_t(f)]];
-      if (std::isfinite(value)) s_sum[unit][f] += value, s_count[unit][f] += 1;
+      if (std::isfinite(value)) s_sum[sample % 2][unit][f] += value, s_count[sample % 2][unit][f] += 1;
     }
-  };
-  results.for_each_part_metrics([&](int64_t row_unit, int64_t row_sample, int64_t step, const PartMeasures& m) {
-    if (row_unit != unit || row_sample != sample) {
-      flush();
-      unit = row_unit, sample = row_sample;
-      first.clear(), last.clear();
-      mean_area.zero_();
-    }
-    if (m.part < 0 || m.part >= P) throw Error(results.file(), fmt::format("part {} is not a shapes part", m.part));
-    mean_area[m.part] += m.area / double(last_step + 1);
-    if (step == 0) first.push_back(m);
-    if (step == last_step) last.push_back(m);
   });
-  flush();
-  result.change = sum / count;  // NaN where no sample measured it
+  result.change = sum.sum(0) / count.sum(0);  // NaN where no sample measured it
+  result.even_samples = sum[0] / count[0];
+  result.odd_samples = sum[1] / count[1];
   return result;
 }
 
@@ -415,6 +400,8 @@ torch::Tensor concept_levels(const std::vector<std::vector<PartMeasures>>& parts
         value = m.luminance / 85.0;
       else if (measure == "entropy")
         value = m.entropy;
+      else if (measure == "texture")
+        value = m.texture;
       else if (measure == "hue")
         value = m.saturation >= kMinimumSaturationForHue ? m.hue_degrees : double(NAN);
       else if (measure == "saturation")
@@ -538,6 +525,8 @@ std::vector<FactorChain> factor_chain(const UnitProbe& truth, const ConceptProbe
                                                 column_of(rendered_replicate.partial, column), random, permutations);
     chain.generated_reliability = match_profiles(column_of(generated.partial, column),
                                                  column_of(generated_replicate.partial, column), random, permutations);
+    chain.sweep_reliability = match_profiles(column_of(changes.even_samples, column),
+                                             column_of(changes.odd_samples, column), random, permutations);
     result.push_back(chain);
   }
   return result;

@@ -285,6 +285,7 @@ struct PartSums {
   int64_t weighted_rgb = 0;  // sum of 299 R + 587 G + 114 B (exact)
   int64_t x = 0, y = 0;
   double entropy = 0, saturation = 0, hue_cos = 0, hue_sin = 0;
+  int64_t interior = 0, laplacian = 0;  // interior pixels and the sum of |4 g - neighbours| there
 };
 
 // Unit vector (cos, sin) of the HSV hue of an 8-bit RGB pixel, and its saturation, as OpenCV's
@@ -371,6 +372,23 @@ std::vector<PartMeasures> measure_parts(const cv::Mat& rgb, const cv::Mat& label
       part.hue_sin += hue.sin;
     }
   }
+  // Texture: the absolute Laplacian on the pixels whose four neighbours share their label.
+  for (int y = 1; y + 1 < height; ++y) {
+    const uint8_t* up = grey.ptr<uint8_t>(y - 1);
+    const uint8_t* row = grey.ptr<uint8_t>(y);
+    const uint8_t* down = grey.ptr<uint8_t>(y + 1);
+    const int32_t* label_up = labels.ptr<int32_t>(y - 1);
+    const int32_t* label_row = labels.ptr<int32_t>(y);
+    const int32_t* label_down = labels.ptr<int32_t>(y + 1);
+    for (int x = 1; x + 1 < width; ++x) {
+      const int32_t label = label_row[x];
+      if (label_up[x] != label || label_down[x] != label || label_row[x - 1] != label || label_row[x + 1] != label)
+        continue;
+      PartSums& part = sums[label];
+      ++part.interior;
+      part.laplacian += std::abs(4 * int(row[x]) - int(up[x]) - int(down[x]) - int(row[x - 1]) - int(row[x + 1]));
+    }
+  }
 
   std::vector<PartMeasures> results;
   for (int part = 0; part < num_parts; ++part) {
@@ -385,6 +403,7 @@ std::vector<PartMeasures> measure_parts(const cv::Mat& rgb, const cv::Mat& label
     m.centre_x = static_cast<double>(s.x) / n;
     m.centre_y = static_cast<double>(s.y) / n;
     m.saturation = s.saturation / n;
+    m.texture = s.interior > 0 ? static_cast<double>(s.laplacian) / (4.0 * 255.0 * static_cast<double>(s.interior)) : 0.0;
     // A resultant shorter than this (per pixel) has no meaningful direction.
     if (std::hypot(s.hue_cos, s.hue_sin) > 1e-9 * n) {
       double hue = std::atan2(s.hue_sin, s.hue_cos) * 180.0 / kPi;

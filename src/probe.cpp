@@ -1,6 +1,8 @@
 #include "linkstyle/probe.hpp"
 
 #include <algorithm>
+#include <map>
+#include <optional>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -9,6 +11,7 @@
 #include "linkstyle/errors.hpp"
 #include "linkstyle/ground_truth.hpp"
 #include "linkstyle/part_sources.hpp"
+#include "linkstyle/planted_units.hpp"
 #include "linkstyle/results_database.hpp"
 #include "linkstyle/runtime.hpp"
 #include "linkstyle/study_lock.hpp"
@@ -69,7 +72,8 @@ json chain_json(const std::vector<FactorChain>& chain) {
                      {"sweep", match_json(link.sweep, tests)},
                      {"end_to_end", match_json(link.end_to_end, tests)},
                      {"rendered_reliability", match_json(link.rendered_reliability, tests)},
-                     {"generated_reliability", match_json(link.generated_reliability, tests)}});
+                     {"generated_reliability", match_json(link.generated_reliability, tests)},
+                     {"sweep_reliability", match_json(link.sweep_reliability, tests)}});
   return links;
 }
 
@@ -87,6 +91,23 @@ std::vector<FactorChain> probe_chain(const StudyConfig& study, const Classifier&
       probe_rendered_concepts(classifier, *segmenter, world.render_class_balanced(settings.images, settings.seed + 1)),
       generated_concepts(settings.seed + 1),
       sweep_factor_changes(results, classifier.feature_dim(), generator.resolution()), settings.seed);
+}
+
+// The planted units' sweeps against their known factors (classifiers with planted units only).
+std::optional<PlantedAgreement> score_planted_units(const Classifier& classifier, ResultsDatabase& results,
+                                                   uint64_t seed) {
+  const auto& planted = classifier.planted_units();
+  if (planted.empty()) return std::nullopt;
+  auto scores = results.concept_scores();
+  std::map<int64_t, bool> expressible;
+  for (const auto& unit : results.unit_labels()) expressible[unit.unit] = unit.expressible;
+  std::vector<std::vector<ConceptScore>> concepts;
+  std::vector<bool> unit_expressible;
+  for (const auto& unit : planted) {
+    concepts.push_back(scores[unit.unit]);
+    unit_expressible.push_back(expressible[unit.unit]);
+  }
+  return planted_agreement(planted, concepts, unit_expressible, results.part_names(), seed);
 }
 
 }  // namespace
@@ -109,6 +130,7 @@ ProbeReport run_probe(const StudyConfig& study, const Classifier& classifier, co
   const auto factor_agreement = label_agreement(probe, units, settings.seed, 10000, true);
   const auto chain = probe_chain(study, classifier, generator, settings, probe, world, rendered, results);
   results.write_probe(probe.factor_names, probe.correlation, probe.partial);
+  const auto planted = score_planted_units(classifier, results, settings.seed);
 
   ProbeReport out;
   auto& report = out.report;
@@ -123,6 +145,7 @@ ProbeReport run_probe(const StudyConfig& study, const Classifier& classifier, co
     signal["measured_as"] = link["measured_as"];
     report["factor_signal"].push_back(signal);
   }
+  if (planted) report["planted"] = planted->to_json();
   report["expressible_units"] = expressible;
   report["probe_images"] = settings.images;
   report["probe_seed"] = settings.seed;
@@ -137,23 +160,42 @@ std::string ProbeReport::summary_line() const {
   const auto cell = [](const json& m) {
     return fmt::format("{:+.2f}{}", m["correlation"].get<double>(), m["p_bonferroni"].get<double>() < 0.05 ? "*" : " ");
   };
-  std::string lines = fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s} {:>20s}", "factor", "measured as",
-                                  "measurement", "generator", "sweep", "end to end", "reliability r / g");
+  std::string lines = fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s} {:>27s}", "factor", "measured as",
+                                  "measurement", "generator", "sweep", "end to end", "reliability r / g / sweep");
   for (const auto& link : r["chain"])
-    lines += fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s} {:>13.2f} / {:.2f}",
+    lines += fmt::format("\n  {:20s} {:22s} {:>12s} {:>10s} {:>7s} {:>11s} {:>13.2f} / {:.2f} / {:+.2f}",
                          link["factor"].get<std::string>(), link["measured_as"].get<std::string>(),
                          cell(link["measurement"]), cell(link["generator"]), cell(link["sweep"]),
                          cell(link["end_to_end"]), link["rendered_reliability"]["correlation"].get<double>(),
-                         link["generated_reliability"]["correlation"].get<double>());
+                         link["generated_reliability"]["correlation"].get<double>(),
+                         link["sweep_reliability"]["correlation"].get<double>());
+  std::string planted;
+  if (r.contains("planted")) {
+    const auto& p = r["planted"];
+    const auto rule = [](const json& x) {
+      return fmt::format("{}/{} named ({:.0f}% recall, precision {:.0f}%; chance {:.0f}%, p = {:.4f})",
+                         x["agreeing"].get<int64_t>(), x["named"].get<int64_t>(), 100 * x["recall"].get<double>(),
+                         100 * x["precision"].get<double>(), 100 * x["chance"].get<double>(),
+                         x["p_value"].get<double>());
+    };
+    planted = fmt::format("\nplanted units ({} of {} measurable): labels name their factor for {}; top concepts {}",
+                          p["measurable"].get<int64_t>(), p["planted"].get<int64_t>(), rule(p["label"]), rule(p["top"]));
+    for (const auto& u : p["units"])
+      planted += fmt::format("\n  unit {:3d} {:22s} label {:30s} {}  top {:30s} {}", u["unit"].get<int64_t>(),
+                             u["target"].get<std::string>(), u["label"].get<std::string>().empty() ? "-" : u["label"].get<std::string>(),
+                             u["label_agrees"].get<bool>() ? "yes" : "no ", u["top"].get<std::string>(),
+                             u["top_agrees"].get<bool>() ? "yes" : "no");
+  }
   return fmt::format(
       "probe: sweep labels agree with the dataset probe for {}/{} labelled expressible units ({:.1f}%; chance "
       "{:.1f}%, permutation p = {:.4f}); with within-class factors only: {}/{} ({:.1f}%; chance {:.1f}%, p = {:.4f})\n"
       "the chain, link by link (correlation over units of the units' partial effects; * Bonferroni p < 0.05 over {} "
-      "factors; reliability: each concept probe, rendered / generated, against a replicate on other images):{}\n-> {}",
+      "factors; reliability: each concept probe, rendered / generated, against a replicate on other images, and the "
+      "sweep's change over the even tuning samples against the odd ones):{}{}\n-> {}",
       r["agreeing"].get<int64_t>(), r["units"].get<int64_t>(), 100 * r["agreement"].get<double>(),
       100 * r["chance"].get<double>(), r["p_value"].get<double>(), f["agreeing"].get<int64_t>(),
       f["units"].get<int64_t>(), 100 * f["agreement"].get<double>(), 100 * f["chance"].get<double>(),
-      f["p_value"].get<double>(), r["chain"].size(), lines, file.string());
+      f["p_value"].get<double>(), r["chain"].size(), lines, planted, file.string());
 }
 
 }  // namespace linkstyle

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 
 #include <torch/torch.h>
@@ -47,8 +48,62 @@ NormBins assign_norm_bins(const std::vector<double>& ranges, int64_t bins) {
   return result;
 }
 
+torch::Tensor benjamini_hochberg(const torch::Tensor& p_values) {
+  const auto p = p_values.to(torch::kDouble).contiguous();
+  auto q = torch::full_like(p, NAN);
+  const double* pv = p.data_ptr<double>();
+  double* qv = q.data_ptr<double>();
+  std::vector<int64_t> tests;
+  for (int64_t i = 0; i < p.numel(); ++i)
+    if (std::isfinite(pv[i])) tests.push_back(i);
+  std::stable_sort(tests.begin(), tests.end(), [&](int64_t a, int64_t b) { return pv[a] < pv[b]; });
+  const double m = double(tests.size());
+  double running = 1.0;
+  for (int64_t k = int64_t(tests.size()) - 1; k >= 0; --k) {
+    running = std::min(running, pv[tests[size_t(k)]] * m / double(k + 1));
+    qv[tests[size_t(k)]] = running;
+  }
+  return q;
+}
+
+namespace {
+
+// The null's tail of one group: its pooled |z| values, the 90th percentile and the exponential
+// fitted to the exceedances.
+class NullTail {
+ public:
+  explicit NullTail(std::vector<double> values) : values_(std::move(values)) {
+    std::sort(values_.begin(), values_.end());
+    const size_t n = values_.size();
+    if (n < 20) return;
+    threshold_ = values_[size_t(0.9 * double(n))];
+    double excess = 0;
+    size_t above = 0;
+    for (double v : values_)
+      if (v > threshold_) excess += v - threshold_, ++above;
+    share_above_ = double(above) / double(n + 1);
+    scale_ = above > 0 ? std::max(excess / double(above), 1e-6) : 1e-6;
+  }
+
+  double p(double a) const {
+    const size_t n = values_.size();
+    if (n < 20) return std::erfc(a / std::sqrt(2.0));
+    if (a <= threshold_) {
+      const size_t at_least = size_t(values_.end() - std::lower_bound(values_.begin(), values_.end(), a));
+      return double(1 + at_least) / double(1 + n);
+    }
+    return share_above_ * std::exp(-(a - threshold_) / scale_);
+  }
+
+ private:
+  std::vector<double> values_;
+  double threshold_ = 0, share_above_ = 0, scale_ = 1;
+};
+
+}  // namespace
+
 Selectivity score_selectivity(const torch::Tensor& profile_in, const std::vector<int64_t>& unit_bins,
-                              const torch::Tensor& null_in, double alpha) {
+                              const torch::Tensor& null_in, double alpha, const std::vector<int64_t>& tail_groups_in) {
   if (profile_in.dim() != 2 || null_in.dim() != 3 || null_in.size(2) != profile_in.size(1))
     throw Error("selectivity", "profile must be [U, C] and null values [B, M, C]");
   if (int64_t(unit_bins.size()) != profile_in.size(0)) throw Error("selectivity", "one bin per unit is needed");
@@ -81,13 +136,13 @@ Selectivity score_selectivity(const torch::Tensor& profile_in, const std::vector
 
   Selectivity result;
   result.z = torch::full({units, concepts}, NAN, torch::kDouble);
-  result.p_normal = torch::full({units, concepts}, NAN, torch::kDouble);
+  result.p = torch::full({units, concepts}, NAN, torch::kDouble);
   result.p_empirical = torch::full({units, concepts}, NAN, torch::kDouble);
   result.significant = torch::zeros({units, concepts}, torch::kBool);
   result.label.assign(units, -1);
   const double* pv = profile.data_ptr<double>();
   double* z = result.z.data_ptr<double>();
-  double* pn = result.p_normal.data_ptr<double>();
+  double* pn = result.p.data_ptr<double>();
   double* pe = result.p_empirical.data_ptr<double>();
   bool* sig = result.significant.data_ptr<bool>();
   // The smallest empirical p each test can reach: the change lies beyond every null value.
@@ -95,13 +150,10 @@ Selectivity score_selectivity(const torch::Tensor& profile_in, const std::vector
   for (int64_t u = 0; u < units; ++u) {
     const int64_t b = unit_bins[u];
     if (b < 0 || b >= bins) throw Error("selectivity", "a unit's bin is out of range");
-    int64_t tested = 0;
     for (int64_t c = 0; c < concepts; ++c) {
       const double x = pv[u * concepts + c], mu = mean[b * concepts + c], sd = deviation[b * concepts + c];
       if (!std::isfinite(x) || !std::isfinite(mu) || !std::isfinite(sd)) continue;
-      ++tested;
       z[u * concepts + c] = (x - mu) / sd;
-      pn[u * concepts + c] = std::erfc(std::fabs(z[u * concepts + c]) / std::sqrt(2.0));
       int64_t at_least = 0, defined = 0;
       for (int64_t m = 0; m < directions; ++m) {
         const double y = nv[(b * directions + m) * concepts + c];
@@ -112,13 +164,39 @@ Selectivity score_selectivity(const torch::Tensor& profile_in, const std::vector
       pe[u * concepts + c] = double(1 + at_least) / double(1 + defined);
       min_empirical[u * concepts + c] = 1.0 / double(1 + defined);
     }
-    if (tested == 0) continue;
-    const double threshold = alpha / double(tested);
+  }
+  // p from each group's pooled null tail.
+  std::vector<int64_t> tail_groups = tail_groups_in;
+  if (tail_groups.empty())
+    for (int64_t c = 0; c < concepts; ++c) tail_groups.push_back(c);
+  if (int64_t(tail_groups.size()) != concepts) throw Error("selectivity", "one tail group per concept is needed");
+  std::map<int64_t, std::vector<double>> pooled;
+  for (int64_t b = 0; b < bins; ++b)
+    for (int64_t c = 0; c < concepts; ++c) {
+      const double mu = mean[b * concepts + c], sd = deviation[b * concepts + c];
+      if (!std::isfinite(mu) || !std::isfinite(sd)) continue;
+      auto& values = pooled[tail_groups[size_t(c)]];
+      for (int64_t m = 0; m < directions; ++m) {
+        const double y = nv[(b * directions + m) * concepts + c];
+        if (std::isfinite(y)) values.push_back(std::fabs(y - mu) / sd);
+      }
+    }
+  std::map<int64_t, NullTail> tails;
+  for (auto& [group, values] : pooled) tails.emplace(group, NullTail(std::move(values)));
+  for (int64_t u = 0; u < units; ++u)
+    for (int64_t c = 0; c < concepts; ++c) {
+      const int64_t i = u * concepts + c;
+      if (std::isfinite(z[i])) pn[i] = tails.at(tail_groups[size_t(c)]).p(std::fabs(z[i]));
+    }
+  // Benjamini-Hochberg over every test of every unit: q_(k) = min over j >= k of p_(j) m / j.
+  result.q = benjamini_hochberg(result.p);
+  const double* q = result.q.data_ptr<double>();
+  for (int64_t u = 0; u < units; ++u) {
     double best = 0;
     for (int64_t c = 0; c < concepts; ++c) {
       const int64_t i = u * concepts + c;
       if (!std::isfinite(z[i])) continue;
-      sig[i] = pn[i] < threshold && pe[i] <= min_empirical[i] + 1e-12;
+      sig[i] = q[i] < alpha && pe[i] <= min_empirical[i] + 1e-12;
       if (sig[i] && std::fabs(z[i]) > best) best = std::fabs(z[i]), result.label[u] = c;
     }
   }

@@ -27,6 +27,7 @@ TEST(ConceptChanges, EndpointChangesFollowTheDocumentedNormalisation) {
   a.eccentricity = 0.2, b.eccentricity = 0.6;
   a.centre_x = 8, b.centre_x = 12;
   a.centre_y = 16, b.centre_y = 14;
+  a.texture = 0.05, b.texture = 0.12;
   PartMeasures grey_first;  // part 2 appears at the end only, and is grey
   PartMeasures grey_last;
   grey_last.part = 2, grey_last.area = 30;
@@ -39,7 +40,7 @@ TEST(ConceptChanges, EndpointChangesFollowTheDocumentedNormalisation) {
   auto at = [&](int64_t part, const std::string& measure) {
     return c[part][std::find(names.begin(), names.end(), measure) - names.begin()].item<double>();
   };
-  EXPECT_NEAR(at(1, "area"), 10.0 / 40.0, 1e-12);
+  EXPECT_NEAR(at(1, "area"), 10.0 / (32.0 * 32.0), 1e-12);  // a share of the image
   EXPECT_NEAR(at(1, "luminance"), 17.0 / 85.0, 1e-12);
   EXPECT_NEAR(at(1, "entropy"), 1.5, 1e-12);
   EXPECT_NEAR(at(1, "hue"), 20.0, 1e-9);    // across 0, not -340
@@ -49,7 +50,8 @@ TEST(ConceptChanges, EndpointChangesFollowTheDocumentedNormalisation) {
   EXPECT_NEAR(at(1, "centre_y"), -2.0 / 32.0, 1e-12);
   EXPECT_NEAR(at(1, "flow_x"), 0.1, 1e-12);
   EXPECT_NEAR(at(1, "flow_y"), -0.05, 1e-12);
-  EXPECT_NEAR(at(2, "area"), 30.0, 1e-12);  // absent at the start: divided by 1
+  EXPECT_NEAR(at(1, "texture"), 0.07, 1e-12);
+  EXPECT_NEAR(at(2, "area"), 30.0 / (32.0 * 32.0), 1e-12);  // absent at the start: all of it is new
   EXPECT_TRUE(std::isnan(at(2, "luminance")));
   EXPECT_TRUE(std::isnan(at(2, "hue")));
   EXPECT_TRUE(std::isnan(at(3, "area")));  // under the minimum area

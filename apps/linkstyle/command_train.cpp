@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -54,6 +55,10 @@ void register_train_classifier(CLI::App& train, GlobalOptions& global) {
       ->capture_default_str();
   classifier->add_option("--test-images", options->test_images, "shapes test images")->capture_default_str();
   classifier->add_option("--fashion-folder", *fashion_folder, "Fashion-MNIST files (default: Debian's)");
+  classifier->add_flag("--planted", options->planted,
+                       "shapes: plant units that equal known functions of the factors (docs/worlds.md)");
+  classifier->add_option("--planted-weight", options->planted_weight, "weight of the planted units' squared error")
+      ->capture_default_str();
   classifier->fallthrough();
   classifier->callback([options, output, fashion_folder, &global]() {
     configure_runtime(global.runtime);
@@ -136,8 +141,28 @@ void register_eval(CLI::App& app, GlobalOptions& global) {
     const auto model = Classifier::load(options->file, device);
     const double accuracy =
         classifier_test_accuracy(model, options->world, options->test_images, options->fashion_folder);
-    print_summary(global, {{"model", options->file}, {"world", options->world}, {"test_accuracy", accuracy}},
-                  fmt::format("{}: test accuracy {:.2f}% on {}", options->file, 100.0 * accuracy, options->world));
+    nlohmann::json summary = {{"model", options->file}, {"world", options->world}, {"test_accuracy", accuracy}};
+    std::string line = fmt::format("{}: test accuracy {:.2f}% on {}", options->file, 100.0 * accuracy, options->world);
+    if (!model.planted_units().empty()) {
+      const auto check = check_planted_units(model, options->test_images, 2024);
+      double lowest = 1;
+      nlohmann::json planted = nlohmann::json::array();
+      for (size_t k = 0; k < check.correlation.size(); ++k) {
+        lowest = std::min(lowest, check.correlation[k]);
+        planted.push_back({{"unit", model.planted_units()[k].unit},
+                           {"target", model.planted_units()[k].name()},
+                           {"correlation", check.correlation[k]}});
+      }
+      summary["planted_units"] = planted;
+      summary["largest_free"] = {{"unit", check.largest_free_unit},
+                                 {"target", check.largest_free_target},
+                                 {"correlation", check.largest_free_correlation}};
+      line += fmt::format("; {} planted units, lowest correlation with their targets {:.3f}; largest free unit {} "
+                          "({} r = {:+.3f})",
+                          planted.size(), lowest, check.largest_free_unit, check.largest_free_target,
+                          check.largest_free_correlation);
+    }
+    print_summary(global, summary, line);
   });
 
   auto* segmenter =

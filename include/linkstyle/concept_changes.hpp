@@ -3,9 +3,9 @@
 // WHAT THIS REPRESENTS
 //   The concepts a sweep is measured by (docs/sweeps.md): a concept is a part x a measure, and its
 //   change is the normalised difference of the measure between the two ends of a sweep: area
-//   (relative), luminance (/85), entropy (bits), hue (degrees), saturation, eccentricity, angle
-//   (degrees), centre_x, centre_y (fraction of the side), flow_x, flow_y (fraction of the side,
-//   from dense optical flow).
+//   (fraction of the image), luminance (/85), entropy (bits), hue (degrees), saturation,
+//   eccentricity, angle (degrees), centre_x, centre_y (fraction of the side), flow_x, flow_y
+//   (fraction of the side, from dense optical flow), texture (grey levels / 255).
 // REQUIRES
 //   Part measures of the same sample at both ends (part_measures.hpp); parts numbered [0, P).
 // ENSURES
@@ -31,9 +31,9 @@ double wrap_degrees(double delta, double period);
 inline constexpr double kMinimumSaturationForHue = 0.1;
 
 // The measure names, in column order: area, luminance, entropy, hue, saturation, eccentricity,
-// angle, centre_x, centre_y, flow_x, flow_y.
+// angle, centre_x, centre_y, flow_x, flow_y, texture.
 const std::vector<std::string>& concept_measures();
-inline constexpr int64_t kConceptMeasures = 11;
+inline constexpr int64_t kConceptMeasures = 12;
 
 // Changes [P, M] float64 between two measured images of the same sample, with the part motion
 // from dense optical flow; parts whose mean area over the sweep (`mean_area` [P]) is under

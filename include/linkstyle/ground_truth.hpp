@@ -95,6 +95,7 @@ const std::vector<FactorConcept>& measured_factors();
 
 struct SweepFactorChanges {
   torch::Tensor change;  // [D, measured_factors().size()] float64, mean over samples, NaN where none
+  torch::Tensor even_samples, odd_samples;  // the same over the even and the odd tuning samples
   torch::Tensor range;   // [D] float64: max - min of the unit's sweep, NaN for units not swept
 };
 
@@ -153,8 +154,9 @@ struct FactorChain {
   UnitProfileMatch generator;    // the measured concept: rendered vs generated images
   UnitProfileMatch sweep;        // generated images' predicted change vs the sweep's measured change
   UnitProfileMatch end_to_end;   // the factor signal
-  // Split-half ceilings: each concept probe against its replicate on fresh images (another seed).
-  UnitProfileMatch rendered_reliability, generated_reliability;
+  // Split-half ceilings: each concept probe against its replicate on fresh images (another seed),
+  // and the sweep's measured change over the even tuning samples against the odd ones.
+  UnitProfileMatch rendered_reliability, generated_reliability, sweep_reliability;
 };
 
 // The replicates are the same concept probes on other images (for the reliabilities).

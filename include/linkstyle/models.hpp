@@ -34,6 +34,8 @@
 
 #include <torch/types.h>
 
+#include "linkstyle/planted_units.hpp"
+
 namespace c10 {
 struct IValue;
 }
@@ -59,6 +61,9 @@ class Classifier {
   std::string class_name(int64_t k) const;
   // Whether features() without gradients runs the inference-optimised copy.
   bool inference_optimised() const { return inference_module_ != nullptr; }
+  // Units planted to equal known functions of the shapes world's factors (planted_units.hpp),
+  // from the optional attribute planted_factors; empty for every other classifier.
+  const std::vector<PlantedUnit>& planted_units() const { return planted_units_; }
 
  private:
   std::shared_ptr<torch::jit::Module> module_;
@@ -68,6 +73,7 @@ class Classifier {
   int64_t feature_dim_ = 0;
   int64_t num_classes_ = 0;
   std::vector<std::string> class_names_;
+  std::vector<PlantedUnit> planted_units_;
 };
 
 class Generator {

@@ -39,6 +39,11 @@ struct PartMeasures {
   // OpenCV's float HSV); 0 when the mean resultant length is ~0.
   double hue_degrees = 0;
   double saturation = 0;  // mean HSV saturation over M in [0, 1]
+  // Fine texture: mean over the interior of M (pixels whose four neighbours are in M) of the
+  // absolute discrete Laplacian of the grey image, |4 g - (sum of the four neighbours)| / 4, in
+  // grey levels / 255; 0 when M has no interior. Stripes a few pixels apart show here, while a
+  // smooth shading or the part's own edge does not.
+  double texture = 0;
 };
 
 std::vector<PartMeasures> measure_parts(const cv::Mat& rgb, const cv::Mat& labels, int num_parts);

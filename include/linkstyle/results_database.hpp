@@ -14,6 +14,7 @@
 //   in one transaction: a killed process leaves whole chunks only. Errors name the file.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -66,7 +67,8 @@ struct NullChunkRows {
 struct ConceptScore {
   int64_t part = 0;
   std::string measure;
-  double change = 0, z = 0, p_normal = 0, p_empirical = 0;  // change: NaN when undefined
+  // change: NaN when undefined; p: from the null's fitted tail; q: Benjamini-Hochberg (selectivity.hpp)
+  double change = 0, z = 0, p = 0, p_empirical = 0, q = 0;
   bool significant = false;
 };
 
@@ -78,6 +80,8 @@ struct UnitVerdict {
   std::string label = "none";             // "part measure +|-" or "none"
   std::string label_part, label_measure;  // empty (NULL) when none
   double label_z = 0;
+  // The label's evidence and confidence (label_confidence.hpp); NaN when there is no label.
+  double label_sample_agreement = NAN, label_margin = NAN, label_confidence = NAN;
   std::vector<ConceptScore> concepts;
 };
 
@@ -131,7 +135,7 @@ struct RelevantUnit {
 
 class ResultsDatabase {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   enum class Mode { open_existing, create_or_open };
   ResultsDatabase(const std::filesystem::path& file, Mode mode);
   ~ResultsDatabase();
@@ -168,6 +172,8 @@ class ResultsDatabase {
   std::vector<LabelledUnit> expressible_units();
   // Every swept unit's verdict, by unit.
   std::vector<UnitLabel> unit_labels();
+  // Every unit's tested concepts (the selectivity table), by unit.
+  std::map<int64_t, std::vector<ConceptScore>> concept_scores();
   std::map<int64_t, int64_t> sample_generator_classes();
   // max - min of each unit's range; NaN for units not swept. [units] float64
   torch::Tensor unit_ranges(int64_t units);
@@ -175,6 +181,11 @@ class ResultsDatabase {
   // Every part_metrics row ordered by (unit, sample, step, part).
   void for_each_part_metrics(
       const std::function<void(int64_t unit, int64_t sample, int64_t step, const PartMeasures& measures)>& visit);
+  // Each swept (unit, sample)'s endpoint changes [P, M] float64 (endpoint_changes in
+  // concept_changes.hpp), recomputed from its part_metrics and motion rows, in (unit, sample)
+  // order; `side` is the images' side. Part indices must lie in [0, num_parts).
+  void for_each_sample_changes(int64_t num_parts, int64_t side,
+                               const std::function<void(int64_t unit, int64_t sample, const torch::Tensor& changes)>& visit);
   // Replaces the probe table: correlation [D, F], partial [D, F'] (F' <= F; NULL beyond).
   void write_probe(const std::vector<std::string>& factor_names, const torch::Tensor& correlation,
                    const torch::Tensor& partial);

@@ -13,6 +13,7 @@
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/counterfactual.hpp"
 #include "linkstyle/errors.hpp"
+#include "linkstyle/label_confidence.hpp"
 #include "linkstyle/linking.hpp"
 #include "linkstyle/models.hpp"
 #include "linkstyle/part_sources.hpp"
@@ -109,12 +110,15 @@ struct Explorer::State {
         tuning(make_tuning_set(s, classifier, generator, network)) {
     if (study.sweep.parts != "none") parts = make_part_source(study, generator, tuning.latents, device);
     const auto low = tuning.range_min.to(torch::kCPU), high = tuning.range_max.to(torch::kCPU);
-    std::map<int64_t, std::pair<std::string, bool>> labels;
+    std::map<int64_t, std::pair<std::string, bool>> labels;  // the label as describe_label gives it
     if (fs::exists(study.results_database())) {
       Database db(study.results_database(), Database::Mode::open_existing);
       if (db.query_int("SELECT count(*) FROM sqlite_master WHERE name = 'units'").value_or(0) > 0) {
-        Database::Statement rows(db, "SELECT unit, coalesce(label, 'none'), coalesce(expressible, 0) FROM units");
-        while (rows.step()) labels[rows.column_int(0)] = {rows.column_text(1), rows.column_int(2) != 0};
+        Database::Statement rows(
+            db, "SELECT unit, coalesce(label, 'none'), coalesce(expressible, 0), label_confidence FROM units");
+        while (rows.step())
+          labels[rows.column_int(0)] = {describe_label(rows.column_text(1), rows.is_null(3) ? NAN : rows.column_double(3)),
+                                        rows.column_int(2) != 0};
       }
     }
     for (int64_t u = 0; u < classifier.feature_dim(); ++u) {

@@ -1,5 +1,6 @@
 // Classifier and Generator: TorchScript models behind the model contract (see models.hpp).
 #include "linkstyle/models.hpp"
+#include "linkstyle/planted_units.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -124,18 +125,23 @@ int64_t positive_int_attribute(const torch::jit::Module& module, const fs::path&
   return number;
 }
 
-// Optional class_names: List[str]. Empty when absent.
-std::vector<std::string> class_names_attribute(const torch::jit::Module& module, const fs::path& file) {
+// An optional List[str] attribute (class_names, planted_factors). Empty when absent.
+std::vector<std::string> string_list_attribute(const torch::jit::Module& module, const fs::path& file,
+                                               const std::string& name) {
   std::vector<std::string> names;
-  if (!module.hasattr("class_names")) return names;
-  const c10::IValue value = module.attr("class_names");
+  if (!module.hasattr(name)) return names;
+  const c10::IValue value = module.attr(name);
   if (value.isNone()) return names;
-  if (!value.isList()) throw Error(file, "attribute 'class_names' must be a List[str]");
+  if (!value.isList()) throw Error(file, "attribute '" + name + "' must be a List[str]");
   for (const c10::IValue& element : value.toListRef()) {
-    if (!element.isString()) throw Error(file, "attribute 'class_names' must be a List[str]");
+    if (!element.isString()) throw Error(file, "attribute '" + name + "' must be a List[str]");
     names.push_back(element.toStringRef());
   }
   return names;
+}
+
+std::vector<std::string> class_names_attribute(const torch::jit::Module& module, const fs::path& file) {
+  return string_list_attribute(module, file, "class_names");
 }
 
 // Runs one method, turning torch failures into an Error naming the file and the method.
@@ -350,6 +356,11 @@ Classifier Classifier::load(const fs::path& file, const c10::Device& device) {
                           " names but head returns " + std::to_string(model.num_classes_) + " classes");
   require_same_results(file, "head", logits.slice(0, 0, 1),
                        call_alone(module, file, "head", {r}, {1, model.num_classes_}));
+  const auto planted = string_list_attribute(module, file, "planted_factors");
+  if (!planted.empty() && static_cast<int64_t>(planted.size()) != model.feature_dim_)
+    throw Error(file, "attribute 'planted_factors' has " + std::to_string(planted.size()) + " entries but features returns " +
+                          std::to_string(model.feature_dim_) + " units");
+  model.planted_units_ = parse_planted_attribute(planted, file);
 
   // features() without gradients runs an inference-optimised copy, where it gives the same
   // features; head() always runs the module itself, so that gradients flow as they were written.

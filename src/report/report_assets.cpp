@@ -38,6 +38,7 @@ a.card:hover { border-color: var(--accent); }
 .card img, figure img { width: 100%; height: auto; image-rendering: pixelated; display: block; }
 .card .unit-number { font-weight: 700; display: block; margin-top: 4px; }
 .card .label { color: var(--accent); }
+.card .confidence { color: var(--muted); font-size: 12px; }
 .card .figures, .card .concepts { display: block; color: var(--muted); }
 .filters { display: flex; flex-wrap: wrap; gap: 12px; align-items: end; background: var(--paper); padding: 8px 12px;
   border: 1px solid var(--line); border-radius: 6px; margin: 8px 0 12px; }
@@ -79,6 +80,7 @@ std::string_view gallery_script() {
   function matches(u) {
     var text = field('filter-label').trim().toLowerCase();
     var expressible = field('filter-expressible'), part = field('filter-part'), measure = field('filter-measure');
+    if (field('filter-reliable') === 'yes' && !u.reliable) return false;
     if (text && (u.label || 'none').toLowerCase().indexOf(text) < 0 && String(u.unit) !== text) return false;
     if (expressible === 'yes' && !u.expressible) return false;
     if (expressible === 'no' && u.expressible) return false;
@@ -113,7 +115,9 @@ std::string_view gallery_script() {
       a.appendChild(s);
     }
     span('unit-number', 'unit ' + u.unit);
-    span('label', u.label || 'none');
+    span('label', !u.part ? 'none' : u.reliable ? u.label : 'no reliable label');
+    if (u.part) span('confidence', 'confidence ' + (u.confidence === null ? 'n/a' : Math.round(100 * u.confidence) + '%') +
+                     (u.reliable ? '' : ' · ' + u.label));
     span('figures', (u.expressible ? 'expressible' : 'not expressible') + ' · gain ' + number(u.gain) +
          ' · r ' + number(u.correlation));
     span('concepts', u.concepts.slice(0, 3).map(function (c) {
@@ -131,7 +135,7 @@ std::string_view gallery_script() {
     counter.textContent = list.length + ' of ' + units.length + ' units';
     more.hidden = list.length <= shown;
   }
-  ['filter-label', 'filter-expressible', 'filter-part', 'filter-measure', 'sort'].forEach(function (id) {
+  ['filter-label', 'filter-expressible', 'filter-reliable', 'filter-part', 'filter-measure', 'sort'].forEach(function (id) {
     var element = document.getElementById(id);
     element.addEventListener('input', function () { shown = page; render(); });
     element.addEventListener('change', function () { shown = page; render(); });

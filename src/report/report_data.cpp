@@ -25,7 +25,7 @@ void read_units(Database& db, SweepData& data) {
   Database::Statement units(db,
                             "SELECT unit, range_min, range_max, gain, correlation, specificity, logit_change, "
                             "class_flip_rate, expressible, label, label_part, label_measure, label_z, "
-                            "significant_concepts FROM units ORDER BY unit");
+                            "significant_concepts, label_confidence FROM units ORDER BY unit");
   while (units.step()) {
     UnitRow u;
     u.unit = units.column_int(0);
@@ -39,6 +39,7 @@ void read_units(Database& db, SweepData& data) {
     u.label_measure = units.is_null(11) ? "" : units.column_text(11);
     u.label_z = number_or_nan(units, 12);
     u.significant_concepts = units.is_null(13) ? 0 : units.column_int(13);
+    u.label_confidence = number_or_nan(units, 14);
     data.units.push_back(std::move(u));
   }
   std::map<int64_t, size_t> index;

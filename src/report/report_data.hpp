@@ -24,6 +24,7 @@ struct UnitRow {
   int64_t unit = 0;
   double range_min = 0, range_max = 0, gain = 0, correlation = 0, specificity = 0, logit_change = 0;
   double class_flip_rate = 0, label_z = 0;
+  double label_confidence = 0;  // NaN without a label (label_confidence.hpp)
   bool expressible = false;
   std::string label, label_part, label_measure;
   int64_t significant_concepts = 0;

@@ -15,6 +15,7 @@
 #include "html.hpp"
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
+#include "linkstyle/label_confidence.hpp"
 #include "linkstyle/linking.hpp"
 #include "linkstyle/pairs.hpp"
 #include "linkstyle/reconstruct.hpp"
@@ -406,6 +407,8 @@ int64_t concept_sample(const ReportContext& context, const std::string& concept_
   return best;
 }
 
+bool reliable_label(const report::UnitRow& u) { return is_reliable_label(u.label, u.label_confidence); }
+
 json gallery_json(const ReportContext& context) {
   json units = json::array();
   for (const auto& u : context.sweep->units) {
@@ -420,6 +423,8 @@ json gallery_json(const ReportContext& context) {
                      {"gain", std::isfinite(u.gain) ? json(u.gain) : json()},
                      {"correlation", std::isfinite(u.correlation) ? json(u.correlation) : json()},
                      {"label_z", std::isfinite(u.label_z) ? json(u.label_z) : json()},
+                     {"confidence", std::isfinite(u.label_confidence) ? json(u.label_confidence) : json()},
+                     {"reliable", reliable_label(u)},
                      {"concepts", concepts},
                      {"strip", context.strips_rendered && !context.strip_samples.empty()
                                    ? json(strip_src(u.unit, concept_sample(context, u.label), 0))
@@ -449,10 +454,13 @@ std::string units_page(ReportContext& context) {
       "<label>label <input id=\"filter-label\" type=\"search\" placeholder=\"e.g. roof, area +\"></label>"
       "<label>expressible <select id=\"filter-expressible\"><option value=\"\">any</option><option value=\"yes\">yes</option>"
       "<option value=\"no\">no</option></select></label>"
+      "<label>labels <select id=\"filter-reliable\"><option value=\"\">any</option><option value=\"yes\">reliable "
+      "only</option></select></label>"
       "<label>concept part <select id=\"filter-part\">{}</select></label>"
       "<label>concept measure <select id=\"filter-measure\">{}</select></label>"
       "<label>sort <select id=\"sort\"><option value=\"unit\">unit</option><option value=\"correlation\">cycle correlation"
-      "</option><option value=\"gain\">gain</option><option value=\"label_z\">label |z|</option></select></label>"
+      "</option><option value=\"gain\">gain</option><option value=\"label_z\">label |z|</option>"
+      "<option value=\"confidence\">label confidence</option></select></label>"
       "<span id=\"gallery-count\"></span></form>"
       "<div id=\"gallery\" class=\"cards\"></div><p><button id=\"show-more\" type=\"button\">show more</button></p>"
       "<script type=\"application/json\" id=\"units-data\">{}</script>"
@@ -467,7 +475,7 @@ std::string unit_page(const ReportContext& context, const report::UnitRow& u) {
   std::string body;
   body += fmt::format("<p class=\"unit-label\">label: <b>{}</b> · {} · gain {} · cycle correlation {} · specificity {} · "
                       "logit change {} · class flips {}</p>",
-                      escape_html(u.label.empty() ? "none" : u.label),
+                      escape_html(describe_label(u.label, u.label_confidence)),
                       u.expressible ? "expressible" : "not expressible", format_number(u.gain), format_number(u.correlation),
                       format_number(u.specificity), format_number(u.logit_change), format_number(u.class_flip_rate));
   body += fmt::format("<h2>Sweeps</h2><p>The unit set to {} values from {} to {}, one row per tuning sample.</p>",

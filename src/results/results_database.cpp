@@ -27,13 +27,14 @@ CREATE TABLE IF NOT EXISTS samples (sample INTEGER PRIMARY KEY, generator_class 
   classifier_class INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS units (unit INTEGER PRIMARY KEY, range_min REAL, range_max REAL, gain REAL,
   correlation REAL, off_unit_correlation_p99 REAL, specificity REAL, logit_change REAL, class_flip_rate REAL,
-  expressible INTEGER, label TEXT, label_part TEXT, label_measure TEXT, label_z REAL, significant_concepts INTEGER);
+  expressible INTEGER, label TEXT, label_part TEXT, label_measure TEXT, label_z REAL, significant_concepts INTEGER,
+  label_sample_agreement REAL, label_margin REAL, label_confidence REAL);
 CREATE TABLE IF NOT EXISTS steps (unit INTEGER NOT NULL, sample INTEGER NOT NULL, step INTEGER NOT NULL,
   value REAL, activation REAL, other_change REAL, class_logit REAL, top_class INTEGER,
   PRIMARY KEY (unit, sample, step)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS part_metrics (unit INTEGER NOT NULL, sample INTEGER NOT NULL, step INTEGER NOT NULL,
   part INTEGER NOT NULL, area REAL, luminance REAL, entropy REAL, centre_x REAL, centre_y REAL, major_axis REAL,
-  minor_axis REAL, angle REAL, eccentricity REAL, hue REAL, saturation REAL,
+  minor_axis REAL, angle REAL, eccentricity REAL, hue REAL, saturation REAL, texture REAL,
   PRIMARY KEY (unit, sample, step, part)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS motion (unit INTEGER NOT NULL, sample INTEGER NOT NULL, part INTEGER NOT NULL,
   dx REAL, dy REAL, PRIMARY KEY (unit, sample, part)) WITHOUT ROWID;
@@ -43,7 +44,8 @@ CREATE TABLE IF NOT EXISTS null_directions (direction INTEGER PRIMARY KEY, bin I
 CREATE TABLE IF NOT EXISTS null_changes (direction INTEGER NOT NULL, part INTEGER NOT NULL, measure TEXT NOT NULL,
   change REAL, samples INTEGER, PRIMARY KEY (direction, part, measure)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS selectivity (unit INTEGER NOT NULL, part INTEGER NOT NULL, measure TEXT NOT NULL,
-  change REAL, z REAL, p REAL, p_empirical REAL, significant INTEGER, PRIMARY KEY (unit, part, measure)) WITHOUT ROWID;
+  change REAL, z REAL, p REAL, p_empirical REAL, q REAL, significant INTEGER, PRIMARY KEY (unit, part, measure))
+  WITHOUT ROWID;
 CREATE VIEW IF NOT EXISTS concept_top_units AS
   SELECT * FROM (SELECT parts.name AS part_name, selectivity.measure, selectivity.unit, selectivity.z,
     selectivity.change, ROW_NUMBER() OVER (PARTITION BY selectivity.part, selectivity.measure
@@ -197,8 +199,8 @@ void insert_step_rows(Database& db, const UnitChunkRows& rows, int64_t u) {
                                "class_logit, top_class) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   Database::Statement part_row(db,
                                "INSERT INTO part_metrics (unit, sample, step, part, area, luminance, entropy, "
-                               "centre_x, centre_y, major_axis, minor_axis, angle, eccentricity, hue, saturation) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                               "centre_x, centre_y, major_axis, minor_axis, angle, eccentricity, hue, saturation, texture) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   Database::Statement motion_row(db, "INSERT INTO motion (unit, sample, part, dx, dy) VALUES (?, ?, ?, ?, ?)");
   const int64_t S = rows.samples, T = rows.steps, unit = rows.units[size_t(u)].unit;
   const auto value = rows.values.accessor<double, 2>();
@@ -216,7 +218,7 @@ void insert_step_rows(Database& db, const UnitChunkRows& rows, int64_t u) {
         part_row.bind_finite(6, m.luminance).bind_finite(7, m.entropy).bind_finite(8, m.centre_x);
         part_row.bind_finite(9, m.centre_y).bind_finite(10, m.major_axis).bind_finite(11, m.minor_axis);
         part_row.bind_finite(12, m.angle_degrees).bind_finite(13, m.eccentricity).bind_finite(14, m.hue_degrees);
-        part_row.bind_finite(15, m.saturation);
+        part_row.bind_finite(15, m.saturation).bind_finite(16, m.texture);
         part_row.run();
       }
     }
@@ -308,23 +310,25 @@ void ResultsDatabase::write_verdicts(const std::vector<UnitVerdict>& verdicts) {
   db.in_transaction([&] {
     db.execute("DELETE FROM selectivity");
     Database::Statement insert(db,
-                               "INSERT INTO selectivity (unit, part, measure, change, z, p, p_empirical, significant) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                               "INSERT INTO selectivity (unit, part, measure, change, z, p, p_empirical, q, significant) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     Database::Statement update(db,
                                "UPDATE units SET expressible = ?, label = ?, label_part = ?, label_measure = ?, "
-                               "label_z = ?, significant_concepts = ? WHERE unit = ?");
+                               "label_z = ?, significant_concepts = ?, label_sample_agreement = ?, "
+                               "label_margin = ?, label_confidence = ? WHERE unit = ?");
     for (const auto& v : verdicts) {
       for (const auto& c : v.concepts) {
         insert.bind(1, v.unit).bind(2, c.part).bind(3, c.measure).bind_finite(4, c.change).bind(5, c.z);
-        insert.bind(6, c.p_normal).bind(7, c.p_empirical).bind(8, int64_t(c.significant));
+        insert.bind(6, c.p).bind(7, c.p_empirical).bind(8, c.q).bind(9, int64_t(c.significant));
         insert.run();
       }
       update.bind(1, int64_t(v.expressible)).bind(2, v.label);
       if (v.label_part.empty())
-        update.bind_null(3).bind_null(4).bind_null(5);
+        update.bind_null(3).bind_null(4).bind_null(5).bind_null(7).bind_null(8).bind_null(9);
       else
-        update.bind(3, v.label_part).bind(4, v.label_measure).bind(5, v.label_z);
-      update.bind(6, v.significant_concepts).bind(7, v.unit);
+        update.bind(3, v.label_part).bind(4, v.label_measure).bind(5, v.label_z).bind_finite(7, v.label_sample_agreement)
+            .bind_finite(8, v.label_margin).bind_finite(9, v.label_confidence);
+      update.bind(6, v.significant_concepts).bind(10, v.unit);
       update.run();
     }
   });
@@ -376,6 +380,18 @@ std::vector<UnitLabel> ResultsDatabase::unit_labels() {
   return units;
 }
 
+std::map<int64_t, std::vector<ConceptScore>> ResultsDatabase::concept_scores() {
+  std::map<int64_t, std::vector<ConceptScore>> scores;
+  Database::Statement q(*database_,
+                        "SELECT unit, part, measure, change, z, p, p_empirical, q, significant FROM selectivity "
+                        "ORDER BY unit, part, measure");
+  const auto value = [&](int column) { return q.is_null(column) ? double(NAN) : q.column_double(column); };
+  while (q.step())
+    scores[q.column_int(0)].push_back({q.column_int(1), q.column_as_text(2), value(3), value(4), value(5), value(6),
+                                       value(7), q.column_int(8) != 0});
+  return scores;
+}
+
 std::map<int64_t, int64_t> ResultsDatabase::sample_generator_classes() {
   std::map<int64_t, int64_t> classes;
   Database::Statement q(*database_, "SELECT sample, generator_class FROM samples");
@@ -393,11 +409,49 @@ torch::Tensor ResultsDatabase::unit_ranges(int64_t units) {
 
 int64_t ResultsDatabase::last_step() { return database_->query_int("SELECT max(step) FROM part_metrics").value_or(0); }
 
+void ResultsDatabase::for_each_sample_changes(
+    int64_t num_parts, int64_t side,
+    const std::function<void(int64_t unit, int64_t sample, const torch::Tensor& changes)>& visit) {
+  std::map<std::pair<int64_t, int64_t>, std::vector<PartMotion>> motion;
+  {
+    Database::Statement q(*database_, "SELECT unit, sample, part, dx, dy FROM motion");
+    while (q.step())
+      motion[{q.column_int(0), q.column_int(1)}].push_back(
+          {int(q.column_int(2)), q.is_null(3) ? double(NAN) : q.column_double(3),
+           q.is_null(4) ? double(NAN) : q.column_double(4), 1.0});  // stored rows had pixels
+  }
+  const int64_t steps = last_step() + 1;
+  std::vector<PartMeasures> first, last;
+  auto mean_area = torch::zeros({num_parts}, torch::kDouble);
+  int64_t unit = -1, sample = -1;
+  const auto flush = [&] {
+    if (unit < 0) return;
+    const auto found = motion.find({unit, sample});
+    visit(unit, sample,
+          endpoint_changes(first, last, found == motion.end() ? std::vector<PartMotion>{} : found->second, mean_area,
+                           num_parts, side, minimum_part_area(side)));
+  };
+  for_each_part_metrics([&](int64_t row_unit, int64_t row_sample, int64_t step, const PartMeasures& m) {
+    if (row_unit != unit || row_sample != sample) {
+      flush();
+      unit = row_unit, sample = row_sample;
+      first.clear(), last.clear();
+      mean_area.zero_();
+    }
+    if (m.part < 0 || m.part >= num_parts)
+      throw Error(file(), fmt::format("part {} is outside the study's {} parts", m.part, num_parts));
+    mean_area[m.part] += m.area / double(steps);
+    if (step == 0) first.push_back(m);
+    if (step == steps - 1) last.push_back(m);
+  });
+  flush();
+}
+
 void ResultsDatabase::for_each_part_metrics(
     const std::function<void(int64_t unit, int64_t sample, int64_t step, const PartMeasures& measures)>& visit) {
   Database::Statement q(*database_,
                         "SELECT unit, sample, step, part, area, luminance, entropy, centre_x, centre_y, major_axis, "
-                        "minor_axis, angle, eccentricity, hue, saturation FROM part_metrics "
+                        "minor_axis, angle, eccentricity, hue, saturation, texture FROM part_metrics "
                         "ORDER BY unit, sample, step, part");
   const auto value = [&](int column) { return q.is_null(column) ? double(NAN) : q.column_double(column); };
   while (q.step()) {
@@ -405,7 +459,7 @@ void ResultsDatabase::for_each_part_metrics(
     m.part = int(q.column_int(3));
     m.area = value(4), m.luminance = value(5), m.entropy = value(6), m.centre_x = value(7), m.centre_y = value(8);
     m.major_axis = value(9), m.minor_axis = value(10), m.angle_degrees = value(11), m.eccentricity = value(12);
-    m.hue_degrees = value(13), m.saturation = value(14);
+    m.hue_degrees = value(13), m.saturation = value(14), m.texture = value(15);
     visit(q.column_int(0), q.column_int(1), q.column_int(2), m);
   }
 }

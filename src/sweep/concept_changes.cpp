@@ -12,7 +12,7 @@ namespace linkstyle {
 const std::vector<std::string>& concept_measures() {
   static const std::vector<std::string> names = {"area",       "luminance",    "entropy", "hue",
                                                  "saturation", "eccentricity", "angle",   "centre_x",
-                                                 "centre_y",   "flow_x",       "flow_y"};
+                                                 "centre_y",   "flow_x",       "flow_y",  "texture"};
   return names;
 }
 
@@ -37,7 +37,8 @@ enum Measure {
   kCentreX,
   kCentreY,
   kFlowX,
-  kFlowY
+  kFlowY,
+  kTexture
 };
 
 const PartMeasures* find_part(const std::vector<PartMeasures>& parts, int part) {
@@ -60,7 +61,9 @@ torch::Tensor endpoint_changes(const std::vector<PartMeasures>& first, const std
     const PartMeasures* a = find_part(first, int(p));
     const PartMeasures* b = find_part(last, int(p));
     const double area_first = a ? a->area : 0.0, area_last = b ? b->area : 0.0;
-    c[p][kArea] = (area_last - area_first) / (area_first > 0 ? area_first : 1.0);
+    // The change of the part's area as a share of the image: a relative change of a small part
+    // is mostly noise (a part of 20 px that gains 10 px "grows" by 50%).
+    c[p][kArea] = (area_last - area_first) / double(side * side);
     if (a && b) {
       c[p][kLuminance] = (b->luminance - a->luminance) / 85.0;
       c[p][kEntropy] = b->entropy - a->entropy;
@@ -71,6 +74,7 @@ torch::Tensor endpoint_changes(const std::vector<PartMeasures>& first, const std
       c[p][kAngle] = wrap_degrees(b->angle_degrees - a->angle_degrees, 180.0);
       c[p][kCentreX] = (b->centre_x - a->centre_x) / double(side);
       c[p][kCentreY] = (b->centre_y - a->centre_y) / double(side);
+      c[p][kTexture] = b->texture - a->texture;
     }
     for (const auto& m : motion)
       if (m.part == int(p) && m.area > 0) {

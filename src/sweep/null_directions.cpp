@@ -1,5 +1,8 @@
 #include "sweep/null_directions.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include <torch/torch.h>
 
 #include "linkstyle/concept_changes.hpp"
@@ -9,18 +12,29 @@ namespace linkstyle {
 
 torch::Tensor null_direction(uint64_t seed, int64_t direction, int64_t dim) {
   auto generator = at::detail::createCPUGenerator(splitmix64(splitmix64(seed ^ 0x6e756c6cULL) ^ uint64_t(direction)));
-  // The positive orthant: like a unit sweep, which raises one activation from its minimum, a
-  // null sweep raises a random mix of activations (r >= 0 after the ReLU).
-  auto u = torch::randn({dim}, generator, torch::kFloat).abs();
-  return u / u.norm();
+  // A unit sweep moves along one axis e_i: its share along the all-ones diagonal is 1 / sqrt(D),
+  // and that shared part is what every unit's sweep has in common. A null direction keeps
+  // exactly that share (ones / D) and spreads the rest at random orthogonally to the diagonal,
+  // so a unit is compared with what any unit would do, not with all units raised at once.
+  const double d = double(dim);
+  auto g = torch::randn({dim}, generator, torch::kDouble);
+  g -= g.mean();
+  const auto orthogonal = g / g.norm().clamp_min(1e-12);
+  const auto u = torch::full({dim}, 1.0 / d, torch::kDouble) + std::sqrt(std::max(0.0, 1.0 - 1.0 / d)) * orthogonal;
+  return (u / u.norm()).to(torch::kFloat);
 }
 
-NormBins sweep_norm_bins(const TuningSet& tuning, const std::vector<int64_t>& units, int64_t bins) {
+NormBins sweep_norm_bins(const TuningSet& tuning, const LinkingNetwork& network, const std::vector<int64_t>& units,
+                         int64_t bins) {
+  const torch::NoGradGuard no_grad;
+  // |A e_i| for every unit: the length of w's step per unit of r_i.
+  const auto column_norms = network.weight.to(torch::kCPU, torch::kDouble).norm(2, {0});
   std::vector<double> live_ranges;
   std::vector<int64_t> live_index(units.size(), -1);
   for (size_t i = 0; i < units.size(); ++i) {
     const double range = (tuning.range_max[units[i]] - tuning.range_min[units[i]]).item<double>();
-    if (range > 0) live_index[i] = int64_t(live_ranges.size()), live_ranges.push_back(range);
+    const double step = range * column_norms[units[i]].item<double>();
+    if (step > 0) live_index[i] = int64_t(live_ranges.size()), live_ranges.push_back(step);
   }
   NormBins result = assign_norm_bins(live_ranges, bins);
   std::vector<int64_t> unit_bin(units.size(), -1);
@@ -34,9 +48,13 @@ torch::Tensor null_sweep_latents(const LinkingNetwork& network, const TuningSet&
   const torch::NoGradGuard no_grad;
   const int64_t S = tuning.size(), D = tuning.features.size(1);
   std::vector<torch::Tensor> rows;
+  const auto weight = network.weight.to(torch::kCPU, torch::kDouble);
   for (int64_t d : chunk.directions) {
+    // The direction is scaled so that w moves as far as the bin's units move it.
     const double norm = chunk.bins.norm[d / chunk.per_bin];
-    const auto step = null_direction(chunk.seed, d, D) * float(norm);
+    const auto u = null_direction(chunk.seed, d, D);
+    const double w_length = weight.mv(u.to(torch::kDouble)).norm().item<double>();
+    const auto step = (u * float(w_length > 0 ? norm / w_length : 0.0)).to(tuning.features.device());
     rows.push_back(torch::stack({tuning.features, tuning.features + step}, 1).reshape({2 * S, D}));
   }
   return network.apply(torch::cat(rows));

@@ -1,6 +1,8 @@
-// The null of the selectivity test (docs/sweeps.md): random directions in r-space, uniform on
-// the positive orthant of the unit sphere, scaled to the median activation range of each norm
-// bin of units; each is swept from every tuning sample r0 to r0 + n u (both ends only).
+// The null of the selectivity test (docs/sweeps.md): random unit directions u in r-space with the
+// same component along the all-ones diagonal as a single unit's axis (cosine 1 / sqrt(D)) and
+// the rest drawn at random orthogonally to it. Units are binned by the length of their sweep's
+// step in w, range_i |A e_i|; each direction is scaled so that its step in w, s |A u|, has its
+// bin's median length, and swept from every tuning sample r0 to r0 + s u (both ends only).
 #pragma once
 
 #include <cstdint>
@@ -18,9 +20,10 @@ namespace linkstyle {
 // Unit direction `direction` of dimension `dim` for a sweep seed: the same on every machine.
 torch::Tensor null_direction(uint64_t seed, int64_t direction, int64_t dim);
 
-// Norm bins of `units` by their range over the tuning samples; units that never vary get bin -1
-// and stay out of the bins' medians.
-NormBins sweep_norm_bins(const TuningSet& tuning, const std::vector<int64_t>& units, int64_t bins);
+// Norm bins of `units` by their step in w, (max - min over the tuning samples) x |A e_i|; units
+// whose step is 0 (they never vary, or L ignores them) get bin -1 and stay out of the medians.
+NormBins sweep_norm_bins(const TuningSet& tuning, const LinkingNetwork& network, const std::vector<int64_t>& units,
+                         int64_t bins);
 
 // The directions of a chunk: direction d lies in bin d / per_bin.
 struct NullChunk {

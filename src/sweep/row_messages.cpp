@@ -40,8 +40,8 @@ std::vector<std::vector<T>> take_nested(Message& message, int64_t fields, Item i
   return lists;
 }
 
-constexpr int64_t kPartFields = 12, kMotionFields = 4;
-static_assert(sizeof(PartMeasures) == 8 + 11 * sizeof(double), "a new field of PartMeasures must be sent too");
+constexpr int64_t kPartFields = 13, kMotionFields = 4;
+static_assert(sizeof(PartMeasures) == 8 + 12 * sizeof(double), "a new field of PartMeasures must be sent too");
 
 }  // namespace
 
@@ -49,7 +49,7 @@ void put_part_measures(Message& message, const std::vector<std::vector<PartMeasu
   put_nested(message, images, kPartFields, [](const PartMeasures& m) {
     return std::vector<double>{double(m.part), m.area,       m.luminance,     m.entropy,      m.centre_x,
                                m.centre_y,     m.major_axis, m.minor_axis,    m.angle_degrees, m.eccentricity,
-                               m.hue_degrees,  m.saturation};
+                               m.hue_degrees,  m.saturation, m.texture};
   });
 }
 
@@ -59,7 +59,7 @@ std::vector<std::vector<PartMeasures>> take_part_measures(Message& message) {
     m.part = int(v[0]);
     m.area = v[1], m.luminance = v[2], m.entropy = v[3], m.centre_x = v[4], m.centre_y = v[5];
     m.major_axis = v[6], m.minor_axis = v[7], m.angle_degrees = v[8], m.eccentricity = v[9];
-    m.hue_degrees = v[10], m.saturation = v[11];
+    m.hue_degrees = v[10], m.saturation = v[11], m.texture = v[12];
     return m;
   });
 }

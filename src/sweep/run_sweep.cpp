@@ -251,7 +251,7 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   const SweepModels models{classifier, generator, network, *part_source};
   // Units that never vary over the tuning samples have nothing to sweep: they stay out of the
   // norm bins (their bin is -1) and are never tested.
-  const NormBins bins = sweep_norm_bins(tuning, units, s.null_bins);
+  const NormBins bins = sweep_norm_bins(tuning, network, units, s.null_bins);
   const bool overlap =
       options.overlap == Overlap::always || (options.overlap == Overlap::automatic && generator.device().is_cuda());
   if (job && !job->is_coordinator()) {
@@ -310,7 +310,8 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   bar.finish();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   summary.images_per_second = summary.seconds > 0 ? double(summary.images) / summary.seconds : 0.0;
-  const auto counts = write_unit_verdicts(results, s, units, bins, int64_t(part_source->part_names().size()));
+  const auto counts =
+      write_unit_verdicts(results, s, units, bins, int64_t(part_source->part_names().size()), generator.resolution());
   summary.expressible = counts.expressible;
   summary.labelled = counts.labelled;
   summary.strips = write_sweep_strips(study, generator, network, tuning, results, options.strip_units);

@@ -18,7 +18,10 @@ struct VerdictCounts {
 
 // REQUIRES bins.unit_bin has one entry per unit (-1: the unit never varies and is not tested).
 // ENSURES the selectivity table and the units' verdict columns are replaced in one transaction.
+// `side` is the side of the measured images. Each label gets its evidence and confidence
+// (label_confidence.hpp).
 VerdictCounts write_unit_verdicts(ResultsDatabase& results, const SweepSettings& settings,
-                                  const std::vector<int64_t>& units, const NormBins& bins, int64_t num_parts);
+                                  const std::vector<int64_t>& units, const NormBins& bins, int64_t num_parts,
+                                  int64_t side);
 
 }  // namespace linkstyle

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "linkstyle/errors.hpp"
+#include "linkstyle/planted_units.hpp"
 #include "linkstyle/train/training_run.hpp"
 #include "linkstyle/worlds/fashion.hpp"
 #include "linkstyle/worlds/shapes.hpp"
@@ -24,6 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* const kLogHeader = "step,loss,train_accuracy,seconds";
+const char* const kPlantedLogHeader = "step,loss,train_accuracy,planted_rmse,seconds";
 
 constexpr int64_t kShapesResolution = 64;
 constexpr int64_t kGroups = 8;
@@ -76,7 +78,7 @@ void check_world(const std::string& world) {
 }
 
 struct Batch {
-  torch::Tensor images, labels;
+  torch::Tensor images, labels, factors;  // factors: shapes only
 };
 
 // The training batch of `step` (1-based): a pure function of (seed, step).
@@ -105,7 +107,7 @@ class TrainingData {
         seeds[static_cast<size_t>(i)] = (options_.seed << 40) + index;
       }
       auto rendered = world_.render(labels, seeds);
-      return {rendered.images, rendered.labels};
+      return {rendered.images, rendered.labels, rendered.factors};
     }
     at::Generator rng =
         at::detail::createCPUGenerator(splitmix64(splitmix64(options_.seed) + static_cast<uint64_t>(step)));
@@ -122,7 +124,7 @@ class TrainingData {
     std::vector<torch::Tensor> crops;
     crops.reserve(static_cast<size_t>(b));
     for (int64_t i = 0; i < b; ++i) crops.push_back(padded[i].narrow(1, offset[i][0], 32).narrow(2, offset[i][1], 32));
-    return {torch::stack(crops).contiguous(), labels};
+    return {torch::stack(crops).contiguous(), labels, {}};
   }
 
  private:
@@ -183,10 +185,19 @@ void check_options(const ClassifierTrainingOptions& options) {
   if (!(options.learning_rate > 0)) throw Error("--learning-rate", "must be > 0");
   if (options.world == "shapes" && options.test_images < 1)
     throw Error("--test-images", "must be >= 1, got " + std::to_string(options.test_images));
+  if (options.planted && options.world != "shapes") throw Error("--planted", "needs the shapes world");
+  if (options.planted && !(options.planted_weight > 0)) throw Error("--planted-weight", "must be > 0");
 }
 
 TrainingRunOptions run_options(const ClassifierTrainingOptions& options) {
-  return training_run_options(options, kLogHeader, "train " + options.world + " classifier");
+  return training_run_options(options, options.planted ? kPlantedLogHeader : kLogHeader,
+                              "train " + options.world + " classifier");
+}
+
+// A flag of a checkpoint that older checkpoints lack (false then).
+bool checkpoint_flag(torch::serialize::InputArchive& checkpoint, const std::string& key) {
+  c10::IValue value;
+  return checkpoint.try_read(key, value) && value.isBool() && value.toBool();
 }
 
 // The classifier's part of a training run: the ResNet and its Adam, cross-entropy steps on the
@@ -194,19 +205,30 @@ TrainingRunOptions run_options(const ClassifierTrainingOptions& options) {
 class ClassifierSteps final : public TrainingSteps {
  public:
   ClassifierSteps(const ClassifierTrainingOptions& options, const TrainingData& data)
-      : options_(options), data_(data), model_(options.learning_rate) {}
+      : options_(options), data_(data), model_(options.learning_rate) {
+    if (options.planted) {
+      planted_ = default_planted_units();
+      std::vector<int64_t> index;
+      for (const auto& unit : planted_) index.push_back(unit.unit);
+      planted_index_ = torch::tensor(index, torch::kLong);
+    }
+  }
 
   void start_fresh() override {
-    model_.start(build_resnet_classifier(world_class_names(options_.world), options_.seed));
+    model_.start(build_resnet_classifier(world_class_names(options_.world), options_.seed, 32,
+                                         options_.planted ? default_planted_units() : std::vector<PlantedUnit>{}));
   }
 
   void check_settings(torch::serialize::InputArchive& checkpoint, const fs::path& file) override {
     const std::string world = training::read_value(checkpoint, "world").toStringRef();
     const int64_t seed = training::read_value(checkpoint, "seed").toInt();
     const int64_t batch_size = training::read_value(checkpoint, "batch_size").toInt();
-    if (world != options_.world || seed != static_cast<int64_t>(options_.seed) || batch_size != options_.batch_size)
+    const bool planted = checkpoint_flag(checkpoint, "planted");
+    if (world != options_.world || seed != static_cast<int64_t>(options_.seed) || batch_size != options_.batch_size ||
+        planted != options_.planted)
       throw Error(file, "was made for world " + world + ", seed " + std::to_string(seed) + ", batch size " +
-                            std::to_string(batch_size) + "; rerun with those options or remove the checkpoint folder");
+                            std::to_string(batch_size) + (planted ? ", --planted" : "") +
+                            "; rerun with those options or remove the checkpoint folder");
   }
 
   void restore_state(torch::serialize::InputArchive& checkpoint) override { model_.restore(checkpoint); }
@@ -216,12 +238,29 @@ class ClassifierSteps final : public TrainingSteps {
     checkpoint.write("seed", c10::IValue(static_cast<int64_t>(options_.seed)));
     checkpoint.write("world", c10::IValue(options_.world));
     checkpoint.write("batch_size", c10::IValue(options_.batch_size));
+    checkpoint.write("planted", c10::IValue(options_.planted));
   }
 
   StepRecord step(int64_t step) override {
     const Batch batch = data_.batch(step);
     const double learning_rate = training::cosine_learning_rate(options_.learning_rate, step, options_.steps);
-    return model_.cross_entropy_step("forward", batch.images, batch.labels, learning_rate);
+    if (!options_.planted) return model_.cross_entropy_step("forward", batch.images, batch.labels, learning_rate);
+    // Planted units: the class loss plus the mean squared error of the planted units against
+    // their targets, weighted by planted_weight.
+    const auto targets = planted_targets(planted_, batch.factors, batch.labels);
+    return model_.optimise_step(learning_rate, [&](torch::jit::Module& module) {
+      const auto features = call(module, "features", batch.images);
+      const auto logits = call(module, "head", features);
+      const auto class_loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+      const auto planted_error = (features.index_select(1, planted_index_) - targets).pow(2).mean();
+      const auto loss = class_loss + options_.planted_weight * planted_error;
+      const double accuracy = (logits.detach().argmax(1) == batch.labels).to(torch::kFloat).mean().item<double>();
+      const double loss_value = loss.item<double>();
+      char fields[128];
+      std::snprintf(fields, sizeof fields, "%.6f,%.6f,%.6f", loss_value, accuracy,
+                    std::sqrt(planted_error.item<double>()));
+      return training::AdamTrainedModule::StepLoss{loss, {{loss_value}, fields}};
+    });
   }
 
   training::AdamTrainedModule& model() { return model_; }
@@ -230,10 +269,12 @@ class ClassifierSteps final : public TrainingSteps {
   const ClassifierTrainingOptions& options_;
   const TrainingData& data_;
   training::AdamTrainedModule model_;
+  std::vector<PlantedUnit> planted_;
+  torch::Tensor planted_index_;
 };
 
 nlohmann::json model_card(const ClassifierTrainingOptions& options, double accuracy) {
-  return {
+  nlohmann::json card = {
       {"world", options.world},
       {"architecture", kArchitecture},
       {"feature_dim", 256},
@@ -246,6 +287,8 @@ nlohmann::json model_card(const ClassifierTrainingOptions& options, double accur
       {"test_accuracy", accuracy},
       {"test_images", options.world == "shapes" ? options.test_images : int64_t{10000}},
   };
+  if (options.planted) card["planted_weight"] = options.planted_weight;
+  return card;
 }
 
 }  // namespace
@@ -256,7 +299,7 @@ const std::vector<std::string>& world_class_names(const std::string& world) {
 }
 
 torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class_names, uint64_t seed,
-                                           int64_t input_size) {
+                                           int64_t input_size, const std::vector<PlantedUnit>& planted) {
   torch::NoGradGuard no_grad;
   at::Generator rng = at::detail::createCPUGenerator(seed);
   const int64_t classes = static_cast<int64_t>(class_names.size());
@@ -265,6 +308,11 @@ torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class
   for (const auto& name : class_names) names.push_back(name);
   m.register_attribute("class_names", c10::ListType::ofStrings(), names);
   m.register_attribute("input_size", c10::IntType::get(), input_size);
+  if (!planted.empty()) {
+    c10::List<std::string> entries;
+    for (const auto& entry : planted_attribute(planted, 256)) entries.push_back(entry);
+    m.register_attribute("planted_factors", c10::ListType::ofStrings(), entries);
+  }
 
   auto add_norm = [&](const std::string& name, int64_t channels, double gamma) {
     m.register_parameter(name + "_g", torch::full({channels}, gamma, torch::kFloat), false);
@@ -339,8 +387,44 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
   const double accuracy = test_accuracy(options.world, options.test_images, options.fashion_folder,
                                         [&](const torch::Tensor& x) { return call(module, "forward", x); });
   run.save_model(module);
-  Classifier::load(options.output, c10::Device(c10::kCPU));  // the contract holds
-  run.write_card(model_card(options, accuracy));
+  auto written = Classifier::load(options.output, c10::Device(c10::kCPU));  // the contract holds
+  auto card = model_card(options, accuracy);
+  if (options.planted) {
+    // Each planted unit against its target on held-out renders; a unit the network did not learn
+    // to track (r < kPlantingBar) is released as a free unit, so that every planted unit is
+    // ground truth; the card lists both.
+    constexpr double kPlantingBar = 0.96;
+    const uint64_t check_seed = kShapesTestSeedBase >> 1;
+    const auto check = check_planted_units(written, options.test_images, check_seed);
+    std::vector<PlantedUnit> kept;
+    card["planted_units"] = nlohmann::json::array();
+    card["not_planted"] = nlohmann::json::array();
+    for (size_t k = 0; k < check.correlation.size(); ++k) {
+      const auto& unit = written.planted_units()[k];
+      const nlohmann::json row = {{"unit", unit.unit}, {"target", unit.name()}, {"test_correlation", check.correlation[k]}};
+      if (check.correlation[k] >= kPlantingBar) {
+        kept.push_back(unit);
+        card["planted_units"].push_back(row);
+      } else {
+        card["not_planted"].push_back(row);
+      }
+    }
+    card["planting_bar"] = kPlantingBar;
+    if (kept.size() < check.correlation.size()) {
+      c10::List<std::string> entries;
+      for (const auto& entry : planted_attribute(kept, written.feature_dim())) entries.push_back(entry);
+      module.setattr("planted_factors", entries);
+      run.save_model(module);
+      written = Classifier::load(options.output, c10::Device(c10::kCPU));
+    }
+    if (!kept.empty()) {
+      const auto free_check = check_planted_units(written, options.test_images, check_seed);
+      card["largest_free_correlation"] = {{"unit", free_check.largest_free_unit},
+                                          {"target", free_check.largest_free_target},
+                                          {"correlation", free_check.largest_free_correlation}};
+    }
+  }
+  run.write_card(card);
   return {run.result(), accuracy};
 }
 

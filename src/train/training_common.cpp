@@ -72,20 +72,28 @@ void AdamTrainedModule::save(torch::serialize::OutputArchive& checkpoint) const 
   checkpoint.write("optimizer", optimizer_archive);
 }
 
-StepRecord AdamTrainedModule::cross_entropy_step(const char* method, const torch::Tensor& inputs,
-                                                 const torch::Tensor& targets, double learning_rate) {
+StepRecord AdamTrainedModule::optimise_step(double learning_rate,
+                                            const std::function<StepLoss(torch::jit::Module&)>& loss_of) {
   for (auto& group : optimizer_->param_groups())
     static_cast<torch::optim::AdamOptions&>(group.options()).lr(learning_rate);
-  const torch::Tensor logits = module_.get_method(method)({inputs}).toTensor();
-  const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, targets);
+  StepLoss step = loss_of(module_);
   optimizer_->zero_grad();
-  loss.backward();
+  step.loss.backward();
   optimizer_->step();
-  const double loss_value = loss.item<double>();
-  const double accuracy = (logits.detach().argmax(1) == targets).to(torch::kFloat).mean().item<double>();
-  char fields[96];
-  std::snprintf(fields, sizeof fields, "%.6f,%.6f", loss_value, accuracy);
-  return {{loss_value}, fields};
+  return step.record;
+}
+
+StepRecord AdamTrainedModule::cross_entropy_step(const char* method, const torch::Tensor& inputs,
+                                                 const torch::Tensor& targets, double learning_rate) {
+  return optimise_step(learning_rate, [&](torch::jit::Module& module) {
+    const torch::Tensor logits = module.get_method(method)({inputs}).toTensor();
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, targets);
+    const double loss_value = loss.item<double>();
+    const double accuracy = (logits.detach().argmax(1) == targets).to(torch::kFloat).mean().item<double>();
+    char fields[96];
+    std::snprintf(fields, sizeof fields, "%.6f,%.6f", loss_value, accuracy);
+    return StepLoss{loss, {{loss_value}, fields}};
+  });
 }
 
 torch::jit::Module& AdamTrainedModule::finish() {

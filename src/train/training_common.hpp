@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,14 @@ class AdamTrainedModule {
   // targets ("%.6f,%.6f").
   StepRecord cross_entropy_step(const char* method, const torch::Tensor& inputs, const torch::Tensor& targets,
                                 double learning_rate);
+
+  // One step at `learning_rate` on the loss that `loss_of` computes from the module; it returns
+  // the loss to minimise and the record of the step.
+  struct StepLoss {
+    torch::Tensor loss;
+    StepRecord record;
+  };
+  StepRecord optimise_step(double learning_rate, const std::function<StepLoss(torch::jit::Module&)>& loss_of);
 
   // The module to export: parameters without gradients, evaluation mode.
   torch::jit::Module& finish();

@@ -34,7 +34,11 @@
 //   model card <output>.json (world, architecture, steps, seed, batch_size, learning_rate,
 //   command_line, test_accuracy, training_seconds, git_revision). Bad options throw
 //   linkstyle::Error naming the option, before anything is written. Checkpoint, resume, log and
-//   card follow TrainingRun (training_run.hpp).
+//   card follow TrainingRun (training_run.hpp). With planted (shapes), the loss adds the planted
+//   units' error and the log a planted_rmse column; at the end each planted unit is checked on
+//   test_images held-out renders, a unit under r 0.96 with its target is released as a free unit
+//   (the attribute planted_factors keeps the rest), and the card lists planted_units and
+//   not_planted with their correlations, the largest free unit's, and the weight.
 #pragma once
 
 #include <cstdint>
@@ -65,6 +69,10 @@ struct ClassifierTrainingOptions {
   std::filesystem::path fashion_folder;  // empty: default_fashion_folder()
   std::string command_line;              // recorded in the model card
   bool progress = true;                  // draw a ProgressBar (only on a terminal)
+  // Shapes only: plant default_planted_units() (planted_units.hpp) with an auxiliary loss,
+  // planted_weight x the mean squared error of the planted units against their targets.
+  bool planted = false;
+  double planted_weight = 20.0;
 };
 
 struct ClassifierTrainingResult : TrainingRunResult {
@@ -73,9 +81,10 @@ struct ClassifierTrainingResult : TrainingRunResult {
 
 ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& options);
 
-// The untrained ResNet module described above, weights drawn from `seed`.
+// The untrained ResNet module described above, weights drawn from `seed`; with `planted`, the
+// attribute planted_factors names them (planted_units.hpp).
 torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class_names, uint64_t seed,
-                                           int64_t input_size = 32);
+                                           int64_t input_size = 32, const std::vector<PlantedUnit>& planted = {});
 
 // Adds feature_pyramid (above) to a loaded built-in classifier that lacks it (files written
 // before the method existed); Error naming `file` when the module is not a built-in classifier.

@@ -39,13 +39,14 @@ bool measurable_group(const std::string& group) {
 
 // Agreement of each unit's concept groups with the groups of the factors paired with it, as
 // observed and under random pairings (PlantedRule's chance and p).
-void score_rule(const std::vector<std::vector<std::string>>& named_groups, const std::vector<std::string>& groups,
-                const std::vector<bool>& measurable, uint64_t seed, int64_t permutations, PlantedRule& rule) {
+void score_rule(const std::vector<std::vector<std::string>>& named_groups, const std::vector<bool>& named,
+                const std::vector<std::string>& groups, const std::vector<bool>& measurable, uint64_t seed,
+                int64_t permutations, PlantedRule& rule) {
   const size_t n = groups.size();
   int64_t measurable_count = 0;
   for (size_t i = 0; i < n; ++i) {
     measurable_count += measurable[i];
-    rule.named += !named_groups[i].empty();
+    rule.named += named[i];
     rule.agreeing += holds(named_groups[i], groups[i]);
   }
   rule.precision = rule.named ? double(rule.agreeing) / double(rule.named) : 0.0;
@@ -189,7 +190,7 @@ PlantedAgreement planted_agreement(const std::vector<PlantedUnit>& planted,
   result.planted = int64_t(planted.size());
   std::vector<std::vector<std::string>> label_groups, top_groups;
   std::vector<std::string> groups;
-  std::vector<bool> measurable;
+  std::vector<bool> measurable, labelled, topped;
   const auto concept_name = [&](const ConceptScore& c) {
     if (c.part < 0 || c.part >= int64_t(part_names.size()))
       throw Error("planted units", fmt::format("part {} is not among the {} parts", c.part, part_names.size()));
@@ -223,12 +224,14 @@ PlantedAgreement planted_agreement(const std::vector<PlantedUnit>& planted,
       score.top_agrees = holds(top_groups.back(), score.group);
     }
     result.measurable += score.measurable;
+    labelled.push_back(label != nullptr);
+    topped.push_back(top != nullptr);
     groups.push_back(score.group);
     measurable.push_back(score.measurable);
     result.units.push_back(score);
   }
-  score_rule(label_groups, groups, measurable, seed, permutations, result.label);
-  score_rule(top_groups, groups, measurable, seed + 1, permutations, result.top);
+  score_rule(label_groups, labelled, groups, measurable, seed, permutations, result.label);
+  score_rule(top_groups, topped, groups, measurable, seed + 1, permutations, result.top);
   return result;
 }
 

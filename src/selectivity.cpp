@@ -68,8 +68,8 @@ torch::Tensor benjamini_hochberg(const torch::Tensor& p_values) {
 
 namespace {
 
-// The null's tail of one group: its pooled |z| values, the 90th percentile and the exponential
-// fitted to the exceedances.
+// The null's tail of one group: its pooled |z| values, the 90th percentile and the generalised
+// Pareto tail fitted to the exceedances.
 class NullTail {
  public:
   explicit NullTail(std::vector<double> values) : values_(std::move(values)) {
@@ -77,12 +77,22 @@ class NullTail {
     const size_t n = values_.size();
     if (n < 20) return;
     threshold_ = values_[size_t(0.9 * double(n))];
-    double excess = 0;
+    // A generalised Pareto tail for the exceedances y, by the method of moments (mean m,
+    // variance s2): shape xi = (1 - m^2 / s2) / 2, scale beta = m (m^2 / s2 + 1) / 2; xi is kept
+    // >= 0 (an exponential tail at the lightest), so that no change is ever beyond the tail.
+    double sum = 0, squares = 0;
     size_t above = 0;
     for (double v : values_)
-      if (v > threshold_) excess += v - threshold_, ++above;
+      if (v > threshold_) sum += v - threshold_, squares += (v - threshold_) * (v - threshold_), ++above;
     share_above_ = double(above) / double(n + 1);
-    scale_ = above > 0 ? std::max(excess / double(above), 1e-6) : 1e-6;
+    const double m = above > 0 ? sum / double(above) : 0.0;
+    const double s2 = above > 1 ? (squares - double(above) * m * m) / double(above - 1) : 0.0;
+    if (m > 0 && s2 > 0) {
+      shape_ = std::clamp(0.5 * (1.0 - m * m / s2), 0.0, 0.9);
+      scale_ = std::max(shape_ > 0 ? 0.5 * m * (m * m / s2 + 1.0) : m, 1e-6);
+    } else {
+      scale_ = std::max(m, 1e-6);
+    }
   }
 
   double p(double a) const {
@@ -92,12 +102,14 @@ class NullTail {
       const size_t at_least = size_t(values_.end() - std::lower_bound(values_.begin(), values_.end(), a));
       return double(1 + at_least) / double(1 + n);
     }
-    return share_above_ * std::exp(-(a - threshold_) / scale_);
+    const double y = a - threshold_;
+    if (shape_ <= 0) return share_above_ * std::exp(-y / scale_);
+    return share_above_ * std::pow(1.0 + shape_ * y / scale_, -1.0 / shape_);
   }
 
  private:
   std::vector<double> values_;
-  double threshold_ = 0, share_above_ = 0, scale_ = 1;
+  double threshold_ = 0, share_above_ = 0, scale_ = 1, shape_ = 0;
 };
 
 }  // namespace

@@ -31,7 +31,9 @@ TEST(GroundTruth, ConceptsMapToTheFactorsThatMoveThem) {
   EXPECT_EQ(concept_groups("stem", "area"), (Groups{"scale", "class:mushroom", "class:flower"}));
   EXPECT_EQ(concept_groups("background", "area"), Groups{"scale"});
   EXPECT_EQ(concept_groups("petal", "centre_x"), Groups{"position_x"});
-  EXPECT_EQ(concept_groups("crown", "entropy"), Groups{"texture"});
+  EXPECT_EQ(concept_groups("crown", "texture"), Groups{"texture"});
+  EXPECT_TRUE(concept_groups("crown", "entropy").empty());  // edges and shading, not the stripes
+  EXPECT_EQ(concept_groups("background", "entropy"), Groups{"background_gradient"});
   EXPECT_TRUE(concept_groups("background", "centre_x").empty());
   EXPECT_EQ(factor_group("proportion_b"), "proportion");
   EXPECT_EQ(factor_group("texture_frequency"), "texture");
@@ -143,7 +145,7 @@ TEST(GroundTruth, SweepFactorChangesUseEachSamplesOwnClassParts) {
       "INSERT INTO samples VALUES (0, 0, 0), (1, 1, 1);"  // a mushroom (main part: cap) and a car (car body)
       "INSERT INTO units (unit, range_min, range_max) VALUES (3, 0.5, 2.5);");
   Database::Statement row(db,
-                          "INSERT INTO part_metrics VALUES (3, ?, ?, ?, 100, ?, 1, 16, 16, 8, 4, 10, 0.5, 30, 0.5)");
+                          "INSERT INTO part_metrics VALUES (3, ?, ?, ?, 100, ?, 1, 16, 16, 8, 4, 10, 0.5, 30, 0.5, 0.1)");
   const auto add = [&](int64_t sample, int64_t step, int64_t part, double luminance) {
     row.bind(1, sample).bind(2, step).bind(3, part).bind(4, luminance);
     row.run();
@@ -163,6 +165,8 @@ TEST(GroundTruth, SweepFactorChangesUseEachSamplesOwnClassParts) {
                    factors.begin());
   };
   EXPECT_NEAR(changes.change[3][index("main_value")].item<double>(), (0.2 + 0.6) / 2, 1e-9);
+  EXPECT_NEAR(changes.even_samples[3][index("main_value")].item<double>(), 0.2, 1e-9);  // sample 0
+  EXPECT_NEAR(changes.odd_samples[3][index("main_value")].item<double>(), 0.6, 1e-9);   // sample 1
   EXPECT_NEAR(changes.change[3][index("background_value")].item<double>(), (0.0 + 0.2) / 2, 1e-9);
   EXPECT_TRUE(std::isnan(changes.change[3][index("secondary_value")].item<double>()));  // no stem, no window
   EXPECT_TRUE(std::isnan(changes.change[2][index("main_value")].item<double>()));       // unit 2 not swept
@@ -248,6 +252,9 @@ TEST(GroundTruth, ChainComparesEachLinkOverUnits) {
   changes.range = torch::rand({D}, torch::kDouble) + 0.5;
   changes.change =
       (generated.partial * (changes.range / generated.feature_sd).unsqueeze(1)).clone();  // faithful sweeps
+  // Split halves: the same change plus independent noise, so the sweep replicates closely.
+  changes.even_samples = changes.change + 0.05 * torch::randn({D, F}, torch::kDouble);
+  changes.odd_samples = changes.change + 0.05 * torch::randn({D, F}, torch::kDouble);
   ConceptProbe replicate = rendered;
   replicate.partial = rendered.partial + 0.1 * torch::randn({D, F}, torch::kDouble);
   const auto chain = factor_chain(truth, rendered, generated, replicate, generated, changes, 2, 300);
@@ -260,6 +267,8 @@ TEST(GroundTruth, ChainComparesEachLinkOverUnits) {
   EXPECT_NEAR(link.sweep.correlation, 1.0, 1e-9);
   EXPECT_EQ(link.sweep.units, D);
   EXPECT_LT(std::abs(link.end_to_end.correlation), 0.3);
+  EXPECT_GT(link.sweep_reliability.correlation, 0.9);
+  EXPECT_EQ(link.sweep_reliability.units, D);
   const auto signal = factor_signal(truth, changes, 2, 300);
   EXPECT_EQ(link.end_to_end.correlation, signal[size_t(background)].correlation);
   EXPECT_EQ(link.end_to_end.p_value, signal[size_t(background)].p_value);

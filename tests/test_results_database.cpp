@@ -186,10 +186,9 @@ TEST(ResultsDatabase, VerdictsReplaceTheSelectivityAndLabels) {
   ScratchDir dir("results-verdicts");
   auto results = started_database(dir / "r.sqlite");
   results.write_unit_chunk(synthetic_chunk({3, 5}).rows);
-  UnitVerdict labelled{
-      3,        true,   1,   "object area +",
-      "object", "area", 4.5, {{1, "area", 0.3, 4.5, 1e-5, 0.01, true}, {0, "luminance", NAN, 0.2, 0.8, 0.9, false}}};
-  UnitVerdict plain{5, true, 0, "none", "", "", 0, {}};
+  UnitVerdict labelled{3, true, 1, "object area +", "object", "area", 4.5, 0.75, 0.4, 0.8,
+                       {{1, "area", 0.3, 4.5, 1e-5, 0.01, 2e-5, true}, {0, "luminance", NAN, 0.2, 0.8, 0.9, 0.9, false}}};
+  UnitVerdict plain{5, true, 0, "none", "", "", 0, NAN, NAN, NAN, {}};
   results.write_verdicts({labelled, plain});
   const auto units = results.expressible_units();
   ASSERT_EQ(units.size(), 2u);
@@ -200,6 +199,13 @@ TEST(ResultsDatabase, VerdictsReplaceTheSelectivityAndLabels) {
   EXPECT_EQ(db.query_int("SELECT count(*) FROM selectivity"), 2);
   EXPECT_EQ(db.query_int("SELECT count(*) FROM selectivity WHERE change IS NULL"), 1);
   EXPECT_EQ(db.query_text("SELECT unit FROM concept_top_units"), "3");
+  EXPECT_EQ(db.query_text("SELECT label_confidence FROM units WHERE unit = 3"), "0.8");
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM units WHERE unit = 5 AND label_confidence IS NULL"), 1);
+  // The concept scores read back as written.
+  const auto scores = results.concept_scores();
+  ASSERT_EQ(scores.at(3).size(), 2u);
+  EXPECT_DOUBLE_EQ(scores.at(3)[1].q, 2e-5);
+  EXPECT_TRUE(scores.at(3)[1].significant);
   // A second verdict replaces the first.
   labelled.concepts.pop_back();
   labelled.expressible = false;

@@ -52,9 +52,10 @@ TEST(Selectivity, OnlyAChangeBeyondTheNullIsSignificant) {
 TEST(Selectivity, BenjaminiHochbergMatchesHandComputedValues) {
   // p sorted: 0.01, 0.02, 0.03, 0.04, 0.5 (m = 5): p m / k = 0.05, 0.05, 0.05, 0.05, 0.5, and the
   // running minimum from the top leaves them so; NaN is not a test.
-  const auto p = torch::tensor({{0.04, NAN, 0.01}, {0.5, 0.03, 0.02}}, torch::kDouble);
+  const double nan = std::nan("");
+  const auto p = torch::tensor({0.04, nan, 0.01, 0.5, 0.03, 0.02}, torch::kDouble).reshape({2, 3});
   const auto q = benjamini_hochberg(p);
-  const std::vector<double> expected = {0.05, NAN, 0.05, 0.5, 0.05, 0.05};
+  const std::vector<double> expected = {0.05, nan, 0.05, 0.5, 0.05, 0.05};
   for (int64_t i = 0; i < 6; ++i) {
     const double value = q.reshape({-1})[i].item<double>();
     if (std::isnan(expected[size_t(i)]))

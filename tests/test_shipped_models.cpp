@@ -83,7 +83,7 @@ TEST(ShippedModels, PlantedShapesClassifierMeetsItsBars) {
   auto card = read_card(file);
   ASSERT_EQ(classifier.planted_units().size(), card["planted_units"].size());
   EXPECT_EQ(card["planted_units"].size() + card["not_planted"].size(), default_planted_units().size());
-  EXPECT_GE(classifier.planted_units().size(), 12u);
+  EXPECT_GE(classifier.planted_units().size(), 9u);
   EXPECT_GE(classifier_test_accuracy(classifier, "shapes", 300, ""), 0.99);
   const auto check = check_planted_units(classifier, 600, 11);
   for (size_t k = 0; k < check.correlation.size(); ++k)

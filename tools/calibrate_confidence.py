@@ -26,6 +26,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 BINS = 5
+# Inverse L2 strength: weak, as the evidence has only four coefficients (C = 1 shrank them so far
+# that labels of confidence 0.24 agreed 60% of the time in-sample).
+REGULARISATION_C = 100.0
 
 
 def cases(study):
@@ -97,7 +100,7 @@ def main():
     current = np.concatenate([d[2] for d in data])
     group = np.concatenate([[i] * len(d[1]) for i, d in enumerate(data)])
     kinds = sum((d[3] for d in data), [])
-    model = LogisticRegression(C=1.0).fit(x, y)
+    model = LogisticRegression(C=REGULARISATION_C).fit(x, y)
     names = ["log |z|", "sample agreement", "margin", "cycle correlation"]
     print(f"cases: {len(y)} ({kinds.count('planted')} planted, {kinds.count('probe')} probe), "
           f"{y.mean():.1%} of labels agree")
@@ -107,12 +110,12 @@ def main():
     if len(studies) > 1:
         for g in range(len(studies)):
             train = group != g
-            held_out[~train] = LogisticRegression(C=1.0).fit(x[train], y[train]).predict_proba(x[~train])[:, 1]
+            held_out[~train] = LogisticRegression(C=REGULARISATION_C).fit(x[train], y[train]).predict_proba(x[~train])[:, 1]
         how = "each study predicted by a fit on the others"
     else:
         folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
         for train, test in folds.split(x, y):
-            held_out[test] = LogisticRegression(C=1.0).fit(x[train], y[train]).predict_proba(x[test])[:, 1]
+            held_out[test] = LogisticRegression(C=REGULARISATION_C).fit(x[train], y[train]).predict_proba(x[test])[:, 1]
         how = "5-fold cross-validation"
     table, error = calibration(held_out, y)
     print(f"held-out ({how}): ECE {error:.3f}")

@@ -7,6 +7,7 @@
 #     shuffled: the same pairs with w shuffled within each class (seed 0), refitted;
 #     untrained: the classifier's architecture at its initial weights (seed 99), pairs unfiltered.
 # Usage: tools/label_figures.sh <linkstyle> <classifier.pt> <generator.pt> <output folder> [psi (1)]
+#          [randomisation checks: yes (default) | no]
 # Writes probe-<name>.txt and ground_truth-<name>.json per run, and <output>/figures.txt last.
 set -euo pipefail
 linkstyle=$1
@@ -14,6 +15,7 @@ classifier=$(realpath "$2")
 generator=$(realpath "$3")
 out=$4
 psi=${5:-1}
+checks=${6:-yes}
 models=$(cd "$(dirname "$0")/../models/shapes" && pwd)
 python=/usr/bin/python3
 mkdir -p "$out"
@@ -49,6 +51,9 @@ study_with "$study" "$classifier"
 "$linkstyle" --json fit --study "$study" >"$out/fit.json"
 for seed in 136 137; do sweep_and_probe "$study" "seed-$seed" "$seed"; done
 
+names="seed-136 seed-137"
+if [ "$checks" = yes ]; then
+names="$names shuffled untrained"
 # Shuffled: w permuted within each class over all shards; the fit recomputes its statistics.
 shuffled="$out/shuffled"
 rm -rf "$shuffled"
@@ -82,10 +87,11 @@ study_with "$untrained" "$out/untrained.pt" none
 "$linkstyle" pairs --study "$untrained" >/dev/null
 "$linkstyle" fit --study "$untrained" >/dev/null
 sweep_and_probe "$untrained" untrained 136
+fi
 
 {
   cat "$out/selective.txt"
-  for name in seed-136 seed-137 shuffled untrained; do
+  for name in $names; do
     echo "== $name"
     grep -E "^probe:|^planted|^  unit|with within-class" "$out/probe-$name.txt" || tail -1 "$out/probe-$name.txt"
   done

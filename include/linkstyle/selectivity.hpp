@@ -11,9 +11,10 @@
 //   - p from the null's own tail, not a normal one (eccentricity or entropy changes are far
 //     heavier-tailed than normal): the null's |z| values of every bin and of every concept of
 //     the same tail group (the sweeps group concepts by measure) are pooled; below their 90th
-//     percentile t, p = (1 + #null |z| >= |z|) / (n + 1); beyond it an exponential tail fitted
-//     to the exceedances (peaks over threshold), p = (share above t) exp(-(|z| - t) / beta),
-//     beta = their mean excess over t; with fewer than 20 pooled values, the normal tail;
+//     percentile t, p = (1 + #null |z| >= |z|) / (n + 1); beyond it a generalised Pareto tail
+//     fitted to the exceedances y = |z| - t (peaks over threshold, method of moments, shape
+//     xi >= 0): p = (share above t) (1 + xi y / beta)^(-1 / xi), exp(-y / beta) at xi = 0;
+//     with fewer than 20 pooled values, the normal tail;
 //   - the empirical p = (1 + #|null - mean| >= |x - mean|) / (n + 1) against the concept's own
 //     null values; q = the Benjamini-Hochberg adjusted p over every test of every unit; a
 //     concept is significant when q is under alpha (the false discovery rate over all units x

@@ -644,13 +644,14 @@ std::string chain_table(const json& chain) {
     return fmt::format("{}{}", std::isfinite(r) ? fmt::format("{:+.2f}", r) : "n/a", p < 0.05 ? "*" : "");
   };
   std::string out = "<table>" + table_row({"factor", "measured as", "measurement", "generator", "sweep", "end to end",
-                                           "reliability (rendered / generated)"},
+                                           "reliability (rendered / generated / sweep)"},
                                           true);
   for (const auto& entry : chain) {
     if (!entry.is_object()) continue;
     out += table_row({escape_html(entry.value("factor", std::string())), escape_html(entry.value("measured_as", std::string())),
                       link(entry, "measurement"), link(entry, "generator"), link(entry, "sweep"), link(entry, "end_to_end"),
-                      link(entry, "rendered_reliability") + " / " + link(entry, "generated_reliability")});
+                      link(entry, "rendered_reliability") + " / " + link(entry, "generated_reliability") + " / " +
+                          link(entry, "sweep_reliability")});
   }
   return out + "</table><p class=\"note\">Correlations over units; * Bonferroni-corrected p &lt; 0.05.</p>";
 }
@@ -665,6 +666,22 @@ std::string shapes_world_page(const ReportContext& context, const json& truth) {
                      json_cell(truth.value("agreement", json())), json_cell(truth.value("chance", json())),
                      json_cell(truth.value("p_value", json()))});
   body += "</table>";
+  if (truth.contains("planted") && truth["planted"].is_object()) {
+    const auto& planted = truth["planted"];
+    body += "<h2>Planted units</h2><p>Units the classifier was trained to make equal to known factors: does each "
+            "one's sweep name its factor? Label: its significant concept with the largest |z|; top: its concept with "
+            "the largest |z|.</p><table>" +
+            table_row({"rule", "agreeing", "named", "recall", "precision", "chance", "p"}, true);
+    for (const char* rule : {"label", "top"}) {
+      if (!planted.contains(rule) || !planted[rule].is_object()) continue;
+      const auto& r = planted[rule];
+      body += table_row({rule, json_cell(r.value("agreeing", json())), json_cell(r.value("named", json())),
+                         json_cell(r.value("recall", json())), json_cell(r.value("precision", json())),
+                         json_cell(r.value("chance", json())), json_cell(r.value("p_value", json()))});
+    }
+    body += "</table>";
+    if (planted.contains("units")) body += json_table(context, planted["units"]);
+  }
   if (truth.contains("chain")) body += "<h2>The chain, factor by factor</h2>" + chain_table(truth["chain"]);
   if (truth.contains("factor_signal")) body += "<h2>Factor signal</h2>" + json_table(context, truth["factor_signal"]);
   if (truth.contains("per_unit")) body += "<h2>Labelled units against the probe</h2>" + json_table(context, truth["per_unit"]);

@@ -49,13 +49,23 @@ torch::Tensor null_sweep_latents(const LinkingNetwork& network, const TuningSet&
   const int64_t S = tuning.size(), D = tuning.features.size(1);
   std::vector<torch::Tensor> rows;
   const auto weight = network.weight.to(torch::kCPU, torch::kDouble);
+  // A unit's sweep starts at its minimum, not at the sample: both of its ends are displaced from
+  // r0. The null's ends are displaced alike, r0 - t s u and r0 + (1 - t) s u, with t the mean
+  // over the varying units of (r0_i - min_i) / (max_i - min_i) for each sample [S, 1]. (Starting
+  // at r0 itself made every null change of a measure that is smallest at the sample, such as a
+  // round part's eccentricity, one-signed, and a unit's change look selective against it.)
+  const auto range = tuning.range_max - tuning.range_min;
+  const auto varying = (range > 0).to(tuning.features.dtype());
+  const auto position = ((tuning.features - tuning.range_min) / range.clamp_min(1e-12) * varying).sum(1, true) /
+                        varying.sum().clamp_min(1);
   for (int64_t d : chunk.directions) {
     // The direction is scaled so that w moves as far as the bin's units move it.
     const double norm = chunk.bins.norm[d / chunk.per_bin];
     const auto u = null_direction(chunk.seed, d, D);
     const double w_length = weight.mv(u.to(torch::kDouble)).norm().item<double>();
     const auto step = (u * float(w_length > 0 ? norm / w_length : 0.0)).to(tuning.features.device());
-    rows.push_back(torch::stack({tuning.features, tuning.features + step}, 1).reshape({2 * S, D}));
+    rows.push_back(torch::stack({tuning.features - position * step, tuning.features + (1 - position) * step}, 1)
+                       .reshape({2 * S, D}));
   }
   return network.apply(torch::cat(rows));
 }

@@ -2,7 +2,8 @@
 // same component along the all-ones diagonal as a single unit's axis (cosine 1 / sqrt(D)) and
 // the rest drawn at random orthogonally to it. Units are binned by the length of their sweep's
 // step in w, range_i |A e_i|; each direction is scaled so that its step in w, s |A u|, has its
-// bin's median length, and swept from every tuning sample r0 to r0 + s u (both ends only).
+// bin's median length, and swept from r0 - t s u to r0 + (1 - t) s u for every tuning sample r0
+// (both ends only), t placing r0 within the sweep as it lies within the units' ranges on average.
 #pragma once
 
 #include <cstdint>

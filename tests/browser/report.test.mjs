@@ -63,10 +63,30 @@ const failed = await runChecks([
     await page.fill('#filter-label', labelled.label);
     const expected = units.filter((u) => (u.label || 'none').toLowerCase().includes(labelled.label.toLowerCase()));
     assert.equal(await cardCount(), expected.length);
-    for (const text of await page.locator('#gallery .card .label').allTextContents()) {
+    // A card shows a label under the reliability bar as "no reliable label", with the label and
+    // its confidence beside it.
+    for (const text of await page.locator('#gallery .card').allTextContents()) {
       assert.ok(text.toLowerCase().includes(labelled.label.toLowerCase()), text);
     }
     assert.ok(expected.length < units.length, 'the filter kept every unit');
+  }],
+  ['the gallery shows each label with its confidence and filters the reliable ones', async () => {
+    await open('units.html');
+    const units = JSON.parse(await page.locator('#units-data').textContent());
+    const labelled = units.filter((u) => u.part);
+    assert.ok(labelled.length > 0, 'no unit has a label');
+    for (const u of labelled) assert.equal(u.reliable, u.confidence !== null && u.confidence >= 0.5, JSON.stringify(u));
+    assert.equal(await page.locator('#gallery .card .confidence').count(), labelled.length);
+    await page.selectOption('#filter-reliable', 'yes');
+    assert.equal(await cardCount(), units.filter((u) => u.reliable).length);
+    for (const text of await page.locator('#gallery .card .label').allTextContents()) {
+      assert.ok(!text.includes('no reliable label') && text !== 'none', text);
+    }
+    await page.selectOption('#filter-reliable', '');
+    await page.selectOption('#sort', 'confidence');
+    const shown = await page.locator('#gallery .card').evaluateAll((cards) => cards.map((c) => Number(c.dataset.unit)));
+    const confidence = (unit) => { const c = units.find((u) => u.unit === unit).confidence; return c === null ? -Infinity : c; };
+    for (let i = 1; i < shown.length; ++i) assert.ok(confidence(shown[i - 1]) >= confidence(shown[i]), 'not sorted');
   }],
   ['the gallery filters by expressibility and by concept, and sorts', async () => {
     await open('units.html');

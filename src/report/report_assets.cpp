@@ -37,8 +37,8 @@ svg .bar-down { fill: #c4512d; }
 a.card:hover { border-color: var(--accent); }
 .card img, figure img { width: 100%; height: auto; image-rendering: pixelated; display: block; }
 .card .unit-number { font-weight: 700; display: block; margin-top: 4px; }
-.card .label { color: var(--accent); }
-.card .confidence { color: var(--muted); font-size: 12px; }
+.card .label { color: var(--accent); display: block; }
+.card .confidence { color: var(--muted); font-size: 12px; display: block; }
 .card .figures, .card .concepts { display: block; color: var(--muted); }
 .filters { display: flex; flex-wrap: wrap; gap: 12px; align-items: end; background: var(--paper); padding: 8px 12px;
   border: 1px solid var(--line); border-radius: 6px; margin: 8px 0 12px; }

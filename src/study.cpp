@@ -421,7 +421,7 @@ strip_samples = {}
 min_gain = {}         # expressible units: cycle gain (slope of r'_i on the set value) at least this,
 min_correlation = {}  # cycle correlation at least this,
 min_specificity = {}  # and |change of r'_i| at least this x the mean |change| of the other units
-significance = {}     # family-wise level of the selectivity tests
+significance = {}     # false discovery rate of the selectivity tests (over all units x concepts)
 
 [counterfactual]
 method = "{}"        # "paper" (gradient descent), "adam" or "sparse" (descent + L1 penalty on the shift)

@@ -70,7 +70,7 @@ struct SweepSettings {
   double min_gain = 0.05;         // expressible: cycle gain at least this,
   double min_correlation = 0.5;   // ... cycle correlation at least this,
   double min_specificity = 1.0;   // ... and the unit moves at least as much as the mean other unit
-  double significance = 0.05;     // selectivity: family-wise level (Bonferroni over concepts)
+  double significance = 0.05;     // selectivity: false discovery rate over all units x concepts
 };
 
 // Counterfactuals (docs/counterfactuals.md); the defaults are the paper's.

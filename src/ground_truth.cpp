@@ -227,21 +227,40 @@ Agreement label_agreement(const UnitProbe& probe, const std::vector<LabelledUnit
   }
   result.units = int64_t(units.size());
   if (result.units == 0) return result;
-  const auto n = units.size();
-  result.agreement = double(result.agreeing) / double(n);
+  const double n = double(units.size());
+  result.agreement = double(result.agreeing) / n;
   // Chance: the expected agreement when the sweep labels are paired with the probe labels at random.
-  for (size_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < n; ++j) result.chance += agrees(sweep_groups[i], probe_groups[j]);
-  result.chance /= double(n) * double(n);
-  // Permutation test: shuffle the sweep labels over the units.
+  const auto paired = paired_group_agreement(sweep_groups, probe_groups, seed, permutations);
+  result.chance = paired.expected / n;
+  result.p_value = paired.p_value;
+  return result;
+}
+
+PairedAgreement paired_group_agreement(const std::vector<std::vector<std::string>>& concept_groups,
+                                       const std::vector<std::string>& factor_groups, uint64_t seed,
+                                       int64_t permutations) {
+  if (concept_groups.size() != factor_groups.size())
+    throw Error("ground truth", "one factor group per unit's concept groups is needed");
+  const size_t n = factor_groups.size();
+  const auto holds = [&](size_t i, size_t j) {
+    const auto& groups = concept_groups[i];
+    return std::find(groups.begin(), groups.end(), factor_groups[j]) != groups.end();
+  };
+  PairedAgreement result;
+  if (n == 0) return result;
+  for (size_t i = 0; i < n; ++i) {
+    result.agreeing += holds(i, i);
+    for (size_t j = 0; j < n; ++j) result.expected += holds(i, j);
+  }
+  result.expected /= double(n);
   std::mt19937_64 random(splitmix64(seed ^ 0x7065726dULL));
-  int64_t at_least = 0;
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
+  int64_t at_least = 0;
   for (int64_t k = 0; k < permutations; ++k) {
     shuffle(order, random);
     int64_t agree = 0;
-    for (size_t i = 0; i < n; ++i) agree += agrees(sweep_groups[order[i]], probe_groups[i]);
+    for (size_t i = 0; i < n; ++i) agree += holds(order[i], i);
     at_least += agree >= result.agreeing;
   }
   result.p_value = double(1 + at_least) / double(1 + permutations);
@@ -349,8 +368,120 @@ std::vector<double> column_of(const torch::Tensor& matrix, int64_t column) {
 
 }  // namespace
 
-std::vector<FactorSignal> factor_signal(const UnitProbe& probe, const SweepFactorChanges& changes, uint64_t seed,
+torch::Tensor predicted_factor_changes(const UnitProbe& probe, const SweepFactorChanges& changes, bool encoding) {
+  const auto& factors = measured_factors();
+  const auto& effects = encoding ? probe.correlation : probe.partial;
+  if (changes.range.numel() != effects.size(0))
+    throw Error("ground truth", "sweep changes and probe differ in their units");
+  auto out = torch::empty({effects.size(0), int64_t(factors.size())}, torch::kDouble);
+  for (size_t f = 0; f < factors.size(); ++f) {
+    const auto column = predicted_changes(effects, factor_column(factors[f].factor), probe.feature_sd, changes.range);
+    out.select(1, int64_t(f)).copy_(torch::tensor(column, torch::kDouble));
+  }
+  return out;
+}
+
+namespace {
+
+// Each column standardised over the rows where it is finite; NaN (and constant columns) -> 0.
+torch::Tensor standardise_columns(const torch::Tensor& x) {
+  const auto finite = torch::isfinite(x);
+  const auto filled = torch::where(finite, x, torch::zeros_like(x));
+  const auto count = finite.sum(0).to(torch::kDouble).clamp_min(1);
+  const auto mean = filled.sum(0) / count;
+  const auto centred = torch::where(finite, x - mean, torch::zeros_like(x));
+  const auto sd = (centred.pow(2).sum(0) / count).sqrt();
+  return torch::where(sd > 1e-12, centred / sd.clamp_min(1e-12), torch::zeros_like(x));
+}
+
+struct RankFigures {
+  double top1 = 0, top10 = 0, median_rank = 0;
+};
+
+// The figures of the ranks of similarity[i][partner[i]] within each row i.
+RankFigures rank_figures(const std::vector<std::vector<double>>& similarity, const std::vector<size_t>& partner,
+                         std::vector<int64_t>* ranks = nullptr) {
+  const size_t n = similarity.size();
+  std::vector<double> all;
+  RankFigures figures;
+  for (size_t i = 0; i < n; ++i) {
+    const double own = similarity[i][partner[i]];
+    int64_t rank = 1;
+    for (size_t j = 0; j < n; ++j) rank += j != partner[i] && similarity[i][j] > own;
+    figures.top1 += rank == 1;
+    figures.top10 += rank <= 10;
+    all.push_back(double(rank));
+    if (ranks) ranks->push_back(rank);
+  }
+  figures.top1 /= double(n);
+  figures.top10 /= double(n);
+  std::sort(all.begin(), all.end());
+  figures.median_rank = n % 2 ? all[n / 2] : (all[n / 2 - 1] + all[n / 2]) / 2;
+  return figures;
+}
+
+}  // namespace
+
+ProfileIdentification identify_profiles(const torch::Tensor& predicted, const torch::Tensor& measured, uint64_t seed,
                                         int64_t permutations) {
+  if (predicted.dim() != 2 || predicted.sizes() != measured.sizes())
+    throw Error("ground truth", "predicted and measured profiles differ in their units or factors");
+  const auto p = predicted.to(torch::kDouble), m = measured.to(torch::kDouble);
+  const auto kept = (torch::isfinite(p).any(1) & torch::isfinite(m).any(1)).nonzero().squeeze(1);
+  ProfileIdentification result;
+  result.units = kept.numel();
+  if (result.units < 2) return result;
+  const auto zp = standardise_columns(p.index_select(0, kept));
+  const auto zm = standardise_columns(m.index_select(0, kept));
+  const auto unit_length = [](const torch::Tensor& z) { return z / z.norm(2, {1}, true).clamp_min(1e-12); };
+  const auto cosine = unit_length(zm).matmul(unit_length(zp).t()).contiguous();  // [measured u, predicted v]
+  const size_t n = size_t(result.units);
+  std::vector<std::vector<double>> similarity(n);
+  for (size_t i = 0; i < n; ++i)
+    similarity[i].assign(cosine[int64_t(i)].data_ptr<double>(), cosine[int64_t(i)].data_ptr<double>() + n);
+  std::vector<size_t> partner(n);
+  for (size_t i = 0; i < n; ++i) partner[i] = i;
+  const auto observed = rank_figures(similarity, partner, &result.rank);
+  for (int64_t i = 0; i < kept.numel(); ++i) result.unit.push_back(kept[i].item<int64_t>());
+  result.top1 = observed.top1;
+  result.top10 = observed.top10;
+  result.median_rank = observed.median_rank;
+  result.chance_top1 = 1.0 / double(n);
+  result.chance_top10 = double(std::min<size_t>(10, n)) / double(n);
+  result.chance_median_rank = (double(n) + 1) / 2;
+  std::mt19937_64 random(splitmix64(seed ^ 0x70726f66ULL));
+  int64_t top1 = 0, top10 = 0, median = 0;
+  for (int64_t k = 0; k < permutations; ++k) {
+    shuffle(partner, random);
+    const auto permuted = rank_figures(similarity, partner);
+    top1 += permuted.top1 >= observed.top1;
+    top10 += permuted.top10 >= observed.top10;
+    median += permuted.median_rank <= observed.median_rank;
+  }
+  const auto p_of = [&](int64_t at_least) { return double(1 + at_least) / double(1 + permutations); };
+  result.p_top1 = p_of(top1);
+  result.p_top10 = p_of(top10);
+  result.p_median_rank = p_of(median);
+  return result;
+}
+
+json ProfileIdentification::to_json() const {
+  return {{"units", units},
+          {"top1", top1},
+          {"top10", top10},
+          {"median_rank", median_rank},
+          {"chance_top1", chance_top1},
+          {"chance_top10", chance_top10},
+          {"chance_median_rank", chance_median_rank},
+          {"p_top1", p_top1},
+          {"p_top10", p_top10},
+          {"p_median_rank", p_median_rank},
+          {"unit", unit},
+          {"rank", rank}};
+}
+
+std::vector<FactorSignal> factor_signal(const UnitProbe& probe, const SweepFactorChanges& changes, uint64_t seed,
+                                        int64_t permutations, bool encoding) {
   const auto& factors = measured_factors();
   const int64_t D = probe.partial.size(0);
   if (changes.change.size(0) != D || changes.change.size(1) != int64_t(factors.size()))
@@ -359,7 +490,8 @@ std::vector<FactorSignal> factor_signal(const UnitProbe& probe, const SweepFacto
   std::mt19937_64 random(splitmix64(seed ^ 0x7369676eULL));
   for (size_t f = 0; f < factors.size(); ++f) {
     const auto match = match_profiles(
-        predicted_changes(probe.partial, factor_column(factors[f].factor), probe.feature_sd, changes.range),
+        predicted_changes(encoding ? probe.correlation : probe.partial, factor_column(factors[f].factor),
+                          probe.feature_sd, changes.range),
         column_of(changes.change, int64_t(f)), random, permutations);
     FactorSignal signal;
     signal.factor = factors[f].factor;

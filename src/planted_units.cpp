@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 
 #include <fmt/format.h>
 
@@ -13,7 +12,6 @@
 #include "linkstyle/concept_changes.hpp"
 #include "linkstyle/models.hpp"
 #include "linkstyle/worlds/shapes.hpp"
-#include "splitmix.hpp"
 
 namespace linkstyle {
 
@@ -37,35 +35,19 @@ bool measurable_group(const std::string& group) {
   return false;
 }
 
-// Agreement of each unit's concept groups with the groups of the factors paired with it, as
-// observed and under random pairings (PlantedRule's chance and p).
+// Recall, precision and chance of a rule from each unit's concept groups (named: the rule gave
+// the unit a concept), against random pairings of the units with the planted factors.
 void score_rule(const std::vector<std::vector<std::string>>& named_groups, const std::vector<bool>& named,
                 const std::vector<std::string>& groups, const std::vector<bool>& measurable, uint64_t seed,
                 int64_t permutations, PlantedRule& rule) {
-  const size_t n = groups.size();
   int64_t measurable_count = 0;
-  for (size_t i = 0; i < n; ++i) {
-    measurable_count += measurable[i];
-    rule.named += named[i];
-    rule.agreeing += holds(named_groups[i], groups[i]);
-  }
+  for (size_t i = 0; i < groups.size(); ++i) measurable_count += measurable[i], rule.named += named[i];
+  const auto paired = paired_group_agreement(named_groups, groups, seed, permutations);
+  rule.agreeing = paired.agreeing;
   rule.precision = rule.named ? double(rule.agreeing) / double(rule.named) : 0.0;
   rule.recall = measurable_count ? double(rule.agreeing) / double(measurable_count) : 0.0;
-  double expected = 0;
-  for (size_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < n; ++j) expected += holds(named_groups[i], groups[j]);
-  rule.chance = n && measurable_count ? expected / double(n) / double(measurable_count) : 0.0;
-  std::mt19937_64 random(splitmix64(seed ^ 0x706c616e74ULL));
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  int64_t at_least = 0;
-  for (int64_t k = 0; k < permutations; ++k) {
-    for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[random() % i]);
-    int64_t agree = 0;
-    for (size_t i = 0; i < n; ++i) agree += holds(named_groups[i], groups[order[i]]);
-    at_least += agree >= rule.agreeing;
-  }
-  rule.p_value = double(1 + at_least) / double(1 + permutations);
+  rule.chance = measurable_count ? paired.expected / double(measurable_count) : 0.0;
+  rule.p_value = paired.p_value;
 }
 
 }  // namespace
@@ -148,16 +130,15 @@ PlantedCheck check_planted_units(const Classifier& classifier, int64_t images, u
   if (images < 3) throw Error("--images", "must be >= 3 to correlate, got " + std::to_string(images));
   const torch::NoGradGuard no_grad;
   const ShapesWorld world(64);
-  std::vector<torch::Tensor> features, targets;
+  std::vector<torch::Tensor> features;
   constexpr int64_t kBatch = 250;
   const auto rendered = world.render_class_balanced(images, seed);
   for (int64_t start = 0; start < images; start += kBatch) {
     const int64_t n = std::min(kBatch, images - start);
     features.push_back(classifier.features(rendered.images.narrow(0, start, n).to(classifier.device())).cpu());
   }
-  targets.push_back(planted_targets(units, rendered.factors, rendered.labels));
   const auto r = torch::cat(features).to(torch::kDouble);
-  const auto t = torch::cat(targets).to(torch::kDouble);
+  const auto t = planted_targets(units, rendered.factors, rendered.labels).to(torch::kDouble);
   auto standardise = [](const torch::Tensor& x) {
     const auto centred = x - x.mean(0, true);
     return centred / centred.norm(2, 0, true).clamp_min(1e-12);
@@ -188,7 +169,7 @@ PlantedAgreement planted_agreement(const std::vector<PlantedUnit>& planted,
     throw Error("planted units", "one list of concepts and one verdict per planted unit are needed");
   PlantedAgreement result;
   result.planted = int64_t(planted.size());
-  std::vector<std::vector<std::string>> label_groups, top_groups;
+  std::vector<std::vector<std::string>> label_groups, top_groups, set_groups;
   std::vector<std::string> groups;
   std::vector<bool> measurable, labelled, topped;
   const auto concept_name = [&](const ConceptScore& c) {
@@ -203,11 +184,18 @@ PlantedAgreement planted_agreement(const std::vector<PlantedUnit>& planted,
     score.measurable = measurable_group(score.group);
     score.expressible = expressible[k];
     const ConceptScore *label = nullptr, *top = nullptr;
+    set_groups.emplace_back();
     for (const auto& c : concepts[k]) {
       if (!std::isfinite(c.z)) continue;
       if (!top || std::fabs(c.z) > std::fabs(top->z)) top = &c;
       if (c.significant && (!label || std::fabs(c.z) > std::fabs(label->z))) label = &c;
+      if (c.significant) {
+        score.concept_set.push_back(concept_name(c) + (c.z > 0 ? " +" : " -"));
+        for (const auto& group : concept_groups(part_names[size_t(c.part)], c.measure))
+          if (!holds(set_groups.back(), group)) set_groups.back().push_back(group);
+      }
     }
+    score.set_agrees = holds(set_groups.back(), score.group);
     label_groups.emplace_back();
     top_groups.emplace_back();
     if (label) {
@@ -232,6 +220,7 @@ PlantedAgreement planted_agreement(const std::vector<PlantedUnit>& planted,
   }
   score_rule(label_groups, labelled, groups, measurable, seed, permutations, result.label);
   score_rule(top_groups, topped, groups, measurable, seed + 1, permutations, result.top);
+  score_rule(set_groups, labelled, groups, measurable, seed + 2, permutations, result.set);
   return result;
 }
 
@@ -253,8 +242,11 @@ nlohmann::json PlantedAgreement::to_json() const {
                     {"top", u.top},
                     {"top_z", u.top_z},
                     {"top_q", u.top_q},
-                    {"top_agrees", u.top_agrees}});
-  return {{"planted", planted}, {"measurable", measurable}, {"label", rule(label)}, {"top", rule(top)}, {"units", rows}};
+                    {"top_agrees", u.top_agrees},
+                    {"concept_set", u.concept_set},
+                    {"set_agrees", u.set_agrees}});
+  return {{"planted", planted}, {"measurable", measurable}, {"label", rule(label)},
+          {"top", rule(top)},   {"set", rule(set)},         {"units", rows}};
 }
 
 }  // namespace linkstyle

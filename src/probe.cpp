@@ -79,7 +79,7 @@ json chain_json(const std::vector<FactorChain>& chain) {
 
 std::vector<FactorChain> probe_chain(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
                                      const ProbeSettings& settings, const UnitProbe& probe, const ShapesWorld& world,
-                                     const ShapesBatch& rendered, ResultsDatabase& results) {
+                                     const ShapesBatch& rendered, const SweepFactorChanges& changes) {
   // The chain: the same concepts measured on rendered and on generated images.
   const auto segmenter = load_segmenter_parts(study.segmenter, generator.device());
   // Replicates on other images (seed + 1) bound what each comparison can reach.
@@ -89,8 +89,28 @@ std::vector<FactorChain> probe_chain(const StudyConfig& study, const Classifier&
   return factor_chain(
       probe, probe_rendered_concepts(classifier, *segmenter, rendered), generated_concepts(settings.seed),
       probe_rendered_concepts(classifier, *segmenter, world.render_class_balanced(settings.images, settings.seed + 1)),
-      generated_concepts(settings.seed + 1),
-      sweep_factor_changes(results, classifier.feature_dim(), generator.resolution()), settings.seed);
+      generated_concepts(settings.seed + 1), changes, settings.seed);
+}
+
+// Whole-profile identification against both predictions (partial effects and encodings).
+json profile_json(const UnitProbe& probe, const SweepFactorChanges& changes, uint64_t seed) {
+  json out;
+  for (const bool encoding : {false, true})
+    out[encoding ? "encoding" : "partial"] =
+        identify_profiles(predicted_factor_changes(probe, changes, encoding), changes.change, seed).to_json();
+  return out;
+}
+
+json signal_json(const std::vector<FactorSignal>& signal) {
+  json out = json::array();
+  for (const auto& s : signal)
+    out.push_back({{"factor", s.factor},
+                   {"measured_as", s.measured_as},
+                   {"units", s.units},
+                   {"correlation", s.correlation},
+                   {"p_value", s.p_value},
+                   {"p_bonferroni", std::min(1.0, s.p_value * double(signal.size()))}});
+  return out;
 }
 
 // The planted units' sweeps against their known factors (classifiers with planted units only).
@@ -128,7 +148,8 @@ ProbeReport run_probe(const StudyConfig& study, const Classifier& classifier, co
   const auto [units, expressible] = units_to_score(results, settings.top);
   const auto agreement = label_agreement(probe, units, settings.seed);
   const auto factor_agreement = label_agreement(probe, units, settings.seed, 10000, true);
-  const auto chain = probe_chain(study, classifier, generator, settings, probe, world, rendered, results);
+  const auto changes = sweep_factor_changes(results, classifier.feature_dim(), generator.resolution());
+  const auto chain = probe_chain(study, classifier, generator, settings, probe, world, rendered, changes);
   results.write_probe(probe.factor_names, probe.correlation, probe.partial);
   const auto planted = score_planted_units(classifier, results, settings.seed);
 
@@ -145,6 +166,9 @@ ProbeReport run_probe(const StudyConfig& study, const Classifier& classifier, co
     signal["measured_as"] = link["measured_as"];
     report["factor_signal"].push_back(signal);
   }
+  report["factor_signal_encoding"] = signal_json(factor_signal(probe, changes, settings.seed, 2000, true));
+  report["profile"] = profile_json(probe, changes, settings.seed);
+  report["sweep_direction"] = study.sweep.direction;
   if (planted) report["planted"] = planted->to_json();
   report["expressible_units"] = expressible;
   report["probe_images"] = settings.images;
@@ -178,14 +202,40 @@ std::string ProbeReport::summary_line() const {
                          100 * x["precision"].get<double>(), 100 * x["chance"].get<double>(),
                          x["p_value"].get<double>());
     };
-    planted = fmt::format("\nplanted units ({} of {} measurable): labels name their factor for {}; top concepts {}",
-                          p["measurable"].get<int64_t>(), p["planted"].get<int64_t>(), rule(p["label"]), rule(p["top"]));
+    planted = fmt::format(
+        "\nplanted units ({} of {} measurable): labels name their factor for {}; top concepts {}; sets of "
+        "significant concepts {}",
+        p["measurable"].get<int64_t>(), p["planted"].get<int64_t>(), rule(p["label"]), rule(p["top"]), rule(p["set"]));
     for (const auto& u : p["units"])
-      planted += fmt::format("\n  unit {:3d} {:22s} label {:30s} {}  top {:30s} {}", u["unit"].get<int64_t>(),
-                             u["target"].get<std::string>(), u["label"].get<std::string>().empty() ? "-" : u["label"].get<std::string>(),
+      planted += fmt::format("\n  unit {:3d} {:22s} label {:30s} {}  top {:30s} {}  set of {:2d} {}",
+                             u["unit"].get<int64_t>(), u["target"].get<std::string>(),
+                             u["label"].get<std::string>().empty() ? "-" : u["label"].get<std::string>(),
                              u["label_agrees"].get<bool>() ? "yes" : "no ", u["top"].get<std::string>(),
-                             u["top_agrees"].get<bool>() ? "yes" : "no");
+                             u["top_agrees"].get<bool>() ? "yes" : "no ", u["concept_set"].size(),
+                             u["set_agrees"].get<bool>() ? "yes" : "no");
   }
+  const auto significant = [](const json& signals) {
+    int64_t count = 0;
+    for (const auto& s : signals) count += s["p_bonferroni"].get<double>() < 0.05;
+    return fmt::format("{} of {}", count, signals.size());
+  };
+  std::string profile;
+  for (const char* prediction : {"partial", "encoding"}) {
+    const auto& x = r["profile"][prediction];
+    profile += fmt::format(
+        "\n  {:9s} top-1 {:.1f}% (chance {:.1f}%, p = {:.4f}), top-10 {:.1f}% (chance {:.1f}%, p = {:.4f}), median "
+        "rank {:.1f} (chance {:.1f}, p = {:.4f}) over {} units",
+        prediction, 100 * x["top1"].get<double>(), 100 * x["chance_top1"].get<double>(), x["p_top1"].get<double>(),
+        100 * x["top10"].get<double>(), 100 * x["chance_top10"].get<double>(), x["p_top10"].get<double>(),
+        x["median_rank"].get<double>(), x["chance_median_rank"].get<double>(), x["p_median_rank"].get<double>(),
+        x["units"].get<int64_t>());
+  }
+  lines += fmt::format(
+      "\nend to end significant (Bonferroni p < 0.05): {} factors against partial effects, {} against encodings "
+      "({} sweep)\nprofile identification (each unit's measured concept profile ranks its own predicted profile among "
+      "all units'):{}",
+      significant(r["factor_signal"]), significant(r["factor_signal_encoding"]),
+      r["sweep_direction"].get<std::string>(), profile);
   return fmt::format(
       "probe: sweep labels agree with the dataset probe for {}/{} labelled expressible units ({:.1f}%; chance "
       "{:.1f}%, permutation p = {:.4f}); with within-class factors only: {}/{} ({:.1f}%; chance {:.1f}%, p = {:.4f})\n"

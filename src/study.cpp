@@ -199,6 +199,7 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   sweep.read("samples_per_class", w.samples_per_class);
   sweep.read("seed", w.seed);
   sweep.read("steps", w.steps);
+  sweep.read("direction", w.direction);
   sweep.read("units", w.units);
   sweep.read("batch_size", w.batch_size);
   sweep.read("units_per_chunk", w.units_per_chunk);
@@ -291,6 +292,8 @@ void check_study_settings(const StudyConfig& config) {
 
   if (w.samples_per_class <= 0) fail("sweep.samples_per_class", "must be > 0");
   if (w.steps < 2) fail("sweep.steps", "must be >= 2");
+  if (w.direction != "isolated" && w.direction != "conditional")
+    fail("sweep.direction", "must be \"isolated\" or \"conditional\"");
   if (w.batch_size <= 0) fail("sweep.batch_size", "must be > 0");
   if (w.units_per_chunk <= 0) fail("sweep.units_per_chunk", "must be > 0");
   if (w.parts != "auto" && w.parts != "segmenter" && w.parts != "kmeans" && w.parts != "none")
@@ -409,6 +412,7 @@ rcond = {}             # OLS: relative eigenvalue cut-off for the minimum-norm s
 samples_per_class = {}   # tuning samples per class (not filtered)
 seed = {}              # their latent seed
 steps = {}               # activation values per unit, from the unit's min to its max
+direction = "{}"    # "isolated" (the paper's: the unit alone moves) or "conditional" (along its within-class covariance)
 units = {}              # units to sweep (empty: all)
 batch_size = {}
 units_per_chunk = {}     # units per database transaction (what a resumed run redoes at most)
@@ -450,7 +454,7 @@ top_units = {}         # relevant units: the top units by |s| of each sample
                                    : "classifier_classes = " + integer_list(p.classifier_classes) +
                                          "   # the classifier's index of each class\n",
       p.samples_per_class, p.psi, p.seed, p.batch_size, p.shard_size, p.holdout_fraction, p.max_draws_per_class, p.filter,
-      c.fit.method, c.fit.penalty, c.fit.rcond, c.sweep.samples_per_class, c.sweep.seed, c.sweep.steps,
+      c.fit.method, c.fit.penalty, c.fit.rcond, c.sweep.samples_per_class, c.sweep.seed, c.sweep.steps, c.sweep.direction,
       integer_list(c.sweep.units), c.sweep.batch_size, c.sweep.units_per_chunk, c.sweep.parts, c.sweep.kmeans_parts,
       c.sweep.null_directions, c.sweep.null_bins, c.sweep.strip_units, c.sweep.strip_samples, c.sweep.min_gain,
       c.sweep.min_correlation, c.sweep.min_specificity, c.sweep.significance, c.counterfactual.method,

@@ -136,6 +136,55 @@ TEST(GroundTruth, FactorSignalFindsAPlantedRelationAndNotNoise) {
   EXPECT_GT(signal[0].p_value, 0.001);
 }
 
+TEST(GroundTruth, ProfileIdentificationRanksEachUnitsOwnProfile) {
+  // Predicted profiles of 3 units over 2 factors; the measured ones swap units 0 and 1, and a
+  // fourth unit was never measured (left out).
+  const auto predicted = torch::tensor({1.0, 0.0, 0.0, 1.0, -1.0, -1.0, 2.0, 2.0}, torch::kDouble).reshape({4, 2});
+  const auto measured = torch::tensor({0.0, 1.0, 1.0, 0.0, -1.0, -1.0, double(NAN), double(NAN)}, torch::kDouble).reshape({4, 2});
+  const auto id = identify_profiles(predicted, measured, 1, 200);
+  EXPECT_EQ(id.units, 3);
+  EXPECT_EQ(id.unit, (std::vector<int64_t>{0, 1, 2}));
+  // Standardised over the 3 units, unit 0's measured (0, 1) has cosine 0 with its own (1, 0),
+  // 1 with unit 1's and -1/sqrt(2) with unit 2's: rank 2; unit 1 alike; unit 2 is first.
+  EXPECT_EQ(id.rank, (std::vector<int64_t>{2, 2, 1}));
+  EXPECT_NEAR(id.top1, 1.0 / 3.0, 1e-12);
+  EXPECT_NEAR(id.top10, 1.0, 1e-12);
+  EXPECT_DOUBLE_EQ(id.median_rank, 2.0);
+  EXPECT_NEAR(id.chance_top1, 1.0 / 3.0, 1e-12);
+  EXPECT_NEAR(id.chance_top10, 1.0, 1e-12);
+  EXPECT_DOUBLE_EQ(id.chance_median_rank, 2.0);
+  // A NaN entry counts as the factor's mean (0 after standardising): unit 2's (NaN, -1) still
+  // points away from the others.
+  auto partly = measured.clone();
+  partly[2][0] = NAN;
+  EXPECT_EQ(identify_profiles(predicted, partly, 1, 10).rank[2], 1);
+
+  // Many units: profiles measured with noise are found far above chance; unrelated ones are not.
+  torch::manual_seed(5);
+  const auto truth = torch::randn({60, 12}, torch::kDouble);
+  const auto found = identify_profiles(truth, truth + 0.3 * torch::randn({60, 12}, torch::kDouble), 2, 500);
+  EXPECT_GT(found.top1, 0.8);
+  EXPECT_LE(found.median_rank, 1.5);
+  EXPECT_LT(found.p_top1, 0.01);
+  EXPECT_LT(found.p_median_rank, 0.01);
+  const auto noise = identify_profiles(truth, torch::randn({60, 12}, torch::kDouble), 2, 500);
+  EXPECT_LT(noise.top1, 0.1);
+  EXPECT_GT(noise.median_rank, 15);
+  EXPECT_GT(noise.p_median_rank, 0.01);
+  testing::expect_error([&] { identify_profiles(truth, torch::zeros({3, 12}), 1); }, {"differ in their units"});
+}
+
+TEST(GroundTruth, PairedAgreementCountsExpectedMatchesOverAllPairings) {
+  // Unit 0's concept reflects scale (and the mushroom), unit 1's nothing, unit 2's main_hue.
+  const std::vector<std::vector<std::string>> concepts = {{"scale", "class:mushroom"}, {}, {"main_hue"}};
+  const auto paired = paired_group_agreement(concepts, {"scale", "scale", "main_hue"}, 1, 3000);
+  EXPECT_EQ(paired.agreeing, 2);
+  // Pairings that agree: (0, 0), (0, 1), (2, 2): 3 of 9, i.e. 1 of the 3 units expected.
+  EXPECT_NEAR(paired.expected, 1.0, 1e-12);
+  // Of the 6 orders, the identity and the one swapping units 0 and 1 keep both matches.
+  EXPECT_NEAR(paired.p_value, 2.0 / 6.0, 0.03);
+}
+
 TEST(GroundTruth, SweepFactorChangesUseEachSamplesOwnClassParts) {
   ScratchDir dir("factor-changes");
   const fs::path file = dir.path() / "results.sqlite";

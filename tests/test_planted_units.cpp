@@ -144,5 +144,28 @@ TEST(PlantedUnits, AgreementMatchesAHandScoredCase) {
   testing::expect_error([&] { planted_agreement(planted, {}, {}, parts, 1); }, {"one list of concepts"});
 }
 
+TEST(PlantedUnits, TheSetRuleAgreesWhenAnySignificantConceptDoes) {
+  const std::vector<std::string> parts = {"background", "cap"};
+  const std::vector<PlantedUnit> planted = {{0, "scale", "quantile"}, {1, "position_x", "quantile"}};
+  const std::vector<std::vector<ConceptScore>> concepts = {
+      {concept(0, "luminance", 5.0, true), concept(1, "area", 3.0, true)},  // label wrong, set right
+      {concept(1, "centre_y", -4.0, true), concept(1, "hue", 1.0, false)}};  // both wrong
+  const auto result = planted_agreement(planted, concepts, {true, true}, parts, 1, 2000);
+  EXPECT_FALSE(result.units[0].label_agrees);
+  EXPECT_TRUE(result.units[0].set_agrees);
+  EXPECT_EQ(result.units[0].concept_set, (std::vector<std::string>{"background luminance +", "cap area +"}));
+  EXPECT_EQ(result.units[1].concept_set, (std::vector<std::string>{"cap centre_y -"}));
+  EXPECT_FALSE(result.units[1].set_agrees);
+  EXPECT_EQ(result.label.agreeing, 0);
+  EXPECT_EQ(result.set.agreeing, 1);
+  EXPECT_EQ(result.set.named, 2);
+  EXPECT_NEAR(result.set.recall, 0.5, 1e-12);
+  EXPECT_NEAR(result.set.precision, 0.5, 1e-12);
+  // Of the 4 pairings only (unit 0's set, scale) agrees: 1/2 of a unit expected, chance 1/4;
+  // the two permutations agree once and never (p about 1/2).
+  EXPECT_NEAR(result.set.chance, 0.25, 1e-12);
+  EXPECT_NEAR(result.set.p_value, 0.5, 0.04);
+}
+
 }  // namespace
 }  // namespace linkstyle

@@ -288,6 +288,7 @@ TEST(StudyErrors, SweepTableValues) {
   expect_load_error_for(sweep("steps = 1\n"), {"sweep.steps"});
   expect_load_error_for(sweep("samples_per_class = 0\n"), {"sweep.samples_per_class"});
   expect_load_error_for(sweep("parts = \"pixels\"\n"), {"sweep.parts"});
+  expect_load_error_for(sweep("direction = \"sideways\"\n"), {"sweep.direction", "conditional"});
   expect_load_error_for(sweep("parts = \"segmenter\"\n"), {"sweep.parts", "models.segmenter"});
   expect_load_error_for(sweep("kmeans_parts = 1\n"), {"sweep.kmeans_parts"});
   expect_load_error_for(sweep("null_directions = 4\n"), {"sweep.null_directions"});
@@ -310,6 +311,7 @@ TEST(Study, SweepSettingsAndSegmenterRoundTrip) {
   config.sweep.steps = 7;
   config.sweep.units = {4, 2, 9};
   config.sweep.parts = "segmenter";
+  config.sweep.direction = "conditional";
   config.sweep.null_directions = 5;
   config.sweep.min_gain = 0.125;
   config.sweep.significance = 0.01;
@@ -321,6 +323,7 @@ TEST(Study, SweepSettingsAndSegmenterRoundTrip) {
   EXPECT_EQ(loaded.sweep.steps, 7);
   EXPECT_EQ(loaded.sweep.units, (std::vector<int64_t>{4, 2, 9}));
   EXPECT_EQ(loaded.sweep.parts, "segmenter");
+  EXPECT_EQ(loaded.sweep.direction, "conditional");
   EXPECT_EQ(loaded.sweep.null_directions, 5);
   EXPECT_DOUBLE_EQ(loaded.sweep.min_gain, 0.125);
   EXPECT_DOUBLE_EQ(loaded.sweep.significance, 0.01);

@@ -6,9 +6,12 @@
 #   - randomisation checks, where no unit should be selective:
 #     shuffled: the same pairs with w shuffled within each class (seed 0), refitted;
 #     untrained: the classifier's architecture at its initial weights (seed 99), pairs unfiltered.
+#   - the agreement of the two tuning seeds' labels (Cohen's kappa over all units, "none" a label
+#     of its own; and over the units both seeds label).
 # Usage: tools/label_figures.sh <linkstyle> <classifier.pt> <generator.pt> <output folder> [psi (1)]
-#          [randomisation checks: yes (default) | no]
-# Writes probe-<name>.txt and ground_truth-<name>.json per run, and <output>/figures.txt last.
+#          [randomisation checks: yes (default) | no] [sweep direction: isolated (default) | conditional]
+# Writes probe-<name>.txt, ground_truth-<name>.json and results-<name>.sqlite per run, and
+# <output>/figures.txt last.
 set -euo pipefail
 linkstyle=$1
 classifier=$(realpath "$2")
@@ -16,6 +19,7 @@ generator=$(realpath "$3")
 out=$4
 psi=${5:-1}
 checks=${6:-yes}
+direction=${7:-isolated}
 models=$(cd "$(dirname "$0")/../models/shapes" && pwd)
 python=/usr/bin/python3
 mkdir -p "$out"
@@ -26,6 +30,7 @@ study_with() {  # study_with FOLDER CLASSIFIER [FILTER]
   "$linkstyle" init "$1" --classifier "$2" --generator "$generator" --segmenter "$models/segmenter.pt" \
     --samples-per-class 2000 --psi "$psi" --sweep-samples-per-class 2 >/dev/null
   if [ -n "${3:-}" ]; then sed -i "s/^filter = .*/filter = \"$3\"/" "$1/study.toml"; fi
+  sed -i "s/^direction = .*/direction = \"$direction\"/" "$1/study.toml"
 }
 sweep_and_probe() {  # sweep_and_probe STUDY NAME SEED
   sed -i "/^\[sweep\]/,/^\[/ s/^seed = [0-9]*/seed = $3/" "$1/study.toml"
@@ -34,6 +39,7 @@ sweep_and_probe() {  # sweep_and_probe STUDY NAME SEED
   # A sweep with no labelled expressible unit has nothing to score: probe says so and stops.
   "$linkstyle" probe --study "$1" --images 3000 >"$out/probe-$2.txt" 2>&1 || true
   cp "$1/sweeps/ground_truth.json" "$out/ground_truth-$2.json" 2>/dev/null || rm -f "$out/ground_truth-$2.json"
+  cp "$1/sweeps/results.sqlite" "$out/results-$2.sqlite"
   "$python" - "$1/sweeps/results.sqlite" "$2" >>"$out/selective.txt" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
@@ -50,6 +56,8 @@ study_with "$study" "$classifier"
 "$linkstyle" pairs --study "$study" >/dev/null
 "$linkstyle" --json fit --study "$study" >"$out/fit.json"
 for seed in 136 137; do sweep_and_probe "$study" "seed-$seed" "$seed"; done
+echo "seeds 136 / 137: $("$python" "$(dirname "$0")/label_kappa.py" "$out/results-seed-136.sqlite" "$out/results-seed-137.sqlite")" \
+  >>"$out/selective.txt"
 
 names="seed-136 seed-137"
 if [ "$checks" = yes ]; then
@@ -93,7 +101,8 @@ fi
   cat "$out/selective.txt"
   for name in $names; do
     echo "== $name"
-    grep -E "^probe:|^planted|^  unit|with within-class" "$out/probe-$name.txt" || tail -1 "$out/probe-$name.txt"
+    grep -E "^probe:|^planted|^  unit|with within-class|^end to end|^profile|^  partial|^  encoding" \
+      "$out/probe-$name.txt" || tail -1 "$out/probe-$name.txt"
   done
 } >"$out/figures.txt"
 cat "$out/figures.txt"

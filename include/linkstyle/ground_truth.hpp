@@ -73,6 +73,18 @@ std::string factor_group(const std::string& factor);
 // The factor groups a concept reflects (none for some, e.g. the background's centre).
 std::vector<std::string> concept_groups(const std::string& part_name, const std::string& measure);
 
+// Concept groups paired with factor groups, unit by unit: how many pairs agree (the factor's
+// group is among the concept's), how many are expected to agree when the pairing is random with
+// both marginals kept (sum over all i, j of agree(i, j) / n), and the share of `permutations`
+// random pairings that agree at least as often (p, with the observed pairing counted once).
+struct PairedAgreement {
+  int64_t agreeing = 0;
+  double expected = 0, p_value = 1;
+};
+PairedAgreement paired_group_agreement(const std::vector<std::vector<std::string>>& concept_groups,
+                                       const std::vector<std::string>& factor_groups, uint64_t seed,
+                                       int64_t permutations);
+
 struct Agreement {
   int64_t units = 0, agreeing = 0;
   double agreement = 0, chance = 0, p_value = 1;
@@ -109,8 +121,34 @@ struct FactorSignal {
   double correlation = 0, p_value = 1;
 };
 
-std::vector<FactorSignal> factor_signal(const UnitProbe& probe, const SweepFactorChanges& changes, uint64_t seed,
+// The change the probe predicts for each unit's sweep, per measured factor [D, F] float64 (in
+// factor SDs): the partial effect (the paper's isolated sweep: one unit moves, the others stay)
+// or, with `encoding`, the within-class correlation (a conditional sweep: the others follow the
+// unit as they do within a class) x the unit's range / its within-class SD.
+torch::Tensor predicted_factor_changes(const UnitProbe& probe, const SweepFactorChanges& changes, bool encoding);
+
+// Whole-profile identification: does a unit's measured profile (its sweep's change of every
+// measured factor's concept) pick out its own predicted profile among all units'? Each factor
+// is standardised over the units (NaN entries count as its mean), the similarity of unit u's
+// measured profile with unit v's predicted one is their cosine, and u's rank is 1 + the number
+// of units v != u whose similarity is larger. Units without a finite measured or predicted
+// entry are left out. Chance: top-1 = 1/U, top-10 = min(10, U)/U, median rank = (U + 1)/2; each
+// p is the share of `permutations` random pairings (of units with predicted profiles) that do
+// at least as well, with the observed pairing counted once.
+struct ProfileIdentification {
+  int64_t units = 0;
+  double top1 = 0, top10 = 0, median_rank = 0;
+  double chance_top1 = 0, chance_top10 = 0, chance_median_rank = 0;
+  double p_top1 = 1, p_top10 = 1, p_median_rank = 1;
+  std::vector<int64_t> unit, rank;  // per unit identified
+  nlohmann::json to_json() const;
+};
+ProfileIdentification identify_profiles(const torch::Tensor& predicted, const torch::Tensor& measured, uint64_t seed,
                                         int64_t permutations = 2000);
+
+// With `encoding`, against predicted_factor_changes(..., true) (for conditional sweeps).
+std::vector<FactorSignal> factor_signal(const UnitProbe& probe, const SweepFactorChanges& changes, uint64_t seed,
+                                        int64_t permutations = 2000, bool encoding = false);
 
 // The level of each measured factor's concept on each image [N, measured_factors().size()]
 // float64: the measure of the image's own class part (main or secondary) or of the background:

@@ -71,6 +71,7 @@ PlantedCheck check_planted_units(const Classifier& classifier, int64_t images, u
 // The method scored on the planted units: does a planted unit's sweep name its factor?
 // - label: the unit's significant concept with the largest |z| (the sweep's label);
 // - top: its concept with the largest |z|, significant or not;
+// - set: all its significant concepts (no single winner): agrees when any of them does;
 // each agrees when concept_groups(part, measure) (ground_truth.hpp) holds factor_group(factor).
 // A planted factor is measurable when some concept of the shapes parts reflects it (the light
 // direction is not). Recall = agreeing / measurable, precision = agreeing / labelled; chance is
@@ -83,6 +84,8 @@ struct PlantedScore {
   std::string label, top;  // "part measure +|-"; label "" when no concept is significant
   double label_z = 0, top_z = 0, top_q = 1;
   bool label_agrees = false, top_agrees = false;
+  std::vector<std::string> concept_set;  // every significant concept, "part measure +|-"
+  bool set_agrees = false;
 };
 struct PlantedRule {
   int64_t agreeing = 0, named = 0;  // named: units with a concept under this rule
@@ -91,7 +94,7 @@ struct PlantedRule {
 struct PlantedAgreement {
   std::vector<PlantedScore> units;
   int64_t planted = 0, measurable = 0;
-  PlantedRule label, top;
+  PlantedRule label, top, set;
   nlohmann::json to_json() const;
 };
 // `concepts` holds each planted unit's tested concepts (its selectivity rows, parts indexing

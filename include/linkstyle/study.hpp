@@ -58,6 +58,9 @@ struct SweepSettings {
   int64_t samples_per_class = 4;  // tuning samples per class (not filtered, as in the paper)
   uint64_t seed = 136;            // their latent seed (the reference's)
   int64_t steps = 5;              // activation values per unit, linspace(min, max, steps)
+  // "isolated" (the paper's: r_i alone moves) or "conditional" (r moves along the pooled
+  // within-class covariance column of the unit, Sigma_W[:, i] / Sigma_W[i, i], from the pairs).
+  std::string direction = "isolated";
   std::vector<int64_t> units;     // units to sweep (empty: all)
   int64_t batch_size = 128;       // images per generator/classifier/segmenter call
   int64_t units_per_chunk = 16;   // units per database transaction (the resume granularity)

@@ -670,9 +670,9 @@ std::string shapes_world_page(const ReportContext& context, const json& truth) {
     const auto& planted = truth["planted"];
     body += "<h2>Planted units</h2><p>Units the classifier was trained to make equal to known factors: does each "
             "one's sweep name its factor? Label: its significant concept with the largest |z|; top: its concept with "
-            "the largest |z|.</p><table>" +
+            "the largest |z|; set: any of its significant concepts.</p><table>" +
             table_row({"rule", "agreeing", "named", "recall", "precision", "chance", "p"}, true);
-    for (const char* rule : {"label", "top"}) {
+    for (const char* rule : {"label", "top", "set"}) {
       if (!planted.contains(rule) || !planted[rule].is_object()) continue;
       const auto& r = planted[rule];
       body += table_row({rule, json_cell(r.value("agreeing", json())), json_cell(r.value("named", json())),
@@ -681,6 +681,26 @@ std::string shapes_world_page(const ReportContext& context, const json& truth) {
     }
     body += "</table>";
     if (planted.contains("units")) body += json_table(context, planted["units"]);
+  }
+  if (truth.contains("profile") && truth["profile"].is_object()) {
+    body += "<h2>Profile identification</h2><p>Does each unit's measured concept profile (its sweep's change of "
+            "every measured factor's concept) rank its own predicted profile first among all units'? Predicted "
+            "from the partial effects (an isolated sweep) and from the within-class correlations (a conditional "
+            "sweep); this study's sweep is " +
+            escape_html(truth.value("sweep_direction", std::string("isolated"))) + ".</p><table>" +
+            table_row({"prediction", "units", "top-1", "chance", "p", "top-10", "chance", "p", "median rank", "chance",
+                       "p"},
+                      true);
+    for (const char* prediction : {"partial", "encoding"}) {
+      if (!truth["profile"].contains(prediction)) continue;
+      const auto& x = truth["profile"][prediction];
+      std::vector<std::string> row = {prediction};
+      for (const char* key : {"units", "top1", "chance_top1", "p_top1", "top10", "chance_top10", "p_top10",
+                              "median_rank", "chance_median_rank", "p_median_rank"})
+        row.push_back(json_cell(x.value(key, json())));
+      body += table_row(row);
+    }
+    body += "</table>";
   }
   if (truth.contains("chain")) body += "<h2>The chain, factor by factor</h2>" + chain_table(truth["chain"]);
   if (truth.contains("factor_signal")) body += "<h2>Factor signal</h2>" + json_table(context, truth["factor_signal"]);

@@ -27,13 +27,16 @@ torch::Tensor null_direction(uint64_t seed, int64_t direction, int64_t dim) {
 NormBins sweep_norm_bins(const TuningSet& tuning, const LinkingNetwork& network, const std::vector<int64_t>& units,
                          int64_t bins) {
   const torch::NoGradGuard no_grad;
-  // |A e_i| for every unit: the length of w's step per unit of r_i.
-  const auto column_norms = network.weight.to(torch::kCPU, torch::kDouble).norm(2, {0});
+  // |A d_i| for every unit: the length of w's step per unit of r_i (|A e_i| for the isolated sweep).
+  const auto weight = network.weight.to(torch::kCPU, torch::kDouble);
+  const auto column_norms = tuning.covariance.defined() && !units.empty()
+                                ? tuning.unit_directions(units).matmul(weight.t()).norm(2, {1})
+                                : weight.norm(2, {0}).index_select(0, torch::tensor(units, torch::kLong));
   std::vector<double> live_ranges;
   std::vector<int64_t> live_index(units.size(), -1);
   for (size_t i = 0; i < units.size(); ++i) {
     const double range = (tuning.range_max[units[i]] - tuning.range_min[units[i]]).item<double>();
-    const double step = range * column_norms[units[i]].item<double>();
+    const double step = range * column_norms[int64_t(i)].item<double>();
     if (step > 0) live_index[i] = int64_t(live_ranges.size()), live_ranges.push_back(step);
   }
   NormBins result = assign_norm_bins(live_ranges, bins);
@@ -61,7 +64,9 @@ torch::Tensor null_sweep_latents(const LinkingNetwork& network, const TuningSet&
   for (int64_t d : chunk.directions) {
     // The direction is scaled so that w moves as far as the bin's units move it.
     const double norm = chunk.bins.norm[d / chunk.per_bin];
-    const auto u = null_direction(chunk.seed, d, D);
+    // A conditional sweep moves the null as it moves the units: along Sigma_W u.
+    const auto u = tuning.covariance.defined() ? tuning.along(null_direction(chunk.seed, d, D)).to(torch::kFloat)
+                                                : null_direction(chunk.seed, d, D);
     const double w_length = weight.mv(u.to(torch::kDouble)).norm().item<double>();
     const auto step = (u * float(w_length > 0 ? norm / w_length : 0.0)).to(tuning.features.device());
     rows.push_back(torch::stack({tuning.features - position * step, tuning.features + (1 - position) * step}, 1)

@@ -4,6 +4,8 @@
 // step in w, range_i |A e_i|; each direction is scaled so that its step in w, s |A u|, has its
 // bin's median length, and swept from r0 - t s u to r0 + (1 - t) s u for every tuning sample r0
 // (both ends only), t placing r0 within the sweep as it lies within the units' ranges on average.
+// A conditional sweep (TuningSet::covariance) moves r along Sigma_W u for the null, and steps
+// along |A d_i| for the units' bins, as its units move.
 #pragma once
 
 #include <cstdint>

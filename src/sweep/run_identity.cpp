@@ -31,7 +31,8 @@ nlohmann::json sweep_run_identity(const StudyConfig& study, const LinkingNetwork
           {"units_per_chunk", s.units_per_chunk},
           {"null_directions", s.null_directions},
           {"null_bins", s.null_bins},
-          {"null", "r0 -> r0 + n u, u uniform on the positive orthant of the unit sphere"}};
+          {"direction", s.direction},
+          {"null", "r0 - t s u -> r0 + (1 - t) s u, u with a unit's share of the diagonal"}};
 }
 
 }  // namespace linkstyle

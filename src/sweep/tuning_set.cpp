@@ -1,12 +1,15 @@
 #include "linkstyle/tuning_set.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "linkstyle/errors.hpp"
 #include "linkstyle/generation.hpp"
+#include "linkstyle/pairs.hpp"
+#include "linkstyle/tensor_io.hpp"
 
 namespace linkstyle {
 
@@ -51,7 +54,67 @@ TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier
   tuning.classifier_classes = torch::cat(classifier_classes);
   tuning.range_min = std::get<0>(tuning.features.min(0)).contiguous();
   tuning.range_max = std::get<0>(tuning.features.max(0)).contiguous();
+  if (s.direction == "conditional") tuning.covariance = within_class_feature_covariance(study);
   return tuning;
+}
+
+torch::Tensor within_class_feature_covariance(const StudyConfig& study) {
+  const torch::NoGradGuard no_grad;
+  const auto manifest = PairsManifest::load(study.pairs_folder());
+  if (!manifest.complete)
+    throw Error(manifest.file(), "the pairs are incomplete: a conditional sweep needs them (run `linkstyle pairs`)");
+  const int64_t D = manifest.feature_dim;
+  // Sigma_W (N - C) = sum_n r_n r_n^T - sum_c n_c mean_c mean_c^T, about a reference row.
+  torch::Tensor shift, gram = torch::zeros({D, D}, torch::kDouble);
+  std::map<int64_t, std::pair<torch::Tensor, int64_t>> class_sums;
+  for (const auto& shard : manifest.shards) {
+    MappedNpy labels_file(manifest.folder / shard.labels);
+    MappedNpy features_file(manifest.folder / shard.features);
+    const auto& labels = labels_file.tensor();
+    const auto& r = features_file.tensor();
+    if (labels.dim() != 1 || labels.size(0) != shard.rows || labels.scalar_type() != torch::kInt64)
+      throw Error(manifest.folder / shard.labels, fmt::format("expected int64 [{}] as listed in manifest.json", shard.rows));
+    if (r.dim() != 2 || r.size(0) != shard.rows || r.size(1) != D || r.scalar_type() != torch::kFloat32)
+      throw Error(manifest.folder / shard.features,
+                  fmt::format("expected float32 [{}, {}] as listed in manifest.json", shard.rows, D));
+    if (!torch::isfinite(r).all().item<bool>()) throw Error(manifest.folder / shard.features, "holds NaN or Inf");
+    auto x = r.to(torch::kDouble);
+    if (!shift.defined()) shift = x.mean(0);
+    x -= shift;
+    gram += x.t().matmul(x);
+    const auto classes = std::get<0>(at::_unique(labels));
+    for (int64_t i = 0; i < classes.numel(); ++i) {
+      const int64_t c = classes[i].item<int64_t>();
+      const auto rows = (labels == c).nonzero().squeeze(1);
+      auto& entry = class_sums[c];
+      const auto sum = x.index_select(0, rows).sum(0);
+      entry.first = entry.first.defined() ? entry.first + sum : sum;
+      entry.second += rows.numel();
+    }
+  }
+  int64_t total = 0;
+  for (const auto& [c, entry] : class_sums) {
+    gram -= torch::outer(entry.first, entry.first) / double(entry.second);
+    total += entry.second;
+  }
+  const int64_t dof = total - int64_t(class_sums.size());
+  if (dof < 2) throw Error(manifest.file(), "holds too few pairs per class for a within-class covariance");
+  return ((gram + gram.t()) / (2.0 * double(dof))).contiguous();
+}
+
+torch::Tensor TuningSet::unit_directions(const std::vector<int64_t>& units) const {
+  const int64_t D = features.size(1);
+  const auto index = torch::tensor(units, torch::kLong);
+  const auto axes = torch::eye(D, torch::kDouble).index_select(0, index);
+  if (!covariance.defined()) return axes;
+  const auto columns = covariance.index_select(0, index);  // rows = columns (symmetric)
+  const auto diagonal = columns.gather(1, index.unsqueeze(1));
+  return torch::where(diagonal > 0, columns / diagonal.clamp_min(1e-300), axes);
+}
+
+torch::Tensor TuningSet::along(const torch::Tensor& direction) const {
+  const auto u = direction.to(torch::kDouble);
+  return covariance.defined() ? covariance.mv(u) : u;
 }
 
 torch::Tensor unit_sweep_values(const TuningSet& tuning, const std::vector<int64_t>& units, int64_t steps) {
@@ -70,9 +133,14 @@ torch::Tensor unit_sweep_latents(const LinkingNetwork& network, const TuningSet&
     if (u < 0 || u >= tuning.features.size(1))
       throw Error("sweep", fmt::format("unit {} is out of range [0, {})", u, tuning.features.size(1)));
   const auto index = torch::tensor(units, torch::kLong);
-  const auto values = unit_sweep_values(tuning, units, steps);                                    // [U, T]
-  const auto current = tuning.features.index_select(1, index).t();                                // [U, S]
-  const auto columns = network.weight.to(torch::kCPU, torch::kFloat).index_select(1, index).t();  // [U, w_dim]
+  const auto values = unit_sweep_values(tuning, units, steps);      // [U, T]
+  const auto current = tuning.features.index_select(1, index).t();  // [U, S]
+  // w's step per unit of r_i: A d_u [U, w_dim] (the isolated sweep's is A[:, u] exactly).
+  const auto columns = tuning.covariance.defined()
+                           ? tuning.unit_directions(units)
+                                 .matmul(network.weight.to(torch::kCPU, torch::kDouble).t())
+                                 .to(torch::kFloat)
+                           : network.weight.to(torch::kCPU, torch::kFloat).index_select(1, index).t();
   const auto delta = values.unsqueeze(1) - current.unsqueeze(2);                                  // [U, S, T]
   const auto latents =
       tuning.latents.unsqueeze(0).unsqueeze(2) + delta.unsqueeze(3) * columns.unsqueeze(1).unsqueeze(2);

@@ -184,17 +184,22 @@ PlantedAgreement planted_agreement(const std::vector<PlantedUnit>& planted,
     score.measurable = measurable_group(score.group);
     score.expressible = expressible[k];
     const ConceptScore *label = nullptr, *top = nullptr;
+    std::vector<const ConceptScore*> significant;
     set_groups.emplace_back();
     for (const auto& c : concepts[k]) {
       if (!std::isfinite(c.z)) continue;
       if (!top || std::fabs(c.z) > std::fabs(top->z)) top = &c;
       if (c.significant && (!label || std::fabs(c.z) > std::fabs(label->z))) label = &c;
       if (c.significant) {
-        score.concept_set.push_back(concept_name(c) + (c.z > 0 ? " +" : " -"));
+        significant.push_back(&c);
         for (const auto& group : concept_groups(part_names[size_t(c.part)], c.measure))
           if (!holds(set_groups.back(), group)) set_groups.back().push_back(group);
       }
     }
+    // The set, strongest first.
+    std::stable_sort(significant.begin(), significant.end(),
+                     [](const ConceptScore* a, const ConceptScore* b) { return std::fabs(a->z) > std::fabs(b->z); });
+    for (const auto* c : significant) score.concept_set.push_back(concept_name(*c) + (c->z > 0 ? " +" : " -"));
     score.set_agrees = holds(set_groups.back(), score.group);
     label_groups.emplace_back();
     top_groups.emplace_back();

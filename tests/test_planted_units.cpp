@@ -148,7 +148,7 @@ TEST(PlantedUnits, TheSetRuleAgreesWhenAnySignificantConceptDoes) {
   const std::vector<std::string> parts = {"background", "cap"};
   const std::vector<PlantedUnit> planted = {{0, "scale", "quantile"}, {1, "position_x", "quantile"}};
   const std::vector<std::vector<ConceptScore>> concepts = {
-      {concept(0, "luminance", 5.0, true), concept(1, "area", 3.0, true)},  // label wrong, set right
+      {concept(1, "area", 3.0, true), concept(0, "luminance", 5.0, true)},  // label wrong, set right
       {concept(1, "centre_y", -4.0, true), concept(1, "hue", 1.0, false)}};  // both wrong
   const auto result = planted_agreement(planted, concepts, {true, true}, parts, 1, 2000);
   EXPECT_FALSE(result.units[0].label_agrees);

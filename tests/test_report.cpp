@@ -123,6 +123,35 @@ TEST_F(ReportOfAStudy, AFailedRunKeepsThePreviousReportAndLeavesNoStaging) {
   EXPECT_THROW(write_study_report(s.config, s.classifier, s.generator, bad), SettingError);
 }
 
+TEST_F(ReportOfAStudy, ShapesWorldPageShowsPlantedRulesAndProfiles) {
+  const auto& s = *study_;
+  const auto truth_file = s.config.sweeps_folder() / "ground_truth.json";
+  {
+    std::ofstream(truth_file) << R"({"units": 3, "agreeing": 1, "agreement": 0.33, "chance": 0.1, "p_value": 0.2,
+      "sweep_direction": "conditional",
+      "planted": {"planted": 1, "measurable": 1,
+        "label": {"agreeing": 0, "named": 1, "recall": 0, "precision": 0, "chance": 0.1, "p_value": 1},
+        "top": {"agreeing": 0, "named": 1, "recall": 0, "precision": 0, "chance": 0.1, "p_value": 1},
+        "set": {"agreeing": 1, "named": 1, "recall": 1, "precision": 1, "chance": 0.5, "p_value": 0.5},
+        "units": [{"unit": 0, "target": "scale", "label": "", "label_agrees": false, "top": "cap hue +",
+                   "top_agrees": false, "set_agrees": true,
+                   "concept_set": ["cap hue +", "wing area +", "cap area +", "tail area -", "beak area +"]}]},
+      "profile": {"partial": {"units": 3, "top1": 0.25, "chance_top1": 0.333, "p_top1": 0.5},
+                  "encoding": {"units": 3, "top1": 0.75, "chance_top1": 0.333, "p_top1": 0.01}}})";
+  }
+  write_study_report(s.config, s.classifier, s.generator);
+  fs::remove(truth_file);
+  const auto page = read_text(s.config.folder / "report" / "shapes-world.html");
+  EXPECT_NE(page.find("<td>set</td>"), std::string::npos);
+  // The set by its strongest three and its size; no label is "none".
+  EXPECT_NE(page.find("cap hue +, wing area +, cap area +, ... (5 in all)"), std::string::npos);
+  EXPECT_EQ(page.find("tail area -"), std::string::npos);
+  EXPECT_NE(page.find("<td>none</td>"), std::string::npos);
+  EXPECT_NE(page.find("Profile identification"), std::string::npos);
+  EXPECT_NE(page.find("this study's sweep is conditional"), std::string::npos);
+  EXPECT_NE(page.find("<td>encoding</td><td>3</td><td>0.75</td>"), std::string::npos);
+}
+
 TEST_F(ReportOfAStudy, ExplorerAnswersAndRefusesBadRequests) {
   Explorer explorer(study_->config, c10::Device(c10::kCPU));
   const auto described = explorer.describe();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The label figures of docs/validation.md for one classifier and one shapes generator:
-#   - the study (2000 pairs per class at PSI, 2 tuning samples per class), sweep and probe with
+#   - the study (2000 pairs per class at PSI, 2 tuning samples per class unless told), sweep and probe with
 #     tuning seeds 136 and 137: labels against the probe, the chain, and the planted units when
 #     the classifier has them;
 #   - randomisation checks, where no unit should be selective:
@@ -10,6 +10,7 @@
 #     of its own; and over the units both seeds label).
 # Usage: tools/label_figures.sh <linkstyle> <classifier.pt> <generator.pt> <output folder> [psi (1)]
 #          [randomisation checks: yes (default) | no] [sweep direction: isolated (default) | conditional]
+#          [tuning samples per class (2)]
 # Writes probe-<name>.txt, ground_truth-<name>.json and results-<name>.sqlite per run, and
 # <output>/figures.txt last.
 set -euo pipefail
@@ -20,6 +21,7 @@ out=$4
 psi=${5:-1}
 checks=${6:-yes}
 direction=${7:-isolated}
+samples=${8:-2}
 models=$(cd "$(dirname "$0")/../models/shapes" && pwd)
 python=/usr/bin/python3
 mkdir -p "$out"
@@ -28,7 +30,7 @@ out=$(realpath "$out")
 study_with() {  # study_with FOLDER CLASSIFIER [FILTER]
   rm -rf "$1"
   "$linkstyle" init "$1" --classifier "$2" --generator "$generator" --segmenter "$models/segmenter.pt" \
-    --samples-per-class 2000 --psi "$psi" --sweep-samples-per-class 2 >/dev/null
+    --samples-per-class 2000 --psi "$psi" --sweep-samples-per-class "$samples" >/dev/null
   if [ -n "${3:-}" ]; then sed -i "s/^filter = .*/filter = \"$3\"/" "$1/study.toml"; fi
   sed -i "s/^direction = .*/direction = \"$direction\"/" "$1/study.toml"
 }

@@ -84,7 +84,7 @@ struct PlantedScore {
   std::string label, top;  // "part measure +|-"; label "" when no concept is significant
   double label_z = 0, top_z = 0, top_q = 1;
   bool label_agrees = false, top_agrees = false;
-  std::vector<std::string> concept_set;  // every significant concept, "part measure +|-"
+  std::vector<std::string> concept_set;  // every significant concept, "part measure +|-", largest |z| first
   bool set_agrees = false;
 };
 struct PlantedRule {

@@ -656,6 +656,28 @@ std::string chain_table(const json& chain) {
   return out + "</table><p class=\"note\">Correlations over units; * Bonferroni-corrected p &lt; 0.05.</p>";
 }
 
+// One row per planted unit: its factor, and what each rule named (the set by its size and its
+// strongest concepts, as a set can hold dozens).
+std::string planted_units_table(const json& units) {
+  constexpr size_t kSetShown = 3;
+  std::string out = "<table>" + table_row({"unit", "planted factor", "label", "agrees", "top concept", "agrees",
+                                           "significant concepts", "any agrees"},
+                                          true);
+  const auto yes = [](const json& row, const char* key) { return row.value(key, false) ? "yes" : "no"; };
+  for (const auto& u : units) {
+    const auto set = u.value("concept_set", json::array());
+    std::string shown;
+    for (size_t i = 0; i < std::min(kSetShown, set.size()); ++i) shown += (i ? ", " : "") + json_cell(set[i]);
+    if (set.size() > kSetShown) shown += fmt::format(", ... ({} in all)", set.size());
+    const auto label = u.value("label", std::string());
+    out += table_row({json_cell(u.value("unit", json())), json_cell(u.value("target", json())),
+                      label.empty() ? "none" : escape_html(label), yes(u, "label_agrees"),
+                      json_cell(u.value("top", json())), yes(u, "top_agrees"), set.empty() ? "none" : shown,
+                      yes(u, "set_agrees")});
+  }
+  return out + "</table>";
+}
+
 std::string shapes_world_page(const ReportContext& context, const json& truth) {
   std::string body;
   body += "<p>The shapes world knows what made each image. <code>linkstyle probe</code> checks the sweep's labels and "
@@ -680,7 +702,7 @@ std::string shapes_world_page(const ReportContext& context, const json& truth) {
                          json_cell(r.value("chance", json())), json_cell(r.value("p_value", json()))});
     }
     body += "</table>";
-    if (planted.contains("units")) body += json_table(context, planted["units"]);
+    if (planted.contains("units") && planted["units"].is_array()) body += planted_units_table(planted["units"]);
   }
   if (truth.contains("profile") && truth["profile"].is_object()) {
     body += "<h2>Profile identification</h2><p>Does each unit's measured concept profile (its sweep's change of "

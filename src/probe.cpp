@@ -103,13 +103,12 @@ json profile_json(const UnitProbe& probe, const SweepFactorChanges& changes, uin
 
 json signal_json(const std::vector<FactorSignal>& signal) {
   json out = json::array();
-  for (const auto& s : signal)
-    out.push_back({{"factor", s.factor},
-                   {"measured_as", s.measured_as},
-                   {"units", s.units},
-                   {"correlation", s.correlation},
-                   {"p_value", s.p_value},
-                   {"p_bonferroni", std::min(1.0, s.p_value * double(signal.size()))}});
+  for (const auto& s : signal) {
+    auto row = match_json({s.units, s.correlation, s.p_value}, double(signal.size()));
+    row["factor"] = s.factor;
+    row["measured_as"] = s.measured_as;
+    out.push_back(row);
+  }
   return out;
 }
 

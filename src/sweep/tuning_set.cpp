@@ -64,20 +64,18 @@ torch::Tensor within_class_feature_covariance(const StudyConfig& study) {
   if (!manifest.complete)
     throw Error(manifest.file(), "the pairs are incomplete: a conditional sweep needs them (run `linkstyle pairs`)");
   const int64_t D = manifest.feature_dim;
-  // Sigma_W (N - C) = sum_n r_n r_n^T - sum_c n_c mean_c mean_c^T, about a reference row.
+  // Sigma_W (N - C) = sum_n r_n r_n^T - sum_c n_c mean_c mean_c^T, about a reference row. The
+  // features come checked from for_each_pair_shard; each shard's labels are read beside them.
+  std::map<int64_t, const PairShard*> shard_at;
+  for (const auto& shard : manifest.shards) shard_at[shard.first_row] = &shard;
   torch::Tensor shift, gram = torch::zeros({D, D}, torch::kDouble);
   std::map<int64_t, std::pair<torch::Tensor, int64_t>> class_sums;
-  for (const auto& shard : manifest.shards) {
+  for_each_pair_shard(manifest, [&](const torch::Tensor& r, const torch::Tensor&, int64_t first_row) {
+    const PairShard& shard = *shard_at.at(first_row);
     MappedNpy labels_file(manifest.folder / shard.labels);
-    MappedNpy features_file(manifest.folder / shard.features);
     const auto& labels = labels_file.tensor();
-    const auto& r = features_file.tensor();
     if (labels.dim() != 1 || labels.size(0) != shard.rows || labels.scalar_type() != torch::kInt64)
       throw Error(manifest.folder / shard.labels, fmt::format("expected int64 [{}] as listed in manifest.json", shard.rows));
-    if (r.dim() != 2 || r.size(0) != shard.rows || r.size(1) != D || r.scalar_type() != torch::kFloat32)
-      throw Error(manifest.folder / shard.features,
-                  fmt::format("expected float32 [{}, {}] as listed in manifest.json", shard.rows, D));
-    if (!torch::isfinite(r).all().item<bool>()) throw Error(manifest.folder / shard.features, "holds NaN or Inf");
     auto x = r.to(torch::kDouble);
     if (!shift.defined()) shift = x.mean(0);
     x -= shift;
@@ -91,7 +89,7 @@ torch::Tensor within_class_feature_covariance(const StudyConfig& study) {
       entry.first = entry.first.defined() ? entry.first + sum : sum;
       entry.second += rows.numel();
     }
-  }
+  });
   int64_t total = 0;
   for (const auto& [c, entry] : class_sums) {
     gram -= torch::outer(entry.first, entry.first) / double(entry.second);

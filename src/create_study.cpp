@@ -42,6 +42,10 @@ void choose_models(const NewStudy& request, StudyConfig& config) {
     if (!fs::exists(request.segmenter)) throw Error(request.segmenter, "no such segmenter file");
     config.segmenter = fs::absolute(request.segmenter);
   }
+  if (!request.judge.empty()) {
+    if (!fs::exists(request.judge)) throw Error(request.judge, "no such judge file");
+    config.judge = fs::absolute(request.judge);
+  }
 }
 
 // Every class of the study exists in both models; class names that differ are returned.
@@ -108,6 +112,7 @@ StudyConfig create_study(const NewStudy& request, std::vector<std::string>* warn
   const auto classifier = Classifier::load(config.classifier, c10::Device(c10::kCPU));
   const auto generator = Generator::load(config.generator, c10::Device(c10::kCPU));
   if (!config.segmenter.empty()) load_segmenter_parts(config.segmenter, c10::Device(c10::kCPU));
+  if (!config.judge.empty()) Classifier::load(config.judge, c10::Device(c10::kCPU));
   const auto class_warnings = check_classes(config, classifier, generator);
   check_models_give_finite_values(config, classifier, generator);
   write_study(config);

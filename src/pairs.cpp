@@ -535,6 +535,21 @@ void for_each_pair_shard(const PairsManifest& manifest,
   }
 }
 
+void for_each_labelled_pair_shard(
+    const PairsManifest& manifest,
+    const std::function<void(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, int64_t)>& visit) {
+  std::map<int64_t, const PairShard*> shard_at;
+  for (const auto& shard : manifest.shards) shard_at[shard.first_row] = &shard;
+  for_each_pair_shard(manifest, [&](const torch::Tensor& r, const torch::Tensor& w, int64_t first_row) {
+    const PairShard& shard = *shard_at.at(first_row);
+    MappedNpy labels_file(manifest.folder / shard.labels);
+    const auto& labels = labels_file.tensor();
+    if (labels.dim() != 1 || labels.size(0) != shard.rows || labels.scalar_type() != torch::kInt64)
+      throw Error(manifest.folder / shard.labels, fmt::format("expected int64 [{}] as listed in manifest.json", shard.rows));
+    visit(r, w, labels, first_row);
+  });
+}
+
 LinkingFit fit_from_pairs(const PairsManifest& manifest, const FitOptions& options, double holdout_fraction,
                           bool recompute_statistics) {
   if (!manifest.complete)

@@ -166,14 +166,16 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   StudyConfig config;
   config.folder = folder;
   TableReader models(file, root["models"].as_table(), "models");
-  std::string classifier, generator, segmenter;
+  std::string classifier, generator, segmenter, judge;
   if (!models.read("classifier", classifier)) models.fail("classifier", "is required");
   if (!models.read("generator", generator)) models.fail("generator", "is required");
   models.read("segmenter", segmenter);
+  models.read("judge", judge);
   models.reject_unknown_keys();
   config.classifier = resolve(folder, classifier);
   config.generator = resolve(folder, generator);
   if (!segmenter.empty()) config.segmenter = resolve(folder, segmenter);
+  if (!judge.empty()) config.judge = resolve(folder, judge);
 
   PairsSettings& p = config.pairs;
   TableReader pairs(file, root["pairs"].as_table(), "pairs");
@@ -232,6 +234,12 @@ StudyConfig parse_study(const fs::path& folder, const std::string& text) {
   counterfactual.read("path_points", k.path_points);
   counterfactual.read("path_end", k.path_end);
   counterfactual.read("top_units", k.top_units);
+  counterfactual.read("margin", k.margin);
+  counterfactual.read("proximity_weight", k.proximity_weight);
+  counterfactual.read("realism_weight", k.realism_weight);
+  counterfactual.read("realism_neighbours", k.realism_neighbours);
+  counterfactual.read("realism_references", k.realism_references);
+  counterfactual.read("realism_quantile", k.realism_quantile);
   counterfactual.reject_unknown_keys();
   try {
     check_study_settings(config);
@@ -282,7 +290,9 @@ void check_study_settings(const StudyConfig& config) {
                                                     {"counterfactual.check_interval", config.counterfactual.check_interval},
                                                     {"counterfactual.batch_size", config.counterfactual.batch_size},
                                                     {"counterfactual.path_points", config.counterfactual.path_points},
-                                                    {"counterfactual.top_units", config.counterfactual.top_units}};
+                                                    {"counterfactual.top_units", config.counterfactual.top_units},
+                                                    {"counterfactual.realism_neighbours", config.counterfactual.realism_neighbours},
+                                                    {"counterfactual.realism_references", config.counterfactual.realism_references}};
   for (const auto& [setting, value] : counts)
     if (value > kMaxCount) fail(setting, fmt::format("must be <= 2^40 ({})", kMaxCount));
 
@@ -314,18 +324,21 @@ void check_study_settings(const StudyConfig& config) {
   if (const auto twice = repeated_value(w.units)) fail("sweep.units", fmt::format("lists unit {} twice", *twice));
 
   const CounterfactualSettings& k = config.counterfactual;
-  if (k.method != "paper" && k.method != "adam" && k.method != "sparse")
-    fail("counterfactual.method", "must be \"paper\", \"adam\" or \"sparse\"");
+  if (k.method != "paper" && k.method != "adam" && k.method != "sparse" && k.method != "realistic")
+    fail("counterfactual.method", "must be \"paper\", \"adam\", \"sparse\" or \"realistic\"");
   if (k.start != "uniform" && k.start != "zero") fail("counterfactual.start", "must be \"uniform\" or \"zero\"");
   if (k.samples <= 0) fail("counterfactual.samples", "must be > 0");
   const std::pair<const char*, double> positive[] = {{"counterfactual.step_size", k.step_size},
                                                      {"counterfactual.adam_step_size", k.adam_step_size},
-                                                     {"counterfactual.path_end", k.path_end}};
+                                                     {"counterfactual.path_end", k.path_end},
+                                                     {"counterfactual.margin", k.margin}};
   for (const auto& [setting, value] : positive)
     if (!(value > 0.0 && std::isfinite(value))) fail(setting, "must be a finite number > 0");
   const std::pair<const char*, double> weights[] = {{"counterfactual.source_weight", k.source_weight},
                                                     {"counterfactual.cosine_weight", k.cosine_weight},
-                                                    {"counterfactual.sparsity_weight", k.sparsity_weight}};
+                                                    {"counterfactual.sparsity_weight", k.sparsity_weight},
+                                                    {"counterfactual.proximity_weight", k.proximity_weight},
+                                                    {"counterfactual.realism_weight", k.realism_weight}};
   for (const auto& [setting, value] : weights)
     if (!(value >= 0.0 && std::isfinite(value))) fail(setting, "must be a finite number >= 0");
   if (k.max_steps < 1) fail("counterfactual.max_steps", "must be >= 1");
@@ -333,6 +346,13 @@ void check_study_settings(const StudyConfig& config) {
   if (k.batch_size < 1) fail("counterfactual.batch_size", "must be >= 1");
   if (k.path_points < 2) fail("counterfactual.path_points", "must be >= 2");
   if (k.top_units < 1) fail("counterfactual.top_units", "must be >= 1");
+  if (!(k.proximity_weight + k.realism_weight > 0.0))
+    fail("counterfactual.realism_weight", "and proximity_weight must not both be 0");
+  if (k.realism_neighbours < 1) fail("counterfactual.realism_neighbours", "must be >= 1");
+  if (k.realism_references < k.realism_neighbours + 2)
+    fail("counterfactual.realism_references", "must be >= realism_neighbours + 2");
+  if (!(k.realism_quantile > 0.0 && k.realism_quantile <= 1.0))
+    fail("counterfactual.realism_quantile", "must be in (0, 1]");
 }
 
 PairsFilter PairsFilter::parse(const std::string& text) {
@@ -391,7 +411,7 @@ void write_study(const StudyConfig& c) {
 [models]
 classifier = {}   # TorchScript: features(x) -> r, head(r) -> logits
 generator = {}    # TorchScript: mapping(z, c, psi) -> w, synthesis(w) -> images
-{}
+{}{}
 [pairs]
 classes = {}          # generator classes to sample (empty: all)
 {}samples_per_class = {}   # kept (correctly classified) samples per class
@@ -428,7 +448,7 @@ min_specificity = {}  # and |change of r'_i| at least this x the mean |change| o
 significance = {}     # false discovery rate of the selectivity tests (over all units x concepts)
 
 [counterfactual]
-method = "{}"        # "paper" (gradient descent), "adam" or "sparse" (descent + L1 penalty on the shift)
+method = "{}"        # "paper" (gradient descent), "adam", "sparse" (descent + L1 penalty on the shift) or "realistic"
 samples = {}          # generated samples of the source class (kept if classified as it)
 seed = {}            # their latent seed
 start = "{}"       # initial shift: "uniform" (the paper's s ~ U[0, 1)) or "zero"
@@ -444,11 +464,20 @@ batch_size = {}        # samples optimised together (a resumed run redoes at mos
 path_points = {}       # points of the path r - alpha s for alpha in [0, path_end]
 path_end = {}
 top_units = {}         # relevant units: the top units by |s| of each sample
+margin = {}           # realistic: stop when z_B - max other logit of the image is at least this (and it is realistic)
+proximity_weight = {} # realistic: weight of |s|^2 in the within-class Mahalanobis metric
+realism_weight = {}   # realistic: weight of |s - (mean_A - mean_B)|^2 in that metric
+realism_neighbours = {}  # realism: mean distance to this many nearest class-B pairs ...
+realism_references = {}  # ... of the first this many class-B pairs, over B's own median
+realism_quantile = {}  # realistic: realistic when the ratio is within this quantile of B's own
 )",
       toml_path(c.folder, c.classifier), toml_path(c.folder, c.generator),
       c.segmenter.empty() ? std::string()
                           : "segmenter = " + toml_path(c.folder, c.segmenter) +
                                 "   # TorchScript: segment(images) -> part logits [N, K, H, W]\n",
+      c.judge.empty() ? std::string()
+                      : "judge = " + toml_path(c.folder, c.judge) +
+                            "   # a second classifier trained apart: the counterfactuals' judge\n",
       integer_list(p.classes),
       p.classifier_classes.empty() ? std::string()
                                    : "classifier_classes = " + integer_list(p.classifier_classes) +
@@ -461,7 +490,9 @@ top_units = {}         # relevant units: the top units by |s| of each sample
       c.counterfactual.samples, c.counterfactual.seed, c.counterfactual.start, c.counterfactual.shift_seed, c.counterfactual.step_size,
       c.counterfactual.adam_step_size, c.counterfactual.source_weight, c.counterfactual.cosine_weight,
       c.counterfactual.sparsity_weight, c.counterfactual.max_steps, c.counterfactual.check_interval,
-      c.counterfactual.batch_size, c.counterfactual.path_points, c.counterfactual.path_end, c.counterfactual.top_units);
+      c.counterfactual.batch_size, c.counterfactual.path_points, c.counterfactual.path_end, c.counterfactual.top_units,
+      c.counterfactual.margin, c.counterfactual.proximity_weight, c.counterfactual.realism_weight,
+      c.counterfactual.realism_neighbours, c.counterfactual.realism_references, c.counterfactual.realism_quantile);
   // Never write a file that load_study would reject (out-of-range values, a seed beyond int64).
   parse_study(c.folder, text);
   write_file_atomically(c.config_file(), text);

@@ -1,6 +1,7 @@
 // Tests of counterfactuals (counterfactual.hpp): the paper's update, the sparse proximal step,
 // batches that match one sample at a time, the image-domain check, resumption, user images and
 // bad input.
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -162,6 +163,103 @@ TEST(Counterfactual, SparseShiftsAreCarriedByFewerUnits) {
   EXPECT_FALSE(torch::equal(adam.shift, paper.shift));
 }
 
+TEST(Counterfactual, RealismIsTheNeighbourDistanceOverTheReferencesOwn) {
+  // References on a line 0, 1, ..., 19: each one's 2 nearest others are at distance 1 (the ends:
+  // 1 and 2), so the median neighbour distance is 1; a point at 100 is 81 and 82 away.
+  auto references = torch::zeros({20, 3});
+  for (int64_t i = 0; i < 20; ++i) references[i][0] = double(i);
+  const auto reference = RealismReference::of(references, 2, 0.95);
+  EXPECT_DOUBLE_EQ(reference.median_distance, 1.0);
+  EXPECT_GE(reference.threshold, 1.0);
+  EXPECT_LE(reference.threshold, 1.5);
+  auto x = torch::zeros({2, 3});
+  x[0][0] = 4.5;  // between two references: 0.5 from each
+  x[1][0] = 100.0;
+  const auto ratios = reference.ratios(x);
+  EXPECT_NEAR(ratios[0].item<double>(), 0.5, 1e-9);
+  EXPECT_NEAR(ratios[1].item<double>(), 81.5, 1e-9);
+  expect_error([&] { RealismReference::of(references.slice(0, 0, 3), 2, 0.95); }, {"realism reference", "4"});
+  auto broken = references.clone();
+  broken[3][1] = NAN;
+  expect_error([&] { RealismReference::of(broken, 2, 0.95); }, {"realism reference", "NaN"});
+}
+
+TEST(Counterfactual, ARealisticStepProjectsOntoTheMarginInTheWithinClassMetric) {
+  ScratchDir dir("cf-realistic-step");
+  auto study = counterfactual_study(dir.path());
+  auto settings = study.config.counterfactual;
+  settings.method = "realistic";
+  settings.max_steps = 1;
+  const auto geometry = class_geometry(study.config, study.classifier, 1, true);
+  const auto terms = geometry.terms_for(0, 1);
+  const double rho = settings.realism_weight / (settings.realism_weight + settings.proximity_weight);
+  const auto r = generate_and_encode(study.generator, study.classifier, 3, 0, 0, 2, 0.7).features;
+  const auto start = (rho * terms.class_shift).unsqueeze(0).expand_as(r).to(torch::kDouble);
+  // The margin z_1 - max_{k != 1} z_k at relu(r - s), and its gradient in s by central differences.
+  const auto margin = [&](const torch::Tensor& s) {
+    const auto logits = study.classifier.head(torch::relu(r - s.to(torch::kFloat32))).to(torch::kDouble);
+    auto others = logits.clone();
+    others.select(1, 1).fill_(-INFINITY);
+    return logits.select(1, 1) - std::get<0>(others.max(1));
+  };
+  // A margin goal beyond where both rows start: the first step must project.
+  settings.margin = margin(start).max().item<double>() + 20.0;
+  const auto result = optimise_shifts({study.classifier, study.generator, study.network}, r, 0, 1,
+                                      torch::zeros_like(r), settings, &terms);
+  const int64_t D = r.size(1);
+  const double h = 1e-3;
+  for (int64_t row = 0; row < 2; ++row) {
+    auto gradient = torch::zeros({D}, torch::kDouble);
+    for (int64_t unit = 0; unit < D; ++unit) {
+      auto plus = start.clone(), minus = start.clone();
+      plus[row][unit] += h;
+      minus[row][unit] -= h;
+      gradient[unit] = (margin(plus)[row] - margin(minus)[row]).item<double>() / (2 * h);
+    }
+    const auto step = result.shift[row].to(torch::kDouble) - start[row];
+    const auto expected = terms.covariance.to(torch::kDouble).matmul(gradient);
+    EXPECT_GT(torch::cosine_similarity(step, expected, 0).item<double>(), 0.999) << row;
+    // The linearised margin reaches the goal exactly.
+    const double reached = margin(start)[row].item<double>() + (gradient * step).sum().item<double>();
+    EXPECT_NEAR(reached, settings.margin, 1e-2 * settings.margin) << row;
+  }
+  // Without its terms, the method is refused.
+  expect_error([&] { optimise_shifts({study.classifier, study.generator, study.network}, r, 0, 1, torch::zeros_like(r),
+                                     settings); },
+               {study.classifier.file().string(), "realistic"});
+}
+
+TEST(Counterfactual, ARealisticSuccessIsTheTargetWithTheMarginAndRealistic) {
+  ScratchDir dir("cf-realistic");
+  auto study = counterfactual_study(dir.path());
+  auto settings = study.config.counterfactual;
+  settings.method = "realistic";
+  settings.max_steps = 60;
+  settings.margin = 0.5;
+  settings.realism_references = 40;
+  study.config.counterfactual = settings;
+  const auto geometry = class_geometry(study.config, study.classifier, 2, true);
+  const auto terms = geometry.terms_for(0, 2);
+  const auto r = generate_and_encode(study.generator, study.classifier, 4, 0, 0, 5, 0.7).features;
+  const auto result = optimise_shifts({study.classifier, study.generator, study.network}, r, 0, 2,
+                                      torch::zeros_like(r), settings, &terms);
+  int64_t successes = 0;
+  for (int64_t i = 0; i < 5; ++i) {
+    if (!result.success[i].item<bool>()) continue;
+    successes += 1;
+    const torch::NoGradGuard no_grad;
+    const auto image = render_latents(study.generator,
+                                      study.network.apply(torch::relu(r[i] - result.shift[i]).unsqueeze(0)));
+    const auto features = encode_images(study.classifier, image);
+    const auto logits = study.classifier.head(features)[0];
+    auto others = logits.clone();
+    others[2] = -INFINITY;
+    EXPECT_GE((logits[2] - others.max()).item<double>(), settings.margin) << i;
+    EXPECT_LE(geometry.reference.ratios(features)[0].item<double>(), geometry.reference.threshold) << i;
+  }
+  EXPECT_GT(successes, 0) << "no realistic counterfactual succeeded: the test shows nothing";
+}
+
 TEST(Counterfactual, NonFiniteFeaturesAreRefused) {
   ScratchDir dir("cf-nan");
   auto study = counterfactual_study(dir.path());
@@ -234,6 +332,69 @@ TEST(Counterfactual, OtherSettingsAreRefusedUnlessFreshAndBadClassesWriteNothing
   EXPECT_EQ(zero.run, fresh.run + "-zero-start");
   EXPECT_EQ(zero.resumed, 0);
   EXPECT_EQ(explain(study, "0", "1").resumed, 6);
+}
+
+TEST(Counterfactual, ARunStoresRealismMarginsAndTheJudgesVerdict) {
+  ScratchDir dir("cf-judged");
+  auto study = counterfactual_study(dir.path());
+  study.config.counterfactual.method = "realistic";
+  study.config.counterfactual.realism_references = 40;
+  study.config.counterfactual.margin = 0.5;
+  // The classifier as its own judge: the judge's verdicts must be the classifier's.
+  study.config.judge = study.config.classifier;
+  const auto summary = explain(study, "0", "2");
+  EXPECT_EQ(summary.run, "class-0-to-class-2-realistic");
+  EXPECT_EQ(summary.realism.space, "judge");
+  Database db(study.config.results_database(), Database::Mode::open_existing);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactuals WHERE realism IS NULL OR margin IS NULL"), 0);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactuals WHERE judge_class != counterfactual_class"), 0);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactuals WHERE abs(judge_target_probability - "
+                         "target_probability) > 1e-5"),
+            0);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactuals WHERE success = 1 AND (margin < 0.5 OR "
+                         "counterfactual_class != 2)"),
+            0);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactual_run_realism WHERE run = '" + summary.run + "'"), 1);
+  if (summary.successes >= 2) {
+    EXPECT_TRUE(std::isfinite(summary.realism.frechet_distance));
+    EXPECT_TRUE(std::isfinite(summary.realism.reference_frechet_distance));
+  }
+  // A judge file that is not there is refused before anything is written.
+  const auto before = snapshot(dir.path());
+  study.config.judge = dir / "no-judge.pt";
+  expect_error([&] { explain(study, "0", "1"); }, {"no-judge.pt"});
+  EXPECT_EQ(describe_changes(before, snapshot(dir.path())), "");
+}
+
+// On the shapes world with the shipped models: the exact counterfactual is the sample PNG's third
+// panel, its shift is compared with s, and the round trip and the exact render are segmented.
+TEST(Counterfactual, ShapesRunsHoldTheExactCounterfactualAndTheRoundTrip) {
+  ScratchDir dir("cf-shapes");
+  const fs::path models = fs::path(LINKSTYLE_SOURCE_DIR) / "models" / "shapes";
+  const fs::path study = dir / "study";
+  cli_ok("init " + q(study) + " --classifier " + q(models / "classifier.pt") + " --generator " +
+         q(models / "faithful_generator.pt") + " --segmenter " + q(models / "segmenter.pt") + " --judge " +
+         q(models / "judge.pt") + " --samples-per-class 60 --psi 1");
+  cli_ok("--threads 1 pairs --study " + q(study));
+  cli_ok("--threads 1 fit --study " + q(study));
+  const auto summary = cli_json("--threads 1 counterfactual --study " + q(study) +
+                                " --from mushroom --to tree --method realistic --samples 4 --max-steps 50");
+  EXPECT_EQ(summary.value("samples", 0), 4) << summary.dump();
+  EXPECT_EQ(summary["realism"].value("space", ""), "judge");
+  Database db(study / "sweeps" / "results.sqlite", Database::Mode::open_existing);
+  const std::string run = "'mushroom-to-tree-realistic'";
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactuals WHERE run = " + run +
+                         " AND exact_shift_cosine BETWEEN -1 AND 1 AND judge_class IS NOT NULL"),
+            4);
+  for (const char* image : {"original", "counterfactual", "round_trip", "exact"})
+    EXPECT_EQ(db.query_int(fmt::format("SELECT count(DISTINCT sample) FROM counterfactual_parts WHERE run = {} AND "
+                                       "image = '{}'",
+                                       run, image)),
+              4)
+        << image;
+  // original | counterfactual | exact, at the panel size of 64 pixels.
+  const auto panels = read_image(study / "counterfactuals" / "mushroom-to-tree-realistic" / "sample-00000.png");
+  EXPECT_EQ(panels.size(3), 3 * panels.size(2));
 }
 
 TEST(Counterfactual, UserImagesAreExplainedFromTheirOwnClass) {

@@ -185,6 +185,32 @@ TEST_F(ReportOfAStudy, ExplorerAnswersAndRefusesBadRequests) {
   std::string type;
   EXPECT_EQ(explorer.study_file("study.toml", &type), read_text(study_->config.config_file()));
   EXPECT_EQ(status_of([&] { explorer.counterfactual({{"sample", 0}, {"to", 99}}); }), 400);
+  EXPECT_EQ(status_of([&] { explorer.counterfactual({{"sample", 0}, {"to", 1}, {"method", "magic"}}); }), 400);
+  EXPECT_EQ(explorer.counterfactual_progress()["running"], false);
+}
+
+TEST_F(ReportOfAStudy, ExplorerCounterfactualsStartFromTheSlidersAndMeasureRealism) {
+  Explorer explorer(study_->config, c10::Device(c10::kCPU));
+  // The first class the sample is not classified as already.
+  nlohmann::json from_sample;
+  int64_t target = 0;
+  for (; target < 3 && from_sample.is_null(); ++target) {
+    try {
+      from_sample = explorer.counterfactual({{"sample", 0}, {"to", target}, {"method", "realistic"}});
+    } catch (const ExplorerRequestError&) {
+    }
+  }
+  --target;
+  ASSERT_FALSE(from_sample.is_null());
+  EXPECT_EQ(from_sample["method"], "realistic");
+  ASSERT_TRUE(from_sample["realism"].is_number()) << from_sample.dump().substr(0, 300);
+  EXPECT_GT(from_sample["realism_threshold"].get<double>(), 0.0);
+  // The sliders' r' is another start: unit 3 set off its own value gives another path.
+  const double own = explorer.render({{"sample", 0}, {"units", {{"3", nullptr}}}})["base_values"]["3"].get<double>();
+  const auto from_sliders =
+      explorer.counterfactual({{"sample", 0}, {"units", {{"3", own + 0.5}}}, {"to", target}, {"method", "realistic"}});
+  EXPECT_NE(from_sliders["frames"][0]["image"], from_sample["frames"][0]["image"]);
+  EXPECT_EQ(explorer.counterfactual_progress()["running"], false);
 }
 
 TEST_F(ReportOfAStudy, CommandsRefuseBadInputWithOneLine) {

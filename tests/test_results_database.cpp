@@ -115,6 +115,27 @@ TEST(ResultsDatabase, RefusesOtherVersionsOlderFilesAndForeignDatabases) {
                         {"none.sqlite"});
 }
 
+TEST(ResultsDatabase, AVersion2DatabaseGainsTheCounterfactualRealismColumns) {
+  ScratchDir dir("results-v2");
+  const auto file = dir / "v2.sqlite";
+  { ResultsDatabase made(file, ResultsDatabase::Mode::create_or_open); }
+  {
+    // A version 2 counterfactuals table: without the realism, margin, judge and exact columns.
+    Database old(file, Database::Mode::open_existing);
+    old.execute("DROP VIEW IF EXISTS counterfactual_summary; DROP TABLE IF EXISTS counterfactual_run_realism; "
+                "DROP TABLE IF EXISTS counterfactuals; CREATE TABLE counterfactuals (run TEXT NOT NULL, sample "
+                "INTEGER NOT NULL, success INTEGER, PRIMARY KEY (run, sample)) WITHOUT ROWID; "
+                "INSERT INTO counterfactuals VALUES ('a-to-b-paper', 0, 1); PRAGMA user_version = 2;");
+  }
+  { ResultsDatabase migrated(file, ResultsDatabase::Mode::open_existing); }
+  Database db(file, Database::Mode::open_existing);
+  EXPECT_EQ(db.query_int("PRAGMA user_version"), ResultsDatabase::kSchemaVersion);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactuals WHERE realism IS NULL AND judge_class IS NULL AND "
+                         "exact_shift_cosine IS NULL AND success = 1"),
+            1);
+  EXPECT_EQ(db.query_int("SELECT count(*) FROM counterfactual_run_realism"), 0);
+}
+
 TEST(ResultsDatabase, UnitChunksReadBackAsWritten) {
   ScratchDir dir("results-units");
   auto results = started_database(dir / "r.sqlite");

@@ -5,8 +5,11 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "linkstyle/counterfactual.hpp"
+#include "linkstyle/generation.hpp"
 #include "linkstyle/models.hpp"
 #include "linkstyle/planted_units.hpp"
 #include "linkstyle/train/classifier_training.hpp"
@@ -167,6 +170,43 @@ TEST(ShippedModels, ShapesFaithfulGeneratorMeetsItsBar) {
   EXPECT_GE(card["evaluation_psi_1"].value("agreement", 0.0), 0.99);
   EXPECT_EQ(card.value("classifier_fingerprint", ""), file_fingerprint(kModels / "shapes" / "classifier.pt"));
   EXPECT_NE(card.value("git_revision", "unknown"), "unknown");
+}
+
+// The counterfactuals' judge: another architecture and seed than the classifier, the same classes.
+TEST(ShippedModels, ShapesJudgeMeetsItsBarAndIsAnotherNetwork) {
+  const fs::path file = kModels / "shapes" / "judge.pt";
+  const auto judge = Classifier::load(file, c10::Device(c10::kCPU));
+  const auto classifier = Classifier::load(kModels / "shapes" / "classifier.pt", c10::Device(c10::kCPU));
+  EXPECT_EQ(judge.class_names(), classifier.class_names());
+  EXPECT_NE(judge.feature_dim(), classifier.feature_dim());
+  EXPECT_GE(classifier_test_accuracy(judge, "shapes", 300, ""), 0.98);
+  auto card = read_card(file);
+  EXPECT_EQ(card.value("architecture_name", ""), "plain");
+  EXPECT_NE(card.value("seed", 0), read_card(kModels / "shapes" / "classifier.pt").value("seed", 0));
+  EXPECT_GE(card.value("test_accuracy", 0.0), 0.98);
+  EXPECT_NE(card.value("git_revision", "unknown"), "unknown");
+}
+
+// The exact counterfactual draws a sample's factors as another class: as its own class it is the
+// render the faithful generator was trained to reproduce, and as another class the classifier
+// calls it that class.
+TEST(ShippedModels, ExactCounterfactualsRenderTheSamplesFactorsAsTheTarget) {
+  const auto generator = Generator::load(kModels / "shapes" / "faithful_generator.pt", c10::Device(c10::kCPU));
+  const auto gan = Generator::load(kModels / "shapes" / "generator.pt", c10::Device(c10::kCPU));
+  const auto classifier = Classifier::load(kModels / "shapes" / "classifier.pt", c10::Device(c10::kCPU));
+  EXPECT_TRUE(knows_sample_factors(generator));
+  EXPECT_FALSE(knows_sample_factors(gan));
+  const torch::NoGradGuard no_grad;
+  const auto z = draw_latents(7, 0, 0, 12, generator.z_dim());
+  const auto own = exact_counterfactual_images(generator, z, 0);
+  const auto samples = render_latents(generator, generator.mapping(z, torch::zeros({12}, torch::kLong), 1.0));
+  EXPECT_EQ(own.sizes(), samples.sizes());
+  EXPECT_LT((own - samples).abs().mean().item<double>(), 0.08);
+  for (int64_t target = 1; target < 6; ++target) {
+    const auto images = exact_counterfactual_images(generator, z, target);
+    const auto predicted = classifier.head(encode_images(classifier, images)).argmax(1);
+    EXPECT_EQ(predicted.eq(target).sum().item<int64_t>(), 12) << target;
+  }
 }
 
 TEST(ShippedModels, AllWeightsTogetherFitTheBudget) {

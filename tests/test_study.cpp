@@ -330,6 +330,38 @@ TEST(Study, SweepSettingsAndSegmenterRoundTrip) {
   EXPECT_EQ(loaded.results_database(), dir / "sweeps" / "results.sqlite");
 }
 
+TEST(Study, JudgeAndRealisticSettingsRoundTrip) {
+  ScratchDir dir("study-judge");
+  StudyConfig config;
+  config.folder = dir.path();
+  config.classifier = dir / "c.pt";
+  config.generator = dir / "g.pt";
+  config.judge = dir / "models" / "j.pt";
+  auto& k = config.counterfactual;
+  k.method = "realistic";
+  k.margin = 3.5;
+  k.proximity_weight = 0.25;
+  k.realism_weight = 2;
+  k.realism_neighbours = 5;
+  k.realism_references = 64;
+  k.realism_quantile = 0.9;
+  write_study(config);
+  const auto loaded = load_study(dir.path());
+  EXPECT_EQ(loaded.judge, dir / "models" / "j.pt");
+  const auto& l = loaded.counterfactual;
+  EXPECT_EQ(l.method, "realistic");
+  EXPECT_DOUBLE_EQ(l.margin, 3.5);
+  EXPECT_DOUBLE_EQ(l.proximity_weight, 0.25);
+  EXPECT_DOUBLE_EQ(l.realism_weight, 2);
+  EXPECT_EQ(l.realism_neighbours, 5);
+  EXPECT_EQ(l.realism_references, 64);
+  EXPECT_DOUBLE_EQ(l.realism_quantile, 0.9);
+  // Without a judge, study.toml names none.
+  config.judge.clear();
+  write_study(config);
+  EXPECT_TRUE(load_study(dir.path()).judge.empty());
+}
+
 }  // namespace
 }  // namespace linkstyle
 
@@ -356,6 +388,22 @@ TEST(StudySettings, EachSettingIsCheckedInOnePlaceAndNamedInItsError) {
   StudyConfig method = config;
   method.fit.method = "lasso";
   EXPECT_EQ(setting_of_error(method), "fit.method: must be \"ols\" or \"ridge\"");
+  // The realistic counterfactuals' settings, each named.
+  StudyConfig margin = config;
+  margin.counterfactual.margin = 0;
+  EXPECT_EQ(setting_of_error(margin), "counterfactual.margin: must be a finite number > 0");
+  StudyConfig weights = config;
+  weights.counterfactual.proximity_weight = weights.counterfactual.realism_weight = 0;
+  EXPECT_EQ(setting_of_error(weights).rfind("counterfactual.realism_weight:", 0), 0u);
+  StudyConfig references = config;
+  references.counterfactual.realism_references = references.counterfactual.realism_neighbours + 1;
+  EXPECT_EQ(setting_of_error(references), "counterfactual.realism_references: must be >= realism_neighbours + 2");
+  StudyConfig share = config;
+  share.counterfactual.realism_quantile = 1.5;
+  EXPECT_EQ(setting_of_error(share), "counterfactual.realism_quantile: must be in (0, 1]");
+  StudyConfig realistic = config;
+  realistic.counterfactual.method = "realistic";
+  EXPECT_EQ(setting_of_error(realistic), "no error");
   for (const char* good : {"argmax", "none", "top-k 1", "top-k 5", "min-probability 0.25", "min-probability 1"}) {
     StudyConfig filter = config;
     filter.pairs.filter = good;

@@ -19,7 +19,7 @@ esac
 SECONDS=0
 
 "$linkstyle" init "$study" --classifier "$models/classifier.pt" --generator "$generator" \
-  --segmenter "$models/segmenter.pt" --samples-per-class 2000 --psi "$psi" --sweep-samples-per-class 2 --force
+  --segmenter "$models/segmenter.pt" --judge "$models/judge.pt" --samples-per-class 2000 --psi "$psi" --sweep-samples-per-class 2 --force
 # A rerun starts afresh (the shipped models may have changed since the last run).
 rm -rf "$study"/{pairs,linking,real,samples,reconstructions,sweeps,counterfactuals,report}
 "$linkstyle" info --study "$study"

@@ -12,10 +12,10 @@ namespace linkstyle::cli {
 void register_counterfactual(CLI::App& app, GlobalOptions& global) {
   struct Options {
     std::string folder = ".";
-    std::string from, to, method, start;
+    std::string from, to, method, start, judge;
     std::vector<std::string> images;
     int64_t samples = 0, max_steps = 0, check_interval = 0, batch_size = 0;
-    double step_size = 0, sparsity_weight = 0;
+    double step_size = 0, sparsity_weight = 0, margin = 0;
     bool fresh = false;
   };
   auto options = std::make_shared<Options>();
@@ -36,7 +36,14 @@ void register_counterfactual(CLI::App& app, GlobalOptions& global) {
   map_setting(global, "counterfactual.samples", samples);
   map_setting(global, "counterfactual.method",
               command->add_option("--method", options->method,
-                                  "paper (gradient descent), adam or sparse (default: counterfactual.method)"));
+                                  "paper (gradient descent), adam, sparse or realistic (default: counterfactual.method)"));
+  auto* margin = command->add_option("--margin", options->margin,
+                                     "realistic: the logit margin of the stop rule (default: counterfactual.margin)");
+  map_setting(global, "counterfactual.margin", margin);
+  map_setting(global, "models.judge",
+              command->add_option("--judge", options->judge,
+                                  "a second classifier trained apart that judges the counterfactuals (default: "
+                                  "models.judge)"));
   map_setting(global, "counterfactual.start",
               command->add_option("--start", options->start,
                                   "initial shift: uniform (the paper's, U[0, 1)) or zero (default: counterfactual.start)"));
@@ -69,6 +76,11 @@ void register_counterfactual(CLI::App& app, GlobalOptions& global) {
     if (max_steps->count()) k.max_steps = options->max_steps;
     if (check_interval->count()) k.check_interval = options->check_interval;
     if (batch_size->count()) k.batch_size = options->batch_size;
+    if (margin->count()) k.margin = options->margin;
+    if (!options->judge.empty()) {
+      if (!std::filesystem::exists(options->judge)) throw Error(options->judge, "no such judge file");
+      study.judge = std::filesystem::absolute(options->judge);
+    }
     check_study_settings(study);
     const auto network = load_study_linking(study, classifier, generator);
     CounterfactualRequest request{options->from, options->to, {}, options->fresh};

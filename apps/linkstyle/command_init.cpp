@@ -15,6 +15,8 @@ void register_init(CLI::App& app, GlobalOptions& global) {
   command->add_option("--generator", request->generator, "generator TorchScript file");
   command->add_option("--segmenter", request->segmenter,
                       "part segmenter TorchScript file (segment(images) -> [N,K,H,W]) for the sweep measures");
+  command->add_option("--judge", request->judge,
+                      "a second classifier trained apart (same class names): judges the counterfactuals");
   map_setting(global, "sweep.samples_per_class",
               command
                   ->add_option("--sweep-samples-per-class", request->sweep_samples_per_class,

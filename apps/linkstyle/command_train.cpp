@@ -59,6 +59,12 @@ void register_train_classifier(CLI::App& train, GlobalOptions& global) {
                        "shapes: plant units that equal known functions of the factors (docs/worlds.md)");
   classifier->add_option("--planted-weight", options->planted_weight, "weight of the planted units' squared error")
       ->capture_default_str();
+  classifier->add_option("--architecture", options->architecture,
+                         "resnet (the built-in classifier) or plain (another design, e.g. for a judge)")
+      ->check(CLI::IsMember({"resnet", "plain"}))
+      ->capture_default_str();
+  classifier->add_option("--width", options->width, "plain: channels of the first stage W (then 2W, 4W, 8W = D)")
+      ->capture_default_str();
   classifier->fallthrough();
   classifier->callback([options, output, fashion_folder, &global]() {
     configure_runtime(global.runtime);

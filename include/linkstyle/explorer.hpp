@@ -56,9 +56,14 @@ class Explorer {
   nlohmann::json render(const nlohmann::json& request);
   // An image file's bytes -> {upload, class, name}; uploads are kept in memory (the last 32).
   nlohmann::json upload(const std::string& bytes);
-  // {sample | upload, to, method?} -> {success, steps, target, frames: [{alpha, image,
+  // {sample | upload, units?, to, method?} -> {success, steps, method, realism, realism_threshold
+  //  (null without the target's pairs), target, frames: [{alpha, image,
   //  target_probability, top_class, top_name}], units: [{unit, shift, label}]}
+  // Starts from the sliders' r' when units are given. method "realistic" uses the study's pairs.
   nlohmann::json counterfactual(const nlohmann::json& request);
+  // The counterfactual being optimised, for a page to show while it waits:
+  // {running, step, max_steps} (another request may ask while one runs).
+  nlohmann::json counterfactual_progress() const;
   // A file of the study by its path relative to the study folder: its bytes, or a 403 / 404
   // ExplorerRequestError for a path outside the study or a missing file.
   std::string study_file(const std::string& relative, std::string* content_type) const;

@@ -99,6 +99,10 @@ std::string describe_rejections(const ClassProgress& c, const Classifier& classi
 // Calls visit(features [n,D], latents [n,w_dim], first_row) for every shard, memory-mapped.
 void for_each_pair_shard(const PairsManifest& manifest,
                          const std::function<void(const torch::Tensor&, const torch::Tensor&, int64_t)>& visit);
+// The same with each shard's labels (generator classes, int64 [n]) checked beside them.
+void for_each_labelled_pair_shard(
+    const PairsManifest& manifest,
+    const std::function<void(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, int64_t)>& visit);
 
 // Fits the study's linking network from its pairs (using the statistics accumulated while the
 // pairs were made unless recompute is set) and measures it on the held-out rows.

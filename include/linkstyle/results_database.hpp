@@ -124,6 +124,24 @@ struct CounterfactualRecord {
   std::vector<int64_t> path_class;         // top-1 class at each path point
   std::vector<std::pair<int64_t, double>> top_units;  // (unit, s_unit) by decreasing |s|
   std::vector<PartMeasures> original_parts, counterfactual_parts;  // when the study has a segmenter
+  // The realism (kNN ratio of the image's features to the target's pairs; NaN without pairs) and
+  // the image's logit margin z_B - max_{k != B} z_k.
+  double realism = 0, margin = 0;
+  // The judge's verdict (judge_class -1 and NaN without a judge) and realism in its features.
+  int64_t judge_class = -1;
+  double judge_target_probability = 0, judge_realism = 0;
+  // The exact counterfactual (shapes world): cos(s, r - r(render(B, same factors))); NaN when none.
+  double exact_shift_cosine = 0;
+  std::vector<PartMeasures> round_trip_parts, exact_parts;  // G(L(r)) and the exact render
+};
+
+// A run's realism over its successful samples: the Frechet distance of their features to the
+// references' (in the judge's features when the study has one, else the classifier's), and the
+// same figure for as many references against the other references (B's own at that size).
+struct CounterfactualRunRealism {
+  std::string space;  // "judge" or "classifier"
+  int64_t samples = 0;
+  double frechet_distance = 0, reference_frechet_distance = 0;
 };
 
 // A unit among the top units by |s| of a run's samples, with its sweep verdict when swept.
@@ -135,7 +153,7 @@ struct RelevantUnit {
 
 class ResultsDatabase {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   enum class Mode { open_existing, create_or_open };
   ResultsDatabase(const std::filesystem::path& file, Mode mode);
   ~ResultsDatabase();
@@ -202,6 +220,7 @@ class ResultsDatabase {
                              const std::vector<CounterfactualRecord>& records);
   // (success, steps) of every stored sample of the run, by sample.
   std::vector<std::pair<bool, int64_t>> counterfactual_outcomes(const std::string& run);
+  void write_counterfactual_run_realism(const std::string& run, const CounterfactualRunRealism& realism);
   // The run's relevant units by decreasing count (then unit), with their sweep verdicts.
   std::vector<RelevantUnit> counterfactual_relevant_units(const std::string& run, int64_t limit);
   bool has_counterfactuals();

@@ -78,7 +78,9 @@ struct SweepSettings {
 
 // Counterfactuals (docs/counterfactuals.md); the defaults are the paper's.
 struct CounterfactualSettings {
-  std::string method = "paper";   // "paper" (gradient descent), "adam" or "sparse" (descent + L1 on s)
+  // "paper" (gradient descent), "adam", "sparse" (descent + L1 on s) or "realistic" (a margin
+  // with a Mahalanobis proximity and realism anchor, docs/counterfactuals.md)
+  std::string method = "paper";
   int64_t samples = 16;           // generated samples of the source class
   uint64_t seed = 5000;           // their latent seed (kept only if the classifier assigns them to it)
   std::string start = "uniform";  // initial shift: "uniform" (the paper's s ~ U[0, 1)) or "zero"
@@ -94,6 +96,18 @@ struct CounterfactualSettings {
   int64_t path_points = 16;       // points of the path r - alpha s, alpha in [0, path_end]
   double path_end = 1.5;
   int64_t top_units = 10;         // relevant units: the top units by |s| of each sample
+  // realistic: the stop rule's logit margin z_B - max_{k != B} z_k of the counterfactual image,
+  // the weights of the proximity (to r) and realism (to the class-mean translation of r) terms.
+  double margin = 2.0;
+  double proximity_weight = 1.0;
+  double realism_weight = 4.0;
+  // Realism of every counterfactual: the mean distance of its image's features to their
+  // realism_neighbours nearest class-B pairs, over B's own (leave-one-out) median, from the first
+  // realism_references class-B pairs; realistic's stop rule asks for a ratio within B's own
+  // realism_quantile.
+  int64_t realism_neighbours = 8;
+  int64_t realism_references = 512;
+  double realism_quantile = 0.95;
 };
 
 struct StudyConfig {
@@ -101,6 +115,8 @@ struct StudyConfig {
   std::filesystem::path classifier;  // resolved (absolute or relative to cwd)
   std::filesystem::path generator;
   std::filesystem::path segmenter;  // optional: segment(images) -> [N, K, H, W] (empty: none)
+  // optional: a second classifier trained apart (same class names), the counterfactuals' judge
+  std::filesystem::path judge;
   PairsSettings pairs;
   FitSettings fit;
   SweepSettings sweep;
@@ -121,7 +137,7 @@ StudyConfig load_study(const std::filesystem::path& folder);
 // `linkstyle init`: a new study folder with its study.toml, for the given models (or small random
 // models built into <folder>/models with `tiny`).
 struct NewStudy {
-  std::filesystem::path folder, classifier, generator, segmenter;
+  std::filesystem::path folder, classifier, generator, segmenter, judge;
   bool tiny = false;
   uint64_t tiny_seed = 0;
   bool force = false;  // overwrite an existing study.toml

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include <torch/types.h>
@@ -47,6 +48,13 @@ struct TuningSet {
 // The pooled within-class covariance of a study's pairs' features (classes as labelled in the
 // pairs): [D, D] float64. Error naming the pairs' manifest when they are incomplete or too few.
 torch::Tensor within_class_feature_covariance(const StudyConfig& study);
+// The same covariance with each class's mean feature ([D] float64, by generator class).
+struct WithinClassStatistics {
+  torch::Tensor covariance;
+  std::map<int64_t, torch::Tensor> means;
+  std::map<int64_t, int64_t> counts;
+};
+WithinClassStatistics within_class_feature_statistics(const StudyConfig& study);
 
 TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
                           const LinkingNetwork& network);

@@ -24,6 +24,8 @@ double seconds_since(Clock::time_point start) {
 constexpr double kAdamBeta1 = 0.9, kAdamBeta2 = 0.999, kAdamEpsilon = 1e-8;
 
 // The rows still being optimised, compacted: a row leaves when its image check succeeds.
+// Adam keeps its moments in first/second_moment; realistic keeps there each row's feature-space
+// margin goal and its realism anchor rho ([n, 1] each).
 struct ActiveRows {
   std::vector<int64_t> sample;  // index into the batch
   torch::Tensor features, reference_latents, shift, first_moment, second_moment;
@@ -58,6 +60,35 @@ torch::Tensor loss_gradient(const CounterfactualModels& models, const ActiveRows
   return gradient;
 }
 
+// The logit margin z_target - max_{k != target} z_k of each row of logits [n, K].
+torch::Tensor logit_margin(const torch::Tensor& logits, int64_t target) {
+  auto others = logits.clone();
+  others.select(1, target).fill_(-INFINITY);
+  return logits.select(1, target) - std::get<0>(others.max(1));
+}
+
+// Realistic: one projection of each row that misses its margin goal onto the most violated
+// margin constraint, linearised at relu(r - s), in the Sigma_W metric: s += t Sigma_W g with g
+// the gradient of z_B - z_k* in s and t = (goal - margin) / g^T Sigma_W g.
+void take_realistic_step(const CounterfactualModels& models, ActiveRows& rows, int64_t target,
+                         const RealisticTerms& terms, torch::Tensor& finite) {
+  const torch::AutoGradMode enable_grad(true);
+  auto shift = rows.shift.detach().requires_grad_(true);
+  const auto logits = models.classifier.head(torch::relu(rows.features - shift));
+  auto others = logits.detach().clone();
+  others.select(1, target).fill_(-INFINITY);
+  const auto rival = std::get<1>(others.max(1));
+  const auto margin = logits.select(1, target) - logits.gather(1, rival.unsqueeze(1)).squeeze(1);
+  const auto gradient = torch::autograd::grad({margin.sum()}, {shift})[0];
+  const torch::NoGradGuard no_grad;
+  const auto direction = gradient.matmul(terms.covariance);
+  const auto curvature = (gradient * direction).sum(1, true);
+  const auto missing = (rows.first_moment - margin.detach().unsqueeze(1)).clamp_min(0.0);
+  const auto length = torch::where(curvature > 1e-12, missing / curvature.clamp_min(1e-12), torch::zeros_like(missing));
+  rows.shift.add_(length * direction);
+  finite = finite.logical_and(torch::isfinite(margin).all()).logical_and(torch::isfinite(direction).all());
+}
+
 void take_step(ActiveRows& rows, const torch::Tensor& gradient, int64_t step, const CounterfactualSettings& settings) {
   if (settings.method == "adam") {
     rows.first_moment.mul_(kAdamBeta1).add_(gradient, 1.0 - kAdamBeta1);
@@ -89,8 +120,13 @@ torch::Tensor initial_shifts(uint64_t seed, const std::vector<int64_t>& sample_i
 
 ShiftOptimisation optimise_shifts(const CounterfactualModels& models, const torch::Tensor& features, int64_t source,
                                   int64_t target, const torch::Tensor& initial_shift,
-                                  const CounterfactualSettings& settings) {
+                                  const CounterfactualSettings& settings, const RealisticTerms* realistic,
+                                  const std::function<void(int64_t step)>& on_step) {
   const auto start = Clock::now();
+  const bool is_realistic = settings.method == "realistic";
+  if (is_realistic && (!realistic || !realistic->covariance.defined() || !realistic->reference))
+    throw Error(models.classifier.file(), "the realistic method needs the pairs' within-class covariance, class means "
+                                             "and class-B references");
   const Classifier& classifier = models.classifier;
   const auto device = classifier.device();
   const int64_t n = features.size(0);
@@ -112,12 +148,24 @@ ShiftOptimisation optimise_shifts(const CounterfactualModels& models, const torc
   rows.shift = result.shift.clone();
   rows.first_moment = torch::zeros_like(rows.shift);
   rows.second_moment = torch::zeros_like(rows.shift);
+  const double rho = settings.realism_weight / (settings.proximity_weight + settings.realism_weight);
+  if (is_realistic) {
+    // The unconstrained minimum of the two quadratic terms, rho (mean_A - mean_B); the margin
+    // goal starts at the margin.
+    rows.shift.add_(rho * realistic->class_shift.to(device).unsqueeze(0));
+    rows.first_moment = torch::full({n, 1}, settings.margin, rows.shift.options());
+    rows.second_moment = torch::full({n, 1}, rho, rows.shift.options());
+  }
   auto finite = torch::ones({}, torch::TensorOptions(torch::kBool).device(device));
   auto* steps = result.steps.data_ptr<int64_t>();
   auto* success = result.success.data_ptr<bool>();
 
   for (int64_t step = 1; step <= settings.max_steps && !rows.sample.empty(); ++step) {
-    take_step(rows, loss_gradient(models, rows, source, target, settings, finite), step, settings);
+    if (is_realistic)
+      take_realistic_step(models, rows, target, *realistic, finite);
+    else
+      take_step(rows, loss_gradient(models, rows, source, target, settings, finite), step, settings);
+    if (on_step) on_step(step);
     if (step % settings.check_interval != 0 && step != settings.max_steps) continue;
     const auto check_start = Clock::now();
     result.checks += 1;
@@ -127,13 +175,44 @@ ShiftOptimisation optimise_shifts(const CounterfactualModels& models, const torc
                                                  step, classifier.class_name(source), classifier.class_name(target)));
     const auto latents = models.network.apply(torch::relu(rows.features - rows.shift));
     const auto images = render_latents(models.generator, latents.to(models.generator.device()));
-    const auto logits = classifier.head(encode_images(classifier, images));
-    const auto reached = (logits.argmax(1) == target).to(torch::kCPU);
+    const auto image_features = encode_images(classifier, images);
+    const auto logits = classifier.head(image_features);
+    auto reached = (logits.argmax(1) == target).to(torch::kCPU);
+    auto given_up = torch::zeros_like(reached);
+    if (is_realistic) {
+      // The stop rule: class B with the margin, and realistic. A row short of the margin raises
+      // its feature-space goal by the shortfall (at least a quarter of the margin); a row with
+      // the margin but unrealistic moves its anchor rho halfway to 1.
+      const auto image_margin = logit_margin(logits, target).to(torch::kCPU, torch::kDouble);
+      const auto realistic_row = realistic->reference->ratios(image_features) <= realistic->reference->threshold;
+      const auto has_margin = image_margin >= settings.margin;
+      reached = has_margin.logical_and(realistic_row);
+      const auto shortfall = (settings.margin - image_margin).clamp_min(0.25 * settings.margin).to(device, torch::kFloat32);
+      const auto raise = has_margin.logical_not().to(device).unsqueeze(1);
+      rows.first_moment.add_(torch::where(raise, shortfall.unsqueeze(1), torch::zeros_like(rows.first_moment)));
+      // With the anchor at the class-mean translation already, an unrealistic image has nowhere
+      // left to go: the row gives up.
+      const auto unrealistic = has_margin.logical_and(realistic_row.logical_not());
+      given_up = unrealistic.logical_and((rows.second_moment.squeeze(1) >= 0.999).to(torch::kCPU));
+      const auto move = unrealistic.to(device).unsqueeze(1);
+      const auto new_rho = torch::where(move, (rows.second_moment + 1.0) / 2.0, rows.second_moment);
+      rows.shift.add_((new_rho - rows.second_moment) * realistic->class_shift.to(device).unsqueeze(0));
+      rows.second_moment = new_rho;
+    }
     const auto* reached_row = reached.data_ptr<bool>();
+    const auto* given_up_row = given_up.data_ptr<bool>();
     std::vector<int64_t> kept, finished;
-    for (size_t i = 0; i < rows.sample.size(); ++i) (reached_row[i] ? finished : kept).push_back(int64_t(i));
+    for (size_t i = 0; i < rows.sample.size(); ++i) {
+      if (given_up_row[i] && !reached_row[i]) {
+        steps[rows.sample[i]] = step;
+        finished.push_back(int64_t(i));
+      } else {
+        (reached_row[i] ? finished : kept).push_back(int64_t(i));
+      }
+    }
     const bool last = step == settings.max_steps;
-    for (const int64_t i : finished) steps[rows.sample[size_t(i)]] = step, success[rows.sample[size_t(i)]] = true;
+    for (const int64_t i : finished)
+      if (reached_row[i]) steps[rows.sample[size_t(i)]] = step, success[rows.sample[size_t(i)]] = true;
     if (!finished.empty() || last) {
       // Rows that leave keep their shift as it was at their successful check (or the last step).
       const auto leaving = last ? torch::arange(int64_t(rows.sample.size())) : torch::tensor(finished, torch::kLong);

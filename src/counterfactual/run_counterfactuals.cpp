@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include <fmt/format.h>
 #include <opencv2/core.hpp>
@@ -26,6 +27,7 @@
 #include "linkstyle/results_database.hpp"
 #include "linkstyle/study_lock.hpp"
 #include "linkstyle/tensor_io.hpp"
+#include "linkstyle/train/generator_training.hpp"
 #include "sweep/row_messages.hpp"
 #include "sweep/run_identity.hpp"
 
@@ -42,12 +44,16 @@ struct Samples {
   std::vector<int64_t> latent_id;   // -1 for a user image
   std::vector<std::string> origin;  // "generated" or the image file
   torch::Tensor latents;            // w [N, w_dim] (CPU; undefined for user images)
+  torch::Tensor z;                  // z [N, z_dim] (CPU; undefined for user images)
   torch::Tensor images;             // [N, 3, R, R] in [0, 1] (CPU), at the generator's resolution
   torch::Tensor features;           // r [N, D] (CPU)
   int64_t size() const { return int64_t(source.size()); }
 };
 
-int64_t generator_class_of(const StudyConfig& study, const Generator& generator, int64_t classifier_class) {
+// The generator class of a classifier class among the study's; with `required` false, -1 when
+// it is not among them.
+int64_t generator_class_of(const StudyConfig& study, const Generator& generator, int64_t classifier_class,
+                           bool required = true) {
   const auto& p = study.pairs;
   if (p.classes.empty()) {
     if (classifier_class < generator.num_classes()) return classifier_class;
@@ -56,6 +62,7 @@ int64_t generator_class_of(const StudyConfig& study, const Generator& generator,
       if ((p.classifier_classes.empty() ? p.classes[i] : p.classifier_classes[i]) == classifier_class)
         return p.classes[i];
   }
+  if (!required) return -1;
   throw SettingError("counterfactual.from",
                      fmt::format("class {} is not among the study's classes (pairs.classes), so it has no generated "
                                  "samples; give --image files instead",
@@ -70,7 +77,7 @@ Samples generated_samples(const StudyConfig& study, const CounterfactualModels& 
   const int64_t generator_class = generator_class_of(study, models.generator, source);
   const PairsFilter filter = PairsFilter::parse(p.filter);
   const int64_t max_draws = 50 * k.samples;
-  std::vector<torch::Tensor> latents, images, features, ids;
+  std::vector<torch::Tensor> latents, images, features, ids, zs;
   int64_t kept = 0, drawn = 0;
   for (int64_t batch = 0; kept < k.samples; ++batch) {
     if (drawn >= max_draws)
@@ -84,6 +91,7 @@ Samples generated_samples(const StudyConfig& study, const CounterfactualModels& 
     auto pass = passes_filter(filter, logits, source).to(torch::kCPU).nonzero().squeeze(1);
     if (pass.numel() > k.samples - kept) pass = pass.slice(0, 0, k.samples - kept);
     latents.push_back(made.latents.to(torch::kCPU, torch::kFloat32).index_select(0, pass));
+    zs.push_back(draw_latents(k.seed, generator_class, batch, p.batch_size, models.generator.z_dim()).index_select(0, pass));
     images.push_back(made.images.to(torch::kCPU, torch::kFloat32).index_select(0, pass));
     features.push_back(made.features.to(torch::kCPU, torch::kFloat32).index_select(0, pass));
     ids.push_back(pass + batch * p.batch_size);
@@ -92,6 +100,7 @@ Samples generated_samples(const StudyConfig& study, const CounterfactualModels& 
   }
   Samples samples;
   samples.latents = torch::cat(latents);
+  samples.z = torch::cat(zs);
   samples.images = torch::cat(images);
   samples.features = torch::cat(features);
   const auto id = torch::cat(ids);
@@ -209,7 +218,21 @@ struct RunContext {
   std::vector<double> alphas;
   std::unique_ptr<PartSource> parts;  // the study's segmenter, for generated samples
   int side = 64;                      // pixels per image panel
+  std::optional<ClassGeometry> geometry;  // the target's pairs (and Sigma_W for realistic)
+  const Classifier* judge = nullptr;      // the study's judge, when it has one
+  int64_t judge_target = -1;              // the target's index in the judge
+  std::optional<RealismReference> judge_reference;  // the references' images in the judge's features
+  int64_t exact_class = -1;  // the target's generator class when exact counterfactuals are drawn
 };
+
+double cosine(const torch::Tensor& a, const torch::Tensor& b) {
+  const double norms = a.norm().item<double>() * b.norm().item<double>();
+  return norms > 0 ? (a * b).sum().item<double>() / norms : std::nan("");
+}
+
+std::vector<std::vector<PartMeasures>> measured_parts(const RunContext& context, const torch::Tensor& images) {
+  return measure_images(context.models.classifier, *context.parts, images, context.settings.batch_size).parts;
+}
 
 // A batch explained: its records, its files (name in the run's folder -> bytes) and tensors.
 struct ExplainedBatch {
@@ -226,6 +249,7 @@ ExplainedBatch explain_batch(const RunContext& context, const Samples& samples, 
   ShiftOptimisation& optimisation = batch.optimisation;
   const auto& models = context.models;
   const auto& settings = context.settings;
+  const bool realistic = settings.method == "realistic";
   const auto index = torch::tensor(ids, torch::kLong);
   const auto device = models.classifier.device();
   const auto r = samples.features.index_select(0, index).to(device);
@@ -241,10 +265,13 @@ ExplainedBatch explain_batch(const RunContext& context, const Samples& samples, 
     std::vector<int64_t> sample_ids;
     for (const int64_t i : rows) sample_ids.push_back(ids[size_t(i)]);
     const auto rows_index = torch::tensor(rows, torch::kLong);
+    std::optional<RealisticTerms> terms;
+    if (realistic) terms = context.geometry->terms_for(source, context.target);
     auto part = optimise_shifts(models, r.index_select(0, rows_index.to(device)), source, context.target,
-                                settings.start == "zero" ? torch::zeros({int64_t(rows.size()), D})
-                                                         : initial_shifts(settings.shift_seed, sample_ids, D),
-                                settings);
+                                settings.start == "zero" || realistic
+                                    ? torch::zeros({int64_t(rows.size()), D})
+                                    : initial_shifts(settings.shift_seed, sample_ids, D),
+                                settings, terms ? &*terms : nullptr);
     shift.index_copy_(0, rows_index.to(device), part.shift);
     steps.index_copy_(0, rows_index, part.steps);
     success.index_copy_(0, rows_index, part.success);
@@ -260,28 +287,40 @@ ExplainedBatch explain_batch(const RunContext& context, const Samples& samples, 
   const auto features_after = encode_images(models.classifier, images.to(models.generator.device()))
                                   .to(torch::kCPU, torch::kFloat32);
   const auto probability = logits.softmax(1);
-  // The path r - alpha s: every sample's points in one go, in chunks.
+  auto others = logits.clone();
+  others.select(1, context.target).fill_(-INFINITY);
+  const auto image_margin = (logits.select(1, context.target) - std::get<0>(others.max(1))).to(torch::kDouble);
+  const auto realism = context.geometry ? context.geometry->reference.ratios(features_after)
+                                        : torch::full({n}, std::nan(""), torch::kDouble);
+  torch::Tensor judge_features, judge_probability, judge_class;
+  auto judge_realism = torch::full({n}, std::nan(""), torch::kDouble);
+  if (context.judge) {
+    judge_features = encode_images(*context.judge, images).to(torch::kCPU, torch::kFloat32);
+    const auto judge_logits = context.judge->head(judge_features.to(context.judge->device())).to(torch::kCPU);
+    judge_probability = judge_logits.softmax(1).select(1, context.judge_target).to(torch::kDouble);
+    judge_class = judge_logits.argmax(1);
+    if (context.judge_reference) judge_realism = context.judge_reference->ratios(judge_features);
+  }
+
+  // The exact counterfactuals: the samples' own factors drawn as the target.
+  torch::Tensor exact_images, exact_features;
+  if (context.exact_class >= 0 && samples.z.defined()) {
+    exact_images = exact_counterfactual_images(models.generator, samples.z.index_select(0, index), context.exact_class);
+    exact_features = encode_images(models.classifier, exact_images).to(torch::kCPU, torch::kFloat32);
+  }
+
+  // The path r - alpha s, one sample at a time: a sample's strip is encoded as soon as it is
+  // rendered, so that a batch never holds more than one sample's path images.
   const int64_t P = int64_t(context.alphas.size());
   const auto alpha = torch::tensor(context.alphas, torch::kFloat32).to(device);
-  const auto path_features = torch::relu(r.unsqueeze(1) - alpha.view({1, P, 1}) * shift.unsqueeze(1)).reshape({n * P, D});
-  auto [path_images, path_logits] = render_and_classify(models, models.network.apply(path_features), settings.batch_size);
-  const auto path_probability = path_logits.softmax(1).select(1, context.target).view({n, P}).to(torch::kDouble);
-  const auto path_class = path_logits.argmax(1).view({n, P});
-  auto others = path_logits.clone();
-  others.select(1, context.target).fill_(-INFINITY);
-  const auto margin =
-      (path_logits.select(1, context.target) - std::get<0>(others.max(1))).view({n, P}).to(torch::kDouble);
-
   const auto originals = samples.images.index_select(0, index);
   const auto r_cpu = r.to(torch::kCPU), shift_cpu = shift.to(torch::kCPU);
-  std::vector<std::vector<PartMeasures>> original_parts, counterfactual_parts;
-  if (context.parts && samples.latents.defined()) {
-    const SweepModels sweep_models{models.classifier, models.generator, models.network, *context.parts};
-    original_parts = measure_latents(sweep_models, samples.latents.index_select(0, index).to(models.generator.device()),
-                                     settings.batch_size, false)
-                         .parts;
-    counterfactual_parts =
-        measure_latents(sweep_models, latents.to(models.generator.device()), settings.batch_size, false).parts;
+  std::vector<std::vector<PartMeasures>> original_parts, counterfactual_parts, round_trip_parts, exact_parts;
+  const bool measure = context.parts && samples.latents.defined();
+  if (measure) {
+    original_parts = measured_parts(context, originals);
+    counterfactual_parts = measured_parts(context, images);
+    if (exact_images.defined()) exact_parts = measured_parts(context, exact_images);
   }
 
   std::vector<CounterfactualRecord>& records = batch.records;
@@ -305,11 +344,29 @@ ExplainedBatch explain_batch(const RunContext& context, const Samples& samples, 
     record.source_probability = probability[i][record.source_class].item<double>();
     record.target_probability = probability[i][context.target].item<double>();
     record.counterfactual_class = logits[i].argmax().item<int64_t>();
+    record.realism = realism[i].item<double>();
+    record.margin = image_margin[i].item<double>();
+    record.judge_target_probability = std::nan("");
+    if (context.judge) {
+      record.judge_class = judge_class[i].item<int64_t>();
+      record.judge_target_probability = judge_probability[i].item<double>();
+    }
+    record.judge_realism = judge_realism[i].item<double>();
+    record.exact_shift_cosine =
+        exact_features.defined() ? cosine(s, r_cpu[i] - exact_features[i]) : std::nan("");
+
+    const auto path_features = torch::relu(r[i].unsqueeze(0) - alpha.view({P, 1}) * shift[i].unsqueeze(0));
+    auto [path_images, path_logits] = render_and_classify(models, models.network.apply(path_features), settings.batch_size);
+    const auto path_probability = path_logits.softmax(1).select(1, context.target).to(torch::kDouble);
+    const auto path_class = path_logits.argmax(1);
+    auto path_others = path_logits.clone();
+    path_others.select(1, context.target).fill_(-INFINITY);
+    const auto margin = (path_logits.select(1, context.target) - std::get<0>(path_others.max(1))).to(torch::kDouble);
     std::vector<double> margins;
     for (int64_t k = 0; k < P; ++k) {
-      record.path_probability.push_back(path_probability[i][k].item<double>());
-      record.path_class.push_back(path_class[i][k].item<int64_t>());
-      margins.push_back(margin[i][k].item<double>());
+      record.path_probability.push_back(path_probability[k].item<double>());
+      record.path_class.push_back(path_class[k].item<int64_t>());
+      margins.push_back(margin[k].item<double>());
     }
     record.crossing_alpha = crossing_alpha(context.alphas, margins);
     const auto top = s.abs().topk(std::min<int64_t>(settings.top_units, D));
@@ -318,15 +375,19 @@ ExplainedBatch explain_batch(const RunContext& context, const Samples& samples, 
       if (s[unit].item<double>() == 0.0) break;  // a sparse shift may move fewer units
       record.top_units.emplace_back(unit, s[unit].item<double>());
     }
-    if (!original_parts.empty()) {
+    if (measure) {
       record.original_parts = original_parts[size_t(i)];
       record.counterfactual_parts = counterfactual_parts[size_t(i)];
+      // alpha = 0 is the round trip G(L(r)) when the path starts there.
+      if (context.alphas.front() == 0.0) record.round_trip_parts = measured_parts(context, path_images.slice(0, 0, 1))[0];
+      if (!exact_parts.empty()) record.exact_parts = exact_parts[size_t(i)];
     }
     const std::string stem = fmt::format("sample-{:05d}", id);
-    batch.images.emplace_back(stem + ".png",
-                              encode_image_row({originals[i].unsqueeze(0), images[i].unsqueeze(0)}, context.side));
+    std::vector<torch::Tensor> panels = {originals[i].unsqueeze(0), images[i].unsqueeze(0)};
+    if (exact_images.defined()) panels.push_back(exact_images[i].unsqueeze(0));
+    batch.images.emplace_back(stem + ".png", encode_image_row(panels, context.side));
     std::vector<torch::Tensor> path;
-    for (int64_t k = 0; k < P; ++k) path.push_back(path_images[i * P + k].unsqueeze(0));
+    for (int64_t k = 0; k < P; ++k) path.push_back(path_images[k].unsqueeze(0));
     batch.images.emplace_back(stem + "-path.png", encode_image_row(path, context.side));
     const fs::path relative = fs::path("counterfactuals") / context.run;
     record.image = (relative / (stem + ".png")).string();
@@ -339,10 +400,70 @@ ExplainedBatch explain_batch(const RunContext& context, const Samples& samples, 
                    {"shift", shift_cpu},
                    {"shifted_features", shifted.to(torch::kCPU)},
                    {"latents", latents.to(torch::kCPU)},
-                   {"counterfactual_features", features_after}};
+                   {"counterfactual_features", features_after},
+                   {"success", success}};
   if (samples.latents.defined()) batch.tensors["original_latents"] = samples.latents.index_select(0, index);
+  if (exact_features.defined()) batch.tensors["exact_features"] = exact_features;
+  if (judge_features.defined()) {
+    // The judge's features of the counterfactuals, the originals and the exact counterfactuals:
+    // what realism figures in an independent feature space are computed from.
+    batch.tensors["judge_features"] = judge_features;
+    batch.tensors["original_judge_features"] = encode_images(*context.judge, originals).to(torch::kCPU, torch::kFloat32);
+    if (exact_images.defined())
+      batch.tensors["exact_judge_features"] = encode_images(*context.judge, exact_images).to(torch::kCPU, torch::kFloat32);
+  }
   batch.tensors_file = fmt::format("batch-{:05d}.safetensors", ids.front());
   return batch;
+}
+
+// Whether the study's pairs are complete and hold pairs of the classifier class `target`.
+bool target_has_pairs(const StudyConfig& study, int64_t target) {
+  if (!fs::exists(study.pairs_folder() / "manifest.json")) return false;
+  const auto manifest = PairsManifest::load(study.pairs_folder());
+  if (!manifest.complete) return false;
+  for (const auto& c : manifest.classes)
+    if (c.classifier_class == target && c.accepted > 0) return true;
+  return false;
+}
+
+// The judge's index of a class name (case-insensitive); Error naming the judge when it lacks it.
+int64_t judge_class_of(const Classifier& judge, const std::string& name) {
+  try {
+    return resolve_classifier_class(judge, name, "models.judge");
+  } catch (const SettingError&) {
+    throw Error(judge.file(), fmt::format("has no class '{}': a judge must know the classifier's classes", name));
+  }
+}
+
+// The run's realism over its successful samples (every batch file written so far), in the
+// judge's features when the study has one.
+CounterfactualRunRealism run_realism(const RunContext& context, const fs::path& folder) {
+  CounterfactualRunRealism realism;
+  const bool judged = context.judge && context.judge_reference;
+  realism.space = judged ? "judge" : "classifier";
+  const RealismReference& reference = judged ? *context.judge_reference : context.geometry->reference;
+  std::vector<torch::Tensor> rows;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    const auto name = entry.path().filename().string();
+    if (name.rfind("batch-", 0) != 0 || entry.path().extension() != ".safetensors") continue;
+    const auto content = read_safetensors(entry.path());
+    const auto& tensors = content.tensors;
+    const auto features = tensors.find(judged ? "judge_features" : "counterfactual_features");
+    const auto success = tensors.find("success");
+    if (features == tensors.end() || success == tensors.end()) continue;
+    rows.push_back(features->second.index_select(0, success->second.to(torch::kBool).nonzero().squeeze(1)));
+  }
+  const auto features = rows.empty() ? torch::zeros({0, reference.features.size(1)}) : torch::cat(rows);
+  realism.samples = features.size(0);
+  const int64_t m = reference.features.size(0);
+  realism.frechet_distance = realism.reference_frechet_distance = std::nan("");
+  if (realism.samples >= 2 && m - realism.samples >= 2) {
+    const auto references = reference.features.to(torch::kCPU);
+    realism.frechet_distance = frechet_distance(features, references);
+    realism.reference_frechet_distance =
+        frechet_distance(references.slice(0, 0, realism.samples), references.slice(0, realism.samples, m));
+  }
+  return realism;
 }
 
 // Writes a batch's files into the run's folder (rank 0).
@@ -357,16 +478,17 @@ Message batch_message(const ExplainedBatch& batch) {
   m.put(int64_t(batch.records.size()));
   for (const auto& r : batch.records) {
     m.put(r.sample).put(r.source_class).put(r.latent_id).put(r.origin).put(int64_t(r.success)).put(r.steps);
-    m.put(r.units_90).put(r.counterfactual_class);
+    m.put(r.units_90).put(r.counterfactual_class).put(r.judge_class);
     m.put(std::vector<double>{r.shift_l1, r.shift_l2, r.pixel_distance, r.feature_distance,
                               r.relative_feature_distance, r.source_probability, r.target_probability,
-                              r.crossing_alpha});
+                              r.crossing_alpha, r.realism, r.margin, r.judge_target_probability, r.judge_realism,
+                              r.exact_shift_cosine});
     m.put(r.image).put(r.path_image).put(r.tensors).put(r.path_probability).put(r.path_class);
     std::vector<int64_t> units;
     std::vector<double> shifts;
     for (const auto& [unit, shift] : r.top_units) units.push_back(unit), shifts.push_back(shift);
     m.put(units).put(shifts);
-    put_part_measures(m, {r.original_parts, r.counterfactual_parts});
+    put_part_measures(m, {r.original_parts, r.counterfactual_parts, r.round_trip_parts, r.exact_parts});
   }
   m.put(int64_t(batch.images.size()));
   for (const auto& [name, png] : batch.images) m.put(name).put(png);
@@ -384,11 +506,13 @@ ExplainedBatch take_batch(Message& m) {
     r.origin = m.take_string();
     r.success = m.take_int() != 0;
     r.steps = m.take_int(), r.units_90 = m.take_int(), r.counterfactual_class = m.take_int();
+    r.judge_class = m.take_int();
     const auto v = m.take_doubles();
-    if (v.size() != 8) throw Error("message", "a counterfactual's measures are of the wrong size");
+    if (v.size() != 13) throw Error("message", "a counterfactual's measures are of the wrong size");
     r.shift_l1 = v[0], r.shift_l2 = v[1], r.pixel_distance = v[2], r.feature_distance = v[3];
     r.relative_feature_distance = v[4], r.source_probability = v[5], r.target_probability = v[6];
-    r.crossing_alpha = v[7];
+    r.crossing_alpha = v[7], r.realism = v[8], r.margin = v[9], r.judge_target_probability = v[10];
+    r.judge_realism = v[11], r.exact_shift_cosine = v[12];
     r.image = m.take_string(), r.path_image = m.take_string(), r.tensors = m.take_string();
     r.path_probability = m.take_doubles();
     r.path_class = m.take_ints();
@@ -396,8 +520,9 @@ ExplainedBatch take_batch(Message& m) {
     const auto shifts = m.take_doubles();
     for (size_t k = 0; k < units.size() && k < shifts.size(); ++k) r.top_units.emplace_back(units[k], shifts[k]);
     auto parts = take_part_measures(m);
-    if (parts.size() != 2) throw Error("message", "a counterfactual's parts are of the wrong size");
+    if (parts.size() != 4) throw Error("message", "a counterfactual's parts are of the wrong size");
     r.original_parts = std::move(parts[0]), r.counterfactual_parts = std::move(parts[1]);
+    r.round_trip_parts = std::move(parts[2]), r.exact_parts = std::move(parts[3]);
     batch.records.push_back(std::move(r));
   }
   for (int64_t i = m.take_int(); i > 0; --i) {
@@ -424,6 +549,7 @@ json identity_of(const StudyConfig& study, const CounterfactualModels& models, c
       {"generator", file_fingerprint(models.generator.file())},
       {"linking", file_fingerprint(linking_file)},
       {"segmenter", study.segmenter.empty() ? "" : file_fingerprint(study.segmenter)},
+      {"judge", study.judge.empty() ? "" : file_fingerprint(study.judge)},
       {"origin", origin},
       {"source", source ? json(*source) : json(nullptr)},
       {"target", target},
@@ -432,10 +558,16 @@ json identity_of(const StudyConfig& study, const CounterfactualModels& models, c
         {"step_size", k.step_size}, {"adam_step_size", k.adam_step_size}, {"source_weight", k.source_weight},
         {"cosine_weight", k.cosine_weight}, {"sparsity_weight", k.sparsity_weight}, {"max_steps", k.max_steps},
         {"check_interval", k.check_interval}, {"batch_size", k.batch_size}, {"path_points", k.path_points},
-        {"path_end", k.path_end}, {"top_units", k.top_units}}},
+        {"path_end", k.path_end}, {"top_units", k.top_units}, {"realism_neighbours", k.realism_neighbours},
+        {"realism_references", k.realism_references}, {"realism_quantile", k.realism_quantile}}},
       {"pairs", {{"psi", study.pairs.psi}, {"filter", study.pairs.filter}, {"batch_size", study.pairs.batch_size}}}};
   // Named only when not the paper's, so that runs stored before the setting existed still resume.
   if (k.start != "uniform") identity["settings"]["start"] = k.start;
+  if (k.method == "realistic") {
+    identity["settings"]["margin"] = k.margin;
+    identity["settings"]["proximity_weight"] = k.proximity_weight;
+    identity["settings"]["realism_weight"] = k.realism_weight;
+  }
   json files = json::array();
   for (const auto& image : images) files.push_back({{"file", image.string()}, {"fingerprint", file_fingerprint(image)}});
   identity["images"] = files;
@@ -486,6 +618,13 @@ json CounterfactualSummary::to_json() const {
           {"seconds", seconds},
           {"seconds_per_counterfactual", seconds_per_counterfactual},
           {"check_share", check_share},
+          {"realism",
+           {{"space", realism.space},
+            {"samples", realism.samples},
+            {"frechet_distance", std::isfinite(realism.frechet_distance) ? json(realism.frechet_distance) : json(nullptr)},
+            {"reference_frechet_distance", std::isfinite(realism.reference_frechet_distance)
+                                               ? json(realism.reference_frechet_distance)
+                                               : json(nullptr)}}},
           {"relevant_units", units}};
 }
 
@@ -516,18 +655,46 @@ CounterfactualSummary run_counterfactuals(const StudyConfig& study, const Counte
   summary.target_name = classifier.class_name(target);
   summary.run = fmt::format("{}-to-{}-{}{}", source && !images ? file_name_part(summary.source_name, *source) : "images",
                             file_name_part(summary.target_name, target), settings.method,
-                            settings.start == "uniform" ? "" : "-" + settings.start + "-start");
+                            settings.start == "uniform" || settings.method == "realistic"
+                                ? ""
+                                : "-" + settings.start + "-start");
   summary.folder = study.counterfactuals_folder() / summary.run;
   summary.database = study.results_database();
   const std::string identity =
       identity_of(study, models, linking_file, images ? "images" : "generated", source, target, request.images, samples)
           .dump();
 
-  RunContext context{study, models, settings, target, summary.run, summary.folder, {}, nullptr, 64};
+  RunContext context{study, models, settings, target, summary.run, summary.folder, {}, nullptr, 64, {}, nullptr, -1, {}, -1};
   const auto alphas = torch::linspace(0.0, settings.path_end, settings.path_points, torch::kDouble);
   for (int64_t k = 0; k < settings.path_points; ++k) context.alphas.push_back(alphas[k].item<double>());
   if (!study.segmenter.empty() && !images) context.parts = load_segmenter_parts(study.segmenter, classifier.device());
   context.side = int(std::clamp<int64_t>(models.generator.resolution(), 64, 256));
+  // The target's pairs measure every counterfactual's realism (and give realistic its geometry).
+  const bool realistic = settings.method == "realistic";
+  if (realistic || target_has_pairs(study, target))
+    context.geometry = class_geometry(study, classifier, target, realistic);
+  if (realistic)
+    for (const int64_t from : std::set<int64_t>(samples.source.begin(), samples.source.end()))
+      context.geometry->terms_for(from, target);  // every source has pairs, before anything is written
+  std::optional<Classifier> judge;
+  if (!study.judge.empty()) {
+    judge = Classifier::load(study.judge, classifier.device());
+    context.judge = &*judge;
+    context.judge_target = judge_class_of(*judge, classifier.class_name(target));
+    if (context.geometry) {
+      std::vector<torch::Tensor> reference;
+      const auto& latents = context.geometry->reference_latents;
+      for (int64_t first = 0; first < latents.size(0); first += settings.batch_size) {
+        const auto part = latents.slice(0, first, std::min(latents.size(0), first + settings.batch_size));
+        reference.push_back(
+            encode_images(*judge, render_latents(models.generator, part.to(models.generator.device()))).to(torch::kCPU));
+      }
+      context.judge_reference =
+          RealismReference::of(torch::cat(reference), settings.realism_neighbours, settings.realism_quantile);
+    }
+  }
+  if (!images && knows_sample_factors(models.generator))
+    context.exact_class = generator_class_of(study, models.generator, target, false);
   // A batch of sample ids -> the batch explained, on whichever rank takes it.
   const DistributedJob::Compute explain = [&](Message& item) {
     return batch_message(explain_batch(context, samples, item.take_ints()));
@@ -615,6 +782,10 @@ CounterfactualSummary run_counterfactuals(const StudyConfig& study, const Counte
   summary.median_steps = quantile(steps, 0.5);
   summary.p90_steps = quantile(steps, 0.9);
   summary.relevant_units = results.counterfactual_relevant_units(summary.run, 20);
+  if (context.geometry) {
+    summary.realism = run_realism(context, summary.folder);
+    results.write_counterfactual_run_realism(summary.run, summary.realism);
+  }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   summary.seconds_per_counterfactual = explained ? summary.seconds / double(explained) : 0.0;
   summary.check_share = totals.seconds > 0 ? totals.check_seconds / totals.seconds : 0.0;

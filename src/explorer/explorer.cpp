@@ -2,9 +2,12 @@
 
 #include "../folder_paths.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <map>
+#include <optional>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -100,6 +103,9 @@ struct Explorer::State {
   std::deque<std::pair<std::string, torch::Tensor>> uploads;  // id -> r [1, D]
   int64_t next_upload = 0;
   std::mutex models;  // one model call at a time
+  // The counterfactual being optimised: its step and step limit (0 when none runs).
+  std::atomic<int64_t> counterfactual_step{0}, counterfactual_steps{0};
+  std::map<int64_t, ClassGeometry> geometries;  // realistic: by target class
 
   State(const StudyConfig& s, const c10::Device& d)
       : study(s),
@@ -144,6 +150,25 @@ struct Explorer::State {
     if (sample < 0 || sample >= tuning.size())
       throw ExplorerRequestError(400, fmt::format("sample {} is out of range [0, {})", sample, tuning.size()));
     return tuning.features.slice(0, sample, sample + 1).to(torch::kCPU).clone();
+  }
+
+  // The request's r: its sample or upload with the units it sets ({"<unit>": value | null});
+  // base_values gets each named unit's own value.
+  torch::Tensor request_features(const json& request, json& base_values) {
+    auto features = base_features(request);
+    if (!request.contains("units")) return features;
+    const auto& units = request["units"];
+    if (!units.is_object()) throw ExplorerRequestError(400, "'units' must be an object {\"<unit>\": value or null}");
+    if (units.size() > 4096) throw ExplorerRequestError(400, "at most 4096 units per request");
+    for (const auto& [key, value] : units.items()) {
+      const int64_t unit = unit_of(key);
+      base_values[key] = features[0][unit].item<double>();
+      if (value.is_null()) continue;
+      if (!value.is_number() || !std::isfinite(value.get<double>()))
+        throw ExplorerRequestError(400, fmt::format("unit {}: the value must be a finite number", unit));
+      features[0][unit] = value.get<double>();
+    }
+    return features;
   }
 
   int64_t unit_of(const std::string& key) const {
@@ -206,21 +231,8 @@ json Explorer::render(const json& request) {
   auto& s = *state_;
   std::lock_guard lock(s.models);
   const torch::NoGradGuard no_grad;
-  auto features = s.base_features(request);
   json base_values = json::object();
-  if (request.contains("units")) {
-    const auto& units = request["units"];
-    if (!units.is_object()) throw ExplorerRequestError(400, "'units' must be an object {\"<unit>\": value or null}");
-    if (units.size() > 4096) throw ExplorerRequestError(400, "at most 4096 units per request");
-    for (const auto& [key, value] : units.items()) {
-      const int64_t unit = s.unit_of(key);
-      base_values[key] = features[0][unit].item<double>();
-      if (value.is_null()) continue;
-      if (!value.is_number() || !std::isfinite(value.get<double>()))
-        throw ExplorerRequestError(400, fmt::format("unit {}: the value must be a finite number", unit));
-      features[0][unit] = value.get<double>();
-    }
-  }
+  const auto features = s.request_features(request, base_values);
   const auto w = s.latents_of(features.to(s.device));
   const auto image = generator_to_classifier_range(s.generator.synthesis(w));
   const auto probabilities = torch::softmax(s.classifier.head(s.classifier.features(image)), 1).to(torch::kCPU);
@@ -266,11 +278,14 @@ json Explorer::counterfactual(const json& request) {
   if (request.contains("method")) {
     if (!request["method"].is_string()) throw ExplorerRequestError(400, "'method' must be a string");
     settings.method = request["method"].get<std::string>();
-    if (settings.method != "paper" && settings.method != "adam" && settings.method != "sparse")
-      throw ExplorerRequestError(400, "method must be paper, adam or sparse");
+    if (settings.method != "paper" && settings.method != "adam" && settings.method != "sparse" &&
+        settings.method != "realistic")
+      throw ExplorerRequestError(400, "method must be paper, adam, sparse or realistic");
   }
   std::lock_guard lock(s.models);
-  const auto r = s.base_features(request).to(s.device);
+  // From the sliders' r' when units are set, else from the sample or upload itself.
+  json base_values = json::object();
+  const auto r = s.request_features(request, base_values).to(s.device);
   int64_t source = 0;
   {
     const torch::NoGradGuard no_grad;
@@ -281,8 +296,28 @@ json Explorer::counterfactual(const json& request) {
   const int64_t id = request.contains("sample") ? integer_field(request, "sample") : 0;
   const auto initial = settings.start == "zero" ? torch::zeros({1, r.size(1)})
                                                 : initial_shifts(settings.shift_seed, {id}, r.size(1));
-  const auto result =
-      optimise_shifts({s.classifier, s.generator, s.network}, r, source, target, initial.to(s.device), settings);
+  // The target's pairs: realistic's terms and every counterfactual's realism (kept per target).
+  std::optional<RealisticTerms> terms;
+  const ClassGeometry* geometry = nullptr;
+  auto found = s.geometries.find(target);
+  try {
+    if (found == s.geometries.end())
+      found = s.geometries.emplace(target, class_geometry(s.study, s.classifier, target, true)).first;
+    geometry = &found->second;
+    if (settings.method == "realistic") terms = geometry->terms_for(source, target);
+  } catch (const Error& error) {
+    if (settings.method == "realistic") throw ExplorerRequestError(400, error.what());
+  }
+  s.counterfactual_step = 0;
+  s.counterfactual_steps = settings.max_steps;
+  struct Finished {
+    State& s;
+    ~Finished() { s.counterfactual_steps = 0; }
+  } finished{s};
+  const auto result = optimise_shifts({s.classifier, s.generator, s.network}, r, source, target,
+                                      settings.method == "realistic" ? torch::zeros_like(r) : initial.to(s.device),
+                                      settings, terms ? &*terms : nullptr,
+                                      [&s](int64_t step) { s.counterfactual_step = step; });
   const torch::NoGradGuard no_grad;
   const auto alphas = torch::linspace(0.0, settings.path_end, settings.path_points, torch::kFloat).to(s.device);
   const auto shifted = torch::relu(r - alphas.unsqueeze(1) * result.shift);  // [P, D]
@@ -297,6 +332,12 @@ json Explorer::counterfactual(const json& request) {
                       {"top_class", top},
                       {"top_name", s.classifier.class_name(top)}});
   }
+  json realism = nullptr, realism_threshold = nullptr;
+  if (geometry) {
+    const auto image = generator_to_classifier_range(s.generator.synthesis(s.latents_of(torch::relu(r - result.shift))));
+    realism = geometry->reference.ratios(s.classifier.features(image))[0].item<double>();
+    realism_threshold = geometry->reference.threshold;
+  }
   const auto shift = result.shift[0].to(torch::kCPU);
   const auto [values, order] = shift.abs().topk(std::min<int64_t>(settings.top_units, shift.numel()));
   json units = json::array();
@@ -307,10 +348,19 @@ json Explorer::counterfactual(const json& request) {
   }
   return {{"success", result.success[0].item<bool>()},
           {"steps", result.steps[0].item<int64_t>()},
+          {"method", settings.method},
+          {"realism", realism},
+          {"realism_threshold", realism_threshold},
           {"source", s.classifier.class_name(source)},
           {"target", s.classifier.class_name(target)},
           {"frames", frames},
           {"units", units}};
+}
+
+json Explorer::counterfactual_progress() const {
+  const int64_t steps = state_->counterfactual_steps;
+  return {{"running", steps > 0}, {"step", steps > 0 ? int64_t(state_->counterfactual_step) : int64_t{0}},
+          {"max_steps", steps}};
 }
 
 std::string Explorer::study_file(const std::string& relative, std::string* content_type) const {

@@ -94,6 +94,9 @@ void serve_explorer(Explorer& explorer, const ServeOptions& options, const std::
   server.Post("/api/counterfactual", [&explorer](const httplib::Request& request, httplib::Response& response) {
     send_json(response, explorer.counterfactual(parse_body(request)));
   });
+  server.Get("/api/counterfactual/progress", [&explorer](const httplib::Request&, httplib::Response& response) {
+    send_json(response, explorer.counterfactual_progress());
+  });
   server.Get(R"(/files/(.*))", [&explorer](const httplib::Request& request, httplib::Response& response) {
     std::string type;
     auto bytes = explorer.study_file(request.matches[1], &type);

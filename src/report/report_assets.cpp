@@ -165,7 +165,9 @@ std::string_view explorer_page() {
     <button id="reset" type="button">reset all</button>
   </div>
   <div class="panel"><h2>Counterfactual</h2>
-    <label>to <select id="target-select"></select></label> <button id="run-counterfactual" type="button">run</button>
+    <label>to <select id="target-select"></select></label>
+    <label>method <select id="method-select"><option value="realistic">realistic</option><option value="paper">paper</option></select></label>
+    <button id="run-counterfactual" type="button">run</button>
     <div id="path-controls" hidden>
       <input id="path-slider" type="range" min="0" max="0" step="1" value="0" style="width:100%">
       <div id="path-caption"></div>
@@ -301,8 +303,15 @@ std::string_view explorer_script() {
   function runCounterfactual() {
     var body = source();
     body.to = Number($('target-select').value);
+    body.method = $('method-select').value;
     $('status').textContent = 'optimising...';
-    post('/api/counterfactual', JSON.stringify(body)).then(function (data) {
+    // The optimisation's progress while the request runs.
+    var polling = setInterval(function () {
+      fetch('/api/counterfactual/progress').then(function (r) { return r.json(); }).then(function (p) {
+        if (p.running) $('status').textContent = 'optimising... step ' + p.step + ' of at most ' + p.max_steps;
+      }).catch(function () {});
+    }, 250);
+    post('/api/counterfactual', JSON.stringify(body)).finally(function () { clearInterval(polling); }).then(function (data) {
       path = data;
       $('path-figure').hidden = false;
       $('path-controls').hidden = false;
@@ -315,7 +324,10 @@ std::string_view explorer_script() {
       $('path-slider').value = nearest;
       showPathFrame();
       $('status').textContent = (data.success ? 'reached ' : 'did not reach ') + data.target + ' after ' + data.steps +
-        ' steps; units carrying the shift: ' + data.units.map(function (u) { return u.unit; }).join(', ');
+        ' steps (' + data.method + ')' +
+        (data.realism === null ? '' : '; realism ' + data.realism.toFixed(2) + ' (class ' + data.target +
+          '\'s own up to ' + data.realism_threshold.toFixed(2) + ')') +
+        '; units carrying the shift: ' + data.units.map(function (u) { return u.unit; }).join(', ');
       showError('');
     }).catch(function (error) { showError(error.message); });
   }

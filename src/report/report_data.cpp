@@ -98,20 +98,33 @@ void read_part_changes(Database& db, SweepData& data) {
 void read_counterfactuals(Database& db, SweepData& data, int64_t shown_samples) {
   Database::Statement runs(db,
                            "SELECT r.run, r.method, r.origin, coalesce(r.source_name, ''), coalesce(r.target_name, ''), "
-                           "coalesce(r.folder, ''), count(c.sample), coalesce(sum(c.success), 0) FROM counterfactual_runs r "
-                           "LEFT JOIN counterfactuals c ON c.run = r.run GROUP BY r.run ORDER BY r.run");
+                           "coalesce(r.folder, ''), count(c.sample), coalesce(sum(c.success), 0), r.target_class, "
+                           "CASE WHEN count(c.judge_class) > 0 THEN sum(c.success = 1 AND c.judge_class = r.target_class) "
+                           "ELSE -1 END, coalesce(x.space, ''), x.frechet_distance, x.reference_frechet_distance "
+                           "FROM counterfactual_runs r LEFT JOIN counterfactuals c ON c.run = r.run "
+                           "LEFT JOIN counterfactual_run_realism x ON x.run = r.run GROUP BY r.run ORDER BY r.run");
   while (runs.step()) {
     CounterfactualRunData run;
     run.run = runs.column_text(0), run.method = runs.column_text(1), run.origin = runs.column_text(2);
     run.source_name = runs.column_text(3), run.target_name = runs.column_text(4);
     run.folder = runs.column_text(5);
     run.samples = runs.column_int(6), run.successes = runs.column_int(7);
+    run.target_class = runs.column_int(8), run.judge_successes = runs.column_int(9);
+    run.realism_space = runs.column_text(10);
+    run.frechet_distance = number_or_nan(runs, 11), run.reference_frechet_distance = number_or_nan(runs, 12);
+    std::vector<double> realism;
+    Database::Statement ratios(db, "SELECT realism FROM counterfactuals WHERE run = ? AND success = 1 AND realism IS "
+                                   "NOT NULL");
+    ratios.bind(1, run.run);
+    while (ratios.step()) realism.push_back(number_or_nan(ratios, 0));
+    run.median_realism = quantile(realism, 0.5);
     data.counterfactuals.push_back(std::move(run));
   }
   for (auto& run : data.counterfactuals) {
     Database::Statement samples(db,
                                 "SELECT sample, success, steps, units_90, target_probability, crossing_alpha, "
-                                "coalesce(image, ''), coalesce(path_image, '') FROM counterfactuals WHERE run = ? "
+                                "coalesce(image, ''), coalesce(path_image, ''), realism, margin, "
+                                "coalesce(judge_class, -1), judge_target_probability FROM counterfactuals WHERE run = ? "
                                 "ORDER BY sample LIMIT ?");
     samples.bind(1, run.run).bind(2, shown_samples);
     while (samples.step()) {
@@ -121,6 +134,8 @@ void read_counterfactuals(Database& db, SweepData& data, int64_t shown_samples) 
       s.steps = samples.column_int(2), s.units_90 = samples.column_int(3);
       s.target_probability = number_or_nan(samples, 4), s.crossing_alpha = number_or_nan(samples, 5);
       s.image = samples.column_text(6), s.path_image = samples.column_text(7);
+      s.realism = number_or_nan(samples, 8), s.margin = number_or_nan(samples, 9);
+      s.judge_class = samples.column_int(10), s.judge_target_probability = number_or_nan(samples, 11);
       Database::Statement path(db,
                                "SELECT alpha, target_probability FROM counterfactual_paths WHERE run = ? AND sample = ? "
                                "ORDER BY point");

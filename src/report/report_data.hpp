@@ -46,6 +46,9 @@ struct CounterfactualSample {
   bool success = false;
   int64_t steps = 0, units_90 = 0;
   double target_probability = 0, crossing_alpha = 0;
+  double realism = 0, margin = 0;            // NaN when not measured
+  int64_t judge_class = -1;                  // -1 without a judge
+  double judge_target_probability = 0;
   std::string image, path_image;       // relative to the run's folder
   std::vector<double> alphas, target_probabilities;
 };
@@ -60,6 +63,10 @@ struct CounterfactualRunData {
   std::string run, method, origin, source_name, target_name;
   std::filesystem::path folder;
   int64_t samples = 0, successes = 0;
+  int64_t target_class = 0, judge_successes = -1;  // -1 without a judge
+  double median_realism = 0;                       // over the successes; NaN when not measured
+  std::string realism_space;                       // "judge" or "classifier" ("" when not measured)
+  double frechet_distance = 0, reference_frechet_distance = 0;
   std::vector<CounterfactualSample> shown;
   std::vector<RelevantUnitRow> relevant_units;
 };

@@ -556,12 +556,26 @@ std::string counterfactuals_page(ReportContext& context) {
   std::string body;
   body += "<p>Each run shifts the features of samples of one class until the classifier decides for another; the "
           "image is G(L(relu(r - s))). Paths: the shift scaled by alpha, with the target's probability.</p>";
-  body += "<table>" + table_row({"run", "method", "from", "to", "samples", "success"}, true);
+  body += "<p>Realism: the mean distance of the image's features to their nearest pairs of the target class, over "
+          "the target's own (1 is typical of the class; larger is less like it). With a judge (a second classifier "
+          "trained apart), the judge's verdict counts a success only when it agrees, and the Frechet distance is in its "
+          "features; the reference figure is the target's own pairs against each other at the same size.</p>";
+  body += "<table>" + table_row({"run", "method", "from", "to", "samples", "success", "judge agrees", "median realism",
+                                 "Frechet (target's own)"},
+                                true);
+  const auto percent = [](int64_t part, int64_t whole) {
+    return whole ? format_number(100.0 * double(part) / double(whole), 3) + "%" : std::string("n/a");
+  };
   for (const auto& run : context.sweep->counterfactuals)
     body += table_row({fmt::format("<a href=\"#run-{0}\">{0}</a>", escape_html(run.run)), escape_html(run.method),
                        escape_html(run.source_name.empty() ? run.origin : run.source_name), escape_html(run.target_name),
-                       std::to_string(run.samples),
-                       run.samples ? format_number(100.0 * double(run.successes) / double(run.samples), 3) + "%" : "n/a"});
+                       std::to_string(run.samples), percent(run.successes, run.samples),
+                       run.judge_successes < 0 ? "no judge" : percent(run.judge_successes, run.samples),
+                       format_number(run.median_realism),
+                       run.realism_space.empty()
+                           ? "n/a"
+                           : fmt::format("{} ({}; {})", format_number(run.frechet_distance),
+                                         format_number(run.reference_frechet_distance), escape_html(run.realism_space))});
   body += "</table>";
   for (const auto& run : context.sweep->counterfactuals) {
     body += fmt::format("<section id=\"run-{0}\"><h2>{0}</h2>", escape_html(run.run));
@@ -577,10 +591,17 @@ std::string counterfactuals_page(ReportContext& context) {
                                 s.sample, kind);
       }
       body += fmt::format("<figure class=\"counterfactual\">{}<figcaption>sample {}: {} after {} step{} · target "
-                          "probability {} · crossing at alpha {} · {} units carry 90% of |s|</figcaption></figure>",
+                          "probability {} · margin {} · realism {} · {} · crossing at alpha {} · {} units carry 90% "
+                          "of |s|</figcaption></figure>",
                           images, s.sample, s.success ? "reached" : "<span class=\"warn\">not reached</span>", s.steps,
-                          s.steps == 1 ? "" : "s",
-                          format_number(s.target_probability), format_number(s.crossing_alpha), s.units_90);
+                          s.steps == 1 ? "" : "s", format_number(s.target_probability), format_number(s.margin),
+                          format_number(s.realism),
+                          s.judge_class < 0 ? std::string("no judge")
+                          : s.judge_class == run.target_class
+                              ? fmt::format("the judge agrees (p {})", format_number(s.judge_target_probability))
+                              : fmt::format("<span class=\"warn\">the judge disagrees</span> (p {})",
+                                            format_number(s.judge_target_probability)),
+                          format_number(s.crossing_alpha), s.units_90);
       curves.push_back({fmt::format("sample {}", s.sample), s.alphas, s.target_probabilities,
                         report::class_colour(static_cast<int64_t>(curves.size())), false});
     }

@@ -68,7 +68,10 @@ CREATE TABLE IF NOT EXISTS counterfactuals (run TEXT NOT NULL, sample INTEGER NO
   latent_id INTEGER, source_class INTEGER, success INTEGER, steps INTEGER, shift_l1 REAL, shift_l2 REAL,
   units_90 INTEGER, pixel_distance REAL, feature_distance REAL, relative_feature_distance REAL,
   source_probability REAL, target_probability REAL, counterfactual_class INTEGER, crossing_alpha REAL, image TEXT,
-  path_image TEXT, tensors TEXT, PRIMARY KEY (run, sample)) WITHOUT ROWID;
+  path_image TEXT, tensors TEXT, realism REAL, margin REAL, judge_class INTEGER, judge_target_probability REAL,
+  judge_realism REAL, exact_shift_cosine REAL, PRIMARY KEY (run, sample)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counterfactual_run_realism (run TEXT PRIMARY KEY, space TEXT, samples INTEGER,
+  frechet_distance REAL, reference_frechet_distance REAL);
 CREATE TABLE IF NOT EXISTS counterfactual_paths (run TEXT NOT NULL, sample INTEGER NOT NULL, point INTEGER NOT NULL,
   alpha REAL, target_probability REAL, top_class INTEGER, PRIMARY KEY (run, sample, point)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counterfactual_units (run TEXT NOT NULL, sample INTEGER NOT NULL, rank INTEGER NOT NULL,
@@ -87,15 +90,34 @@ CREATE VIEW IF NOT EXISTS counterfactual_summary AS
   SELECT r.run, r.method, r.origin, r.source_name, r.target_name, count(c.sample) AS samples,
     sum(c.success) AS successes, avg(c.success) AS success_rate, avg(c.shift_l1) AS mean_shift_l1,
     avg(c.units_90) AS mean_units_90, avg(c.pixel_distance) AS mean_pixel_distance,
-    avg(c.relative_feature_distance) AS mean_relative_feature_distance
+    avg(c.relative_feature_distance) AS mean_relative_feature_distance,
+    avg(c.realism) AS mean_realism, avg(c.judge_class = r.target_class) AS judge_success_rate,
+    (SELECT frechet_distance FROM counterfactual_run_realism x WHERE x.run = r.run) AS frechet_distance,
+    (SELECT reference_frechet_distance FROM counterfactual_run_realism x WHERE x.run = r.run)
+      AS reference_frechet_distance
   FROM counterfactual_runs r LEFT JOIN counterfactuals c ON c.run = r.run GROUP BY r.run;
 )";
 
-// A new file gets the schema; an existing one must be linkstyle's, of this version.
+// A new file gets the schema; an existing one must be linkstyle's, of this version (version 2 is
+// brought up to it).
 void check_or_create_schema(Database& db, ResultsDatabase::Mode mode) {
   const int64_t application = db.query_int("PRAGMA application_id").value_or(0);
   const int64_t version = db.query_int("PRAGMA user_version").value_or(0);
   const int64_t objects = db.query_int("SELECT count(*) FROM sqlite_master").value_or(0);
+  if (application == kApplicationId && version == 2) {
+    // Version 3 adds each counterfactual's realism, margin, judge and exact figures, and a run's
+    // realism: older rows keep NULL there.
+    db.in_transaction([&] {
+      if (db.has_table("counterfactuals"))
+        for (const char* column : {"realism REAL", "margin REAL", "judge_class INTEGER", "judge_target_probability REAL",
+                                   "judge_realism REAL", "exact_shift_cosine REAL"})
+          db.execute(fmt::format("ALTER TABLE counterfactuals ADD COLUMN {};", column));
+      db.execute("DROP VIEW IF EXISTS counterfactual_summary;");
+      if (db.has_table("counterfactuals")) db.execute(kCounterfactualSchema);
+      db.execute(fmt::format("PRAGMA user_version = {};", ResultsDatabase::kSchemaVersion));
+    });
+    return;
+  }
   if (application == kApplicationId) {
     if (version != ResultsDatabase::kSchemaVersion)
       throw Error(db.file(), fmt::format("has results schema version {}, this linkstyle reads version {}: remove it "
@@ -503,7 +525,8 @@ namespace {
 
 void delete_counterfactual_rows(Database& db, const std::string& run) {
   for (const char* table :
-       {"counterfactual_runs", "counterfactuals", "counterfactual_paths", "counterfactual_units", "counterfactual_parts"}) {
+       {"counterfactual_runs", "counterfactuals", "counterfactual_paths", "counterfactual_units", "counterfactual_parts",
+        "counterfactual_run_realism"}) {
     Database::Statement remove(db, fmt::format("DELETE FROM {} WHERE run = ?", table));
     remove.bind(1, run);
     remove.run();
@@ -571,8 +594,9 @@ void ResultsDatabase::write_counterfactuals(const std::string& run, const std::v
                             "INSERT INTO counterfactuals (run, sample, origin, latent_id, source_class, success, "
                             "steps, shift_l1, shift_l2, units_90, pixel_distance, feature_distance, "
                             "relative_feature_distance, source_probability, target_probability, "
-                            "counterfactual_class, crossing_alpha, image, path_image, tensors) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                            "counterfactual_class, crossing_alpha, image, path_image, tensors, realism, margin, "
+                            "judge_class, judge_target_probability, judge_realism, exact_shift_cosine) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     Database::Statement path(db,
                              "INSERT INTO counterfactual_paths (run, sample, point, alpha, target_probability, "
                              "top_class) VALUES (?, ?, ?, ?, ?, ?)");
@@ -591,7 +615,13 @@ void ResultsDatabase::write_counterfactuals(const std::string& run, const std::v
       row.bind_finite(12, r.feature_distance).bind_finite(13, r.relative_feature_distance);
       row.bind_finite(14, r.source_probability).bind_finite(15, r.target_probability);
       row.bind(16, r.counterfactual_class).bind_finite(17, r.crossing_alpha).bind(18, r.image);
-      row.bind(19, r.path_image).bind(20, r.tensors);
+      row.bind(19, r.path_image).bind(20, r.tensors).bind_finite(21, r.realism).bind_finite(22, r.margin);
+      if (r.judge_class < 0)
+        row.bind_null(23);
+      else
+        row.bind(23, r.judge_class);
+      row.bind_finite(24, r.judge_target_probability).bind_finite(25, r.judge_realism);
+      row.bind_finite(26, r.exact_shift_cosine);
       row.run();
       for (size_t k = 0; k < alphas.size(); ++k) {
         path.bind(1, run).bind(2, r.sample).bind(3, int64_t(k)).bind(4, alphas[k]);
@@ -605,6 +635,8 @@ void ResultsDatabase::write_counterfactuals(const std::string& run, const std::v
       }
       insert_counterfactual_parts(part, run, r.sample, "original", r.original_parts);
       insert_counterfactual_parts(part, run, r.sample, "counterfactual", r.counterfactual_parts);
+      insert_counterfactual_parts(part, run, r.sample, "round_trip", r.round_trip_parts);
+      insert_counterfactual_parts(part, run, r.sample, "exact", r.exact_parts);
     }
   });
 }
@@ -615,6 +647,18 @@ std::vector<std::pair<bool, int64_t>> ResultsDatabase::counterfactual_outcomes(c
   q.bind(1, run);
   while (q.step()) outcomes.emplace_back(q.column_int(0) != 0, q.column_int(1));
   return outcomes;
+}
+
+void ResultsDatabase::write_counterfactual_run_realism(const std::string& run, const CounterfactualRunRealism& realism) {
+  Database& db = *database_;
+  db.in_transaction([&] {
+    Database::Statement row(db,
+                            "INSERT OR REPLACE INTO counterfactual_run_realism (run, space, samples, frechet_distance, "
+                            "reference_frechet_distance) VALUES (?, ?, ?, ?, ?)");
+    row.bind(1, run).bind(2, realism.space).bind(3, realism.samples).bind_finite(4, realism.frechet_distance);
+    row.bind_finite(5, realism.reference_frechet_distance);
+    row.run();
+  });
 }
 
 std::vector<RelevantUnit> ResultsDatabase::counterfactual_relevant_units(const std::string& run, int64_t limit) {

@@ -59,23 +59,21 @@ TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier
 }
 
 torch::Tensor within_class_feature_covariance(const StudyConfig& study) {
+  return within_class_feature_statistics(study).covariance;
+}
+
+WithinClassStatistics within_class_feature_statistics(const StudyConfig& study) {
   const torch::NoGradGuard no_grad;
   const auto manifest = PairsManifest::load(study.pairs_folder());
   if (!manifest.complete)
     throw Error(manifest.file(), "the pairs are incomplete: a conditional sweep needs them (run `linkstyle pairs`)");
   const int64_t D = manifest.feature_dim;
   // Sigma_W (N - C) = sum_n r_n r_n^T - sum_c n_c mean_c mean_c^T, about a reference row. The
-  // features come checked from for_each_pair_shard; each shard's labels are read beside them.
-  std::map<int64_t, const PairShard*> shard_at;
-  for (const auto& shard : manifest.shards) shard_at[shard.first_row] = &shard;
+  // features and labels come checked from for_each_labelled_pair_shard.
   torch::Tensor shift, gram = torch::zeros({D, D}, torch::kDouble);
   std::map<int64_t, std::pair<torch::Tensor, int64_t>> class_sums;
-  for_each_pair_shard(manifest, [&](const torch::Tensor& r, const torch::Tensor&, int64_t first_row) {
-    const PairShard& shard = *shard_at.at(first_row);
-    MappedNpy labels_file(manifest.folder / shard.labels);
-    const auto& labels = labels_file.tensor();
-    if (labels.dim() != 1 || labels.size(0) != shard.rows || labels.scalar_type() != torch::kInt64)
-      throw Error(manifest.folder / shard.labels, fmt::format("expected int64 [{}] as listed in manifest.json", shard.rows));
+  for_each_labelled_pair_shard(manifest, [&](const torch::Tensor& r, const torch::Tensor&, const torch::Tensor& labels,
+                                             int64_t) {
     auto x = r.to(torch::kDouble);
     if (!shift.defined()) shift = x.mean(0);
     x -= shift;
@@ -91,13 +89,17 @@ torch::Tensor within_class_feature_covariance(const StudyConfig& study) {
     }
   });
   int64_t total = 0;
+  WithinClassStatistics statistics;
   for (const auto& [c, entry] : class_sums) {
     gram -= torch::outer(entry.first, entry.first) / double(entry.second);
     total += entry.second;
+    statistics.means[c] = entry.first / double(entry.second) + shift;
+    statistics.counts[c] = entry.second;
   }
   const int64_t dof = total - int64_t(class_sums.size());
   if (dof < 2) throw Error(manifest.file(), "holds too few pairs per class for a within-class covariance");
-  return ((gram + gram.t()) / (2.0 * double(dof))).contiguous();
+  statistics.covariance = ((gram + gram.t()) / (2.0 * double(dof))).contiguous();
+  return statistics;
 }
 
 torch::Tensor TuningSet::unit_directions(const std::vector<int64_t>& units) const {

@@ -1,11 +1,13 @@
 // Training of the worlds' built-in classifiers (see classifier_training.hpp).
 #include "linkstyle/train/classifier_training.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -45,6 +47,51 @@ std::string norm(const std::string& x, const std::string& name) {
          "_b, 1e-5, True)";
 }
 
+// Group norm with `groups` groups, for the plain network (whose first stage may be narrow).
+std::string plain_norm(int64_t groups, const std::string& x, const std::string& name) {
+  return "torch.group_norm(" + x + ", " + std::to_string(groups) + ", self." + name + "_g, self." + name +
+         "_b, 1e-5, True)";
+}
+
+// The plain network's groups: 8 when its first stage has a multiple of 8 channels, else 1 per
+// 4 channels or fewer.
+int64_t plain_groups(int64_t width) {
+  if (width % 8 == 0) return 8;
+  for (int64_t g = std::min<int64_t>(width, 4); g > 1; --g)
+    if (width % g == 0) return g;
+  return 1;
+}
+
+// The plain network's channels per stage: width, 2, 4 and 8 x width (D = 8 x width).
+std::vector<int64_t> plain_widths(int64_t width) { return {width, 2 * width, 4 * width, 8 * width}; }
+
+std::string plain_architecture(int64_t width) {
+  const auto w = plain_widths(width);
+  return fmt::format("plain: stem conv3x3 {}; 4 stages x 2 conv3x3 ({}, {}, {}, {}; stride 2 at the first conv of "
+                     "stages 2-4), no shortcuts; group norm ({} groups); global average pool; linear head (D = {})",
+                     w[0], w[0], w[1], w[2], w[3], plain_groups(width), w[3]);
+}
+
+// The linear head and forward of every built-in classifier.
+const char* const kHeadSource = R"(
+def head(self, r: Tensor) -> Tensor:
+    return torch.linear(r, self.head_w, self.head_b)
+
+def forward(self, x: Tensor) -> Tensor:
+    return self.head(self.features(x))
+)";
+
+// An empty classifier module with the contract's attributes class_names and input_size.
+torch::jit::Module classifier_module(const std::string& name, const std::vector<std::string>& class_names,
+                                     int64_t input_size) {
+  torch::jit::Module m(name);
+  c10::List<std::string> names;
+  for (const auto& class_name : class_names) names.push_back(class_name);
+  m.register_attribute("class_names", c10::ListType::ofStrings(), names);
+  m.register_attribute("input_size", c10::IntType::get(), input_size);
+  return m;
+}
+
 // The forward pass of a built-in classifier from the input to the last stage's output h, as
 // TorchScript lines; with collect_stages, each stage's output is appended to `stages`.
 std::string resnet_body(const torch::jit::Module& m, bool collect_stages) {
@@ -70,6 +117,24 @@ std::string resnet_body(const torch::jit::Module& m, bool collect_stages) {
 
 std::string feature_pyramid_source(const torch::jit::Module& m) {
   return "def feature_pyramid(self, x: Tensor) -> List[Tensor]:\n" + resnet_body(m, true) + "    return stages\n";
+}
+
+// The plain network's forward pass from the input to the last stage's output h, as TorchScript
+// lines: two convolutions per stage, no shortcut.
+std::string plain_body(int64_t groups, bool collect_stages) {
+  std::string body = R"(    if x.size(2) != self.input_size or x.size(3) != self.input_size:
+        x = torch.upsample_bilinear2d(x, [self.input_size, self.input_size], False)
+    x = (x - 0.5) / 0.5
+    h = torch.relu()" +
+                     plain_norm(groups, conv("x", "stem_w", 1, 1), "stem_n") + ")\n";
+  if (collect_stages) body += "    stages: List[Tensor] = []\n";
+  for (int stage = 1; stage <= 4; ++stage) {
+    const std::string b = "b" + std::to_string(stage);
+    body += "    h = torch.relu(" + plain_norm(groups, conv("h", b + "_c1_w", stage == 1 ? 1 : 2, 1), b + "_n1") + ")\n";
+    body += "    h = torch.relu(" + plain_norm(groups, conv("h", b + "_c2_w", 1, 1), b + "_n2") + ")\n";
+    if (collect_stages) body += "    stages.append(h)\n";
+  }
+  return body;
 }
 
 void check_world(const std::string& world) {
@@ -187,6 +252,10 @@ void check_options(const ClassifierTrainingOptions& options) {
     throw Error("--test-images", "must be >= 1, got " + std::to_string(options.test_images));
   if (options.planted && options.world != "shapes") throw Error("--planted", "needs the shapes world");
   if (options.planted && !(options.planted_weight > 0)) throw Error("--planted-weight", "must be > 0");
+  if (options.architecture != "resnet" && options.architecture != "plain")
+    throw Error("--architecture", "must be resnet or plain, not '" + options.architecture + "'");
+  if (options.planted && options.architecture != "resnet") throw Error("--planted", "needs --architecture resnet");
+  if (options.width < 1 || options.width > 256) throw Error("--width", "must be in [1, 256]");
 }
 
 TrainingRunOptions run_options(const ClassifierTrainingOptions& options) {
@@ -215,6 +284,10 @@ class ClassifierSteps final : public TrainingSteps {
   }
 
   void start_fresh() override {
+    if (options_.architecture == "plain") {
+      model_.start(build_plain_classifier(world_class_names(options_.world), options_.seed, options_.width));
+      return;
+    }
     model_.start(build_resnet_classifier(world_class_names(options_.world), options_.seed, 32,
                                          options_.planted ? default_planted_units() : std::vector<PlantedUnit>{}));
   }
@@ -224,10 +297,14 @@ class ClassifierSteps final : public TrainingSteps {
     const int64_t seed = training::read_value(checkpoint, "seed").toInt();
     const int64_t batch_size = training::read_value(checkpoint, "batch_size").toInt();
     const bool planted = checkpoint_flag(checkpoint, "planted");
+    const bool plain = checkpoint_flag(checkpoint, "plain");
+    c10::IValue stored_width;
+    const int64_t width = checkpoint.try_read("width", stored_width) ? stored_width.toInt() : options_.width;
     if (world != options_.world || seed != static_cast<int64_t>(options_.seed) || batch_size != options_.batch_size ||
-        planted != options_.planted)
+        planted != options_.planted || plain != (options_.architecture == "plain") || width != options_.width)
       throw Error(file, "was made for world " + world + ", seed " + std::to_string(seed) + ", batch size " +
                             std::to_string(batch_size) + (planted ? ", --planted" : "") +
+                            (plain ? ", --architecture plain --width " + std::to_string(width) : "") +
                             "; rerun with those options or remove the checkpoint folder");
   }
 
@@ -239,6 +316,8 @@ class ClassifierSteps final : public TrainingSteps {
     checkpoint.write("world", c10::IValue(options_.world));
     checkpoint.write("batch_size", c10::IValue(options_.batch_size));
     checkpoint.write("planted", c10::IValue(options_.planted));
+    checkpoint.write("plain", c10::IValue(options_.architecture == "plain"));
+    checkpoint.write("width", c10::IValue(options_.width));
   }
 
   StepRecord step(int64_t step) override {
@@ -276,8 +355,8 @@ class ClassifierSteps final : public TrainingSteps {
 nlohmann::json model_card(const ClassifierTrainingOptions& options, double accuracy) {
   nlohmann::json card = {
       {"world", options.world},
-      {"architecture", kArchitecture},
-      {"feature_dim", 256},
+      {"architecture", options.architecture == "plain" ? plain_architecture(options.width) : kArchitecture},
+      {"feature_dim", options.architecture == "plain" ? plain_widths(options.width).back() : int64_t{256}},
       {"num_classes", world_class_names(options.world).size()},
       {"class_names", world_class_names(options.world)},
       {"input_size", 32},
@@ -288,6 +367,7 @@ nlohmann::json model_card(const ClassifierTrainingOptions& options, double accur
       {"test_images", options.world == "shapes" ? options.test_images : int64_t{10000}},
   };
   if (options.planted) card["planted_weight"] = options.planted_weight;
+  if (options.architecture != "resnet") card["architecture_name"] = options.architecture;
   return card;
 }
 
@@ -303,11 +383,7 @@ torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class
   torch::NoGradGuard no_grad;
   at::Generator rng = at::detail::createCPUGenerator(seed);
   const int64_t classes = static_cast<int64_t>(class_names.size());
-  torch::jit::Module m("ResNetClassifier");
-  c10::List<std::string> names;
-  for (const auto& name : class_names) names.push_back(name);
-  m.register_attribute("class_names", c10::ListType::ofStrings(), names);
-  m.register_attribute("input_size", c10::IntType::get(), input_size);
+  auto m = classifier_module("ResNetClassifier", class_names, input_size);
   if (!planted.empty()) {
     c10::List<std::string> entries;
     for (const auto& entry : planted_attribute(planted, 256)) entries.push_back(entry);
@@ -339,17 +415,44 @@ torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class
     in = out;
   }
   const std::string source = "\ndef features(self, x: Tensor) -> Tensor:\n" + resnet_body(m, false) +
-                             "    return h.mean([2, 3])\n\n" + feature_pyramid_source(m) + R"(
-def head(self, r: Tensor) -> Tensor:
-    return torch.linear(r, self.head_w, self.head_b)
-
-def forward(self, x: Tensor) -> Tensor:
-    return self.head(self.features(x))
-)";
+                             "    return h.mean([2, 3])\n\n" + feature_pyramid_source(m) + kHeadSource;
   m.register_parameter("head_w", torch::randn({classes, in}, rng, torch::kFloat) * (0.01 / std::sqrt(double(in))),
                        false);
   m.register_parameter("head_b", torch::zeros({classes}, torch::kFloat), false);
   m.define(source);
+  return m;
+}
+
+torch::jit::Module build_plain_classifier(const std::vector<std::string>& class_names, uint64_t seed,
+                                          int64_t width, int64_t input_size) {
+  const auto widths = plain_widths(width);
+  const int64_t groups = plain_groups(width);
+  torch::NoGradGuard no_grad;
+  at::Generator rng = at::detail::createCPUGenerator(seed);
+  const int64_t classes = static_cast<int64_t>(class_names.size());
+  auto m = classifier_module("PlainClassifier", class_names, input_size);
+  const auto add_norm = [&](const std::string& name, int64_t channels) {
+    m.register_parameter(name + "_g", torch::ones({channels}, torch::kFloat), false);
+    m.register_parameter(name + "_b", torch::zeros({channels}, torch::kFloat), false);
+  };
+  int64_t in = widths.front();
+  m.register_parameter("stem_w", training::kaiming_conv_weight(rng, in, 3, 3), false);
+  add_norm("stem_n", in);
+  for (size_t i = 0; i < widths.size(); ++i) {
+    const int64_t out = widths[i];
+    const std::string b = "b" + std::to_string(i + 1);
+    m.register_parameter(b + "_c1_w", training::kaiming_conv_weight(rng, out, in, 3), false);
+    add_norm(b + "_n1", out);
+    m.register_parameter(b + "_c2_w", training::kaiming_conv_weight(rng, out, out, 3), false);
+    add_norm(b + "_n2", out);
+    in = out;
+  }
+  m.register_parameter("head_w", torch::randn({classes, in}, rng, torch::kFloat) * (0.01 / std::sqrt(double(in))),
+                       false);
+  m.register_parameter("head_b", torch::zeros({classes}, torch::kFloat), false);
+  m.define("\ndef features(self, x: Tensor) -> Tensor:\n" + plain_body(groups, false) + "    return h.mean([2, 3])\n\n" +
+           "def feature_pyramid(self, x: Tensor) -> List[Tensor]:\n" + plain_body(groups, true) + "    return stages\n" +
+           kHeadSource);
   return m;
 }
 

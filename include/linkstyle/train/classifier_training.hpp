@@ -73,6 +73,11 @@ struct ClassifierTrainingOptions {
   // planted_weight x the mean squared error of the planted units against their targets.
   bool planted = false;
   double planted_weight = 20.0;
+  // "resnet" (above) or "plain": a network of another design, for a second, independent
+  // classifier (the counterfactuals' judge): stem conv3x3 W, four stages of two conv3x3 + group
+  // norm + ReLU (W, 2W, 4W, 8W channels; stride 2 at stages 2-4), no shortcuts, D = 8W.
+  std::string architecture = "resnet";
+  int64_t width = 24;  // plain: W
 };
 
 struct ClassifierTrainingResult : TrainingRunResult {
@@ -86,6 +91,9 @@ ClassifierTrainingResult train_classifier(const ClassifierTrainingOptions& optio
 torch::jit::Module build_resnet_classifier(const std::vector<std::string>& class_names, uint64_t seed,
                                            int64_t input_size = 32, const std::vector<PlantedUnit>& planted = {});
 
+// The untrained plain network described above (ClassifierTrainingOptions::architecture).
+torch::jit::Module build_plain_classifier(const std::vector<std::string>& class_names, uint64_t seed,
+                                          int64_t width = 24, int64_t input_size = 32);
 // Adds feature_pyramid (above) to a loaded built-in classifier that lacks it (files written
 // before the method existed); Error naming `file` when the module is not a built-in classifier.
 void define_feature_pyramid(torch::jit::Module& classifier, const std::filesystem::path& file);

@@ -47,12 +47,13 @@ bench: build
 # tests/fuzz_corpus/<name>, and the inputs that add coverage are merged into it (-merge=1). Fails
 # when a target finds a crash, sanitizer report, hang or huge allocation; the inputs go to
 # build-fuzz/findings/<name>/. FUZZ_TARGETS, FUZZ_FLAGS, FUZZ_MINIMISE: see fuzz/run.sh.
-# Needs clang (installed here as root). `make test` does not use any of it.
+# The targets link the project's library ($(BUILD)/liblinkstyle.a) and compile the parsers named
+# in cmake/linkstyle_sources.cmake. `make test` builds them too and replays each corpus once
+# (the Fuzz.Replay test).
 FUZZ_SECONDS ?= 60
 
-fuzz:
-	@bash tools/ensure-dependencies.sh fuzz
-	FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD_FUZZ=build-fuzz JOBS=$(JOBS) bash fuzz/run.sh
+fuzz: build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD_FUZZ=build-fuzz LINKSTYLE_BUILD=$(BUILD) JOBS=$(JOBS) bash fuzz/run.sh
 
 clean:
 	rm -rf $(BUILD) $(SANITIZE_BUILD) build-fuzz

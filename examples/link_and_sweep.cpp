@@ -22,6 +22,7 @@
 #include <torch/torch.h>
 
 #include "linkstyle/generation.hpp"
+#include "linkstyle/image_files.hpp"
 #include "linkstyle/linking.hpp"
 #include "linkstyle/models.hpp"
 #include "linkstyle/pairs.hpp"

@@ -1,4 +1,4 @@
-// Fuzzes the IDX reader (read_idx in src/worlds/fashion.cpp): the input is the file's bytes, read
+// Fuzzes the IDX reader (read_idx in src/worlds/idx_reader.cpp): the input is the file's bytes, read
 // as is (plain, or gzip when it starts with 1f 8b), and, when it is not gzip already, also
 // gzip-compressed here so that the decoder path sees the same IDX content. linkstyle::Error is the
 // expected outcome for bad input. Findings: a crash or sanitizer report, any other exception, a

@@ -1,4 +1,4 @@
-// Fuzzes the .npy reader (src/tensor_io.cpp): the input is the file's bytes, read with
+// Fuzzes the .npy reader (src/tensor_io/npy.cpp): the input is the file's bytes, read with
 // read_npy_header, read_npy and MappedNpy. linkstyle::Error is the expected outcome for bad input.
 // Findings: a crash or sanitizer report, any other exception, a hang or a huge allocation, and
 // the three readers disagreeing (one accepts what another rejects, or a different dtype, shape or

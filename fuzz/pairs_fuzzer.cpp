@@ -1,4 +1,4 @@
-// Fuzzes the pairs manifest reader (PairsManifest::load in src/pairs.cpp): the input is the text
+// Fuzzes the pairs manifest reader (PairsManifest::load in src/pairs/pairs_manifest.cpp): the input is the text
 // of <pairs folder>/manifest.json. linkstyle::Error is the expected outcome for bad input.
 // Findings: a crash or sanitizer report (UBSan: a float-to-integer conversion out of range), any
 // other exception, a hang or a huge allocation, and a manifest that loads but that save() cannot

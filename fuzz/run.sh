@@ -9,6 +9,9 @@
 #   FUZZ_FLAGS     extra libFuzzer flags, e.g. "-fork=2 -ignore_crashes=1" to go on after a crash
 #   FUZZ_MINIMISE  if set, minimise the whole corpus instead (smaller, but renews many files)
 #   BUILD_FUZZ     build folder (build-fuzz); JOBS: build jobs (2)
+#   LINKSTYLE_BUILD the project's build folder, whose library the targets link (build)
+#   FUZZ_REPLAY    if set, only build the targets and run each once over its corpus and fresh
+#                  seeds (-runs=0), merging nothing: the Fuzz.Replay test of `make test`
 #
 # tests/fuzz_corpus/<name>/regressions/ holds inputs that once crashed: they are run every time
 # and never removed by the minimisation.
@@ -19,11 +22,14 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_TARGETS=${FUZZ_TARGETS:-npy safetensors study idx pairs}
 FUZZ_FLAGS=${FUZZ_FLAGS:-}
 FUZZ_MINIMISE=${FUZZ_MINIMISE:-}
+FUZZ_REPLAY=${FUZZ_REPLAY:-}
 BUILD_FUZZ=${BUILD_FUZZ:-build-fuzz}
+LINKSTYLE_BUILD=$(realpath "${LINKSTYLE_BUILD:-build}")
 JOBS=${JOBS:-2}
 
 if [[ ! -f "$BUILD_FUZZ/build.ninja" ]]; then
-  cmake -S fuzz -B "$BUILD_FUZZ" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=
+  cmake -S fuzz -B "$BUILD_FUZZ" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE= \
+    -DLINKSTYLE_BUILD="$LINKSTYLE_BUILD"
 fi
 ninja -C "$BUILD_FUZZ" -j"$JOBS"
 
@@ -46,13 +52,19 @@ for name in $FUZZ_TARGETS; do
   rm -rf "$findings"
   mkdir -p "$corpus" "$new" "$merged" "$findings"
 
-  echo "fuzz: $name for ${FUZZ_SECONDS}s (log: $log)"
-  # New inputs go to the first folder; the corpus folders are read recursively.
   status=0
-  # shellcheck disable=SC2086
-  "$fuzzer" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
-    -use_value_profile=1 -print_final_stats=1 -artifact_prefix="$findings/" $FUZZ_FLAGS \
-    "$new" "$corpus" "$BUILD_FUZZ/seeds/$name" >"$log" 2>&1 || status=$?
+  if [[ -n "$FUZZ_REPLAY" ]]; then
+    echo "fuzz: $name replays its corpus and seeds (log: $log)"
+    "$fuzzer" -runs=0 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 -print_final_stats=1 \
+      -artifact_prefix="$findings/" "$corpus" "$BUILD_FUZZ/seeds/$name" >"$log" 2>&1 || status=$?
+  else
+    echo "fuzz: $name for ${FUZZ_SECONDS}s (log: $log)"
+    # New inputs go to the first folder; the corpus folders are read recursively.
+    # shellcheck disable=SC2086
+    "$fuzzer" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+      -use_value_profile=1 -print_final_stats=1 -artifact_prefix="$findings/" $FUZZ_FLAGS \
+      "$new" "$corpus" "$BUILD_FUZZ/seeds/$name" >"$log" 2>&1 || status=$?
+  fi
   if [[ $status -ne 0 || -n "$(ls -A "$findings")" ]]; then
     failed+=("$name")
     echo "fuzz: $name FOUND A PROBLEM: $(ls "$findings" | tr '\n' ' ')" >&2
@@ -62,7 +74,9 @@ for name in $FUZZ_TARGETS; do
   grep -E '^stat::(number_of_executed_units|average_exec_per_sec)|^#[0-9]+: cov' "$log" | tail -2 |
     sed "s/^/fuzz: $name /" || true
 
-  if [[ -n "$FUZZ_MINIMISE" ]]; then
+  if [[ -n "$FUZZ_REPLAY" ]]; then
+    continue
+  elif [[ -n "$FUZZ_MINIMISE" ]]; then
     # Minimise the whole corpus (old, seeds and new inputs) and write it back; regressions/ stays.
     "$fuzzer" -merge=1 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
       "$merged" "$corpus" "$BUILD_FUZZ/seeds/$name" "$new" >"$BUILD_FUZZ/logs/$name-merge.log" 2>&1

@@ -1,4 +1,4 @@
-// Fuzzes the safetensors reader (src/tensor_io.cpp): the input is the file's bytes, read with
+// Fuzzes the safetensors reader (src/tensor_io/safetensors.cpp): the input is the file's bytes, read with
 // read_safetensors. linkstyle::Error is the expected outcome for bad input. Findings: a crash or
 // sanitizer report, any other exception, a hang or a huge allocation, and a file that reads but
 // does not survive write_safetensors and a second read unchanged.

@@ -52,12 +52,10 @@ void choose_models(const NewStudy& request, StudyConfig& config) {
 std::vector<std::string> check_classes(const StudyConfig& config, const Classifier& classifier,
                                        const Generator& generator) {
   const auto& p = config.pairs;
-  std::vector<int64_t> classes = p.classes;
-  if (classes.empty())
-    for (int64_t c = 0; c < generator.num_classes(); ++c) classes.push_back(c);
+  const std::vector<StudyClass> classes = study_classes(config, generator);
   std::vector<std::string> mismatches;
-  for (size_t i = 0; i < classes.size(); ++i) {
-    const int64_t c = classes[i], k = p.classifier_classes.empty() ? c : p.classifier_classes[i];
+  for (const StudyClass& study_class : classes) {
+    const int64_t c = study_class.generator_class, k = study_class.classifier_class;
     if (c < 0 || c >= generator.num_classes())
       throw SettingError("pairs.classes", fmt::format("class {} is out of range: the generator has {} classes", c,
                                                       generator.num_classes()));
@@ -67,8 +65,8 @@ std::vector<std::string> check_classes(const StudyConfig& config, const Classifi
                                      "(map them with pairs.classifier_classes)",
                                      c, k, classifier.num_classes()));
     if (!classifier.class_names().empty() && !generator.class_names().empty() &&
-        classifier.class_name(k) != generator.class_name(c))
-      mismatches.push_back(fmt::format("{} -> {}", generator.class_name(c), classifier.class_name(k)));
+        classifier.class_name(k) != study_class.name)
+      mismatches.push_back(fmt::format("{} -> {}", study_class.name, classifier.class_name(k)));
   }
   std::vector<std::string> warnings;
   if (!mismatches.empty())

@@ -5,7 +5,7 @@
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
-#include "linkstyle/reconstruct.hpp"
+#include "linkstyle/image_files.hpp"
 #include "linkstyle/runtime.hpp"
 
 #include "splitmix.hpp"
@@ -47,6 +47,32 @@ EncodedSamples generate_and_encode(const Generator& generator, const Classifier&
   return samples;
 }
 
+std::vector<StudyClass> study_classes(const StudyConfig& study, const Generator& generator) {
+  const auto& p = study.pairs;
+  std::vector<int64_t> classes = p.classes;
+  if (classes.empty())
+    for (int64_t c = 0; c < generator.num_classes(); ++c) classes.push_back(c);
+  std::vector<StudyClass> listed;
+  for (size_t i = 0; i < classes.size(); ++i)
+    listed.push_back({classes[i], p.classifier_classes.empty() ? classes[i] : p.classifier_classes[i],
+                      generator.class_name(classes[i])});
+  return listed;
+}
+
+std::vector<StudyClass> study_classes(const StudyConfig& study, const Classifier& classifier,
+                                      const Generator& generator) {
+  const auto listed = study_classes(study, generator);
+  for (const auto& c : listed) {
+    if (c.generator_class >= generator.num_classes())
+      throw Error(study.config_file(), fmt::format("class {} is out of range: the generator has {} classes",
+                                                   c.generator_class, generator.num_classes()));
+    if (c.classifier_class >= classifier.num_classes())
+      throw Error(study.config_file(), fmt::format("classifier class {} is out of range: the classifier has {} classes",
+                                                   c.classifier_class, classifier.num_classes()));
+  }
+  return listed;
+}
+
 std::vector<std::filesystem::path> write_class_samples(const StudyConfig& study, const Generator& generator,
                                                        int64_t per_class, uint64_t seed,
                                                        const std::filesystem::path& folder) {
@@ -57,11 +83,9 @@ std::vector<std::filesystem::path> write_class_samples(const StudyConfig& study,
                      batch_memory_bytes(double(per_class), generator.resolution()),
                  fmt::format("{} images of {}x{} at once", per_class, generator.resolution(), generator.resolution()));
   ensure_writable_directory(folder);
-  std::vector<int64_t> classes = study.pairs.classes;
-  if (classes.empty())
-    for (int64_t c = 0; c < generator.num_classes(); ++c) classes.push_back(c);
   std::vector<std::filesystem::path> written;
-  for (int64_t c : classes) {
+  for (const StudyClass& study_class : study_classes(study, generator)) {
+    const int64_t c = study_class.generator_class;
     const auto images = render_latents(generator, class_latents(generator, seed, c, 0, per_class, study.pairs.psi));
     for (int64_t i = 0; i < per_class; ++i) {
       const auto file = folder / fmt::format("class{}-{}.png", c, i);

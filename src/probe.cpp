@@ -11,7 +11,7 @@
 #include "linkstyle/errors.hpp"
 #include "linkstyle/ground_truth.hpp"
 #include "linkstyle/part_sources.hpp"
-#include "linkstyle/planted_units.hpp"
+#include "linkstyle/planted_unit_scoring.hpp"
 #include "linkstyle/results_database.hpp"
 #include "linkstyle/runtime.hpp"
 #include "linkstyle/study_lock.hpp"

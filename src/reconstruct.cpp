@@ -1,17 +1,14 @@
 #include "linkstyle/reconstruct.hpp"
 
-#include <limits>
 #include <map>
 
 #include <fmt/format.h>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
+#include "linkstyle/image_files.hpp"
 #include "linkstyle/runtime.hpp"
-#include "image_files.hpp"
 
 namespace linkstyle {
 
@@ -35,71 +32,6 @@ void check_linking_network_matches(const LinkingNetwork& network, const fs::path
       throw Error(network_file, fmt::format("linking network was fitted for another {} ({}), not {}", role,
                                             models[role].value("file", "?"), file.string()));
   }
-}
-
-namespace {
-
-// The bytes of an image file, or an Error saying why there are none.
-std::string image_file_bytes(const fs::path& file) {
-  std::error_code error;
-  const auto status = fs::status(file, error);
-  if (!fs::exists(status)) throw Error(file, "image file not found");
-  if (fs::is_directory(status)) throw Error(file, "is a folder, expected an image file");
-  if (!fs::is_regular_file(status)) throw Error(file, "is not a regular file (a device or pipe?), expected an image");
-  return read_file(file);  // names a file it cannot read ("Permission denied")
-}
-
-}  // namespace
-
-torch::Tensor read_image(const fs::path& file) { return decode_image(image_file_bytes(file), file); }
-
-torch::Tensor decode_image(const std::string& bytes, const fs::path& file) {
-  check_image_file_is_whole(file, bytes);
-  if (bytes.size() > size_t(std::numeric_limits<int>::max())) throw Error(file, "is larger than 2 GiB, too large an image");
-  const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
-  cv::Mat bgr;
-  try {
-    bgr = cv::imdecode(encoded, cv::IMREAD_COLOR);
-  } catch (const cv::Exception& error) {
-    throw Error(file, "cannot decode image: " + error.msg);
-  }
-  if (bgr.empty()) throw Error(file, "cannot decode image (corrupt or unsupported format)");
-  if (bgr.cols < 8 || bgr.rows < 8 || bgr.cols > 16384 || bgr.rows > 16384)
-    throw Error(file, fmt::format("image is {}x{}; expected sides between 8 and 16384 pixels", bgr.cols, bgr.rows));
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  auto tensor = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8).clone();
-  return tensor.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div_(255.0);
-}
-
-std::string encode_image_row(const std::vector<torch::Tensor>& images, int side) {
-  std::vector<cv::Mat> panels;
-  for (const auto& image : images) {
-    auto hwc = image.detach()
-                   .to(torch::kCPU)
-                   .squeeze(0)
-                   .clamp(0, 1)
-                   .mul(255)
-                   .round()
-                   .to(torch::kUInt8)
-                   .permute({1, 2, 0})
-                   .contiguous();
-    cv::Mat rgb(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3, hwc.data_ptr());
-    cv::Mat bgr, scaled;
-    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-    // Nearest neighbour when enlarging shows the generator's true pixels; area when shrinking.
-    cv::resize(bgr, scaled, cv::Size(side, side), 0, 0, bgr.cols < side ? cv::INTER_NEAREST : cv::INTER_AREA);
-    panels.push_back(scaled);
-  }
-  cv::Mat row;
-  cv::hconcat(panels, row);
-  std::vector<unsigned char> png;
-  if (!cv::imencode(".png", row, png)) throw Error("image row", "PNG encoding failed");
-  return std::string(reinterpret_cast<const char*>(png.data()), png.size());
-}
-
-void write_image_row(const fs::path& file, const std::vector<torch::Tensor>& images, int side) {
-  write_file_atomically(file, encode_image_row(images, side));
 }
 
 void check_reconstruction_options(const ReconstructionOptions& options) {

@@ -112,6 +112,99 @@ class NullTail {
   double threshold_ = 0, share_above_ = 0, scale_ = 1, shape_ = 0;
 };
 
+// The null's values [B, M, C] with their mean and deviation per bin and concept, over the defined
+// values (NaN where fewer than 5 are defined, or the deviation vanishes).
+struct NullMoments {
+  int64_t bins = 0, directions = 0, concepts = 0;
+  const double* values = nullptr;
+  std::vector<double> mean, deviation;
+
+  double value(int64_t b, int64_t m, int64_t c) const { return values[(b * directions + m) * concepts + c]; }
+};
+
+NullMoments null_moments(const torch::Tensor& null_values) {
+  NullMoments null;
+  null.bins = null_values.size(0), null.directions = null_values.size(1), null.concepts = null_values.size(2);
+  null.values = null_values.data_ptr<double>();
+  null.mean.assign(null.bins * null.concepts, NAN);
+  null.deviation.assign(null.bins * null.concepts, NAN);
+  for (int64_t b = 0; b < null.bins; ++b)
+    for (int64_t c = 0; c < null.concepts; ++c) {
+      double sum = 0;
+      int64_t count = 0;
+      for (int64_t m = 0; m < null.directions; ++m) {
+        const double x = null.value(b, m, c);
+        if (std::isfinite(x)) sum += x, ++count;
+      }
+      if (count < 5) continue;
+      const double mu = sum / count;
+      double squares = 0;  // second pass: no cancellation for a (nearly) constant null
+      for (int64_t m = 0; m < null.directions; ++m) {
+        const double x = null.value(b, m, c);
+        if (std::isfinite(x)) squares += (x - mu) * (x - mu);
+      }
+      const double sd = std::sqrt(squares / double(count - 1));
+      null.mean[b * null.concepts + c] = mu;
+      null.deviation[b * null.concepts + c] = sd > 1e-12 * std::max(1.0, std::fabs(mu)) ? sd : NAN;
+    }
+  return null;
+}
+
+// z and the empirical p of every test against its bin's null; returns the smallest empirical p
+// each test can reach (the change lies beyond every null value).
+std::vector<double> z_and_empirical_p(const torch::Tensor& profile, const std::vector<int64_t>& unit_bins,
+                                      const NullMoments& null, Selectivity& result) {
+  const int64_t units = profile.size(0), concepts = null.concepts;
+  const double* pv = profile.data_ptr<double>();
+  double* z = result.z.data_ptr<double>();
+  double* pe = result.p_empirical.data_ptr<double>();
+  std::vector<double> min_empirical(units * concepts, NAN);
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t b = unit_bins[u];
+    if (b < 0 || b >= null.bins) throw Error("selectivity", "a unit's bin is out of range");
+    for (int64_t c = 0; c < concepts; ++c) {
+      const double x = pv[u * concepts + c], mu = null.mean[b * concepts + c], sd = null.deviation[b * concepts + c];
+      if (!std::isfinite(x) || !std::isfinite(mu) || !std::isfinite(sd)) continue;
+      z[u * concepts + c] = (x - mu) / sd;
+      int64_t at_least = 0, defined = 0;
+      for (int64_t m = 0; m < null.directions; ++m) {
+        const double y = null.value(b, m, c);
+        if (!std::isfinite(y)) continue;
+        ++defined;
+        if (std::fabs(y - mu) >= std::fabs(x - mu)) ++at_least;
+      }
+      pe[u * concepts + c] = double(1 + at_least) / double(1 + defined);
+      min_empirical[u * concepts + c] = 1.0 / double(1 + defined);
+    }
+  }
+  return min_empirical;
+}
+
+// p of every test from its tail group's pooled null tail (|y - mu| / sd over every bin).
+void tail_p(const NullMoments& null, const std::vector<int64_t>& tail_groups, Selectivity& result) {
+  const int64_t units = result.z.size(0), concepts = null.concepts;
+  std::map<int64_t, std::vector<double>> pooled;
+  for (int64_t b = 0; b < null.bins; ++b)
+    for (int64_t c = 0; c < concepts; ++c) {
+      const double mu = null.mean[b * concepts + c], sd = null.deviation[b * concepts + c];
+      if (!std::isfinite(mu) || !std::isfinite(sd)) continue;
+      auto& values = pooled[tail_groups[size_t(c)]];
+      for (int64_t m = 0; m < null.directions; ++m) {
+        const double y = null.value(b, m, c);
+        if (std::isfinite(y)) values.push_back(std::fabs(y - mu) / sd);
+      }
+    }
+  std::map<int64_t, NullTail> tails;
+  for (auto& [group, values] : pooled) tails.emplace(group, NullTail(std::move(values)));
+  const double* z = result.z.data_ptr<double>();
+  double* pn = result.p.data_ptr<double>();
+  for (int64_t u = 0; u < units; ++u)
+    for (int64_t c = 0; c < concepts; ++c) {
+      const int64_t i = u * concepts + c;
+      if (std::isfinite(z[i])) pn[i] = tails.at(tail_groups[size_t(c)]).p(std::fabs(z[i]));
+    }
+}
+
 }  // namespace
 
 Selectivity score_selectivity(const torch::Tensor& profile_in, const std::vector<int64_t>& unit_bins,
@@ -121,30 +214,8 @@ Selectivity score_selectivity(const torch::Tensor& profile_in, const std::vector
   if (int64_t(unit_bins.size()) != profile_in.size(0)) throw Error("selectivity", "one bin per unit is needed");
   const auto profile = profile_in.to(torch::kDouble).contiguous();
   const auto null_values = null_in.to(torch::kDouble).contiguous();
-  const int64_t units = profile.size(0), concepts = profile.size(1), bins = null_values.size(0),
-                directions = null_values.size(1);
-  // Null mean and deviation per bin and concept, over the defined values.
-  std::vector<double> mean(bins * concepts, NAN), deviation(bins * concepts, NAN);
-  const double* nv = null_values.data_ptr<double>();
-  for (int64_t b = 0; b < bins; ++b)
-    for (int64_t c = 0; c < concepts; ++c) {
-      double sum = 0;
-      int64_t count = 0;
-      for (int64_t m = 0; m < directions; ++m) {
-        const double x = nv[(b * directions + m) * concepts + c];
-        if (std::isfinite(x)) sum += x, ++count;
-      }
-      if (count < 5) continue;
-      const double mu = sum / count;
-      double squares = 0;  // second pass: no cancellation for a (nearly) constant null
-      for (int64_t m = 0; m < directions; ++m) {
-        const double x = nv[(b * directions + m) * concepts + c];
-        if (std::isfinite(x)) squares += (x - mu) * (x - mu);
-      }
-      const double sd = std::sqrt(squares / double(count - 1));
-      mean[b * concepts + c] = mu;
-      deviation[b * concepts + c] = sd > 1e-12 * std::max(1.0, std::fabs(mu)) ? sd : NAN;
-    }
+  const int64_t units = profile.size(0), concepts = profile.size(1);
+  const NullMoments null = null_moments(null_values);
 
   Selectivity result;
   result.z = torch::full({units, concepts}, NAN, torch::kDouble);
@@ -152,57 +223,18 @@ Selectivity score_selectivity(const torch::Tensor& profile_in, const std::vector
   result.p_empirical = torch::full({units, concepts}, NAN, torch::kDouble);
   result.significant = torch::zeros({units, concepts}, torch::kBool);
   result.label.assign(units, -1);
-  const double* pv = profile.data_ptr<double>();
-  double* z = result.z.data_ptr<double>();
-  double* pn = result.p.data_ptr<double>();
-  double* pe = result.p_empirical.data_ptr<double>();
-  bool* sig = result.significant.data_ptr<bool>();
-  // The smallest empirical p each test can reach: the change lies beyond every null value.
-  std::vector<double> min_empirical(units * concepts, NAN);
-  for (int64_t u = 0; u < units; ++u) {
-    const int64_t b = unit_bins[u];
-    if (b < 0 || b >= bins) throw Error("selectivity", "a unit's bin is out of range");
-    for (int64_t c = 0; c < concepts; ++c) {
-      const double x = pv[u * concepts + c], mu = mean[b * concepts + c], sd = deviation[b * concepts + c];
-      if (!std::isfinite(x) || !std::isfinite(mu) || !std::isfinite(sd)) continue;
-      z[u * concepts + c] = (x - mu) / sd;
-      int64_t at_least = 0, defined = 0;
-      for (int64_t m = 0; m < directions; ++m) {
-        const double y = nv[(b * directions + m) * concepts + c];
-        if (!std::isfinite(y)) continue;
-        ++defined;
-        if (std::fabs(y - mu) >= std::fabs(x - mu)) ++at_least;
-      }
-      pe[u * concepts + c] = double(1 + at_least) / double(1 + defined);
-      min_empirical[u * concepts + c] = 1.0 / double(1 + defined);
-    }
-  }
-  // p from each group's pooled null tail.
+  const std::vector<double> min_empirical = z_and_empirical_p(profile, unit_bins, null, result);
   std::vector<int64_t> tail_groups = tail_groups_in;
   if (tail_groups.empty())
     for (int64_t c = 0; c < concepts; ++c) tail_groups.push_back(c);
   if (int64_t(tail_groups.size()) != concepts) throw Error("selectivity", "one tail group per concept is needed");
-  std::map<int64_t, std::vector<double>> pooled;
-  for (int64_t b = 0; b < bins; ++b)
-    for (int64_t c = 0; c < concepts; ++c) {
-      const double mu = mean[b * concepts + c], sd = deviation[b * concepts + c];
-      if (!std::isfinite(mu) || !std::isfinite(sd)) continue;
-      auto& values = pooled[tail_groups[size_t(c)]];
-      for (int64_t m = 0; m < directions; ++m) {
-        const double y = nv[(b * directions + m) * concepts + c];
-        if (std::isfinite(y)) values.push_back(std::fabs(y - mu) / sd);
-      }
-    }
-  std::map<int64_t, NullTail> tails;
-  for (auto& [group, values] : pooled) tails.emplace(group, NullTail(std::move(values)));
-  for (int64_t u = 0; u < units; ++u)
-    for (int64_t c = 0; c < concepts; ++c) {
-      const int64_t i = u * concepts + c;
-      if (std::isfinite(z[i])) pn[i] = tails.at(tail_groups[size_t(c)]).p(std::fabs(z[i]));
-    }
+  tail_p(null, tail_groups, result);
   // Benjamini-Hochberg over every test of every unit: q_(k) = min over j >= k of p_(j) m / j.
   result.q = benjamini_hochberg(result.p);
   const double* q = result.q.data_ptr<double>();
+  const double* z = result.z.data_ptr<double>();
+  const double* pe = result.p_empirical.data_ptr<double>();
+  bool* sig = result.significant.data_ptr<bool>();
   for (int64_t u = 0; u < units; ++u) {
     double best = 0;
     for (int64_t c = 0; c < concepts; ++c) {

@@ -19,9 +19,9 @@
 #include <torch/torch.h>
 
 #include "cli_support.hpp"
+#include "linkstyle/image_files.hpp"
 #include "linkstyle/linking.hpp"
 #include "linkstyle/pairs.hpp"
-#include "linkstyle/reconstruct.hpp"
 #include "linkstyle/results_database.hpp"
 #include "linkstyle/study_lock.hpp"
 #include "linkstyle/tensor_io.hpp"

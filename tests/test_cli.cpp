@@ -21,8 +21,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "linkstyle/image_files.hpp"
 #include "linkstyle/linking.hpp"
-#include "linkstyle/reconstruct.hpp"
 #include "linkstyle/sqlite_database.hpp"
 #include "linkstyle/tiny_models.hpp"
 #include "cli_support.hpp"

@@ -15,7 +15,7 @@
 #include "linkstyle/counterfactual.hpp"
 #include "linkstyle/errors.hpp"
 #include "linkstyle/generation.hpp"
-#include "linkstyle/reconstruct.hpp"
+#include "linkstyle/image_files.hpp"
 #include "linkstyle/sqlite_database.hpp"
 #include "linkstyle/study_lock.hpp"
 #include "cli_support.hpp"

@@ -55,5 +55,42 @@ TEST(Generation, ClassSamplesAreWrittenPerClass) {
   EXPECT_FALSE(fs::exists(dir / "none"));
 }
 
+TEST(Generation, StudyClassesMapGeneratorToClassifierClasses) {
+  ScratchDir dir("generation-classes");
+  const auto paths = write_tiny_models(dir / "models");
+  const auto classifier = Classifier::load(paths.classifier, c10::Device(c10::kCPU));
+  const auto generator = Generator::load(paths.generator, c10::Device(c10::kCPU));
+  StudyConfig study;
+  study.folder = dir / "study";
+  // No classes listed: every class of the generator, the same index in the classifier.
+  const auto all = study_classes(study, classifier, generator);
+  ASSERT_EQ(int64_t(all.size()), generator.num_classes());
+  for (int64_t c = 0; c < generator.num_classes(); ++c) {
+    EXPECT_EQ(all[size_t(c)].generator_class, c);
+    EXPECT_EQ(all[size_t(c)].classifier_class, c);
+    EXPECT_EQ(all[size_t(c)].name, generator.class_name(c));
+  }
+  // Listed classes keep their order and take their classifier classes from the settings.
+  study.pairs.classes = {2, 0};
+  study.pairs.classifier_classes = {1, 2};
+  const auto mapped = study_classes(study, classifier, generator);
+  ASSERT_EQ(mapped.size(), 2u);
+  EXPECT_EQ(mapped[0].generator_class, 2);
+  EXPECT_EQ(mapped[0].classifier_class, 1);
+  EXPECT_EQ(mapped[0].name, generator.class_name(2));
+  EXPECT_EQ(mapped[1].generator_class, 0);
+  EXPECT_EQ(mapped[1].classifier_class, 2);
+  // Without the classifier the list is the same, unchecked; with it, a class either model lacks
+  // is an error naming study.toml.
+  study.pairs.classifier_classes = {1, 7};
+  EXPECT_EQ(study_classes(study, generator)[1].classifier_class, 7);
+  testing::expect_error([&] { study_classes(study, classifier, generator); },
+                        {"study.toml", "classifier class 7 is out of range"});
+  study.pairs.classes = {0, 5};
+  study.pairs.classifier_classes = {};
+  testing::expect_error([&] { study_classes(study, classifier, generator); },
+                        {"study.toml", "class 5 is out of range: the generator has 3 classes"});
+}
+
 }  // namespace
 }  // namespace linkstyle

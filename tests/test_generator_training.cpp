@@ -22,6 +22,7 @@
 #include "linkstyle/train/generator_training.hpp"
 #include "linkstyle/train/segmenter_training.hpp"
 #include "linkstyle/worlds/shapes.hpp"
+#include "frechet_distance.hpp"
 #include "test_support.hpp"
 
 namespace linkstyle {

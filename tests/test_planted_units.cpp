@@ -1,4 +1,4 @@
-// Tests for planted ground truth (planted_units.hpp): the planted units' names and targets, the
+// Tests for planted ground truth (planted_units.hpp, planted_unit_scoring.hpp): the planted units' names and targets, the
 // attribute a classifier carries, and the scoring of a sweep against them on a hand-made case.
 #include <algorithm>
 #include <cmath>
@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "linkstyle/models.hpp"
+#include "linkstyle/planted_unit_scoring.hpp"
 #include "linkstyle/planted_units.hpp"
 #include "linkstyle/train/classifier_training.hpp"
 #include "linkstyle/worlds/shapes.hpp"

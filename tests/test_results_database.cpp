@@ -1,8 +1,11 @@
 // Tests for the results database (results_database.hpp) and its SQLite wrapper
 // (sqlite_database.hpp), on small synthetic rows: the schema and its version, the typed writers
 // and readers, whole-chunk transactions and the CSV export.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <string>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -254,6 +257,264 @@ TEST(ResultsDatabase, ExportChecksEveryNameBeforeWriting) {
   std::ifstream in(dir / "csv" / "parts.csv");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text, "part,name\n0,background\n1,object\n");
+}
+
+// A study's sweep as the report reads it: units 7 and 4 in one chunk, unit 9 (not given a
+// verdict) in another, verdicts for 4 (labelled) and 7 (no label), and two null directions.
+void write_report_sweep(ResultsDatabase& results) {
+  results.write_unit_chunk(synthetic_chunk({7, 4}).rows);
+  auto unjudged = synthetic_chunk({9});
+  unjudged.rows.change_mean[0][0][0] = NAN;  // stored as NULL
+  results.write_unit_chunk(unjudged.rows);
+  UnitVerdict labelled{4, true, 2, "object area +", "object", "area", 2.0, 0.75, 0.4, 0.8,
+                       {{1, "area", 0.3, 2.0, 1e-3, 0.01, 2e-3, true},
+                        {0, "luminance", NAN, -4.5, 1e-5, 0.01, 2e-5, true},
+                        {0, "entropy", 0.1, 0.2, 0.8, 0.9, 0.9, false}}};
+  UnitVerdict plain{7, false, 0, "none", "", "", 0, NAN, NAN, NAN, {}};
+  results.write_verdicts({labelled, plain});
+  NullChunkRows null;
+  null.directions = {2, 0};
+  null.bins = {1, 0};
+  null.norms = {1.0, 1.0};
+  null.change_mean = torch::full({2, kParts, kConceptMeasures}, 0.5, torch::kDouble);
+  null.change_mean[0].fill_(-1.0);
+  null.change_mean[1][1][3] = NAN;  // no change: not read
+  null.change_count = torch::ones({2, kParts, kConceptMeasures}, torch::kLong);
+  results.write_null_chunk(null);
+}
+
+TEST(ResultsDatabase, ReportReadersReadUnitsAndConceptsInOrder) {
+  ScratchDir dir("results-report-units");
+  auto results = started_database(dir / "r.sqlite");
+  write_report_sweep(results);
+
+  const auto units = results.unit_rows();
+  ASSERT_EQ(units.size(), 3u);
+  EXPECT_EQ(units[0].unit, 4);
+  EXPECT_EQ(units[1].unit, 7);
+  EXPECT_EQ(units[2].unit, 9);
+  EXPECT_DOUBLE_EQ(units[0].range_min, -4.0);
+  EXPECT_DOUBLE_EQ(units[0].range_max, 4.0);
+  EXPECT_DOUBLE_EQ(units[0].gain, 0.4);
+  EXPECT_DOUBLE_EQ(units[0].off_unit_correlation_p99, 0.2);
+  EXPECT_DOUBLE_EQ(units[0].class_flip_rate, 0.5);
+  EXPECT_TRUE(units[0].expressible);
+  EXPECT_EQ(units[0].label, "object area +");
+  EXPECT_EQ(units[0].label_part, "object");
+  EXPECT_EQ(units[0].label_measure, "area");
+  EXPECT_DOUBLE_EQ(units[0].label_z, 2.0);
+  EXPECT_EQ(units[0].significant_concepts, 2);
+  EXPECT_DOUBLE_EQ(units[0].label_sample_agreement, 0.75);
+  EXPECT_DOUBLE_EQ(units[0].label_confidence, 0.8);
+  // Unit 7 has a verdict without a label; unit 9 has none (its verdict columns are NULL).
+  EXPECT_FALSE(units[1].expressible);
+  EXPECT_EQ(units[1].label, "none");
+  EXPECT_EQ(units[1].label_part, "");
+  EXPECT_TRUE(std::isnan(units[1].label_z));
+  EXPECT_TRUE(std::isnan(units[1].label_confidence));
+  EXPECT_FALSE(units[2].expressible);
+  EXPECT_EQ(units[2].label, "");
+  EXPECT_EQ(units[2].significant_concepts, 0);
+  EXPECT_TRUE(std::isnan(units[2].label_margin));
+
+  // Significant concepts only, by decreasing |z|, with part names; a NULL change reads as NaN.
+  const auto concepts = results.significant_concepts();
+  ASSERT_EQ(concepts.size(), 2u);
+  EXPECT_EQ(concepts[0].unit, 4);
+  EXPECT_EQ(concepts[0].part_name + " " + concepts[0].measure, "background luminance");
+  EXPECT_DOUBLE_EQ(concepts[0].z, -4.5);
+  EXPECT_TRUE(std::isnan(concepts[0].change));
+  EXPECT_EQ(concepts[1].part_name + " " + concepts[1].measure, "object area");
+  EXPECT_DOUBLE_EQ(concepts[1].change, 0.3);
+
+  const auto top = results.concept_top_units();
+  ASSERT_EQ(top.size(), 2u);
+  EXPECT_EQ(top[0].part_name + " " + top[0].measure, "background luminance");
+  EXPECT_EQ(top[0].unit, 4);
+  EXPECT_EQ(top[0].rank, 1);
+  EXPECT_DOUBLE_EQ(top[0].z, -4.5);
+  EXPECT_EQ(top[1].part_name + " " + top[1].measure, "object area");
+  EXPECT_DOUBLE_EQ(top[1].change, 0.3);
+
+  const auto labels = results.unit_labels();
+  ASSERT_EQ(labels.size(), 3u);
+  EXPECT_DOUBLE_EQ(labels[0].label_confidence, 0.8);
+  EXPECT_TRUE(std::isnan(labels[1].label_confidence));
+  EXPECT_EQ(labels[2].label, "");
+}
+
+TEST(ResultsDatabase, ReportReadersReadStepsChangesAndAreasInOrder) {
+  ScratchDir dir("results-report-steps");
+  auto results = started_database(dir / "r.sqlite");
+  write_report_sweep(results);
+
+  // Steps by (unit, sample, step): unit 4 is the chunk {7, 4}'s second unit.
+  const auto steps = results.sweep_steps();
+  ASSERT_EQ(steps.size(), size_t(3 * kSamples * kSteps));
+  for (size_t i = 1; i < steps.size(); ++i)
+    EXPECT_LT(std::tie(steps[i - 1].unit, steps[i - 1].sample, steps[i - 1].step),
+              std::tie(steps[i].unit, steps[i].sample, steps[i].step));
+  EXPECT_EQ(steps[0].unit, 4);
+  EXPECT_DOUBLE_EQ(steps[1].value, double(kSteps + 1));
+  EXPECT_DOUBLE_EQ(steps[kSteps].activation, double(kSamples * kSteps + kSteps));
+  EXPECT_DOUBLE_EQ(steps[0].class_logit, 1.0);
+  EXPECT_EQ(steps[0].top_class, 0);
+
+  // Part changes by (unit, part, measure name); unit 9's NULL change reads as NaN.
+  const auto changes = results.unit_part_changes();
+  ASSERT_EQ(changes.size(), size_t(3 * kParts * kConceptMeasures - 2));  // two counts of 0
+  auto measures = concept_measures();
+  std::sort(measures.begin(), measures.end());
+  EXPECT_EQ(changes[0].unit, 4);
+  EXPECT_EQ(changes[0].part_name, "background");
+  EXPECT_EQ(changes[0].measure, measures[0]);
+  const auto& names = concept_measures();
+  const int64_t first = std::find(names.begin(), names.end(), measures[0]) - names.begin();
+  EXPECT_DOUBLE_EQ(changes[0].change, double(kParts * kConceptMeasures + first));
+  EXPECT_EQ(changes[1].measure, measures[1]);
+  EXPECT_EQ(changes[kConceptMeasures].part_name, "object");
+  int64_t undefined = 0;
+  for (const auto& change : changes)
+    if (std::isnan(change.change)) {
+      EXPECT_EQ(change.unit, 9);
+      EXPECT_EQ(change.measure, names[0]);
+      ++undefined;
+    }
+  EXPECT_EQ(undefined, 1);
+
+  // Null changes by direction, without the NULL one.
+  const auto null = results.null_part_changes();
+  ASSERT_EQ(null.size(), size_t(2 * kParts * kConceptMeasures - 1));
+  EXPECT_EQ(null.front().direction, 0);
+  EXPECT_DOUBLE_EQ(null.front().change, 0.5);
+  EXPECT_EQ(null.back().direction, 2);
+  EXPECT_DOUBLE_EQ(null.back().change, -1.0);
+
+  // Mean area at step 0 over units 4, 7 and 9: 100 * unit + 10 * sample.
+  const auto areas = results.first_step_part_areas();
+  ASSERT_EQ(areas.size(), size_t(kParts * kSamples));
+  for (const auto& area : areas)
+    EXPECT_NEAR(area.mean_area, 100.0 * (4 + 7 + 9) / 3.0 + 10.0 * double(area.sample), 1e-9) << area.part_name;
+  EXPECT_EQ(results.sample_generator_classes(), (std::map<int64_t, int64_t>{{0, 0}, {1, 1}}));
+}
+
+CounterfactualRecord counterfactual_record(int64_t sample, bool success, double realism, int64_t judge_class) {
+  CounterfactualRecord record;
+  record.sample = sample;
+  record.origin = "generated";
+  record.success = success;
+  record.steps = 10 + sample;
+  record.units_90 = 2;
+  record.target_probability = success ? 0.9 : 0.2;
+  record.crossing_alpha = success ? 0.5 : NAN;
+  record.image = std::to_string(sample) + ".png";
+  record.path_image = std::to_string(sample) + "-path.png";
+  record.path_probability = {0.1, 0.5 + 0.01 * double(sample), 0.9};
+  record.path_class = {0, 1, 1};
+  record.top_units = {{3, 0.9}, {int64_t(6 + sample), -0.2}};
+  record.realism = realism;
+  record.margin = 1.5;
+  record.judge_class = judge_class;
+  record.judge_target_probability = judge_class < 0 ? NAN : 0.7;
+  return record;
+}
+
+TEST(ResultsDatabase, CounterfactualReadersReadRunsSamplesAndPaths) {
+  ScratchDir dir("results-report-counterfactuals");
+  auto results = started_database(dir / "r.sqlite");
+  CounterfactualRunRow run;
+  run.run = "b-run", run.method = "realistic", run.origin = "generated", run.target_class = 1;
+  run.source_name = "any", run.target_name = "object", run.identity = "{}", run.folder = "counterfactuals/b-run";
+  results.start_counterfactual_run(run);
+  CounterfactualRunRow empty = run;
+  empty.run = "a-run", empty.target_class = 0;
+  results.start_counterfactual_run(empty);
+  results.write_counterfactuals("b-run", {0.0, 0.5, 1.0},
+                                {counterfactual_record(5, true, 0.25, 1), counterfactual_record(2, false, NAN, -1),
+                                 counterfactual_record(8, true, 0.75, 0)});
+  results.write_counterfactual_run_realism("b-run", {"judge", 2, 12.5, 10.0});
+
+  // By run: a run without samples or realism has zero counts, no judge and NaN distances.
+  const auto runs = results.counterfactual_run_summaries();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].run, "a-run");
+  EXPECT_EQ(runs[0].samples, 0);
+  EXPECT_EQ(runs[0].successes, 0);
+  EXPECT_EQ(runs[0].judge_successes, -1);
+  EXPECT_EQ(runs[0].realism_space, "");
+  EXPECT_TRUE(std::isnan(runs[0].frechet_distance));
+  EXPECT_EQ(runs[1].run, "b-run");
+  EXPECT_EQ(runs[1].method, "realistic");
+  EXPECT_EQ(runs[1].target_name, "object");
+  EXPECT_EQ(runs[1].folder, "counterfactuals/b-run");
+  EXPECT_EQ(runs[1].target_class, 1);
+  EXPECT_EQ(runs[1].samples, 3);
+  EXPECT_EQ(runs[1].successes, 2);
+  EXPECT_EQ(runs[1].judge_successes, 1);  // sample 5; sample 8's judge says class 0
+  EXPECT_EQ(runs[1].realism_space, "judge");
+  EXPECT_DOUBLE_EQ(runs[1].frechet_distance, 12.5);
+  EXPECT_DOUBLE_EQ(runs[1].reference_frechet_distance, 10.0);
+
+  auto realism = results.successful_counterfactual_realism("b-run");
+  std::sort(realism.begin(), realism.end());
+  EXPECT_EQ(realism, (std::vector<double>{0.25, 0.75}));
+
+  // The first two samples by sample number; sample 2's NULLs read as NaN and -1.
+  const auto samples = results.counterfactual_sample_rows("b-run", 2);
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_EQ(samples[0].sample, 2);
+  EXPECT_FALSE(samples[0].success);
+  EXPECT_EQ(samples[0].steps, 12);
+  EXPECT_TRUE(std::isnan(samples[0].crossing_alpha));
+  EXPECT_TRUE(std::isnan(samples[0].realism));
+  EXPECT_EQ(samples[0].judge_class, -1);
+  EXPECT_TRUE(std::isnan(samples[0].judge_target_probability));
+  EXPECT_EQ(samples[1].sample, 5);
+  EXPECT_TRUE(samples[1].success);
+  EXPECT_EQ(samples[1].units_90, 2);
+  EXPECT_DOUBLE_EQ(samples[1].target_probability, 0.9);
+  EXPECT_DOUBLE_EQ(samples[1].realism, 0.25);
+  EXPECT_DOUBLE_EQ(samples[1].margin, 1.5);
+  EXPECT_EQ(samples[1].judge_class, 1);
+  EXPECT_EQ(samples[1].image, "5.png");
+  EXPECT_EQ(samples[1].path_image, "5-path.png");
+
+  const auto path = results.counterfactual_path("b-run", 5);
+  ASSERT_EQ(path.size(), 3u);
+  EXPECT_DOUBLE_EQ(path[1].alpha, 0.5);
+  EXPECT_DOUBLE_EQ(path[1].target_probability, 0.55);
+  EXPECT_EQ(path[2].top_class, 1);
+  EXPECT_TRUE(results.counterfactual_path("a-run", 5).empty());
+}
+
+TEST(ResultsDatabase, AReadOnlyDatabaseIsReadAsItIsAndRefusesWrites) {
+  ScratchDir dir("results-read-only");
+  const auto file = dir / "r.sqlite";
+  {
+    auto results = started_database(file);
+    write_report_sweep(results);
+  }
+  ResultsDatabase read_only(file, ResultsDatabase::Mode::read_only);
+  EXPECT_TRUE(read_only.has_table("units"));
+  EXPECT_FALSE(read_only.has_table("counterfactual_runs"));  // a reader must not make it
+  EXPECT_EQ(read_only.part_names(), (std::vector<std::string>{"background", "object"}));
+  ASSERT_EQ(read_only.unit_rows().size(), 3u);
+  EXPECT_EQ(read_only.unit_labels()[0].label, "object area +");
+  EXPECT_EQ(read_only.significant_concepts().size(), 2u);
+  EXPECT_EQ(read_only.sweep_steps().size(), size_t(3 * kSamples * kSteps));
+  EXPECT_THROW(read_only.write_verdicts({}), Error);
+  EXPECT_EQ(read_only.unit_rows()[0].label, "object area +");  // the failed write left it
+  testing::expect_error([&] { ResultsDatabase(dir / "none.sqlite", ResultsDatabase::Mode::read_only); },
+                        {"none.sqlite"});
+
+  // A version 2 file is read as it is, not migrated.
+  {
+    Database old(file, Database::Mode::open_existing);
+    old.execute("PRAGMA user_version = 2;");
+  }
+  { ResultsDatabase older(file, ResultsDatabase::Mode::read_only); }
+  Database db(file, Database::Mode::open_existing);
+  EXPECT_EQ(db.query_int("PRAGMA user_version"), 2);
 }
 
 TEST(SqliteDatabase, CsvExportQuotesAndMarksNull) {

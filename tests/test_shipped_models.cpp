@@ -11,6 +11,7 @@
 #include "linkstyle/counterfactual.hpp"
 #include "linkstyle/generation.hpp"
 #include "linkstyle/models.hpp"
+#include "linkstyle/planted_unit_scoring.hpp"
 #include "linkstyle/planted_units.hpp"
 #include "linkstyle/train/classifier_training.hpp"
 #include "linkstyle/train/generator_training.hpp"

@@ -22,11 +22,8 @@ packages=(
   python3-torch python3-torchvision python3-pil   # export tools and their tests
   libcpp-httplib-dev      # the explorer's HTTP server (linkstyle serve)
   chromium                # the browser of the end-to-end tests (tests/browser)
+  clang libclang-rt-dev   # the fuzz targets (fuzz/, libFuzzer): built and replayed by make test
 )
-# `ensure-dependencies.sh fuzz` (make fuzz): also clang++ and libFuzzer.
-if [[ "${1:-}" == fuzz ]]; then
-  packages+=(clang libclang-rt-dev)
-fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include "commands.hpp"
+#include "linkstyle/generation.hpp"
 #include "linkstyle/linking.hpp"
 #include "linkstyle/pairs.hpp"
 
@@ -17,23 +18,18 @@ void register_info(CLI::App& app, GlobalOptions& global) {
   command->callback([folder, &global]() {
     namespace fs = std::filesystem;
     auto [study, classifier, generator] = load_study_models(*folder, global);
-    // The study's classes (pairs.classes; all of the generator's when empty).
-    std::vector<int64_t> indices = study.pairs.classes;
-    if (indices.empty())
-      for (int64_t c = 0; c < generator.num_classes(); ++c) indices.push_back(c);
-    nlohmann::json study_classes = nlohmann::json::array();
+    const auto classes = study_classes(study, generator);
+    nlohmann::json classes_json = nlohmann::json::array();
     std::vector<std::string> listed;
     constexpr size_t kListedClasses = 20;
-    for (size_t i = 0; i < indices.size(); ++i) {
-      const int64_t classifier_class =
-          study.pairs.classifier_classes.empty() ? indices[i] : study.pairs.classifier_classes[i];
-      study_classes.push_back({{"generator_class", indices[i]},
-                               {"classifier_class", classifier_class},
-                               {"name", generator.class_name(indices[i])}});
-      if (i < kListedClasses) listed.push_back(fmt::format("{} {}", indices[i], generator.class_name(indices[i])));
+    for (size_t i = 0; i < classes.size(); ++i) {
+      const auto& c = classes[i];
+      classes_json.push_back(
+          {{"generator_class", c.generator_class}, {"classifier_class", c.classifier_class}, {"name", c.name}});
+      if (i < kListedClasses) listed.push_back(fmt::format("{} {}", c.generator_class, c.name));
     }
-    if (indices.size() > kListedClasses)
-      listed.push_back(fmt::format("and {} more (--json lists all)", indices.size() - kListedClasses));
+    if (classes.size() > kListedClasses)
+      listed.push_back(fmt::format("and {} more (--json lists all)", classes.size() - kListedClasses));
     nlohmann::json summary = {{"study", study.folder.string()},
                               {"classifier",
                                {{"file", classifier.file().string()},
@@ -47,7 +43,7 @@ void register_info(CLI::App& app, GlobalOptions& global) {
                                 {"resolution", generator.resolution()},
                                 {"synthesis_features", generator.has_synthesis_features()},
                                 {"synthesis_with_features", generator.has_synthesis_with_features()}}},
-                              {"classes", study_classes}};
+                              {"classes", classes_json}};
     std::string pairs_line = "pairs: none yet";
     if (fs::exists(study.pairs_folder() / "manifest.json")) {
       auto manifest = PairsManifest::load(study.pairs_folder());
@@ -71,7 +67,7 @@ void register_info(CLI::App& app, GlobalOptions& global) {
                 << fmt::format("generator {}: z_dim = {}, w_dim = {}, {} classes, {}x{}\n", generator.file().string(),
                                generator.z_dim(), generator.w_dim(), generator.num_classes(), generator.resolution(),
                                generator.resolution())
-                << fmt::format("{} classes: {}\n", indices.size(), fmt::join(listed, ", ")) << pairs_line << "\n";
+                << fmt::format("{} classes: {}\n", classes.size(), fmt::join(listed, ", ")) << pairs_line << "\n";
     }
     print_summary(global, summary, linking_line);
   });

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "linkstyle/planted_unit_scoring.hpp"
 #include "linkstyle/train/classifier_training.hpp"
 #include "linkstyle/train/segmenter_training.hpp"
 #include "linkstyle/worlds/shapes.hpp"

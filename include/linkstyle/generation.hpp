@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include <torch/types.h>
@@ -45,6 +46,22 @@ struct EncodedSamples {
 };
 EncodedSamples generate_and_encode(const Generator& generator, const Classifier& classifier, uint64_t seed,
                                    int64_t generator_class, int64_t batch_index, int64_t count, double psi);
+
+// A class of a study: its index in the generator, its index in the classifier, and its name (the
+// generator's).
+struct StudyClass {
+  int64_t generator_class = 0, classifier_class = 0;
+  std::string name;
+};
+
+// The study's classes in order: pairs.classes (every class of the generator when empty), each
+// with pairs.classifier_classes' entry (the same index when that is empty). The indices are not
+// checked against the models.
+std::vector<StudyClass> study_classes(const StudyConfig& study, const Generator& generator);
+// The same, each class checked to exist in both models: Error naming study.toml for the first
+// class that does not (its generator index first, then its classifier index).
+std::vector<StudyClass> study_classes(const StudyConfig& study, const Classifier& classifier,
+                                      const Generator& generator);
 
 // `linkstyle sample`: per_class generator samples of each of the study's classes (latents from
 // `seed`, the study's psi) as PNG files `folder`/class<c>-<i>.png. REQUIRES per_class > 0.

@@ -28,15 +28,6 @@ namespace linkstyle {
 void check_linking_network_matches(const LinkingNetwork& network, const std::filesystem::path& network_file,
                                    const Classifier& classifier, const Generator& generator);
 
-// Reads an image as float RGB [1,3,H,W] in [0,1]; Error naming the file when unreadable or odd.
-torch::Tensor read_image(const std::filesystem::path& file);
-// The same from a file's bytes (an upload); `file` names it in errors.
-torch::Tensor decode_image(const std::string& bytes, const std::filesystem::path& file);
-// Writes images [N,3,H,W] in [0,1] side by side as one PNG (atomically), each scaled to `side`.
-void write_image_row(const std::filesystem::path& file, const std::vector<torch::Tensor>& images, int side);
-// The same row as PNG bytes.
-std::string encode_image_row(const std::vector<torch::Tensor>& images, int side);
-
 struct ReconstructionOptions {
   std::filesystem::path output_folder;
   int display_side = 256;  // pixels per panel in the PNG

@@ -4,14 +4,16 @@
 //   A study's results database (sweeps/results.sqlite, schema in docs/sweeps.md), and the only
 //   code in linkstyle that speaks SQL to it: the schema, typed writers for each stage's rows
 //   (a sweep's chunks, its verdicts, the ground-truth probe) and typed readers for the stages
-//   that come after (selectivity, strips, ground truth, export).
+//   that come after (selectivity, strips, ground truth, export, the report and the explorer).
 // REQUIRES
-//   create_or_open: a path in a writable folder; open_existing: a file that exists.
+//   create_or_open: a path in a writable folder; open_existing, read_only: a file that exists.
 // ENSURES
 //   The file carries linkstyle's application id and schema version (SQLite's application_id and
 //   user_version); a database of another version, an older linkstyle or another program is
-//   refused with an error that names the file and says what to do. Every writer commits its rows
-//   in one transaction: a killed process leaves whole chunks only. Errors name the file.
+//   refused with an error that names the file and says what to do. read_only opens the file as it
+//   is (no version check, no migration) and refuses every write: its readers see the tables the
+//   file has (has_table says which). Every writer commits its rows in one transaction: a killed
+//   process leaves whole chunks only. Errors name the file.
 #pragma once
 
 #include <cmath>
@@ -95,7 +97,8 @@ struct UnitCycleFigures {
 struct UnitLabel {
   int64_t unit = 0;
   bool expressible = false;
-  std::string label;  // "part measure +|-", "none", or "" before the verdicts
+  std::string label;              // "part measure +|-", "none", or "" before the verdicts
+  double label_confidence = NAN;  // NaN when NULL (no label)
 };
 
 // An expressible unit with a label (units.label_part / label_measure).
@@ -151,10 +154,96 @@ struct RelevantUnit {
   std::string label, concepts;  // units.label and its significant concepts ("" when not swept)
 };
 
+// A row of the units table: NaN for NULL numbers, "" for NULL text; expressible false and
+// significant_concepts 0 before the verdicts.
+struct UnitTableRow {
+  int64_t unit = 0;
+  double range_min = 0, range_max = 0, gain = 0, correlation = 0, off_unit_correlation_p99 = 0;
+  double specificity = 0, logit_change = 0, class_flip_rate = 0;
+  bool expressible = false;
+  std::string label, label_part, label_measure;
+  double label_z = 0;
+  int64_t significant_concepts = 0;
+  double label_sample_agreement = NAN, label_margin = NAN, label_confidence = NAN;
+};
+
+// A significant concept of a unit with its part's name (the selectivity table with parts).
+struct SignificantConcept {
+  int64_t unit = 0;
+  std::string part_name, measure;
+  double z = 0, change = 0;  // NaN when NULL
+};
+
+// A row of the steps table: at one step of a unit's sweep, the unit's value and one tuning
+// sample's re-encoded activation, change of the other units and class logit (NaN when NULL).
+struct SweepStepRow {
+  int64_t unit = 0, sample = 0, step = 0;
+  double value = 0, activation = 0, other_change = 0, class_logit = 0;
+  int64_t top_class = -1;  // -1 when NULL
+};
+
+// A unit's change of a concept (the part_changes table with its part's name).
+struct UnitPartChange {
+  int64_t unit = 0;
+  std::string part_name, measure;
+  double change = 0;  // NaN when NULL
+};
+
+// A null direction's change of a concept (the null_changes table with its part's name).
+struct NullPartChange {
+  int64_t direction = 0;
+  std::string part_name, measure;
+  double change = 0;
+};
+
+// A part's mean area in a tuning sample's images at step 0, over the swept units.
+struct PartSampleArea {
+  std::string part_name;
+  int64_t sample = 0;
+  double mean_area = 0;  // NaN when NULL
+};
+
+// A row of the concept_top_units view: one of the 10 significant units of largest |z| of a concept.
+struct ConceptTopUnit {
+  std::string part_name, measure;
+  int64_t unit = 0, rank = 0;  // rank 1: the largest |z|
+  double z = 0, change = 0;    // NaN when NULL
+};
+
+// A counterfactual run with its counts and its realism (counterfactual_runs, counterfactuals
+// and counterfactual_run_realism).
+struct CounterfactualRunSummary {
+  std::string run, method, origin;
+  std::string source_name, target_name, folder;  // "" when NULL
+  int64_t target_class = 0;
+  int64_t samples = 0, successes = 0;
+  int64_t judge_successes = -1;  // successes the judge takes for the target class; -1 without a judge
+  std::string realism_space;     // "judge" or "classifier"; "" when not measured
+  double frechet_distance = NAN, reference_frechet_distance = NAN;  // NaN when not measured
+};
+
+// A stored counterfactual's outcome (a counterfactuals row): NaN for NULL numbers.
+struct CounterfactualSampleRow {
+  int64_t sample = 0;
+  bool success = false;
+  int64_t steps = 0, units_90 = 0;
+  double target_probability = 0, crossing_alpha = 0, realism = 0, margin = 0;
+  int64_t judge_class = -1;  // -1 without a judge
+  double judge_target_probability = 0;
+  std::string image, path_image;  // relative to the run's folder; "" when NULL
+};
+
+// A point of a counterfactual's path (a counterfactual_paths row).
+struct CounterfactualPathPoint {
+  double alpha = 0, target_probability = 0;  // NaN when NULL
+  int64_t top_class = -1;                    // -1 when NULL
+};
+
 class ResultsDatabase {
  public:
   static constexpr int kSchemaVersion = 3;
-  enum class Mode { open_existing, create_or_open };
+  // read_only: an existing file, read as it is (the report and the explorer).
+  enum class Mode { open_existing, create_or_open, read_only };
   ResultsDatabase(const std::filesystem::path& file, Mode mode);
   ~ResultsDatabase();
   ResultsDatabase(ResultsDatabase&&) noexcept;
@@ -188,7 +277,7 @@ class ResultsDatabase {
   std::vector<int64_t> top_units(int64_t limit);
   // Expressible units by decreasing cycle correlation, labelled or not (part empty: no label).
   std::vector<LabelledUnit> expressible_units();
-  // Every swept unit's verdict, by unit.
+  // Every swept unit's verdict and its label's confidence, by unit.
   std::vector<UnitLabel> unit_labels();
   // Every unit's tested concepts (the selectivity table), by unit.
   std::map<int64_t, std::vector<ConceptScore>> concept_scores();
@@ -225,6 +314,32 @@ class ResultsDatabase {
   std::vector<RelevantUnit> counterfactual_relevant_units(const std::string& run, int64_t limit);
   bool has_counterfactuals();
 
+  // Readers of what the report shows; they read a read_only database too. The caller checks with
+  // has_table that the tables a reader reads exist (an older database may lack some).
+  // Every units row, by unit.
+  std::vector<UnitTableRow> unit_rows();
+  // The significant selectivity rows with their part names, by unit, decreasing |z|, part, measure.
+  std::vector<SignificantConcept> significant_concepts();
+  // Every steps row, by (unit, sample, step).
+  std::vector<SweepStepRow> sweep_steps();
+  // Every part_changes row with its part name, by (unit, part, measure).
+  std::vector<UnitPartChange> unit_part_changes();
+  // The null_changes rows that have a change, with their part names, by (direction, part, measure).
+  std::vector<NullPartChange> null_part_changes();
+  // Each (part, tuning sample)'s mean area at step 0 over the swept units, one row per pair.
+  std::vector<PartSampleArea> first_step_part_areas();
+  // The concept_top_units view, by (part name, measure, rank).
+  std::vector<ConceptTopUnit> concept_top_units();
+  // Every counterfactual run with its counts and realism figures, by run.
+  std::vector<CounterfactualRunSummary> counterfactual_run_summaries();
+  // The realism of each of the run's successful counterfactuals that has one.
+  std::vector<double> successful_counterfactual_realism(const std::string& run);
+  // The run's first `limit` counterfactuals, by sample.
+  std::vector<CounterfactualSampleRow> counterfactual_sample_rows(const std::string& run, int64_t limit);
+  // A counterfactual's path, by point.
+  std::vector<CounterfactualPathPoint> counterfactual_path(const std::string& run, int64_t sample);
+
+  // True when a table or view of that name exists.
   bool has_table(const std::string& name);
   // Writes a table or view as CSV, atomically; returns its rows.
   int64_t export_table(const std::string& table, const std::filesystem::path& output);

@@ -118,47 +118,117 @@ torch::Tensor initial_shifts(uint64_t seed, const std::vector<int64_t>& sample_i
   return rows.empty() ? torch::zeros({0, feature_dim}) : torch::cat(rows);
 }
 
+namespace {
+
+void check_optimisation_inputs(const CounterfactualModels& models, const torch::Tensor& features,
+                               const torch::Tensor& initial_shift, const CounterfactualSettings& settings,
+                               const RealisticTerms* realistic) {
+  if (settings.method == "realistic" && (!realistic || !realistic->covariance.defined() || !realistic->reference))
+    throw Error(models.classifier.file(), "the realistic method needs the pairs' within-class covariance, class means "
+                                             "and class-B references");
+  const Classifier& classifier = models.classifier;
+  if (features.dim() != 2 || features.size(1) != classifier.feature_dim() || initial_shift.sizes() != features.sizes())
+    throw Error(classifier.file(), fmt::format("counterfactual features must be [n, {}] with a shift of the same shape",
+                                               classifier.feature_dim()));
+  if (!torch::isfinite(features).all().item<bool>())
+    throw Error(classifier.file(), "features contain NaN/Inf: no counterfactual can start from them");
+}
+
+// Every row active, at its initial shift; realistic rows start at the unconstrained minimum of
+// the two quadratic terms, rho (mean_A - mean_B), with the margin goal at the margin.
+ActiveRows start_rows(const CounterfactualModels& models, const torch::Tensor& features, const torch::Tensor& shift,
+                      const CounterfactualSettings& settings, const RealisticTerms* realistic) {
+  const auto device = models.classifier.device();
+  const int64_t n = features.size(0);
+  ActiveRows rows;
+  rows.sample.resize(size_t(n));
+  std::iota(rows.sample.begin(), rows.sample.end(), int64_t(0));
+  rows.features = features.to(device, torch::kFloat32);
+  rows.reference_latents = models.network.apply(rows.features);
+  rows.shift = shift.clone();
+  rows.first_moment = torch::zeros_like(rows.shift);
+  rows.second_moment = torch::zeros_like(rows.shift);
+  const double rho = settings.realism_weight / (settings.proximity_weight + settings.realism_weight);
+  if (settings.method == "realistic") {
+    rows.shift.add_(rho * realistic->class_shift.to(device).unsqueeze(0));
+    rows.first_moment = torch::full({n, 1}, settings.margin, rows.shift.options());
+    rows.second_moment = torch::full({n, 1}, rho, rows.shift.options());
+  }
+  return rows;
+}
+
+// The realistic stop rule: class B with the margin, and realistic. A row short of the margin raises
+// its feature-space goal by the shortfall (at least a quarter of the margin); a row with the margin
+// but unrealistic moves its anchor rho halfway to 1. Returns the rows that give up (CPU bool):
+// with the anchor at the class-mean translation already, an unrealistic image has nowhere left to go.
+torch::Tensor apply_realistic_stop_rule(ActiveRows& rows, const torch::Tensor& logits, const torch::Tensor& image_features,
+                                        int64_t target, const RealisticTerms& realistic,
+                                        const CounterfactualSettings& settings, torch::Tensor& reached) {
+  const auto device = rows.shift.device();
+  const auto image_margin = logit_margin(logits, target).to(torch::kCPU, torch::kDouble);
+  const auto realistic_row = realistic.reference->ratios(image_features) <= realistic.reference->threshold;
+  const auto has_margin = image_margin >= settings.margin;
+  reached = has_margin.logical_and(realistic_row);
+  const auto shortfall = (settings.margin - image_margin).clamp_min(0.25 * settings.margin).to(device, torch::kFloat32);
+  const auto raise = has_margin.logical_not().to(device).unsqueeze(1);
+  rows.first_moment.add_(torch::where(raise, shortfall.unsqueeze(1), torch::zeros_like(rows.first_moment)));
+  const auto unrealistic = has_margin.logical_and(realistic_row.logical_not());
+  const auto given_up = unrealistic.logical_and((rows.second_moment.squeeze(1) >= 0.999).to(torch::kCPU));
+  const auto move = unrealistic.to(device).unsqueeze(1);
+  const auto new_rho = torch::where(move, (rows.second_moment + 1.0) / 2.0, rows.second_moment);
+  rows.shift.add_((new_rho - rows.second_moment) * realistic.class_shift.to(device).unsqueeze(0));
+  rows.second_moment = new_rho;
+  return given_up;
+}
+
+// Records the rows that reached the target or gave up at `step`, copies their shift (as it was at
+// this check; every row's at the last step) into the result and drops them from the active rows.
+void retire_rows(ActiveRows& rows, const torch::Tensor& reached, const torch::Tensor& given_up, int64_t step,
+                 bool last, ShiftOptimisation& result) {
+  const auto device = rows.shift.device();
+  auto* steps = result.steps.data_ptr<int64_t>();
+  auto* success = result.success.data_ptr<bool>();
+  const auto* reached_row = reached.data_ptr<bool>();
+  const auto* given_up_row = given_up.data_ptr<bool>();
+  std::vector<int64_t> kept, finished;
+  for (size_t i = 0; i < rows.sample.size(); ++i) {
+    if (given_up_row[i] && !reached_row[i]) {
+      steps[rows.sample[i]] = step;
+      finished.push_back(int64_t(i));
+    } else {
+      (reached_row[i] ? finished : kept).push_back(int64_t(i));
+    }
+  }
+  for (const int64_t i : finished)
+    if (reached_row[i]) steps[rows.sample[size_t(i)]] = step, success[rows.sample[size_t(i)]] = true;
+  if (finished.empty() && !last) return;
+  const auto leaving = last ? torch::arange(int64_t(rows.sample.size())) : torch::tensor(finished, torch::kLong);
+  std::vector<int64_t> leaving_samples;
+  for (int64_t i = 0; i < leaving.size(0); ++i) leaving_samples.push_back(rows.sample[size_t(leaving[i].item<int64_t>())]);
+  result.shift.index_copy_(0, torch::tensor(leaving_samples, torch::kLong).to(device),
+                           rows.shift.index_select(0, leaving.to(device)));
+  if (!last) rows.keep(torch::tensor(kept, torch::kLong).to(device));
+}
+
+}  // namespace
+
 ShiftOptimisation optimise_shifts(const CounterfactualModels& models, const torch::Tensor& features, int64_t source,
                                   int64_t target, const torch::Tensor& initial_shift,
                                   const CounterfactualSettings& settings, const RealisticTerms* realistic,
                                   const std::function<void(int64_t step)>& on_step) {
   const auto start = Clock::now();
   const bool is_realistic = settings.method == "realistic";
-  if (is_realistic && (!realistic || !realistic->covariance.defined() || !realistic->reference))
-    throw Error(models.classifier.file(), "the realistic method needs the pairs' within-class covariance, class means "
-                                             "and class-B references");
+  check_optimisation_inputs(models, features, initial_shift, settings, realistic);
   const Classifier& classifier = models.classifier;
   const auto device = classifier.device();
   const int64_t n = features.size(0);
-  if (features.dim() != 2 || features.size(1) != classifier.feature_dim() || initial_shift.sizes() != features.sizes())
-    throw Error(classifier.file(), fmt::format("counterfactual features must be [n, {}] with a shift of the same shape",
-                                               classifier.feature_dim()));
-  if (!torch::isfinite(features).all().item<bool>())
-    throw Error(classifier.file(), "features contain NaN/Inf: no counterfactual can start from them");
   const torch::NoGradGuard no_grad;
   ShiftOptimisation result;
   result.shift = initial_shift.to(device, torch::kFloat32).clone();
   result.steps = torch::full({n}, settings.max_steps, torch::kLong);
   result.success = torch::zeros({n}, torch::kBool);
-  ActiveRows rows;
-  rows.sample.resize(size_t(n));
-  std::iota(rows.sample.begin(), rows.sample.end(), int64_t(0));
-  rows.features = features.to(device, torch::kFloat32);
-  rows.reference_latents = models.network.apply(rows.features);
-  rows.shift = result.shift.clone();
-  rows.first_moment = torch::zeros_like(rows.shift);
-  rows.second_moment = torch::zeros_like(rows.shift);
-  const double rho = settings.realism_weight / (settings.proximity_weight + settings.realism_weight);
-  if (is_realistic) {
-    // The unconstrained minimum of the two quadratic terms, rho (mean_A - mean_B); the margin
-    // goal starts at the margin.
-    rows.shift.add_(rho * realistic->class_shift.to(device).unsqueeze(0));
-    rows.first_moment = torch::full({n, 1}, settings.margin, rows.shift.options());
-    rows.second_moment = torch::full({n, 1}, rho, rows.shift.options());
-  }
+  ActiveRows rows = start_rows(models, features, result.shift, settings, realistic);
   auto finite = torch::ones({}, torch::TensorOptions(torch::kBool).device(device));
-  auto* steps = result.steps.data_ptr<int64_t>();
-  auto* success = result.success.data_ptr<bool>();
 
   for (int64_t step = 1; step <= settings.max_steps && !rows.sample.empty(); ++step) {
     if (is_realistic)
@@ -179,49 +249,8 @@ ShiftOptimisation optimise_shifts(const CounterfactualModels& models, const torc
     const auto logits = classifier.head(image_features);
     auto reached = (logits.argmax(1) == target).to(torch::kCPU);
     auto given_up = torch::zeros_like(reached);
-    if (is_realistic) {
-      // The stop rule: class B with the margin, and realistic. A row short of the margin raises
-      // its feature-space goal by the shortfall (at least a quarter of the margin); a row with
-      // the margin but unrealistic moves its anchor rho halfway to 1.
-      const auto image_margin = logit_margin(logits, target).to(torch::kCPU, torch::kDouble);
-      const auto realistic_row = realistic->reference->ratios(image_features) <= realistic->reference->threshold;
-      const auto has_margin = image_margin >= settings.margin;
-      reached = has_margin.logical_and(realistic_row);
-      const auto shortfall = (settings.margin - image_margin).clamp_min(0.25 * settings.margin).to(device, torch::kFloat32);
-      const auto raise = has_margin.logical_not().to(device).unsqueeze(1);
-      rows.first_moment.add_(torch::where(raise, shortfall.unsqueeze(1), torch::zeros_like(rows.first_moment)));
-      // With the anchor at the class-mean translation already, an unrealistic image has nowhere
-      // left to go: the row gives up.
-      const auto unrealistic = has_margin.logical_and(realistic_row.logical_not());
-      given_up = unrealistic.logical_and((rows.second_moment.squeeze(1) >= 0.999).to(torch::kCPU));
-      const auto move = unrealistic.to(device).unsqueeze(1);
-      const auto new_rho = torch::where(move, (rows.second_moment + 1.0) / 2.0, rows.second_moment);
-      rows.shift.add_((new_rho - rows.second_moment) * realistic->class_shift.to(device).unsqueeze(0));
-      rows.second_moment = new_rho;
-    }
-    const auto* reached_row = reached.data_ptr<bool>();
-    const auto* given_up_row = given_up.data_ptr<bool>();
-    std::vector<int64_t> kept, finished;
-    for (size_t i = 0; i < rows.sample.size(); ++i) {
-      if (given_up_row[i] && !reached_row[i]) {
-        steps[rows.sample[i]] = step;
-        finished.push_back(int64_t(i));
-      } else {
-        (reached_row[i] ? finished : kept).push_back(int64_t(i));
-      }
-    }
-    const bool last = step == settings.max_steps;
-    for (const int64_t i : finished)
-      if (reached_row[i]) steps[rows.sample[size_t(i)]] = step, success[rows.sample[size_t(i)]] = true;
-    if (!finished.empty() || last) {
-      // Rows that leave keep their shift as it was at their successful check (or the last step).
-      const auto leaving = last ? torch::arange(int64_t(rows.sample.size())) : torch::tensor(finished, torch::kLong);
-      std::vector<int64_t> leaving_samples;
-      for (int64_t i = 0; i < leaving.size(0); ++i) leaving_samples.push_back(rows.sample[size_t(leaving[i].item<int64_t>())]);
-      result.shift.index_copy_(0, torch::tensor(leaving_samples, torch::kLong).to(device),
-                               rows.shift.index_select(0, leaving.to(device)));
-      if (!last) rows.keep(torch::tensor(kept, torch::kLong).to(device));
-    }
+    if (is_realistic) given_up = apply_realistic_stop_rule(rows, logits, image_features, target, *realistic, settings, reached);
+    retire_rows(rows, reached, given_up, step, step == settings.max_steps, result);
     result.check_seconds += seconds_since(check_start);
   }
   result.seconds = seconds_since(start);

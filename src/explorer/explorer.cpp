@@ -1,4 +1,5 @@
 #include "linkstyle/explorer.hpp"
+#include "linkstyle/image_files.hpp"
 
 #include "../folder_paths.hpp"
 
@@ -20,8 +21,7 @@
 #include "linkstyle/linking.hpp"
 #include "linkstyle/models.hpp"
 #include "linkstyle/part_sources.hpp"
-#include "linkstyle/reconstruct.hpp"
-#include "linkstyle/sqlite_database.hpp"
+#include "linkstyle/results_database.hpp"
 #include "linkstyle/study_linking.hpp"
 #include "linkstyle/tuning_set.hpp"
 
@@ -89,6 +89,45 @@ int64_t integer_field(const json& request, const char* name) {
   return v.get<int64_t>();
 }
 
+// The study's counterfactual settings with the request's method, if it names one.
+CounterfactualSettings settings_of_request(const json& request, CounterfactualSettings settings) {
+  if (request.contains("method")) {
+    if (!request["method"].is_string()) throw ExplorerRequestError(400, "'method' must be a string");
+    settings.method = request["method"].get<std::string>();
+    if (settings.method != "paper" && settings.method != "adam" && settings.method != "sparse" &&
+        settings.method != "realistic")
+      throw ExplorerRequestError(400, "method must be paper, adam, sparse or realistic");
+  }
+  return settings;
+}
+
+// The path's frames: alpha, the image, the target's probability and the top class at each point.
+json path_frames(const torch::Tensor& alphas, const torch::Tensor& images, const torch::Tensor& probabilities,
+                 int64_t target, const Classifier& classifier) {
+  json frames = json::array();
+  for (int64_t p = 0; p < images.size(0); ++p) {
+    const int64_t top = probabilities[p].argmax().item<int64_t>();
+    frames.push_back({{"alpha", alphas[p].item<double>()},
+                      {"image", png_data_url(images[p].to(torch::kCPU))},
+                      {"target_probability", probabilities[p][target].item<double>()},
+                      {"top_class", top},
+                      {"top_name", classifier.class_name(top)}});
+  }
+  return frames;
+}
+
+// The `count` units with the largest non-zero |shift|, with their shift and label.
+json largest_shifts(const torch::Tensor& shift, int64_t count, const std::vector<json>& unit_labels) {
+  const auto [values, order] = shift.abs().topk(std::min<int64_t>(count, shift.numel()));
+  json units = json::array();
+  for (int64_t i = 0; i < order.numel(); ++i) {
+    const int64_t u = order[i].item<int64_t>();
+    if (values[i].item<double>() == 0.0) break;
+    units.push_back({{"unit", u}, {"shift", shift[u].item<double>()}, {"label", unit_labels[size_t(u)]["label"]}});
+  }
+  return units;
+}
+
 }  // namespace
 
 struct Explorer::State {
@@ -118,14 +157,10 @@ struct Explorer::State {
     const auto low = tuning.range_min.to(torch::kCPU), high = tuning.range_max.to(torch::kCPU);
     std::map<int64_t, std::pair<std::string, bool>> labels;  // the label as describe_label gives it
     if (fs::exists(study.results_database())) {
-      Database db(study.results_database(), Database::Mode::open_existing);
-      if (db.query_int("SELECT count(*) FROM sqlite_master WHERE name = 'units'").value_or(0) > 0) {
-        Database::Statement rows(
-            db, "SELECT unit, coalesce(label, 'none'), coalesce(expressible, 0), label_confidence FROM units");
-        while (rows.step())
-          labels[rows.column_int(0)] = {describe_label(rows.column_text(1), rows.is_null(3) ? NAN : rows.column_double(3)),
-                                        rows.column_int(2) != 0};
-      }
+      ResultsDatabase results(study.results_database(), ResultsDatabase::Mode::read_only);
+      if (results.has_table("units"))
+        for (const auto& row : results.unit_labels())
+          labels[row.unit] = {describe_label(row.label, row.label_confidence), row.expressible};
     }
     for (int64_t u = 0; u < classifier.feature_dim(); ++u) {
       const auto found = labels.find(u);
@@ -274,14 +309,7 @@ json Explorer::counterfactual(const json& request) {
   const int64_t target = integer_field(request, "to");
   if (target < 0 || target >= s.classifier.num_classes())
     throw ExplorerRequestError(400, fmt::format("class {} is out of range [0, {})", target, s.classifier.num_classes()));
-  auto settings = s.study.counterfactual;
-  if (request.contains("method")) {
-    if (!request["method"].is_string()) throw ExplorerRequestError(400, "'method' must be a string");
-    settings.method = request["method"].get<std::string>();
-    if (settings.method != "paper" && settings.method != "adam" && settings.method != "sparse" &&
-        settings.method != "realistic")
-      throw ExplorerRequestError(400, "method must be paper, adam, sparse or realistic");
-  }
+  const auto settings = settings_of_request(request, s.study.counterfactual);
   std::lock_guard lock(s.models);
   // From the sliders' r' when units are set, else from the sample or upload itself.
   json base_values = json::object();
@@ -323,29 +351,14 @@ json Explorer::counterfactual(const json& request) {
   const auto shifted = torch::relu(r - alphas.unsqueeze(1) * result.shift);  // [P, D]
   const auto images = generator_to_classifier_range(s.generator.synthesis(s.latents_of(shifted)));
   const auto probabilities = torch::softmax(s.classifier.head(s.classifier.features(images)), 1).to(torch::kCPU);
-  json frames = json::array();
-  for (int64_t p = 0; p < images.size(0); ++p) {
-    const int64_t top = probabilities[p].argmax().item<int64_t>();
-    frames.push_back({{"alpha", alphas[p].item<double>()},
-                      {"image", png_data_url(images[p].to(torch::kCPU))},
-                      {"target_probability", probabilities[p][target].item<double>()},
-                      {"top_class", top},
-                      {"top_name", s.classifier.class_name(top)}});
-  }
+  const json frames = path_frames(alphas, images, probabilities, target, s.classifier);
   json realism = nullptr, realism_threshold = nullptr;
   if (geometry) {
     const auto image = generator_to_classifier_range(s.generator.synthesis(s.latents_of(torch::relu(r - result.shift))));
     realism = geometry->reference.ratios(s.classifier.features(image))[0].item<double>();
     realism_threshold = geometry->reference.threshold;
   }
-  const auto shift = result.shift[0].to(torch::kCPU);
-  const auto [values, order] = shift.abs().topk(std::min<int64_t>(settings.top_units, shift.numel()));
-  json units = json::array();
-  for (int64_t i = 0; i < order.numel(); ++i) {
-    const int64_t u = order[i].item<int64_t>();
-    if (values[i].item<double>() == 0.0) break;
-    units.push_back({{"unit", u}, {"shift", shift[u].item<double>()}, {"label", s.units[size_t(u)]["label"]}});
-  }
+  const json units = largest_shifts(result.shift[0].to(torch::kCPU), settings.top_units, s.units);
   return {{"success", result.success[0].item<bool>()},
           {"steps", result.steps[0].item<int64_t>()},
           {"method", settings.method},

@@ -37,21 +37,8 @@ std::string status_reason(int status) {
   }
 }
 
-}  // namespace
-
-void serve_explorer(Explorer& explorer, const ServeOptions& options, const std::function<void(int)>& on_listening,
-                    const std::function<bool()>& stop_requested) {
-  if (!is_loopback(options.host) && !options.allow_remote)
-    throw SettingError("--host", fmt::format("'{}' is not a loopback address; binding it opens the explorer to the "
-                                             "network: add --allow-remote to do so",
-                                             options.host));
-  if (options.port < 0 || options.port > 65535) throw SettingError("--port", fmt::format("{} is not a port", options.port));
-  httplib::Server server;
-  const int threads = std::max(1, options.threads);
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  server.set_payload_max_length(Explorer::max_upload_bytes + 4096);
-  server.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}});
-
+// Library errors are 400 answers naming the problem; anything else is a 500.
+void set_error_handlers(httplib::Server& server) {
   server.set_exception_handler([](const httplib::Request&, httplib::Response& response, std::exception_ptr failure) {
     try {
       std::rethrow_exception(failure);
@@ -72,7 +59,10 @@ void serve_explorer(Explorer& explorer, const ServeOptions& options, const std::
   server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
     if (response.body.empty()) send_json(response, {{"error", status_reason(response.status)}}, response.status);
   });
+}
 
+// The page, its script and stylesheet, the API and the study's files.
+void add_routes(httplib::Server& server, Explorer& explorer) {
   server.Get("/", [](const httplib::Request&, httplib::Response& response) {
     response.set_content(std::string(report::explorer_page()), "text/html; charset=utf-8");
   });
@@ -102,7 +92,10 @@ void serve_explorer(Explorer& explorer, const ServeOptions& options, const std::
     auto bytes = explorer.study_file(request.matches[1], &type);
     response.set_content(std::move(bytes), type);
   });
+}
 
+// Binds the port asked for (0: any free one); returns it.
+int bind_port(httplib::Server& server, const ServeOptions& options) {
   int port = options.port;
   if (port == 0) {
     port = server.bind_to_any_port(options.host);
@@ -110,6 +103,27 @@ void serve_explorer(Explorer& explorer, const ServeOptions& options, const std::
   } else if (!server.bind_to_port(options.host, port)) {
     throw Error(fmt::format("{}:{}", options.host, port), "cannot bind (in use, or not an address of this machine)");
   }
+  return port;
+}
+
+}  // namespace
+
+void serve_explorer(Explorer& explorer, const ServeOptions& options, const std::function<void(int)>& on_listening,
+                    const std::function<bool()>& stop_requested) {
+  if (!is_loopback(options.host) && !options.allow_remote)
+    throw SettingError("--host", fmt::format("'{}' is not a loopback address; binding it opens the explorer to the "
+                                             "network: add --allow-remote to do so",
+                                             options.host));
+  if (options.port < 0 || options.port > 65535) throw SettingError("--port", fmt::format("{} is not a port", options.port));
+  httplib::Server server;
+  const int threads = std::max(1, options.threads);
+  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  server.set_payload_max_length(Explorer::max_upload_bytes + 4096);
+  server.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}});
+
+  set_error_handlers(server);
+  add_routes(server, explorer);
+  const int port = bind_port(server, options);
   std::atomic<bool> finished{false};
   std::thread listener([&server, &finished] {
     server.listen_after_bind();

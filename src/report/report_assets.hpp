@@ -1,5 +1,7 @@
 // The report's and the explorer's static assets, kept in the program so that an installed
-// linkstyle writes a whole report and serves the explorer from anywhere.
+// linkstyle writes a whole report and serves the explorer from anywhere. The files are
+// src/report/assets/*; the build embeds their bytes (cmake/embed_files.cmake) into a generated
+// source that defines these functions.
 #pragma once
 
 #include <string_view>

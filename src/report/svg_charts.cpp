@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -155,6 +156,93 @@ std::string bar_chart(const ChartFrame& frame_in, const std::vector<ChartBar>& b
   svg += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" class=\"axis\"/>", px(0.0), kTop, kTop + plot_h);
   svg += fmt::format("<text x=\"{}\" y=\"{}\" class=\"axis-label\" text-anchor=\"middle\">{}</text>", label_width + plot_w / 2,
                      frame.height - 6, escape_html(frame.x_label));
+  return svg + "</svg>";
+}
+
+namespace {
+
+// bar_panels' geometry: a row's height, a panel's plot width, the gap between panels, the room
+// above a panel (its title) and below it (tick labels), and between rows of panels.
+constexpr int kPanelRow = 14, kPanelWidth = 200, kPanelGap = 16;
+constexpr int kPanelTitle = 20, kPanelTicks = 16, kPanelSpacing = 10;
+
+// A coordinate with one decimal at most: 12, 12.5, -3.1 (never "-0" or "12.0").
+std::string coordinate(double v) {
+  auto text = fmt::format("{:.1f}", v);
+  if (text.size() > 2 && text.compare(text.size() - 2, 2, ".0") == 0) text.resize(text.size() - 2);
+  return text == "-0" ? "0" : text;
+}
+
+// One panel at (left, top), drawn in its own coordinates: x = 0 at the value 0, y = 0 at the top
+// of its first row.
+std::string bar_panel(const BarPanel& panel, const std::map<std::string, size_t>& row_of, size_t rows, double left,
+                      double top) {
+  Range range;
+  range.add(0.0);
+  for (const auto& b : panel.bars) range.add(b.value), range.add(b.low), range.add(b.high);
+  range.pad();
+  const double zero = (0.0 - range.low) / (range.high - range.low) * kPanelWidth;
+  auto px = [&](double v) { return (v - range.low) / (range.high - range.low) * kPanelWidth - zero; };
+  const double height = kPanelRow * static_cast<double>(std::max<size_t>(1, rows));
+  std::string svg = fmt::format("<g transform=\"translate({} {})\">", coordinate(left + zero), coordinate(top));
+  svg += fmt::format("<text x=\"{}\" y=\"-8\" class=\"chart-title\">{}</text>", coordinate(-zero),
+                     escape_html(panel.title));
+  std::string grid, labels;
+  for (double t : ticks(range.low, range.high)) {
+    grid += fmt::format("M{} 0v{}", coordinate(px(t)), coordinate(height));
+    labels += fmt::format("<text x=\"{}\">{}</text>", coordinate(px(t)), format_number(t, 3));
+  }
+  svg += fmt::format("<path d=\"{}\" class=\"grid\"/><g transform=\"translate(0 {})\" class=\"tick-labels\">{}</g>",
+                     grid, coordinate(height + 12), labels);
+  std::string bands, bars;
+  for (const auto& b : panel.bars) {
+    const auto row = row_of.find(b.label);
+    if (row == row_of.end()) continue;
+    const double y = kPanelRow * static_cast<double>(row->second);
+    if (std::isfinite(b.low) && std::isfinite(b.high))  // a stroke as wide as the band (.null-bands)
+      bands += fmt::format("M{} {}h{}", coordinate(px(b.low)), coordinate(y + kPanelRow / 2.0),
+                           coordinate(std::max(1.0, px(b.high) - px(b.low))));
+    if (!std::isfinite(b.value)) continue;
+    const double v = px(b.value);
+    bars += fmt::format("<rect{} y=\"{}\" width=\"{}\" height=\"{}\" class=\"{}\"><title>{}: {}</title></rect>",
+                        v < 0 ? fmt::format(" x=\"{}\"", coordinate(v)) : "", coordinate(y + 4),
+                        coordinate(std::max(1.0, std::abs(v))), kPanelRow - 8, b.value >= 0 ? "bar-up" : "bar-down",
+                        escape_html(b.label), format_number(b.value, 4));
+  }
+  if (!bands.empty()) svg += fmt::format("<path d=\"{}\" class=\"null-bands\"/>", bands);
+  return svg + bars + fmt::format("<path d=\"M0 0v{}\" class=\"axis\"/></g>", coordinate(height));
+}
+
+}  // namespace
+
+std::string bar_panels(const std::string& title, const std::vector<std::string>& rows,
+                       const std::vector<BarPanel>& panels, const std::string& x_label, int columns) {
+  std::map<std::string, size_t> row_of;
+  size_t longest = 1;
+  for (const auto& label : rows) row_of.emplace(label, row_of.size()), longest = std::max(longest, label.size());
+  const size_t per_row = static_cast<size_t>(std::max(1, columns));
+  const size_t shown_columns = std::max<size_t>(1, std::min(per_row, panels.size()));
+  const size_t grid_rows = std::max<size_t>(1, (panels.size() + per_row - 1) / per_row);
+  const int label_width = std::clamp(static_cast<int>(6 * longest) + 10, 40, 160);
+  const int panel_height = kPanelTitle + kPanelRow * static_cast<int>(std::max<size_t>(1, rows.size())) + kPanelTicks;
+  const int grid_width = static_cast<int>(shown_columns) * (kPanelWidth + kPanelGap);
+  const int width = label_width + grid_width;
+  const int height = static_cast<int>(grid_rows) * (panel_height + kPanelSpacing) + 16;
+  std::string svg = fmt::format("<svg class=\"chart bar-panels\" viewBox=\"0 0 {0} {1}\" width=\"{0}\" height=\"{1}\" "
+                                "role=\"img\" aria-label=\"{2}\"><title>{2}</title>",
+                                width, height, escape_html(title));
+  for (size_t r = 0; r < grid_rows; ++r) {
+    const int top = static_cast<int>(r) * (panel_height + kPanelSpacing) + kPanelTitle;
+    svg += fmt::format("<g transform=\"translate({} {})\" class=\"row-labels\">", label_width - 6, top);
+    for (size_t i = 0; i < rows.size(); ++i)
+      svg += fmt::format("<text y=\"{}\">{}</text>", kPanelRow * static_cast<int>(i) + 10, escape_html(rows[i]));
+    svg += "</g>";
+    for (size_t c = 0; c < per_row && r * per_row + c < panels.size(); ++c)
+      svg += bar_panel(panels[r * per_row + c], row_of, rows.size(),
+                       label_width + static_cast<int>(c) * (kPanelWidth + kPanelGap), top);
+  }
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" class=\"axis-label centred\">{}</text>",
+                     label_width + (grid_width - kPanelGap) / 2, height - 6, escape_html(x_label));
   return svg + "</svg>";
 }
 

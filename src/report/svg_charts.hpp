@@ -1,5 +1,6 @@
 // Charts as inline SVG written by the report itself (no chart library, no script): lines or
-// points over numeric axes, and bars with an interval. Every label is escaped.
+// points over numeric axes, bars with an interval, and small multiples of such bars. Every label
+// is escaped.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,20 @@ struct ChartBar {
 
 // Horizontal bars from zero, one per row, with their interval as a grey band.
 std::string bar_chart(const ChartFrame& frame, const std::vector<ChartBar>& bars);
+
+// One panel of bar_panels: a title (a measure) and bars, each on the row named by its label.
+struct BarPanel {
+  std::string title;
+  std::vector<ChartBar> bars;
+};
+
+// Small multiples in one SVG: a panel of horizontal bars from zero per entry of `panels` (each on
+// its own scale, the intervals as grey bands), `columns` panels to a row of the grid, sharing the
+// rows: their labels are written once, left of each row of panels, and `x_label` once under the
+// grid. Every bar's value is its <title>; bars whose label is not a row are left out. Styles come
+// from the stylesheet's classes; coordinates have one decimal at most.
+std::string bar_panels(const std::string& title, const std::vector<std::string>& rows,
+                       const std::vector<BarPanel>& panels, const std::string& x_label, int columns = 4);
 
 // A colour per class index (a fixed palette of 10, then repeated).
 std::string class_colour(int64_t index);

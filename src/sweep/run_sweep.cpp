@@ -235,6 +235,56 @@ struct ChunkRunner {
   }
 };
 
+// sweep.batch_size images per call at most; fewer where such a batch would take more memory
+// than the budget, as measured on tuning latents.
+struct BatchChoice {
+  BatchMemory memory;
+  double budget = 0;
+  int64_t size = 0;
+};
+
+BatchChoice choose_batch_size(const SweepModels& models, const TuningSet& tuning, int64_t largest) {
+  BatchChoice choice;
+  choice.memory = measure_batch_memory([&](int64_t n) {
+    measure_latents(models, tuning.latents.index_select(0, torch::arange(n) % tuning.size()), n, false, false);
+  });
+  choice.budget = memory_budget_bytes();
+  choice.size = choice.memory.largest_batch(choice.budget, largest);
+  return choice;
+}
+
+// The summary's figures known before the first chunk: warnings, batch size, database, units resumed.
+SweepSummary start_summary(const TuningSet& tuning, const std::vector<int64_t>& units, const BatchChoice& batch,
+                           int64_t configured_batch_size, const ResultsDatabase& results, const PartSource& part_source,
+                           const std::set<int64_t>& done_units) {
+  SweepSummary summary;
+  summary.warnings = degenerate_sweep_warnings(tuning, units);
+  summary.batch_size = batch.size;
+  summary.batch_memory_per_image = batch.memory.per_image_bytes;
+  if (batch.size < configured_batch_size)
+    summary.warnings.push_back(fmt::format("batches of {} images instead of sweep.batch_size = {}: one image takes "
+                                           "about {}, and the memory budget is {} (--memory-budget)",
+                                           batch.size, configured_batch_size, memory_text(batch.memory.per_image_bytes),
+                                           memory_text(batch.budget)));
+  summary.database = results.file();
+  summary.part_source = part_source.kind();
+  summary.units = int64_t(units.size());
+  for (int64_t u : units) summary.units_resumed += done_units.count(u);
+  return summary;
+}
+
+// Rank 0's last work: every unit's verdicts, the strips, and the run marked complete.
+void finish_sweep(const StudyConfig& study, const SweepModels& models, const TuningSet& tuning, const NormBins& bins,
+                  const std::vector<int64_t>& units, const std::vector<int64_t>& strip_units, ResultsDatabase& results,
+                  SweepSummary& summary) {
+  const auto counts = write_unit_verdicts(results, study.sweep, units, bins,
+                                          int64_t(models.parts.part_names().size()), models.generator.resolution());
+  summary.expressible = counts.expressible;
+  summary.labelled = counts.labelled;
+  summary.strips = write_sweep_strips(study, models.generator, models.network, tuning, results, strip_units);
+  results.mark_complete(models.parts.kind());
+}
+
 }  // namespace
 
 SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, const Generator& generator,
@@ -263,11 +313,8 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   // sweep.batch_size images per call at most; fewer where such a batch would take more memory
   // than the budget, as measured on tuning latents. The batch size changes results only by
   // floating-point rounding, so it is not part of the run's identity.
-  const BatchMemory memory = measure_batch_memory([&](int64_t n) {
-    measure_latents(models, tuning.latents.index_select(0, torch::arange(n) % tuning.size()), n, false, false);
-  });
-  const double budget = memory_budget_bytes();
-  const int64_t batch_size = memory.largest_batch(budget, s.batch_size);
+  const BatchChoice batch = choose_batch_size(models, tuning, s.batch_size);
+  const int64_t batch_size = batch.size;
 
   ensure_writable_directory(study.sweeps_folder());
   const std::string identity = sweep_run_identity(study, network, units, *part_source, tuning).dump();
@@ -276,20 +323,8 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   start_or_resume(results, identity, *part_source, tuning);
   const int64_t directions = int64_t(bins.norm.size()) * s.null_directions;
 
-  SweepSummary summary;
-  summary.warnings = degenerate_sweep_warnings(tuning, units);
-  summary.batch_size = batch_size;
-  summary.batch_memory_per_image = memory.per_image_bytes;
-  if (batch_size < s.batch_size)
-    summary.warnings.push_back(fmt::format("batches of {} images instead of sweep.batch_size = {}: one image takes "
-                                           "about {}, and the memory budget is {} (--memory-budget)",
-                                           batch_size, s.batch_size, memory_text(memory.per_image_bytes),
-                                           memory_text(budget)));
-  summary.database = results.file();
-  summary.part_source = part_source->kind();
-  summary.units = int64_t(units.size());
   const auto done_units = results.swept_units();
-  for (int64_t u : units) summary.units_resumed += done_units.count(u);
+  SweepSummary summary = start_summary(tuning, units, batch, s.batch_size, results, *part_source, done_units);
   const auto chunks = chunks_to_do(directions, units, s.units_per_chunk, results.swept_null_directions(), done_units);
   int64_t total_images = 0;
   for (const auto& chunk : chunks) total_images += images_of(chunk, tuning.size(), s.steps);
@@ -310,12 +345,7 @@ SweepSummary run_sweep(const StudyConfig& study, const Classifier& classifier, c
   bar.finish();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   summary.images_per_second = summary.seconds > 0 ? double(summary.images) / summary.seconds : 0.0;
-  const auto counts =
-      write_unit_verdicts(results, s, units, bins, int64_t(part_source->part_names().size()), generator.resolution());
-  summary.expressible = counts.expressible;
-  summary.labelled = counts.labelled;
-  summary.strips = write_sweep_strips(study, generator, network, tuning, results, options.strip_units);
-  results.mark_complete(part_source->kind());
+  finish_sweep(study, models, tuning, bins, units, options.strip_units, results, summary);
   write_file_atomically(study.sweeps_folder() / "summary.json", summary.to_json().dump(2) + "\n");
   return summary;
 }

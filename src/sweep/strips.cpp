@@ -7,7 +7,7 @@
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/generation.hpp"
-#include "linkstyle/reconstruct.hpp"
+#include "linkstyle/image_files.hpp"
 
 namespace linkstyle {
 

@@ -18,22 +18,13 @@ TuningSet make_tuning_set(const StudyConfig& study, const Classifier& classifier
   const torch::NoGradGuard no_grad;
   const auto& p = study.pairs;
   const auto& s = study.sweep;
-  std::vector<int64_t> classes = p.classes;
-  if (classes.empty())
-    for (int64_t c = 0; c < generator.num_classes(); ++c) classes.push_back(c);
   std::vector<torch::Tensor> features, generator_classes, classifier_classes;
   // A small fixed batch: the tuning set is made before the sweep measures what a batch takes, and
   // its features (part of the run's identity) then never depend on sweep.batch_size.
   const int64_t batch = std::min<int64_t>(s.batch_size, 16);
-  for (size_t i = 0; i < classes.size(); ++i) {
-    const int64_t c = classes[i];
-    const int64_t k = p.classifier_classes.empty() ? c : p.classifier_classes[i];
-    if (k >= classifier.num_classes())
-      throw Error(study.config_file(), fmt::format("classifier class {} is out of range: the classifier has {} classes",
-                                                   k, classifier.num_classes()));
-    if (c >= generator.num_classes())
-      throw Error(study.config_file(),
-                  fmt::format("class {} is out of range: the generator has {} classes", c, generator.num_classes()));
+  for (const StudyClass& study_class : study_classes(study, classifier, generator)) {
+    const int64_t c = study_class.generator_class;
+    const int64_t k = study_class.classifier_class;
     const auto w = class_latents(generator, s.seed, c, 0, s.samples_per_class, p.psi);
     for (int64_t start = 0; start < s.samples_per_class; start += batch) {
       const auto images = render_latents(generator, w.slice(0, start, std::min(start + batch, s.samples_per_class)));

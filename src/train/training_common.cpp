@@ -6,9 +6,16 @@
 #include <cstring>
 #include <sstream>
 
+#include "linkstyle/errors.hpp"
+
 namespace linkstyle::training {
 
 namespace fs = std::filesystem;
+
+void check_world(const std::string& world) {
+  if (world != "shapes" && world != "fashion")
+    throw Error("--world", "unknown world '" + world + "' (expected shapes or fashion)");
+}
 
 fs::path with_suffix(const fs::path& file, const std::string& suffix) { return fs::path(file.string() + suffix); }
 

@@ -1,6 +1,7 @@
-// Helpers shared by the trainers in src/train/ (internal to the library): file names beside the
-// model, modules as checkpoint entries, the cosine learning-rate schedule, Kaiming-normal
-// convolution weights, and a TorchScript module trained with Adam by cross-entropy steps.
+// Helpers shared by the trainers in src/train/ (internal to the library): the worlds' names, file
+// names beside the model, modules as checkpoint entries, the cosine learning-rate schedule,
+// Kaiming-normal convolution weights, and a TorchScript module trained with Adam by cross-entropy
+// steps.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,9 @@
 #include "linkstyle/train/training_run.hpp"
 
 namespace linkstyle::training {
+
+// Error naming --world unless `world` is "shapes" or "fashion".
+void check_world(const std::string& world);
 
 // `file` with `suffix` appended to its full name ("m.pt" + ".json" -> "m.pt.json").
 std::filesystem::path with_suffix(const std::filesystem::path& file, const std::string& suffix);

@@ -8,7 +8,7 @@
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
-#include "linkstyle/reconstruct.hpp"
+#include "linkstyle/image_files.hpp"
 #include "linkstyle/worlds/fashion.hpp"
 #include "linkstyle/worlds/shapes.hpp"
 

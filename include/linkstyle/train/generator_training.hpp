@@ -158,11 +158,6 @@ void check_render_comparison_grid(const std::filesystem::path& generator_file);
 double part_area_error(const std::vector<double>& generated, const std::vector<double>& real,
                        const std::vector<std::string>& part_names);
 
-// The Frechet distance between Gaussians fitted to the rows of a and b ([N, D], N >= 2 each):
-// |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2), in float64, at least 0. Other
-// shapes or features that are not finite are an Error("frechet_distance", ...).
-double frechet_distance(const torch::Tensor& a, const torch::Tensor& b);
-
 // A PNG grid (one row per class, `columns` samples at `psi`, each image scaled up `zoom` times),
 // written atomically.
 void write_sample_grid(const Generator& generator, const std::filesystem::path& file, int64_t columns = 10,

@@ -1,121 +1,32 @@
+// numpy .npy files: the header numpy writes (versions 1.0, 2.0 and 3.0), reading, writing and
+// read-only mapping.
 #include "linkstyle/tensor_io.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
-#include <limits>
 #include <optional>
 #include <string_view>
 #include <sys/mman.h>
-#include <tuple>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
 #include <torch/types.h>
 
 #include "linkstyle/atomic_file.hpp"
 #include "linkstyle/errors.hpp"
-
-// Both formats store little-endian data, which we read and write as raw memory.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "tensor_io assumes a little-endian host");
+#include "tensor_io/tensor_bytes.hpp"
 
 namespace linkstyle {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using namespace tensor_bytes;
 
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// Shared helpers
-
-struct DtypeNames {
-  c10::ScalarType type;
-  std::string_view npy;          // numpy descr as numpy writes it
-  std::string_view safetensors;  // safetensors dtype tag
-};
-
-constexpr std::array<DtypeNames, 7> kDtypes{{
-    {c10::kFloat, "<f4", "F32"},
-    {c10::kDouble, "<f8", "F64"},
-    {c10::kLong, "<i8", "I64"},
-    {c10::kInt, "<i4", "I32"},
-    {c10::kByte, "|u1", "U8"},
-    {c10::kBool, "|b1", "BOOL"},
-    {c10::kChar, "|i1", "I8"},
-}};
-
 constexpr std::string_view kSupportedNpy = "<f4 <f8 <i8 <i4 |u1 |b1 |i1";
-constexpr std::string_view kSupportedSafetensors = "F32 F64 I64 I32 U8 BOOL I8";
-
-const DtypeNames* names_of(c10::ScalarType type) {
-  for (const auto& names : kDtypes)
-    if (names.type == type) return &names;
-  return nullptr;
-}
-
-// The bytes of `tensor` as written to disk: detached, on the CPU, in C order.
-torch::Tensor storable(const torch::Tensor& tensor, const std::string& subject) {
-  if (!tensor.defined()) throw Error(subject, "cannot store an undefined tensor");
-  if (names_of(tensor.scalar_type()) == nullptr)
-    throw Error(subject, std::string("unsupported dtype ") + c10::toString(tensor.scalar_type()) +
-                             " (supported: float32, float64, int64, int32, uint8, bool, int8)");
-  return tensor.detach().to(torch::kCPU).contiguous();
-}
-
-std::string_view bytes_of(const torch::Tensor& contiguous) {
-  return {static_cast<const char*>(contiguous.data_ptr()), contiguous.nbytes()};
-}
-
-// Element count times item size, or nullopt on overflow or a negative dimension.
-std::optional<uint64_t> byte_size(const std::vector<int64_t>& shape, c10::ScalarType type) {
-  uint64_t total = c10::elementSize(type);
-  for (const int64_t dim : shape)
-    if (dim < 0 || __builtin_mul_overflow(total, static_cast<uint64_t>(dim), &total)) return std::nullopt;
-  if (total > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
-  return total;
-}
-
-// torch's bool is one byte holding 0 or 1; any other byte would be undefined behaviour later.
-void check_bool_bytes(const fs::path& path, std::string_view data) {
-  if (std::any_of(data.begin(), data.end(), [](char b) { return static_cast<unsigned char>(b) > 1; }))
-    throw Error(path, "bool data holds bytes other than 0 and 1");
-}
-
-torch::Tensor copy_tensor(const fs::path& path, c10::ScalarType type, const std::vector<int64_t>& shape,
-                          std::string_view data) {
-  if (type == c10::kBool) check_bool_bytes(path, data);
-  torch::Tensor tensor = torch::empty(shape, torch::TensorOptions().dtype(type));
-  if (!data.empty()) std::memcpy(tensor.data_ptr(), data.data(), data.size());
-  return tensor;
-}
-
-uint64_t read_le(const char* bytes, size_t count) {
-  uint64_t value = 0;
-  for (size_t i = 0; i < count; ++i) value |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
-  return value;
-}
-
-void append_le(std::string& out, uint64_t value, size_t count) {
-  for (size_t i = 0; i < count; ++i) out += static_cast<char>((value >> (8 * i)) & 0xFF);
-}
-
-uint64_t regular_file_size(const fs::path& path) {
-  std::error_code error;
-  const fs::file_status status = fs::status(path, error);
-  if (!fs::exists(status)) throw Error(path, "file not found");
-  if (fs::is_directory(status)) throw Error(path, "is a folder, expected a file");
-  const uintmax_t size = fs::file_size(path, error);
-  if (error) throw Error(path, "cannot read: " + error.message());
-  return size;
-}
-
-// ---------------------------------------------------------------------------------------------
-// npy
 
 constexpr std::string_view kNpyMagic("\x93NUMPY", 6);
 constexpr size_t kNpyAlign = 64;          // numpy aligns the data to 64 bytes
@@ -335,65 +246,7 @@ NpyHeader open_npy(const fs::path& path, std::ifstream& in) {
   return parse_npy(path, head, file_size);
 }
 
-// ---------------------------------------------------------------------------------------------
-// safetensors
-
-// A name as a JSON string literal, so odd characters cannot break the one-line error message.
-std::string quoted(const std::string& name) { return json(name).dump(-1, ' ', false, json::error_handler_t::replace); }
-
-struct SafetensorsEntry {
-  std::string name;
-  c10::ScalarType dtype;
-  std::vector<int64_t> shape;
-  uint64_t begin;
-  uint64_t end;
-};
-
-SafetensorsEntry parse_entry(const fs::path& path, const std::string& name, const json& value) {
-  const std::string where = "tensor " + quoted(name);
-  auto fail = [&](const std::string& why) { return Error(path, "safetensors " + where + ": " + why); };
-  if (!value.is_object()) throw fail("entry is not a JSON object");
-  const auto dtype = value.find("dtype");
-  const auto shape = value.find("shape");
-  const auto offsets = value.find("data_offsets");
-  if (dtype == value.end() || shape == value.end() || offsets == value.end())
-    throw fail("entry needs \"dtype\", \"shape\" and \"data_offsets\"");
-
-  SafetensorsEntry entry{name, c10::kFloat, {}, 0, 0};
-  const auto names = std::find_if(kDtypes.begin(), kDtypes.end(), [&](const DtypeNames& n) {
-    return dtype->is_string() && n.safetensors == dtype->get_ref<const std::string&>();
-  });
-  if (names == kDtypes.end())
-    throw fail("unsupported dtype " + dtype->dump() + " (supported: " + std::string(kSupportedSafetensors) + ")");
-  entry.dtype = names->type;
-
-  constexpr uint64_t kMaxDim = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  if (!shape->is_array()) throw fail("shape is not a list");
-  for (const json& dim : *shape) {
-    if (!dim.is_number_unsigned() || dim.get<uint64_t>() > kMaxDim)
-      throw fail("shape holds " + dim.dump() + ", expected non-negative integers");
-    entry.shape.push_back(static_cast<int64_t>(dim.get<uint64_t>()));
-  }
-
-  if (!offsets->is_array() || offsets->size() != 2 || !(*offsets)[0].is_number_unsigned() ||
-      !(*offsets)[1].is_number_unsigned())
-    throw fail("data_offsets must be [begin, end] with non-negative integers");
-  entry.begin = (*offsets)[0].get<uint64_t>();
-  entry.end = (*offsets)[1].get<uint64_t>();
-  if (entry.end < entry.begin) throw fail("data_offsets end before they begin");
-
-  const std::optional<uint64_t> needed = byte_size(entry.shape, entry.dtype);
-  if (!needed) throw fail("shape is too large");
-  if (entry.end - entry.begin != *needed)
-    throw fail("data_offsets span " + std::to_string(entry.end - entry.begin) + " bytes but the shape needs " +
-               std::to_string(*needed));
-  return entry;
-}
-
 }  // namespace
-
-// -----------------------------------------------------------------------------------------------
-// npy API
 
 NpyHeader read_npy_header(const fs::path& path) {
   std::ifstream in;
@@ -456,97 +309,6 @@ MappedNpy::MappedNpy(const fs::path& path) {
 MappedNpy::~MappedNpy() {
   tensor_ = torch::Tensor();
   if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
-}
-
-// -----------------------------------------------------------------------------------------------
-// safetensors API
-
-void write_safetensors(const fs::path& path, const TensorMap& tensors, const MetadataMap& metadata) {
-  json header = json::object();
-  std::vector<torch::Tensor> data;
-  uint64_t offset = 0;
-  // TensorMap is sorted, so the buffer holds the tensors in name order.
-  for (const auto& [name, tensor] : tensors) {
-    if (name == "__metadata__") throw Error(path, "\"__metadata__\" is reserved and cannot name a tensor");
-    data.push_back(storable(tensor, path.string() + ": tensor " + quoted(name)));
-    const torch::Tensor& stored = data.back();
-    const uint64_t end = offset + stored.nbytes();
-    header[name] = {{"dtype", names_of(stored.scalar_type())->safetensors},
-                    {"shape", stored.sizes().vec()},
-                    {"data_offsets", json::array({offset, end})}};
-    offset = end;
-  }
-  if (!metadata.empty()) header["__metadata__"] = metadata;
-
-  std::string text;
-  try {
-    text = header.dump();
-  } catch (const json::exception& e) {
-    throw Error(path, std::string("cannot encode the safetensors header: ") + e.what());
-  }
-  text.append((8 - text.size() % 8) % 8, ' ');  // keeps the buffer 8-byte aligned
-
-  AtomicFile file(path);
-  std::string length;
-  append_le(length, text.size(), 8);
-  file.write(length);
-  file.write(text);
-  for (const torch::Tensor& tensor : data) file.write(bytes_of(tensor));
-  file.commit();
-}
-
-SafetensorsContent read_safetensors(const fs::path& path) {
-  const std::string bytes = read_file(path);
-  if (bytes.size() < 8) throw Error(path, "not a safetensors file (shorter than its 8-byte header length)");
-  const uint64_t header_size = read_le(bytes.data(), 8);
-  if (header_size > bytes.size() - 8)
-    throw Error(path, "safetensors header length " + std::to_string(header_size) + " exceeds the file size " +
-                          std::to_string(bytes.size()) + " (truncated or not a safetensors file)");
-
-  json header;
-  try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(header_size));
-  } catch (const json::exception& e) {
-    throw Error(path, std::string("safetensors header is not valid JSON: ") + e.what());
-  }
-  if (!header.is_object()) throw Error(path, "safetensors header is not a JSON object");
-
-  SafetensorsContent content;
-  std::vector<SafetensorsEntry> entries;
-  for (const auto& [name, value] : header.items()) {
-    if (name != "__metadata__") {
-      entries.push_back(parse_entry(path, name, value));
-      continue;
-    }
-    if (!value.is_object()) throw Error(path, "safetensors \"__metadata__\" is not a JSON object");
-    for (const auto& [key, text] : value.items()) {
-      if (!text.is_string()) throw Error(path, "safetensors metadata " + quoted(key) + " is not a string");
-      content.metadata[key] = text.get<std::string>();
-    }
-  }
-
-  // The spec requires the tensors to tile the buffer exactly: no overlaps, no holes, no tail.
-  const std::string_view buffer = std::string_view(bytes).substr(8 + header_size);
-  std::sort(entries.begin(), entries.end(),
-            [](const auto& a, const auto& b) { return std::tie(a.begin, a.end) < std::tie(b.begin, b.end); });
-  uint64_t covered = 0;
-  for (const SafetensorsEntry& entry : entries) {
-    const std::string where = "safetensors tensor " + quoted(entry.name) + ": ";
-    if (entry.end > buffer.size())
-      throw Error(path, where + "data_offsets end at " + std::to_string(entry.end) + ", past the " +
-                            std::to_string(buffer.size()) + "-byte buffer (truncated file?)");
-    if (entry.begin < covered) throw Error(path, where + "data overlaps another tensor");
-    if (entry.begin > covered) throw Error(path, where + "unused bytes before its data");
-    covered = entry.end;
-  }
-  if (covered != buffer.size())
-    throw Error(path,
-                std::to_string(buffer.size() - covered) + " unexpected trailing bytes after the safetensors data");
-
-  for (const SafetensorsEntry& entry : entries)
-    content.tensors[entry.name] =
-        copy_tensor(path, entry.dtype, entry.shape, buffer.substr(entry.begin, entry.end - entry.begin));
-  return content;
 }
 
 }  // namespace linkstyle

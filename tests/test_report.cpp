@@ -48,10 +48,39 @@ TEST(ReportCharts, SkipNonFinitePointsAndEscapeLabels) {
   const auto points = match[1].str();
   EXPECT_EQ(std::count(points.begin(), points.end(), ','), 2) << points;  // (0,1) and (1,2) only
   EXPECT_NE(report::xy_chart({"empty", "", ""}, {}).find("no data"), std::string::npos);
-  const auto bars = report::bar_chart({"bars", "change", ""}, {{"up", 2, -1, 1}, {"down", -1, NAN, NAN}});
-  EXPECT_NE(bars.find("bar-up"), std::string::npos);
-  EXPECT_NE(bars.find("bar-down"), std::string::npos);
-  EXPECT_EQ(bars.find("null-band"), bars.rfind("null-band"));  // one interval: the other is NaN
+}
+
+// Counts the non-overlapping occurrences of `what` in `text`.
+size_t occurrences(const std::string& text, const std::string& what) {
+  size_t count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++count;
+  return count;
+}
+
+TEST(ReportCharts, BarPanelsShareTheirRowsAndKeepEveryValue) {
+  // Five panels, four to a row of the grid: two rows of panels, each with the row labels once.
+  std::vector<report::BarPanel> panels;
+  for (int p = 0; p < 5; ++p)
+    panels.push_back({p == 0 ? "area <px>" : "measure " + std::to_string(p),
+                      {{"up", 2.0 + p, -1, 1}, {"down", -1.123456, NAN, NAN}, {"elsewhere", 5, -1, 1}}});
+  const auto svg = report::bar_panels("changes & bands", {"up", "down"}, panels, "change over the sweep");
+  EXPECT_EQ(occurrences(svg, "<svg"), 1u);
+  EXPECT_NE(svg.find("changes &amp; bands"), std::string::npos);
+  EXPECT_NE(svg.find("area &lt;px&gt;"), std::string::npos);
+  EXPECT_EQ(svg.find("<px>"), std::string::npos);
+  EXPECT_EQ(occurrences(svg, "class=\"row-labels\""), 2u);
+  EXPECT_EQ(occurrences(svg, "<text y=\"10\">up</text>"), 2u);
+  EXPECT_EQ(occurrences(svg, "change over the sweep"), 1u);
+  // A bar per panel and row, each with its value; the bar whose label is no row is left out.
+  EXPECT_EQ(occurrences(svg, "class=\"bar-up\""), 5u);
+  EXPECT_EQ(occurrences(svg, "class=\"bar-down\""), 5u);
+  EXPECT_EQ(occurrences(svg, "<title>down: -1.123</title>"), 5u);
+  EXPECT_EQ(svg.find("elsewhere"), std::string::npos);
+  // One band per panel (the other interval is NaN), drawn as one path per panel.
+  EXPECT_EQ(occurrences(svg, "class=\"null-bands\""), 5u);
+  // Styles come from the stylesheet, and coordinates carry one decimal at most.
+  EXPECT_EQ(svg.find("style="), std::string::npos);
+  EXPECT_FALSE(std::regex_search(svg, std::regex("[0-9]\\.[0-9]{2,}\"")));
 }
 
 class ReportOfAStudy : public ::testing::Test {

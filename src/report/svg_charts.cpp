@@ -121,44 +121,6 @@ std::string xy_chart(const ChartFrame& frame, const std::vector<ChartSeries>& se
   return svg + "</svg>";
 }
 
-std::string bar_chart(const ChartFrame& frame_in, const std::vector<ChartBar>& bars) {
-  ChartFrame frame = frame_in;
-  constexpr int kRow = 16;
-  const int label_width = std::clamp(frame.width / 3, 80, 150);
-  frame.height = kTop + kBottom + kRow * std::max<int>(1, static_cast<int>(bars.size()));
-  Range range;
-  range.add(0.0);
-  for (const auto& b : bars) range.add(b.value), range.add(b.low), range.add(b.high);
-  range.pad();
-  std::string svg = open_svg(frame);
-  const double plot_w = frame.width - label_width - kRight;
-  auto px = [&](double v) { return label_width + (v - range.low) / (range.high - range.low) * plot_w; };
-  const double plot_h = kRow * std::max<double>(1, bars.size());
-  for (double t : ticks(range.low, range.high))
-    svg += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" class=\"grid\"/>"
-                       "<text x=\"{0:.1f}\" y=\"{3}\" class=\"tick\" text-anchor=\"middle\">{4}</text>",
-                       px(t), kTop, kTop + plot_h, kTop + plot_h + 14, format_number(t, 3));
-  for (size_t i = 0; i < bars.size(); ++i) {
-    const auto& b = bars[i];
-    const double y = kTop + kRow * static_cast<double>(i);
-    svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"end\">{}</text>", label_width - 6, y + 12,
-                       escape_html(b.label));
-    if (std::isfinite(b.low) && std::isfinite(b.high))
-      svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" class=\"null-band\"/>", px(b.low),
-                         y + 2, std::max(1.0, px(b.high) - px(b.low)), kRow - 4);
-    if (std::isfinite(b.value)) {
-      const double a = px(0.0), v = px(b.value);
-      svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{}\" class=\"{}\"><title>{}: {}</title></rect>",
-                         std::min(a, v), y + 5, std::max(1.0, std::abs(v - a)), kRow - 10,
-                         b.value >= 0 ? "bar-up" : "bar-down", escape_html(b.label), format_number(b.value, 4));
-    }
-  }
-  svg += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" class=\"axis\"/>", px(0.0), kTop, kTop + plot_h);
-  svg += fmt::format("<text x=\"{}\" y=\"{}\" class=\"axis-label\" text-anchor=\"middle\">{}</text>", label_width + plot_w / 2,
-                     frame.height - 6, escape_html(frame.x_label));
-  return svg + "</svg>";
-}
-
 namespace {
 
 // bar_panels' geometry: a row's height, a panel's plot width, the gap between panels, the room

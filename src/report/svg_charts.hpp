@@ -31,9 +31,6 @@ struct ChartBar {
   double low = 0, high = 0;  // an interval drawn behind the bar (the null's spread); NaN: none
 };
 
-// Horizontal bars from zero, one per row, with their interval as a grey band.
-std::string bar_chart(const ChartFrame& frame, const std::vector<ChartBar>& bars);
-
 // One panel of bar_panels: a title (a measure) and bars, each on the row named by its label.
 struct BarPanel {
   std::string title;
